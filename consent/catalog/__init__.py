@@ -1,0 +1,17 @@
+"""The catalog: domains, fields, predicates and purposes, shipped as data files in this package.
+
+``Catalog.load_default()`` reads every ``*.toml`` beside this module; ``Catalog.from_dir(path)``
+reads a deployment's own directory. Both validate at load time and raise ``CatalogError`` naming the
+file, domain and key of the first mistake. Domain, field, predicate and purpose names are public
+API.
+"""
+
+from consent.catalog._model import (
+    Catalog,
+    CatalogError,
+    DomainSpec,
+    PredicateBinding,
+    PurposeSpec,
+)
+
+__all__ = ["Catalog", "CatalogError", "DomainSpec", "PredicateBinding", "PurposeSpec"]

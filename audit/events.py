@@ -1,0 +1,283 @@
+"""Audit events: what happened, to which objects, decided how. The leaves of the audit log.
+
+An event carries names and ids only, never a personal value: the subject appears as a pseudonym
+(HMAC-SHA256 of the subject id under the audit key, ``Pseudonymizer``), disclosed claims by name.
+Each event is stored as canonical JSON (``canonical_json``): sorted keys, no whitespace, UTF-8, only
+strings, integers, booleans, null, lists and objects. The same event always gives the same bytes, so
+a leaf hash identifies an event.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any, NewType
+
+from audit.store import format_time
+
+__all__ = [
+    "EVENT_VERSION",
+    "ActorRole",
+    "AuditEvent",
+    "Decision",
+    "EventFormatError",
+    "EventType",
+    "Pseudonym",
+    "Pseudonymizer",
+    "canonical_json",
+]
+
+EVENT_VERSION = 1
+"""Value of the ``v`` member; bumped only with a new event layout."""
+
+_MAX_TEXT = 256  # ids, reasons and names are short; a long value is a bug (or a leaked value)
+
+Pseudonym = NewType("Pseudonym", str)
+"""``ps_`` + base64url of a truncated HMAC: stands for a subject id in the log."""
+
+
+class EventFormatError(ValueError):
+    """An event is invalid, or bytes are not a canonical event."""
+
+
+class EventType(StrEnum):
+    """Every kind of audited step."""
+
+    CONSENT_REQUESTED = "consent.requested"
+    CONSENT_APPROVED = "consent.approved"
+    CONSENT_REJECTED = "consent.rejected"
+    CONSENT_PAUSED = "consent.paused"
+    CONSENT_RESUMED = "consent.resumed"
+    CONSENT_REVOKED = "consent.revoked"
+    CONSENT_EXPIRED = "consent.expired"
+    CONSENT_EXHAUSTED = "consent.exhausted"
+    ATTESTATION_ISSUED = "attestation.issued"
+    ATTESTATION_REDEEMED = "attestation.redeemed"
+    ATTESTATION_REFUSED = "attestation.refused"
+    RECORD_PUT = "record.put"
+    RECORD_ERASED = "record.erased"
+    FX_RATES_PUT = "fx_rates.put"
+    KEY_ROTATED = "key.rotated"
+
+
+class ActorRole(StrEnum):
+    """Who acted (DESIGN.md §Roles); ``system`` for the gateway's own steps such as expiry."""
+
+    OWNER = "owner"
+    BANK = "bank"
+    PROVIDER = "provider"
+    REGULATOR = "regulator"
+    OPERATOR = "operator"
+    SYSTEM = "system"
+
+
+class Decision(StrEnum):
+    """Whether the step was allowed or refused."""
+
+    ALLOW = "allow"
+    DENY = "deny"
+
+
+def _check_text(value: object, what: str, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or not value or len(value) > _MAX_TEXT:
+        raise EventFormatError(f"{what} must be a non-empty string of at most {_MAX_TEXT} chars")
+
+
+def _utc_millis(moment: datetime) -> datetime:
+    if not isinstance(moment, datetime) or moment.utcoffset() is None:
+        raise EventFormatError("time must be a timezone-aware datetime")
+    moment = moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditEvent:
+    """One audited step (keyword-only fields).
+
+    ``time`` is kept in UTC at millisecond precision, as the JSON holds it.
+
+    ``subject`` is a pseudonym (never a subject id); for the ``owner`` role ``actor_id`` must be the
+    owner's pseudonym too. ``objects`` maps id names (``consent_id``, ``attestation_jti``,
+    ``record_id`` ...) to ids; ``claims`` are disclosed claim names, stored sorted.
+    """
+
+    type: EventType
+    time: datetime
+    actor_role: ActorRole
+    actor_id: str
+    subject: Pseudonym | None = None
+    objects: Mapping[str, str] = field(default_factory=dict)
+    decision: Decision
+    reason: str | None = None
+    claims: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "type", EventType(self.type))
+            object.__setattr__(self, "actor_role", ActorRole(self.actor_role))
+            object.__setattr__(self, "decision", Decision(self.decision))
+        except ValueError as exc:
+            raise EventFormatError(str(exc)) from exc
+        object.__setattr__(self, "time", _utc_millis(self.time))
+        _check_text(self.actor_id, "actor_id")
+        _check_text(self.subject, "subject", optional=True)
+        _check_text(self.reason, "reason", optional=True)
+        if self.subject is not None and not self.subject.startswith("ps_"):
+            raise EventFormatError("subject must be a pseudonym")
+        if self.actor_role is ActorRole.OWNER and not self.actor_id.startswith("ps_"):
+            raise EventFormatError("an owner actor_id must be a pseudonym")
+        if not isinstance(self.objects, Mapping):
+            raise EventFormatError("objects must be a mapping")
+        for key, value in self.objects.items():
+            _check_text(key, "object name")
+            _check_text(value, f"object {key}")
+        object.__setattr__(self, "objects", MappingProxyType(dict(sorted(self.objects.items()))))
+        if isinstance(self.claims, str) or not all(isinstance(c, str) for c in self.claims):
+            raise EventFormatError("claims must be a sequence of claim names")
+        for claim in self.claims:
+            _check_text(claim, "claim name")
+        object.__setattr__(self, "claims", tuple(sorted(set(self.claims))))
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The JSON object form (before canonical serialisation)."""
+        return {
+            "v": EVENT_VERSION,
+            "type": self.type.value,
+            "time": format_time(self.time),
+            "actor_role": self.actor_role.value,
+            "actor_id": self.actor_id,
+            "subject": self.subject,
+            "objects": dict(self.objects),
+            "decision": self.decision.value,
+            "reason": self.reason,
+            "claims": list(self.claims),
+        }
+
+    @classmethod
+    def from_json(cls, data: bytes) -> AuditEvent:
+        """Decode a leaf; only the exact canonical encoding of a valid event is accepted."""
+        try:
+            obj = json.loads(
+                data.decode("utf-8"),
+                object_pairs_hook=_no_duplicates,
+                parse_float=_no_float,
+                parse_constant=_no_float,
+            )
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise EventFormatError("event is not valid UTF-8 JSON") from exc
+        event = cls._from_dict(obj)
+        if canonical_json(event) != data:
+            raise EventFormatError("event is not in canonical form")
+        return event
+
+    @classmethod
+    def _from_dict(cls, obj: object) -> AuditEvent:
+        if not isinstance(obj, dict) or set(obj) != set(_MEMBERS):
+            raise EventFormatError("event must have exactly the members " + ", ".join(_MEMBERS))
+        if obj["v"] != EVENT_VERSION:
+            raise EventFormatError("unsupported event version")
+        time_text = obj["time"]
+        if not isinstance(time_text, str) or not time_text.endswith("Z"):
+            raise EventFormatError("time must be RFC 3339 UTC ending in 'Z'")
+        try:
+            moment = datetime.fromisoformat(time_text[:-1] + "+00:00")
+        except ValueError as exc:
+            raise EventFormatError("time must be RFC 3339 UTC ending in 'Z'") from exc
+        objects, claims = obj["objects"], obj["claims"]
+        if not isinstance(objects, dict) or not isinstance(claims, list):
+            raise EventFormatError("objects must be an object and claims a list")
+        return cls(
+            type=obj["type"],
+            time=moment,
+            actor_role=obj["actor_role"],
+            actor_id=obj["actor_id"],
+            decision=obj["decision"],
+            subject=obj["subject"],
+            objects=objects,
+            reason=obj["reason"],
+            claims=tuple(claims),
+        )
+
+
+_MEMBERS = (
+    "v",
+    "type",
+    "time",
+    "actor_role",
+    "actor_id",
+    "subject",
+    "objects",
+    "decision",
+    "reason",
+    "claims",
+)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise EventFormatError("duplicate member in event JSON")
+    return result
+
+
+def _no_float(text: str) -> Any:
+    raise EventFormatError("floats are not allowed in events")
+
+
+def _check_json_value(value: object) -> None:
+    """Only str/int/bool/None/list/dict with str keys: no floats (RFC 8785 would need rules)."""
+    if value is None or isinstance(value, str | int):  # bool is an int; float is neither
+        return
+    if isinstance(value, list):
+        for item in value:
+            _check_json_value(item)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise EventFormatError("JSON object keys must be strings")
+            _check_json_value(item)
+        return
+    raise EventFormatError(f"{type(value).__name__} is not allowed in canonical event JSON")
+
+
+def canonical_json(event: AuditEvent) -> bytes:
+    """Sorted keys, no whitespace, UTF-8 (not \\u escapes): the leaf bytes of ``event``."""
+    obj = event.to_json_dict()
+    _check_json_value(obj)
+    text = json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    return text.encode("utf-8")
+
+
+class Pseudonymizer:
+    """Maps subject ids to stable pseudonyms under a secret audit key (HMAC-SHA256, RFC 2104).
+
+    Without the key a pseudonym cannot be linked to a subject id; with it, an owner's events can be
+    found (``ListActivity``). The id itself is never stored.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        if not isinstance(key, bytes) or len(key) < 32:
+            raise ValueError("the pseudonym key must be at least 32 bytes")
+        self._key = key
+
+    def pseudonym(self, subject_id: str) -> Pseudonym:
+        """``ps_`` + base64url (unpadded) of the first 128 bits of HMAC-SHA256(key, subject_id)."""
+        if not subject_id:
+            raise ValueError("subject id must be non-empty")
+        digest = hmac.new(self._key, subject_id.encode("utf-8"), hashlib.sha256).digest()
+        return Pseudonym("ps_" + base64.urlsafe_b64encode(digest[:16]).decode("ascii").rstrip("="))
+
+    def __repr__(self) -> str:
+        return "Pseudonymizer(<key>)"

@@ -1,0 +1,270 @@
+"""Group commit: state changes and their audit events in one durable transaction.
+
+Every write of the gateway is a *unit of work*: a function that reads and writes through the
+transaction it is given and emits the audit events that describe what it did. The sequencer runs the
+units of work of all callers on one writer thread, up to ``max_batch`` of them or ``max_wait`` apart,
+in ONE transaction:
+
+    BEGIN IMMEDIATE
+      SAVEPOINT unit; fn(tx) ...; RELEASE        (a refused unit rolls back to its savepoint and
+      SAVEPOINT unit; fn(tx) ...; RELEASE         emits its refusal events instead)
+      append every emitted event to the Merkle log (sequencing and integration in one step)
+      sign a checkpoint when one is due
+    COMMIT                                       (WAL, synchronous=FULL: durable on return)
+
+A caller is answered only after that commit, so no acknowledged change or event can be lost, an event
+never exists without its change (nor the other way round), leaf indices are dense, and single use or
+capacity checks inside a unit of work are race-free because units of work run one at a time.
+
+The sequencer is storage-agnostic about the domain: it knows SQLite connections and the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Generic, Protocol, TypeVar
+
+from audit.events import AuditEvent, canonical_json
+from sdk.reasons import DomainError, Reason
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Tx:
+    """What a unit of work sees: the open transaction and an event collector."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.events: list[AuditEvent] = []
+
+    def emit(self, event: AuditEvent) -> None:
+        """Record an audit event; it is appended to the log only if the unit of work succeeds."""
+        self.events.append(event)
+
+
+@dataclass(frozen=True)
+class Committed(Generic[T]):
+    """The durable outcome of a unit of work: its value and the log indices of its events."""
+
+    value: T
+    log_indices: tuple[int, ...]
+
+
+RefusalEvents = Callable[[DomainError], Sequence[AuditEvent]]
+Indexer = Callable[[sqlite3.Connection, int, Sequence[AuditEvent]], None]
+"""Called inside the batch transaction with the first index and the events appended there."""
+
+
+@dataclass
+class _Item:
+    fn: Callable[[Tx], object]
+    on_refusal: RefusalEvents | None
+    future: Future[Committed[object]] = field(default_factory=Future)
+    value: object = None
+    error: BaseException | None = None
+    events: list[AuditEvent] = field(default_factory=list)
+
+
+class LogWriter(Protocol):
+    """The part of the Merkle log the sequencer drives (see ``audit.tree.AuditLog``)."""
+
+    def append(self, conn: sqlite3.Connection, leaves: Sequence[bytes]) -> tuple[int, int, bytes]:
+        """Append leaves inside the caller's transaction: (first index, new size, new root)."""
+        ...
+
+    def commit_pending(self) -> None:
+        """The transaction holding the last appends committed: adopt the new state."""
+        ...
+
+    def rollback_pending(self) -> None:
+        """The transaction holding the last appends rolled back: forget them."""
+        ...
+
+    def checkpoint_due(self) -> tuple[int, bytes] | None:
+        """(size, root) when the committed tree is larger than the last checkpoint, else None."""
+        ...
+
+    def write_checkpoint(self, conn: sqlite3.Connection, now: datetime) -> object:
+        """Sign and store a checkpoint of the current tree inside the caller's transaction."""
+        ...
+
+
+@dataclass(frozen=True)
+class SequencerSettings:
+    """Batching knobs: a batch closes at ``max_batch`` units or ``max_wait`` after its first."""
+
+    max_batch: int = 256
+    max_wait: timedelta = timedelta(milliseconds=5)
+    checkpoint_interval: timedelta = timedelta(seconds=1)
+
+
+class Sequencer:
+    """Runs units of work on one writer thread with group commit (see module docstring)."""
+
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        log_writer: LogWriter,
+        *,
+        settings: SequencerSettings | None = None,
+        now: Callable[[], datetime],
+        on_commit: Callable[[int], None] | None = None,
+        indexer: Indexer | None = None,
+    ) -> None:
+        self._connect = connect
+        self._log = log_writer
+        self._settings = settings or SequencerSettings()
+        self._now = now
+        self._on_commit = on_commit
+        self._indexer = indexer
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._last_checkpoint = 0.0
+        self.batches = 0
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        self._thread = threading.Thread(target=self._run, name="audit-sequencer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish every queued unit of work, write a final checkpoint, stop the writer."""
+        if self._thread is None:
+            return
+        self._stopping.set()
+        self._queue.put(None)
+        self._thread.join()
+        self._thread = None
+
+    def submit(self, fn: Callable[[Tx], T], *, on_refusal: RefusalEvents | None = None) -> Committed[T]:
+        """Run ``fn`` in the next batch; return once its transaction is durable.
+
+        A ``DomainError`` raised by ``fn`` undoes everything ``fn`` wrote, appends the events that
+        ``on_refusal`` returns for it (so refused attempts are audited too), and is re-raised here.
+        """
+        if self._thread is None or self._stopping.is_set():
+            raise DomainError(Reason.SHUTTING_DOWN, "the gateway is shutting down")
+        item = _Item(fn=fn, on_refusal=on_refusal)
+        self._queue.put(item)
+        committed = item.future.result()
+        return committed  # type: ignore[return-value]
+
+    # -- writer thread -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        conn = self._connect()
+        try:
+            while True:
+                batch, stop = self._next_batch()
+                if batch:
+                    self._commit_batch(conn, batch)
+                elif self._checkpoint_is_due(force=stop):
+                    self._commit_batch(conn, [])
+                if stop:
+                    return
+        finally:
+            conn.close()
+
+    def _next_batch(self) -> tuple[list[_Item], bool]:
+        interval = self._settings.checkpoint_interval.total_seconds()
+        try:
+            first = self._queue.get(timeout=interval)
+        except queue.Empty:
+            return [], False
+        if first is None:
+            return [], True
+        batch = [first]
+        deadline = time.monotonic() + self._settings.max_wait.total_seconds()
+        while len(batch) < self._settings.max_batch:
+            remaining = deadline - time.monotonic()
+            try:
+                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._queue.put(None)  # seen again by _run after this batch commits
+                break
+            batch.append(item)
+        return batch, False
+
+    def _checkpoint_is_due(self, *, force: bool = False) -> bool:
+        if self._log.checkpoint_due() is None:
+            return False
+        elapsed = time.monotonic() - self._last_checkpoint
+        return force or elapsed >= self._settings.checkpoint_interval.total_seconds()
+
+    def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Item]) -> None:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for item in batch:
+                self._run_unit(conn, item)
+            first_index = self._append_events(conn, batch)
+            checkpoint = self._checkpoint_is_due(force=self._stopping.is_set())
+            if checkpoint:
+                self._log.write_checkpoint(conn, self._now())
+            conn.execute("COMMIT")
+        except Exception as exc:  # storage failure: nothing of this batch happened
+            self._abort(conn, batch, exc)
+            return
+        self._log.commit_pending()
+        self.batches += 1
+        if checkpoint:
+            self._last_checkpoint = time.monotonic()
+        self._resolve(batch, first_index)
+
+    def _run_unit(self, conn: sqlite3.Connection, item: _Item) -> None:
+        conn.execute("SAVEPOINT unit")
+        tx = Tx(conn)
+        try:
+            item.value = item.fn(tx)
+        except DomainError as exc:
+            conn.execute("ROLLBACK TO unit")
+            item.error = exc
+            item.events = list(item.on_refusal(exc)) if item.on_refusal else []
+        except Exception as exc:  # a bug in a unit of work must not sink the batch
+            conn.execute("ROLLBACK TO unit")
+            item.error = exc
+        else:
+            item.events = tx.events
+        conn.execute("RELEASE unit")
+
+    def _append_events(self, conn: sqlite3.Connection, batch: list[_Item]) -> int:
+        events = [event for item in batch for event in item.events]
+        if not events:
+            return -1
+        first_index, _size, _root = self._log.append(conn, [canonical_json(e) for e in events])
+        if self._indexer is not None:
+            self._indexer(conn, first_index, events)
+        return first_index
+
+    def _abort(self, conn: sqlite3.Connection, batch: list[_Item], exc: Exception) -> None:
+        log.error("audit batch of %d units failed to commit: %s", len(batch), type(exc).__name__)
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        self._log.rollback_pending()
+        error = DomainError(Reason.STORAGE_UNAVAILABLE, "storage is unavailable; nothing was changed")
+        for item in batch:
+            item.future.set_exception(error)
+
+    def _resolve(self, batch: list[_Item], first_index: int) -> None:
+        index = first_index
+        for item in batch:
+            indices = tuple(range(index, index + len(item.events)))
+            index += len(item.events)
+            if item.error is not None:
+                item.future.set_exception(item.error)
+            else:
+                item.future.set_result(Committed(item.value, indices))
+        if self._on_commit is not None:
+            self._on_commit(index)

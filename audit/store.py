@@ -1,0 +1,218 @@
+"""SQLite storage of the audit log: leaves, perfect-subtree hashes and signed checkpoints.
+
+Tables (created by ``ensure_schema``):
+
+``audit_leaves(idx, data, leaf_hash)``
+    one row per event, ``idx`` dense from 0.
+``audit_nodes(level, idx, hash)``
+    the hash of every complete perfect aligned subtree (see ``audit.hashing``); level 0 repeats
+    the leaf hashes so that every proof reads only this table.
+``audit_checkpoints(size, root, note, created_at)``
+    every signed checkpoint (c2sp.org/tlog-checkpoint) in order of size.
+
+Append-only is enforced in storage, not only in code: triggers abort every UPDATE and DELETE, an
+INSERT that would overwrite a row (``INSERT OR REPLACE`` deletes without firing delete triggers)
+and a leaf INSERT that would leave a gap. Only someone who can drop the triggers (file access) can
+change history, and ``audit.verify`` detects that.
+
+Functions here never BEGIN or COMMIT: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from audit.hashing import NodeId
+
+__all__ = [
+    "AuditStorageError",
+    "StoredCheckpoint",
+    "ensure_schema",
+    "format_time",
+    "get_checkpoint",
+    "insert_checkpoint",
+    "insert_leaves",
+    "insert_nodes",
+    "iter_checkpoints",
+    "latest_checkpoint",
+    "read_entries",
+    "read_leaf",
+    "read_nodes",
+    "stored_size",
+]
+
+_TABLES = (
+    """CREATE TABLE IF NOT EXISTS audit_leaves (
+        idx INTEGER PRIMARY KEY, data BLOB NOT NULL, leaf_hash BLOB NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS audit_nodes (
+        level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
+        PRIMARY KEY (level, idx)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS audit_checkpoints (
+        size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL,
+        created_at TEXT NOT NULL)""",
+)
+
+_KEYS = {
+    "audit_leaves": "idx = NEW.idx",
+    "audit_nodes": "level = NEW.level AND idx = NEW.idx",
+    "audit_checkpoints": "size = NEW.size",
+}
+
+
+def _trigger_statements() -> list[str]:
+    # Table and key names come from the constant _KEYS above, never from input.
+    statements = []
+    for table, same_key in _KEYS.items():
+        refuse = f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+        for event in ("UPDATE", "DELETE"):
+            name = f"{table}_no_{event.lower()}"
+            statements.append(
+                f"CREATE TRIGGER IF NOT EXISTS {name} BEFORE {event} ON {table} {refuse}"
+            )
+        exists = f"SELECT 1 FROM {table} WHERE {same_key}"  # noqa: S608
+        statements.append(
+            f"CREATE TRIGGER IF NOT EXISTS {table}_no_overwrite BEFORE INSERT ON {table} "
+            f"WHEN EXISTS ({exists}) {refuse}"
+        )
+    statements.append(
+        "CREATE TRIGGER IF NOT EXISTS audit_leaves_dense BEFORE INSERT ON audit_leaves "
+        "WHEN NEW.idx IS NOT (SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves) "
+        "BEGIN SELECT RAISE(ABORT, 'audit_leaves indices must be dense'); END"
+    )
+    return statements
+
+
+class AuditStorageError(RuntimeError):
+    """Stored log data is missing or inconsistent (corruption or tampering, never bad input)."""
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """One signed checkpoint row: tree size, root, the signed note text and when it was made."""
+
+    size: int
+    root: bytes
+    note: str
+    created_at: datetime
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create the tables and append-only triggers if missing (idempotent; caller commits)."""
+    for statement in (*_TABLES, *_trigger_statements()):
+        conn.execute(statement)
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 UTC with a 'Z' and millisecond precision when there is a fraction."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("datetime must be timezone-aware")
+    moment = moment.astimezone(UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    millis = moment.microsecond // 1000
+    return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
+
+
+def stored_size(conn: sqlite3.Connection) -> int:
+    """Number of leaves visible to ``conn`` (one index lookup: leaves are dense)."""
+    row = conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves").fetchone()
+    return int(row[0])
+
+
+def insert_leaves(conn: sqlite3.Connection, rows: Sequence[tuple[int, bytes, bytes]]) -> None:
+    """Insert ``(idx, data, leaf_hash)`` rows."""
+    conn.executemany("INSERT INTO audit_leaves (idx, data, leaf_hash) VALUES (?, ?, ?)", rows)
+
+
+def insert_nodes(conn: sqlite3.Connection, rows: Sequence[tuple[int, int, bytes]]) -> None:
+    """Insert ``(level, idx, hash)`` rows."""
+    conn.executemany("INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)", rows)
+
+
+def read_nodes(conn: sqlite3.Connection, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
+    """The hashes of ``ids`` in ONE query (primary-key lookups); missing rows are an error."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return {}
+    values = ", ".join("(?, ?)" for _ in wanted)
+    params = [part for node in wanted for part in node]
+    # A VALUES list joined to the primary key: one SEARCH per wanted node. The row-value form
+    # "(level, idx) IN (VALUES ...)" would SCAN the whole table.
+    query = (
+        f"SELECT n.level, n.idx, n.hash FROM (VALUES {values}) AS w "  # noqa: S608 - placeholders only
+        "CROSS JOIN audit_nodes AS n ON n.level = w.column1 AND n.idx = w.column2"
+    )
+    rows = conn.execute(query, params).fetchall()
+    found = {NodeId(int(level), int(idx)): bytes(value) for level, idx, value in rows}
+    missing = [node for node in wanted if node not in found]
+    if missing:
+        raise AuditStorageError(
+            f"audit log is missing {len(missing)} tree node(s), first {missing[0]}"
+        )
+    return found
+
+
+def read_entries(conn: sqlite3.Connection, start: int, end: int) -> list[tuple[int, bytes]]:
+    """``(idx, data)`` for ``start <= idx < end``, in order."""
+    rows = conn.execute(
+        "SELECT idx, data FROM audit_leaves WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end)
+    ).fetchall()
+    return [(int(idx), bytes(data)) for idx, data in rows]
+
+
+def read_leaf(conn: sqlite3.Connection, idx: int) -> bytes | None:
+    """The data of leaf ``idx``, or None."""
+    row = conn.execute("SELECT data FROM audit_leaves WHERE idx = ?", (idx,)).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def insert_checkpoint(
+    conn: sqlite3.Connection, size: int, root: bytes, note: str, created_at: datetime
+) -> StoredCheckpoint:
+    """Insert one checkpoint row; ``created_at`` must be timezone-aware."""
+    conn.execute(
+        "INSERT INTO audit_checkpoints (size, root, note, created_at) VALUES (?, ?, ?, ?)",
+        (size, root, note, format_time(created_at)),
+    )
+    return StoredCheckpoint(size, root, note, _parse_time(format_time(created_at)))
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _checkpoint(row: tuple[int, bytes, str, str]) -> StoredCheckpoint:
+    size, root, note, created_at = row
+    return StoredCheckpoint(int(size), bytes(root), str(note), _parse_time(created_at))
+
+
+_CHECKPOINT_COLUMNS = "SELECT size, root, note, created_at FROM audit_checkpoints"
+
+
+def latest_checkpoint(conn: sqlite3.Connection) -> StoredCheckpoint | None:
+    """The checkpoint with the largest size, or None."""
+    row = conn.execute(f"{_CHECKPOINT_COLUMNS} ORDER BY size DESC LIMIT 1").fetchone()
+    return None if row is None else _checkpoint(row)
+
+
+def get_checkpoint(conn: sqlite3.Connection, size: int) -> StoredCheckpoint | None:
+    """The checkpoint at exactly ``size``, or None."""
+    row = conn.execute(f"{_CHECKPOINT_COLUMNS} WHERE size = ?", (size,)).fetchone()
+    return None if row is None else _checkpoint(row)
+
+
+def iter_checkpoints(
+    conn: sqlite3.Connection, *, start: int = 0, page: int = 512
+) -> Iterator[StoredCheckpoint]:
+    """Checkpoints with ``size >= start`` in increasing size, read a page at a time."""
+    while True:
+        rows = conn.execute(
+            f"{_CHECKPOINT_COLUMNS} WHERE size >= ? ORDER BY size LIMIT ?", (start, page)
+        ).fetchall()
+        for row in rows:
+            yield _checkpoint(row)
+        if len(rows) < page:
+            return
+        start = int(rows[-1][0]) + 1

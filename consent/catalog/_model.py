@@ -1,0 +1,169 @@
+"""Catalog values: domains, fields, predicate bindings and purposes.
+
+DESIGN.md "Minimum sufficiency": per domain, fields with type and sensitivity; predicates; purposes
+with the claims they may disclose, the predicates they may evaluate, limits and consumption.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+
+from consent.fields import FieldSpec, RecordRule
+from consent.predicates import (
+    ConsumptionKind,
+    PredicateContext,
+    PredicateRegistry,
+    PredicateResult,
+)
+from sdk.reasons import DomainError, FieldViolation, Reason
+
+
+class CatalogError(Exception):
+    """The catalog data is wrong; raised at load time, naming the file, domain and key."""
+
+    def __init__(self, message: str, *, file: str, domain: str = "", key: str = "") -> None:
+        where = ": ".join(
+            part for part in (file, f"domain {domain!r}" if domain else "", key) if part
+        )
+        super().__init__(f"{where}: {message}")
+        self.file = file
+        self.domain = domain
+        self.key = key
+
+
+@dataclass(frozen=True)
+class PredicateBinding:
+    """A registered predicate made available in a domain, with its static options."""
+
+    name: str
+    options: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class PurposeSpec:
+    """A purpose template: what it may disclose and evaluate, its limits and its consumption."""
+
+    name: str
+    domain: str
+    description: str
+    claims: tuple[str, ...]
+    """Fields it may disclose."""
+    predicates: tuple[str, ...]
+    """Predicates it may evaluate (each disclosed as a boolean claim)."""
+    max_uses: int
+    max_validity: timedelta
+    default_validity: timedelta
+    data_life: timedelta
+    """How long the grantee may keep what it learns (AA consent artefact ``DataLife``)."""
+    consumption: ConsumptionKind
+
+    @property
+    def allowed(self) -> frozenset[str]:
+        """Every claim name (field or predicate) the purpose may disclose."""
+        return frozenset(self.claims) | frozenset(self.predicates)
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    """One data domain: its record fields, predicates, record rules and purposes."""
+
+    name: str
+    description: str
+    provider_role: str
+    """Role a provider must hold to upload records of this domain."""
+    fields: Mapping[str, FieldSpec]
+    predicates: Mapping[str, PredicateBinding]
+    purposes: Mapping[str, PurposeSpec]
+    rules: tuple[RecordRule, ...] = ()
+
+    def is_claim(self, name: str) -> bool:
+        """True when ``name`` is a field or predicate of this domain."""
+        return name in self.fields or name in self.predicates
+
+    def never_disclosed(self, name: str) -> bool:
+        """True when ``name`` is a never-disclose field."""
+        spec = self.fields.get(name)
+        return spec is not None and spec.never_disclosed
+
+    def purpose(self, name: str) -> PurposeSpec:
+        """The purpose ``name``; ``DomainError(UNKNOWN_PURPOSE)`` otherwise."""
+        try:
+            return self.purposes[name]
+        except KeyError:
+            raise DomainError(
+                Reason.UNKNOWN_PURPOSE,
+                f"domain {self.name} has no purpose {name!r}",
+                violations=[FieldViolation("purpose", "unknown purpose for the domain")],
+            ) from None
+
+
+class Catalog:
+    """Every domain the gateway serves, validated against a predicate registry."""
+
+    def __init__(self, domains: Mapping[str, DomainSpec], predicates: PredicateRegistry) -> None:
+        self._domains = dict(domains)
+        self.predicates = predicates
+
+    @classmethod
+    def load_default(cls, *, predicates: PredicateRegistry | None = None) -> Catalog:
+        """The catalog shipped in ``consent/catalog/*.toml``."""
+        root = resources.files("consent.catalog")
+        sources = [
+            (entry.name, entry.read_bytes())
+            for entry in root.iterdir()
+            if entry.name.endswith(".toml") and entry.is_file()
+        ]
+        return cls._build(sources, predicates)
+
+    @classmethod
+    def from_dir(cls, path: str | Path, *, predicates: PredicateRegistry | None = None) -> Catalog:
+        """A catalog from every ``*.toml`` file in ``path``."""
+        files = sorted(Path(path).glob("*.toml"))
+        return cls._build([(f.name, f.read_bytes()) for f in files], predicates)
+
+    @classmethod
+    def _build(
+        cls, sources: list[tuple[str, bytes]], predicates: PredicateRegistry | None
+    ) -> Catalog:
+        from consent.catalog._load import load_domains  # noqa: PLC0415 - _load imports this module
+
+        registry = predicates if predicates is not None else PredicateRegistry.default()
+        return cls(load_domains(sorted(sources), registry), registry)
+
+    @property
+    def domains(self) -> Mapping[str, DomainSpec]:
+        """Domains by name."""
+        return dict(self._domains)
+
+    def domain(self, name: str) -> DomainSpec:
+        """The domain ``name``; ``DomainError(UNKNOWN_DOMAIN)`` otherwise."""
+        try:
+            return self._domains[name]
+        except KeyError:
+            raise DomainError(
+                Reason.UNKNOWN_DOMAIN,
+                f"unknown domain {name!r}",
+                violations=[FieldViolation("domain", "unknown domain")],
+            ) from None
+
+    def purpose(self, domain: str, purpose: str) -> PurposeSpec:
+        """The purpose of a domain; UNKNOWN_DOMAIN or UNKNOWN_PURPOSE otherwise."""
+        return self.domain(domain).purpose(purpose)
+
+    def evaluate(
+        self,
+        domain: str,
+        name: str,
+        fields: Mapping[str, object],
+        params: Mapping[str, object],
+        ctx: PredicateContext,
+    ) -> PredicateResult:
+        """Evaluate predicate ``name`` as bound in ``domain`` (its options applied)."""
+        binding = self.domain(domain).predicates.get(name)
+        if binding is None:
+            raise DomainError(Reason.UNKNOWN_CLAIM, f"domain {domain} has no predicate {name!r}")
+        return self.predicates.evaluate(name, fields, params, ctx, options=binding.options)

@@ -1,0 +1,369 @@
+"""``ConsentStore`` on SQLite through sqlite-utils (the embedded default backend).
+
+The store never commits. The gateway runs every write inside one group-committed transaction
+(DESIGN.md "Audit log": group commit), so a consent change and its audit entry become durable
+together. Before writing, the store opens a transaction if none is open (as Python's sqlite3 does
+implicitly before DML), and sqlite-utils then works inside a SAVEPOINT, so a failed insert undoes
+only itself. The caller commits or rolls back.
+
+Datetimes are stored as ISO 8601 UTC text with microseconds (fixed width, so text order is time
+order); timedeltas as integer microseconds; claim lists as JSON arrays.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+
+from consent.model import (
+    Consent,
+    ConsentEvent,
+    ConsentId,
+    ConsentRequest,
+    ConsentState,
+    GranteeId,
+    OwnerId,
+    RecordId,
+    RecordSelector,
+    RequestId,
+    RequestState,
+)
+from consent.store import Page, check_page_size, conflict, make_page, stale
+from sdk.reasons import DomainError, Reason
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS consent_requests (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, grantee TEXT NOT NULL, domain TEXT NOT NULL,
+        purpose TEXT NOT NULL, claims TEXT NOT NULL, record_id TEXT, valid_for_us INTEGER NOT NULL,
+        max_uses INTEGER NOT NULL, separate_consent INTEGER NOT NULL, cross_border INTEGER NOT NULL,
+        state TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL, decided_at TEXT,
+        consent_id TEXT, request_key TEXT NOT NULL DEFAULT '')""",
+    # Idempotency: one request per (bank, key); an empty key means "no key".
+    """CREATE UNIQUE INDEX IF NOT EXISTS consent_requests_key
+        ON consent_requests (grantee, request_key) WHERE request_key <> ''""",
+    "CREATE INDEX IF NOT EXISTS consent_requests_owner ON consent_requests (owner, id)",
+    "CREATE INDEX IF NOT EXISTS consent_requests_grantee ON consent_requests (grantee, id)",
+    """CREATE TABLE IF NOT EXISTS consents (
+        id TEXT PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, owner TEXT NOT NULL,
+        grantee TEXT NOT NULL, domain TEXT NOT NULL, purpose TEXT NOT NULL, claims TEXT NOT NULL,
+        record_domain TEXT NOT NULL, record_id TEXT, valid_from TEXT NOT NULL,
+        valid_until TEXT NOT NULL, max_uses INTEGER NOT NULL, uses INTEGER NOT NULL,
+        data_life_us INTEGER NOT NULL, separate_consent INTEGER NOT NULL,
+        cross_border INTEGER NOT NULL, created_at TEXT NOT NULL, state TEXT NOT NULL,
+        artefact_jws TEXT NOT NULL, artefact_hash TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS consents_owner ON consents (owner, id)",
+    "CREATE INDEX IF NOT EXISTS consents_grantee ON consents (grantee, id)",
+    # AUTOINCREMENT: a seq is never reused, even after the newest row is deleted, so a bank's
+    # resume cursor can never skip an event.
+    """CREATE TABLE IF NOT EXISTS consent_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL, consent_id TEXT,
+        grantee TEXT NOT NULL, owner TEXT NOT NULL, state_kind TEXT NOT NULL,
+        state TEXT NOT NULL, at TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS consent_events_grantee ON consent_events (grantee, seq)",
+)
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create the consent tables and indexes if missing (idempotent; does not commit)."""
+    for statement in _SCHEMA:
+        conn.execute(statement)
+
+
+def _ts(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _from_ts(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _us(delta: timedelta) -> int:
+    return delta // timedelta(microseconds=1)
+
+
+def _request_row(request: ConsentRequest) -> dict[str, object]:
+    return {
+        "id": request.id,
+        "owner": request.owner,
+        "grantee": request.grantee,
+        "domain": request.domain,
+        "purpose": request.purpose,
+        "claims": json.dumps(list(request.claims)),
+        "record_id": request.record_id,
+        "valid_for_us": _us(request.valid_for),
+        "max_uses": request.max_uses,
+        "separate_consent": int(request.separate_consent),
+        "cross_border": int(request.cross_border),
+        "state": request.state.value,
+        "created_at": _ts(request.created_at),
+        "expires_at": _ts(request.expires_at),
+        "decided_at": None if request.decided_at is None else _ts(request.decided_at),
+        "consent_id": request.consent_id,
+        "request_key": request.request_key,
+    }
+
+
+def _request(row: Mapping[str, Any]) -> ConsentRequest:
+    return ConsentRequest(
+        id=RequestId(row["id"]),
+        owner=OwnerId(row["owner"]),
+        grantee=GranteeId(row["grantee"]),
+        domain=row["domain"],
+        purpose=row["purpose"],
+        claims=tuple(json.loads(row["claims"])),
+        record_id=None if row["record_id"] is None else RecordId(row["record_id"]),
+        valid_for=timedelta(microseconds=row["valid_for_us"]),
+        max_uses=row["max_uses"],
+        separate_consent=bool(row["separate_consent"]),
+        cross_border=bool(row["cross_border"]),
+        state=RequestState(row["state"]),
+        created_at=datetime.fromisoformat(row["created_at"]),
+        expires_at=datetime.fromisoformat(row["expires_at"]),
+        decided_at=_from_ts(row["decided_at"]),
+        consent_id=None if row["consent_id"] is None else ConsentId(row["consent_id"]),
+        request_key=row["request_key"],
+    )
+
+
+def _consent_row(consent: Consent) -> dict[str, object]:
+    return {
+        "id": consent.id,
+        "request_id": consent.request_id,
+        "owner": consent.owner,
+        "grantee": consent.grantee,
+        "domain": consent.domain,
+        "purpose": consent.purpose,
+        "claims": json.dumps(list(consent.claims)),
+        "record_domain": consent.record.domain,
+        "record_id": consent.record.record_id,
+        "valid_from": _ts(consent.valid_from),
+        "valid_until": _ts(consent.valid_until),
+        "max_uses": consent.max_uses,
+        "uses": consent.uses,
+        "data_life_us": _us(consent.data_life),
+        "separate_consent": int(consent.separate_consent),
+        "cross_border": int(consent.cross_border),
+        "created_at": _ts(consent.created_at),
+        "state": consent.state.value,
+        "artefact_jws": consent.artefact_jws,
+        "artefact_hash": consent.artefact_hash,
+    }
+
+
+def _consent(row: Mapping[str, Any]) -> Consent:
+    record_id = None if row["record_id"] is None else RecordId(row["record_id"])
+    return Consent(
+        id=ConsentId(row["id"]),
+        request_id=RequestId(row["request_id"]),
+        owner=OwnerId(row["owner"]),
+        grantee=GranteeId(row["grantee"]),
+        domain=row["domain"],
+        purpose=row["purpose"],
+        claims=tuple(json.loads(row["claims"])),
+        record=RecordSelector(row["record_domain"], record_id),
+        valid_from=datetime.fromisoformat(row["valid_from"]),
+        valid_until=datetime.fromisoformat(row["valid_until"]),
+        max_uses=row["max_uses"],
+        uses=row["uses"],
+        data_life=timedelta(microseconds=row["data_life_us"]),
+        separate_consent=bool(row["separate_consent"]),
+        cross_border=bool(row["cross_border"]),
+        created_at=datetime.fromisoformat(row["created_at"]),
+        state=ConsentState(row["state"]),
+        artefact_jws=row["artefact_jws"],
+        artefact_hash=row["artefact_hash"],
+    )
+
+
+def _event(row: Mapping[str, Any]) -> ConsentEvent:
+    kind = RequestState if row["state_kind"] == "request" else ConsentState
+    return ConsentEvent(
+        seq=row["seq"],
+        request_id=RequestId(row["request_id"]),
+        consent_id=None if row["consent_id"] is None else ConsentId(row["consent_id"]),
+        grantee=GranteeId(row["grantee"]),
+        owner=OwnerId(row["owner"]),
+        state=kind(row["state"]),
+        at=datetime.fromisoformat(row["at"]),
+    )
+
+
+class SqliteConsentStore:
+    """A ``ConsentStore`` in a SQLite database; the caller owns (and commits) the transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._db = sqlite_utils.Database(conn)
+
+    def _begin(self) -> None:
+        # Join the caller's transaction, or open one the caller will commit: never autocommit.
+        if not self._conn.in_transaction:
+            self._conn.execute("BEGIN")
+
+    def _insert(self, table: str, row: Mapping[str, object], what: str) -> int | None:
+        self._begin()
+        try:
+            inserted = self._db.table(table).insert(dict(row))
+        except sqlite3.IntegrityError:
+            raise conflict(what) from None
+        return inserted.last_rowid
+
+    def _one(self, sql: str, params: list[object]) -> dict[str, Any] | None:
+        rows = list(self._db.query(sql, params))
+        return rows[0] if rows else None
+
+    def add_request(self, request: ConsentRequest) -> None:
+        """Store a new request."""
+        self._insert("consent_requests", _request_row(request), "consent request")
+
+    def get_request(self, request_id: RequestId) -> ConsentRequest:
+        """The request, or CONSENT_REQUEST_NOT_FOUND."""
+        row = self._one("SELECT * FROM consent_requests WHERE id = ?", [request_id])
+        if row is None:
+            raise DomainError(Reason.CONSENT_REQUEST_NOT_FOUND, "no such consent request")
+        return _request(row)
+
+    def find_request_by_key(self, grantee: GranteeId, request_key: str) -> ConsentRequest | None:
+        """The grantee's request with this idempotency key, if any."""
+        if not request_key:
+            return None
+        sql = "SELECT * FROM consent_requests WHERE grantee = ? AND request_key = ?"
+        row = self._one(sql, [grantee, request_key])
+        return None if row is None else _request(row)
+
+    def update_request(self, request: ConsentRequest, *, expected_state: RequestState) -> None:
+        """Set state, decided_at and consent_id if the state is still ``expected_state``."""
+        self._begin()
+        row = _request_row(request)
+        cursor = self._db.execute(
+            "UPDATE consent_requests SET state = ?, decided_at = ?, consent_id = ?"
+            " WHERE id = ? AND state = ?",
+            [row["state"], row["decided_at"], row["consent_id"], request.id, expected_state.value],
+        )
+        if cursor.rowcount != 1:
+            self.get_request(request.id)  # NOT_FOUND first, so a missing id is not "stale"
+            raise stale("request")
+
+    def add_consent(self, consent: Consent) -> None:
+        """Store a new consent."""
+        self._insert("consents", _consent_row(consent), "consent")
+
+    def get_consent(self, consent_id: ConsentId) -> Consent:
+        """The consent, or CONSENT_NOT_FOUND."""
+        row = self._one("SELECT * FROM consents WHERE id = ?", [consent_id])
+        if row is None:
+            raise DomainError(Reason.CONSENT_NOT_FOUND, "no such consent")
+        return _consent(row)
+
+    def update_consent(
+        self, consent: Consent, *, expected_state: ConsentState, expected_uses: int
+    ) -> None:
+        """Replace state and uses if the stored ones are still the expected ones."""
+        self._begin()
+        cursor = self._db.execute(
+            "UPDATE consents SET state = ?, uses = ? WHERE id = ? AND state = ? AND uses = ?",
+            [consent.state.value, consent.uses, consent.id, expected_state.value, expected_uses],
+        )
+        if cursor.rowcount != 1:
+            self.get_consent(consent.id)
+            raise stale("consent")
+
+    def list_consents(
+        self,
+        *,
+        owner: OwnerId | None = None,
+        grantee: GranteeId | None = None,
+        states: Collection[ConsentState] | None = None,
+        page_size: int = 50,
+        after_id: str | None = None,
+    ) -> Page[Consent]:
+        """Consents matching every given filter, by ascending id."""
+        rows = self._list(
+            "consents",
+            owner=owner,
+            grantee=grantee,
+            states=states,
+            page_size=page_size,
+            after_id=after_id,
+        )
+        return make_page([_consent(row) for row in rows], page_size, "id")
+
+    def list_requests(
+        self,
+        *,
+        owner: OwnerId | None = None,
+        grantee: GranteeId | None = None,
+        states: Collection[RequestState] | None = None,
+        page_size: int = 50,
+        after_id: str | None = None,
+    ) -> Page[ConsentRequest]:
+        """Requests matching every given filter, by ascending id."""
+        rows = self._list(
+            "consent_requests",
+            owner=owner,
+            grantee=grantee,
+            states=states,
+            page_size=page_size,
+            after_id=after_id,
+        )
+        return make_page([_request(row) for row in rows], page_size, "id")
+
+    def _list(
+        self,
+        table: str,
+        *,
+        owner: str | None,
+        grantee: str | None,
+        states: Collection[ConsentState] | Collection[RequestState] | None,
+        page_size: int,
+        after_id: str | None,
+    ) -> list[dict[str, Any]]:
+        check_page_size(page_size)
+        clauses: list[str] = []
+        params: list[object] = []
+        for clause, value in (("owner = ?", owner), ("grantee = ?", grantee), ("id > ?", after_id)):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
+        if states is not None:
+            values = sorted(state.value for state in states)
+            clauses.append(f"state IN ({', '.join('?' * len(values))})" if values else "0 = 1")
+            params.extend(values)
+        where = " AND ".join(clauses) or "1 = 1"
+        # Only fixed clause strings are interpolated; every value is a bound parameter.
+        sql = f"SELECT * FROM {table} WHERE {where} ORDER BY id LIMIT ?"  # noqa: S608
+        return list(self._db.query(sql, [*params, page_size + 1]))
+
+    def append_event(self, event: ConsentEvent) -> ConsentEvent:
+        """Store ``event`` with the next ``seq`` and return it."""
+        row = {
+            "request_id": event.request_id,
+            "consent_id": event.consent_id,
+            "grantee": event.grantee,
+            "owner": event.owner,
+            "state_kind": "request" if isinstance(event.state, RequestState) else "consent",
+            "state": event.state.value,
+            "at": _ts(event.at),
+        }
+        seq = self._insert("consent_events", row, "consent event")
+        assert seq is not None
+        return ConsentEvent(
+            seq,
+            event.request_id,
+            event.consent_id,
+            event.grantee,
+            event.owner,
+            event.state,
+            event.at,
+        )
+
+    def events_after(self, grantee: GranteeId, seq: int, limit: int = 100) -> list[ConsentEvent]:
+        """The grantee's events after ``seq``, oldest first."""
+        check_page_size(limit)
+        sql = "SELECT * FROM consent_events WHERE grantee = ? AND seq > ? ORDER BY seq LIMIT ?"
+        return [_event(row) for row in self._db.query(sql, [grantee, seq, limit])]

@@ -1,0 +1,93 @@
+"""The composition root: storage, keys, the audit sequencer and the four services, wired once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from audit import store as audit_store
+from audit.events import Pseudonymizer
+from audit.note import NoteSigner
+from audit.sequencer import Sequencer, SequencerSettings
+from audit.tree import AuditLog
+from consent import sqlite_store as consent_store
+from consent.catalog import Catalog
+from gateway import idempotency, records, trail, vault
+from gateway.attestations import ledger
+from gateway.clock import Clock, SystemClock
+from gateway.config import GatewayConfig
+from gateway.context import Core
+from gateway.keys import KeyRing
+from gateway.providers import ProviderRegistry
+from gateway.server import Gateway, GatewayServicers, build_server, prepare_data_dir
+from gateway.services.attestation import AttestationServicer
+from gateway.services.audit import AuditServicer
+from gateway.services.consent import ConsentServicer
+from gateway.services.record import RecordServicer
+from gateway.storage import SqliteStorage, sqlite_path
+
+SCHEMAS = (
+    audit_store.ensure_schema,
+    consent_store.ensure_schema,
+    vault.ensure_schema,
+    ledger.ensure_schema,
+    idempotency.ensure_schema,
+    records.ensure_schema,
+    trail.ensure_schema,
+)
+
+
+def build_core(config: GatewayConfig, *, clock: Clock, keyring: KeyRing) -> Core:
+    """Open (creating if needed) the database and build every collaborator; nothing runs yet."""
+    storage = SqliteStorage(sqlite_path(config.db, config.data_dir), SCHEMAS)
+    storage.create()
+    signer = NoteSigner(config.log_origin, keyring.note_signer_key)
+    log = AuditLog(storage.writer_connection, signer=signer, origin=config.log_origin)
+    pseudonymizer = Pseudonymizer(keyring.pseudonym_key)
+    return Core(
+        config=config,
+        clock=clock,
+        storage=storage,
+        catalog=Catalog.load_default(),
+        keyring=keyring,
+        vault=vault.RecordVault(keyring, pseudonymizer.pseudonym),
+        log=log,
+        trail=trail.Trail(pseudonymizer),
+        providers=ProviderRegistry(config.data_dir),
+    )
+
+
+def start_core(core: Core) -> None:
+    """Start the group-committing sequencer and make sure the log has a signed checkpoint."""
+    config = core.config
+    sequencer = Sequencer(
+        core.storage.writer_connection,
+        core.log,
+        settings=SequencerSettings(
+            max_batch=config.audit_batch_max,
+            max_wait=timedelta(milliseconds=config.audit_batch_wait_ms),
+            checkpoint_interval=config.checkpoint_interval,
+        ),
+        now=core.clock.now,
+        on_commit=core.notify_commit,
+        indexer=trail.index_subjects,
+    )
+    core.storage.attach(sequencer)
+    core.storage.write(lambda tx: None)  # writes the first checkpoint of a new log
+
+
+def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Gateway:
+    """The gateway ``attestgate serve`` runs: real services on the embedded database."""
+    clock = clock or SystemClock()
+    keyring = prepare_data_dir(config, clock=clock)
+    core = build_core(config, clock=clock, keyring=keyring)
+    servicers = GatewayServicers(
+        consent=ConsentServicer(core),
+        attestation=AttestationServicer(core),
+        record=RecordServicer(core),
+        audit=AuditServicer(core),
+    )
+    gateway = build_server(config, keyring=keyring, clock=clock, servicers=servicers)
+    gateway.on_start.append(lambda: start_core(core))
+    gateway.on_stop.append(core.storage.close)
+    gateway.core = core  # type: ignore[attr-defined]
+    return gateway

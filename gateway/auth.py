@@ -1,0 +1,292 @@
+"""Bearer-token authentication (DESIGN.md "Roles"; RFC 7519, RFC 8725 JWT best practices).
+
+``TokenVerifier.verify`` accepts a JWT only if every check passes, in this order:
+
+1. three base64url segments with a JSON object header and payload (``TOKEN_MALFORMED``);
+2. ``alg`` is ES256 or EdDSA; ``none``, HS* and RS* are refused before any key is touched, which
+   closes the RS/HS key-confusion attack (RFC 8725 §2.1, §3.1) (``TOKEN_ALGORITHM_NOT_ALLOWED``);
+3. ``iss`` names a configured issuer (``TOKEN_WRONG_ISSUER``) and ``kid`` one of its keys, of the
+   key type the algorithm needs (``TOKEN_UNKNOWN_KEY``);
+4. the signature verifies (``TOKEN_SIGNATURE_INVALID``);
+5. ``exp`` (required) and ``nbf`` with leeway against the injected clock (``TOKEN_EXPIRED``,
+   ``TOKEN_NOT_YET_VALID``), ``aud`` contains the audience (``TOKEN_WRONG_AUDIENCE``), ``sub`` is a
+   non-empty string and ``role`` a known role (``TOKEN_CLAIMS_INVALID``).
+
+Claims are checked here rather than by PyJWT because PyJWT reads the wall clock (STYLE.md).
+Verified tokens are cached (bounded LRU keyed by SHA-256 of the token) until their ``exp``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, NewType
+
+import jwt
+from jwt.api_jws import PyJWS
+
+from gateway.clock import Clock
+from gateway.config import ConfigError, TrustedIssuer
+from gateway.keys import KeyRing
+from gateway.roles import Role
+from sdk.reasons import DomainError, Reason
+
+SubjectId = NewType("SubjectId", str)
+
+ALLOWED_ALGORITHMS = frozenset({"ES256", "EdDSA"})
+# The key type each allowed algorithm needs (RFC 7518 §3.4, RFC 8037 §3.1).
+_ALG_KEY = {"ES256": ("EC", "P-256"), "EdDSA": ("OKP", "Ed25519")}
+# RFC 8725 §3.11 explicit typing: refuse other JWT kinds (SD-JWTs, KB-JWTs) as bearer tokens.
+_ACCEPTED_TYP = frozenset({"jwt", "at+jwt", "application/at+jwt"})
+MAX_TOKEN_BYTES = 8192
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the verified identity behind a bearer token."""
+
+    subject: SubjectId
+    role: Role
+    issuer: str
+    expires_at: datetime
+    cnf_x5t: str | None = None  # RFC 8705 §3.1 certificate thumbprint the token is bound to
+
+
+def _b64_json(segment: str) -> dict[str, Any]:
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        value = json.loads(raw)
+    except (binascii.Error, ValueError):
+        raise DomainError(Reason.TOKEN_MALFORMED, "token is not a well-formed JWT") from None
+    if not isinstance(value, dict):
+        raise DomainError(Reason.TOKEN_MALFORMED, "token header and payload must be JSON objects")
+    return value
+
+
+def _numeric_date(claims: Mapping[str, Any], name: str, *, required: bool) -> datetime | None:
+    value = claims.get(name)
+    if value is None:
+        if required:
+            raise DomainError(Reason.TOKEN_CLAIMS_INVALID, f"token has no '{name}' claim")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise DomainError(Reason.TOKEN_CLAIMS_INVALID, f"token '{name}' is not a NumericDate")
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise DomainError(Reason.TOKEN_CLAIMS_INVALID, f"token '{name}' is out of range") from None
+
+
+@dataclass(frozen=True)
+class _IssuerKey:
+    key: Any  # the cryptography public key
+    alg: str  # the one algorithm this key may verify
+
+
+def _load_jwks(issuer: TrustedIssuer) -> dict[str, _IssuerKey]:
+    if issuer.jwks is not None:
+        document: Any = issuer.jwks
+    else:
+        assert issuer.jwks_file is not None
+        document = _read_jwks_file(issuer.jwks_file)
+    keys: dict[str, _IssuerKey] = {}
+    for entry in document.get("keys", []) if isinstance(document, dict) else []:
+        kid = entry.get("kid") if isinstance(entry, dict) else None
+        kind = (entry.get("kty"), entry.get("crv")) if isinstance(entry, dict) else None
+        alg = next((a for a, k in _ALG_KEY.items() if k == kind), None)
+        if not isinstance(kid, str) or alg is None:
+            continue  # keys we could never accept (RSA, other curves, no kid) are ignored
+        try:
+            keys[kid] = _IssuerKey(jwt.PyJWK(entry, algorithm=alg).key, alg)
+        except jwt.PyJWTError:
+            raise ConfigError(f"issuer {issuer.issuer!r}: key {kid!r} is not a valid JWK") from None
+    return keys
+
+
+def _read_jwks_file(path: Path) -> Any:
+    try:
+        return json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise ConfigError(f"JWKS file {path} does not exist") from None
+    except ValueError:
+        raise ConfigError(f"JWKS file {path} is not valid JSON") from None
+
+
+class TokenVerifier:
+    """Verifies bearer JWTs from the trusted issuers; thread-safe."""
+
+    def __init__(
+        self,
+        issuers: Sequence[TrustedIssuer],
+        *,
+        audience: str,
+        leeway: timedelta,
+        clock: Clock,
+        cache_size: int = 4096,
+    ) -> None:
+        self._issuers = {i.issuer: i for i in issuers}
+        self._keys = {i.issuer: _load_jwks(i) for i in issuers}
+        self._audience = audience
+        self._leeway = leeway
+        self._clock = clock
+        self._jws = PyJWS()
+        self._cache: OrderedDict[bytes, Principal] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def verify(self, token: str) -> Principal:
+        """The principal of a valid ``token``; ``DomainError`` with a TOKEN_* reason otherwise."""
+        if not token:
+            raise DomainError(Reason.TOKEN_MISSING, "no bearer token")
+        if len(token) > MAX_TOKEN_BYTES:
+            raise DomainError(Reason.TOKEN_MALFORMED, "token is too long")
+        now = self._clock.now()
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        with self._lock:
+            cached = self._cache.get(digest)
+            if cached is not None and now < cached.expires_at:
+                self._cache.move_to_end(digest)
+                return cached
+        principal = self._verify_uncached(token, now)
+        with self._lock:
+            self._cache[digest] = principal
+            self._cache.move_to_end(digest)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return principal
+
+    def _verify_uncached(self, token: str, now: datetime) -> Principal:
+        parts = token.split(".")
+        if len(parts) != 3 or not all(parts[:2]):
+            raise DomainError(Reason.TOKEN_MALFORMED, "token is not a compact JWS")
+        header, claims = _b64_json(parts[0]), _b64_json(parts[1])
+        alg = header.get("alg")
+        if alg not in ALLOWED_ALGORITHMS:
+            raise DomainError(
+                Reason.TOKEN_ALGORITHM_NOT_ALLOWED, "token algorithm must be ES256 or EdDSA"
+            )
+        typ = header.get("typ")
+        if typ is not None and (not isinstance(typ, str) or typ.lower() not in _ACCEPTED_TYP):
+            raise DomainError(Reason.TOKEN_MALFORMED, "token 'typ' is not a bearer JWT type")
+        issuer = claims.get("iss")
+        if not isinstance(issuer, str) or issuer not in self._issuers:
+            raise DomainError(Reason.TOKEN_WRONG_ISSUER, "token issuer is not trusted")
+        key = self._key_for(issuer, header.get("kid"), str(alg))
+        self._check_signature(token, key, str(alg))
+        return self._check_claims(claims, self._issuers[issuer], now)
+
+    def _key_for(self, issuer: str, kid: object, alg: str) -> _IssuerKey:
+        key = self._keys[issuer].get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise DomainError(Reason.TOKEN_UNKNOWN_KEY, "token 'kid' is not a key of its issuer")
+        if key.alg != alg:
+            # An EdDSA header naming an EC key (or the reverse) is algorithm confusion.
+            raise DomainError(Reason.TOKEN_UNKNOWN_KEY, "token 'kid' names a key of another type")
+        return key
+
+    def _check_signature(self, token: str, key: _IssuerKey, alg: str) -> None:
+        try:
+            self._jws.decode_complete(token, key.key, algorithms=[alg])
+        except jwt.InvalidSignatureError:
+            raise DomainError(
+                Reason.TOKEN_SIGNATURE_INVALID, "token signature is invalid"
+            ) from None
+        except jwt.PyJWTError:
+            raise DomainError(Reason.TOKEN_MALFORMED, "token is not a well-formed JWS") from None
+
+    def _check_claims(
+        self, claims: Mapping[str, Any], issuer: TrustedIssuer, now: datetime
+    ) -> Principal:
+        expires = _numeric_date(claims, "exp", required=True)
+        assert expires is not None
+        if now >= expires + self._leeway:  # RFC 7519 §4.1.4
+            raise DomainError(Reason.TOKEN_EXPIRED, "token has expired")
+        not_before = _numeric_date(claims, "nbf", required=False)
+        if not_before is not None and now + self._leeway < not_before:  # RFC 7519 §4.1.5
+            raise DomainError(Reason.TOKEN_NOT_YET_VALID, "token is not valid yet")
+        _numeric_date(claims, "iat", required=False)
+        audience = issuer.audience or self._audience
+        aud = claims.get("aud")
+        audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        if audience not in audiences:  # RFC 7519 §4.1.3
+            raise DomainError(Reason.TOKEN_WRONG_AUDIENCE, "token audience is not this gateway")
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject.strip() or len(subject) > 256:
+            raise DomainError(Reason.TOKEN_CLAIMS_INVALID, "token 'sub' must be a non-empty string")
+        try:
+            role = Role(str(claims.get("role")))
+        except ValueError:
+            raise DomainError(
+                Reason.TOKEN_CLAIMS_INVALID, "token 'role' is not a known role"
+            ) from None
+        return Principal(
+            subject=SubjectId(subject),
+            role=role,
+            issuer=issuer.issuer,
+            expires_at=expires,
+            cnf_x5t=_cnf_thumbprint(claims.get("cnf")),
+        )
+
+
+def _cnf_thumbprint(cnf: object) -> str | None:
+    if cnf is None:
+        return None
+    value = cnf.get("x5t#S256") if isinstance(cnf, dict) else None
+    if not isinstance(value, str) or not value:
+        # A confirmation we do not understand must not be silently dropped (RFC 7800 §3.1).
+        raise DomainError(Reason.TOKEN_CLAIMS_INVALID, "token 'cnf' must carry 'x5t#S256'")
+    return value
+
+
+def certificate_thumbprint(cert_der: bytes) -> str:
+    """RFC 8705 §3.1 ``x5t#S256``: base64url SHA-256 of the DER certificate."""
+    return base64.urlsafe_b64encode(hashlib.sha256(cert_der).digest()).rstrip(b"=").decode()
+
+
+def check_certificate_binding(principal: Principal, peer_cert_der: bytes | None) -> None:
+    """Refuse a certificate-bound token presented over another (or no) client certificate."""
+    if principal.cnf_x5t is None:
+        return
+    if peer_cert_der is None or certificate_thumbprint(peer_cert_der) != principal.cnf_x5t:
+        raise DomainError(
+            Reason.TOKEN_CERTIFICATE_MISMATCH,
+            "token is bound to a client certificate that this connection did not present",
+        )
+
+
+def issue_dev_token(
+    keyring: KeyRing,
+    *,
+    role: Role | str,
+    sub: str,
+    ttl: timedelta,
+    now: datetime,
+    audience: str,
+    extra_claims: Mapping[str, Any] | None = None,
+) -> str:
+    """A bearer token from the data dir's dev issuer (``attestgate token``)."""
+    if not sub:
+        raise ValueError("sub must not be empty")
+    kid, key = keyring.dev_issuer_key
+    issued = int(now.timestamp())
+    claims: dict[str, Any] = {
+        **(extra_claims or {}),
+        "iss": keyring.dev_issuer_name,
+        "sub": sub,
+        "aud": audience,
+        "role": str(Role(role)),
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + max(1, int(ttl.total_seconds())),
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid, "typ": "JWT"})

@@ -1,0 +1,287 @@
+"""The ``attestgate`` command line.
+
+Subcommands register themselves in ``COMMANDS`` (name -> builder that adds a subparser and sets
+``func``), so later features add e.g. ``audit verify`` or ``db migrate`` with ``register_command``
+without touching ``main``. A command function takes the parsed arguments and returns the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from gateway.auth import issue_dev_token
+from gateway.clock import SystemClock
+from gateway.config import (
+    CONFIG_FILE_NAME,
+    DEFAULT_DATA_DIR,
+    ConfigError,
+    GatewayConfig,
+    default_config_toml,
+    load_config,
+    parse_duration,
+)
+from gateway.keys import (
+    DEV_ISSUER_JWKS_FILE,
+    KeyFileError,
+    KeyRing,
+    dev_issuer_name,
+    ensure_private_dir,
+    write_atomic,
+)
+from gateway.logs import configure_logging
+from gateway.providers import ProviderKeyError, ProviderRegistry
+from gateway.roles import Role
+from gateway.server import build_gateway, check_listen_security
+
+CommandBuilder = Callable[[Any], None]
+"""Adds one subcommand to the ``add_subparsers()`` object it is given."""
+
+COMMANDS: dict[str, CommandBuilder] = {}
+MAX_DEV_TOKEN_TTL = timedelta(days=30)
+
+
+class CliError(Exception):
+    """A user error: printed as ``attestgate: <message>``, exit code 2."""
+
+
+def register_command(name: str) -> Callable[[CommandBuilder], CommandBuilder]:
+    """Decorator: add a subcommand builder to ``COMMANDS``."""
+
+    def decorate(builder: CommandBuilder) -> CommandBuilder:
+        COMMANDS[name] = builder
+        return builder
+
+    return decorate
+
+
+def _config_path(args: argparse.Namespace) -> Path | None:
+    if args.config is not None:
+        return Path(args.config)
+    default = Path(args.data_dir or DEFAULT_DATA_DIR) / CONFIG_FILE_NAME
+    return default if default.exists() else None
+
+
+def load_cli_config(args: argparse.Namespace, **overrides: object) -> GatewayConfig:
+    """The configuration for a command: ``--config`` (or ``<data_dir>/config.toml``) + flags."""
+    return load_config(_config_path(args), {"data_dir": args.data_dir, **overrides})
+
+
+def _open_existing_keyring(config: GatewayConfig) -> KeyRing:
+    if not (config.data_dir / "keys").is_dir():
+        raise CliError(
+            f"{config.data_dir} is not an attestgate data dir; "
+            f"start `attestgate serve --data-dir {config.data_dir}` once first"
+        )
+    return KeyRing.open_or_create(
+        config.data_dir,
+        clock=SystemClock(),
+        gateway_id=config.gateway_id,
+        overlap=config.signing_key_overlap,
+    )
+
+
+# --- serve ---------------------------------------------------------------------------------------
+
+
+def _write_default_config(data_dir: Path, gateway_id: str) -> Path:
+    ensure_private_dir(data_dir, strict=False)
+    path = data_dir / CONFIG_FILE_NAME
+    text = default_config_toml(
+        gateway_id=gateway_id,
+        dev_issuer=dev_issuer_name(gateway_id),
+        jwks_file_name=DEV_ISSUER_JWKS_FILE,
+    )
+    write_atomic(path, text.encode(), mode=0o600)
+    return path
+
+
+def _serve_config(args: argparse.Namespace) -> tuple[GatewayConfig, bool]:
+    overrides = {"listen": args.listen, "db": args.db, "insecure": args.insecure or None}
+    first_start = False
+    if args.config is None:
+        data_dir = Path(args.data_dir or DEFAULT_DATA_DIR)
+        if not (data_dir / CONFIG_FILE_NAME).exists():
+            # First start: trust this data dir's dev issuer (DESIGN.md "Roles").
+            _write_default_config(data_dir, "attestgate")
+            first_start = True
+    return load_cli_config(args, **overrides), first_start
+
+
+def _print_welcome(config: GatewayConfig, first_start: bool) -> None:
+    if first_start:
+        print(f"created data dir {config.data_dir} (keys, dev CA, config.toml)")
+    if not config.insecure and config.tls_cert is None:
+        print(f"TLS CA certificate (trust it in clients): {config.tls_dir / 'ca.pem'}")
+    print(
+        "get a token: attestgate token "
+        f"--data-dir {config.data_dir} --role bank --sub bank-1 --ttl 1h"
+    )
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    config, first_start = _serve_config(args)
+    check_listen_security(config)  # before anything else: refuse plaintext off loopback
+    configure_logging(config.log_format, config.log_level)
+    gateway = build_gateway(config)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        gateway.start()
+        _print_welcome(config, first_start)
+        print(f"listening on {gateway.address}", flush=True)
+        while not stop.wait(0.5):
+            pass
+        print("shutting down", flush=True)
+        gateway.stop(config.grace_period.total_seconds())
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        gateway.stop(0)
+    return 0
+
+
+@register_command("serve")
+def _add_serve(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the gateway")
+    p.add_argument("--data-dir", help=f"data folder (default {DEFAULT_DATA_DIR})")
+    p.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:50051; port 0: any free port)")
+    p.add_argument("--db", help="database URL or SQLite path (default <data-dir>/attestgate.db)")
+    p.add_argument(
+        "--insecure", action="store_true", help="plaintext instead of TLS (loopback only)"
+    )
+    p.add_argument("--config", help="TOML config (default <data-dir>/config.toml); flags win")
+    p.set_defaults(func=_run_serve)
+
+
+# --- token ---------------------------------------------------------------------------------------
+
+
+def _run_token(args: argparse.Namespace) -> int:
+    try:
+        ttl = parse_duration(args.ttl)
+    except ValueError as exc:
+        raise CliError(f"--ttl: {exc}") from None
+    if not timedelta(0) < ttl <= MAX_DEV_TOKEN_TTL:
+        raise CliError("--ttl must be more than 0 and at most 30d")
+    if not args.sub.strip():
+        raise CliError("--sub must not be empty")
+    config = load_cli_config(args)
+    keyring = _open_existing_keyring(config)
+    token = issue_dev_token(
+        keyring,
+        role=Role(args.role),
+        sub=args.sub,
+        ttl=ttl,
+        now=SystemClock().now(),
+        audience=config.gateway_id,
+    )
+    print(token)
+    return 0
+
+
+@register_command("token")
+def _add_token(sub: Any) -> None:
+    p = sub.add_parser("token", help="print a bearer token from the data dir's dev issuer")
+    p.add_argument("--data-dir", help=f"data folder (default {DEFAULT_DATA_DIR})")
+    p.add_argument("--config", help="TOML config (default <data-dir>/config.toml)")
+    p.add_argument("--role", required=True, choices=[r.value for r in Role])
+    p.add_argument("--sub", required=True, help="subject id (the caller's identity)")
+    p.add_argument("--ttl", default="1h", help="lifetime, e.g. 15m, 1h (default 1h, max 30d)")
+    p.set_defaults(func=_run_token)
+
+
+# --- keys ----------------------------------------------------------------------------------------
+
+
+def _run_keys_rotate(args: argparse.Namespace) -> int:
+    config = load_cli_config(args)
+    keyring = _open_existing_keyring(config)
+    kid = keyring.rotate_signing_key(SystemClock().now())
+    print(
+        f"new attestation signing key {kid}; the previous key stays published for "
+        f"{config.signing_key_overlap} (running gateways pick the new key up without a restart)"
+    )
+    return 0
+
+
+@register_command("keys")
+def _add_keys(sub: Any) -> None:
+    p = sub.add_parser("keys", help="manage the gateway's keys")
+    keys_sub = p.add_subparsers(dest="keys_command", required=True)
+    rotate = keys_sub.add_parser("rotate", help="rotate the attestation signing key")
+    rotate.add_argument("--data-dir", help=f"data folder (default {DEFAULT_DATA_DIR})")
+    rotate.add_argument("--config", help="TOML config (default <data-dir>/config.toml)")
+    rotate.set_defaults(func=_run_keys_rotate)
+
+
+# --- providers -----------------------------------------------------------------------------------
+
+
+def _run_providers_add(args: argparse.Namespace) -> int:
+    config = load_cli_config(args)
+    try:
+        pem = Path(args.public_key_pem_file).read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {args.public_key_pem_file}: {exc.strerror}") from None
+    try:
+        pid = ProviderRegistry(config.data_dir).add(args.provider_id, pem, replace=args.replace)
+    except ProviderKeyError as exc:
+        raise CliError(str(exc)) from None
+    print(f"registered provider {pid}")
+    return 0
+
+
+@register_command("providers")
+def _add_providers(sub: Any) -> None:
+    p = sub.add_parser("providers", help="register data providers (operator)")
+    providers_sub = p.add_subparsers(dest="providers_command", required=True)
+    add = providers_sub.add_parser("add", help="register a provider's public key")
+    add.add_argument("--data-dir", help=f"data folder (default {DEFAULT_DATA_DIR})")
+    add.add_argument("--config", help="TOML config (default <data-dir>/config.toml)")
+    add.add_argument("--replace", action="store_true", help="replace an existing provider's key")
+    add.add_argument("provider_id", metavar="PROVIDER_ID")
+    add.add_argument("public_key_pem_file", metavar="PUBLIC_KEY_PEM_FILE")
+    add.set_defaults(func=_run_providers_add)
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="attestgate",
+        description="Privacy-preserving verification gateway: consent, minimum-disclosure "
+        "attestations, transparency log.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for builder in COMMANDS.values():
+        builder(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``attestgate``; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except (CliError, ConfigError, KeyFileError) as exc:
+        print(f"attestgate: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Idempotent creates (AIP-155): the same request_id returns the same result, once.
+
+A caller's ``request_id`` is scoped to the caller (its role and subject) and the method. The first
+successful call stores a fingerprint of the request and the serialized response inside the same
+transaction as its effects; a retry with the same fingerprint gets the stored response and changes
+nothing; a retry with a different request under the same id is refused (``REQUEST_ID_CONFLICT``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from dataclasses import dataclass
+
+from sdk.reasons import DomainError, FieldViolation, Reason
+
+MAX_REQUEST_ID = 128
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS idempotency (
+    scope TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    fingerprint BLOB NOT NULL,
+    response BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (scope, request_id)
+);
+"""
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create the idempotency table if it is missing."""
+    conn.executescript(SCHEMA)
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    """Who asked, for which method, with which request_id, for what (a fingerprint of the request)."""
+
+    scope: str
+    request_id: str
+    fingerprint: bytes
+
+    @staticmethod
+    def of(*, method: str, caller: str, request_id: str, request: bytes) -> IdempotencyKey | None:
+        """The key of a call, or None when the caller gave no request_id."""
+        if not request_id:
+            return None
+        if len(request_id) > MAX_REQUEST_ID or not request_id.isprintable():
+            raise DomainError(
+                Reason.INVALID_ARGUMENT,
+                "request_id is too long or not printable",
+                violations=[FieldViolation("request_id", f"at most {MAX_REQUEST_ID} printable chars")],
+            )
+        return IdempotencyKey(
+            scope=f"{method}|{caller}",
+            request_id=request_id,
+            fingerprint=hashlib.sha256(request).digest(),
+        )
+
+
+def lookup(conn: sqlite3.Connection, key: IdempotencyKey | None) -> bytes | None:
+    """The stored response of an earlier identical call, if any; a conflicting one is refused."""
+    if key is None:
+        return None
+    row = conn.execute(
+        "SELECT fingerprint, response FROM idempotency WHERE scope = ? AND request_id = ?",
+        (key.scope, key.request_id),
+    ).fetchone()
+    if row is None:
+        return None
+    if bytes(row[0]) != key.fingerprint:
+        raise DomainError(
+            Reason.REQUEST_ID_CONFLICT,
+            "request_id was already used for a different request",
+            metadata={"request_id": key.request_id},
+        )
+    return bytes(row[1])
+
+
+def remember(conn: sqlite3.Connection, key: IdempotencyKey | None, response: bytes, now: str) -> None:
+    """Store the response of a first successful call (inside its transaction)."""
+    if key is None:
+        return
+    conn.execute(
+        "INSERT INTO idempotency VALUES (?, ?, ?, ?, ?)",
+        (key.scope, key.request_id, key.fingerprint, response, now),
+    )

@@ -1,0 +1,431 @@
+"""The gateway's key ring, persisted under ``<data_dir>/keys/``.
+
+Layout (directory 0700, every file 0600, each written atomically: temp file + fsync + rename)::
+
+    keys/dev-issuer.pem        Ed25519   dev bearer-token issuer (`attestgate token`)
+    keys/attestation.json      index of the ES256 attestation/consent signing keys (kid, dates)
+    keys/attestation-<kid>.pem ES256     one per signing key; kid = RFC 7638 thumbprint
+    keys/note.pem              Ed25519   audit checkpoint (C2SP signed note) key
+    keys/pseudonym.key         32 bytes  HMAC key for audit subject pseudonyms
+    keys/kek.json              index of the record key-encryption keys (one current)
+    keys/kek-<kid>.key         32 bytes  AES-256 key-encryption key
+    dev-issuer.jwks.json       (in the data dir, public) the dev issuer's JWKS
+
+A key file readable or writable by group or others is refused (like ssh refuses such a key).
+Key material never appears in a log line or an exception message.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import stat
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, NewType
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from gateway.clock import Clock
+
+__all__ = [
+    "DEV_ISSUER_JWKS_FILE",
+    "KeyFileError",
+    "KeyRing",
+    "Kid",
+    "SigningKeyInfo",
+    "dev_issuer_name",
+    "ensure_private_dir",
+    "jwk_thumbprint",
+    "public_jwk",
+    "read_private",
+    "write_atomic",
+    "write_private",
+]
+
+
+class KeyFileError(Exception):
+    """A key file or key directory is missing, malformed or too permissive."""
+
+
+# --- file helpers (shared with gateway.tls and gateway.providers) ------------------------------
+
+
+def ensure_private_dir(path: Path, *, strict: bool = True) -> None:
+    """Create ``path`` (and parents) as 0700; with ``strict``, refuse an existing one that group or
+    others may access."""
+    if not path.exists():
+        path.mkdir(mode=0o700, parents=True)
+        os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
+        return
+    if not path.is_dir():
+        raise KeyFileError(f"{path} exists and is not a directory")
+    if not strict:
+        return
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise KeyFileError(
+            f"{path} is accessible by group/others (mode {mode:04o}); run: chmod 700 {path}"
+        )
+
+
+def write_atomic(path: Path, data: bytes, *, mode: int) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.fchmod(fd, mode)  # the umask may have narrowed, never widened, the mode
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # make the rename durable
+    finally:
+        os.close(dir_fd)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a secret file: mode 0600, atomically."""
+    write_atomic(path, data, mode=0o600)
+
+
+def read_private(path: Path) -> bytes:
+    """Read a secret file, refusing one that group or others may read or write."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        raise KeyFileError(f"key file {path} is missing") from None
+    if mode & 0o077:
+        raise KeyFileError(
+            f"key file {path} is accessible by group/others (mode {mode:04o}); "
+            f"run: chmod 600 {path}"
+        )
+    return path.read_bytes()
+
+
+def _pem(key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+# --- JWK ----------------------------------------------------------------------------------------
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def public_jwk(key: ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey) -> dict[str, str]:
+    """The RFC 7517 public JWK (required members only) of a P-256 or Ed25519 key."""
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return {"kty": "OKP", "crv": "Ed25519", "x": _b64url(raw)}  # RFC 8037 §2
+    numbers = key.public_numbers()
+    if key.curve.name != "secp256r1":
+        raise ValueError("only P-256 EC keys are supported")
+    return {  # RFC 7518 §6.2.1; coordinates are fixed-length 32 bytes
+        "kty": "EC",
+        "crv": "P-256",
+        "x": _b64url(numbers.x.to_bytes(32, "big")),
+        "y": _b64url(numbers.y.to_bytes(32, "big")),
+    }
+
+
+_THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x")}
+
+
+def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """RFC 7638 JWK thumbprint (SHA-256, base64url) of an EC or OKP public JWK."""
+    members = _THUMBPRINT_MEMBERS.get(str(jwk.get("kty")))
+    if members is None:
+        raise ValueError("thumbprints are supported for EC and OKP keys only")
+    # RFC 7638 §3.2: required members only, lexicographic order, no whitespace.
+    canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
+    return _b64url(hashlib.sha256(canonical.encode("utf-8")).digest())
+
+
+Kid = NewType("Kid", str)
+
+DEV_ISSUER_JWKS_FILE = "dev-issuer.jwks.json"
+DEFAULT_OVERLAP = timedelta(minutes=10, seconds=30)
+
+
+def dev_issuer_name(gateway_id: str) -> str:
+    """The ``iss`` of tokens minted by ``attestgate token`` for this gateway."""
+    return f"attestgate-dev:{gateway_id}"
+
+
+@dataclass(frozen=True)
+class SigningKeyInfo:
+    """One attestation signing key in the index (no key material)."""
+
+    kid: Kid
+    created_at: datetime
+    retired_at: datetime | None
+
+
+def _load_ec(data: bytes, path: Path) -> ec.EllipticCurvePrivateKey:
+    key = serialization.load_pem_private_key(data, password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+        raise KeyFileError(f"{path} is not a P-256 private key")
+    return key
+
+
+def _load_ed(data: bytes, path: Path) -> ed25519.Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(data, password=None)
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise KeyFileError(f"{path} is not an Ed25519 private key")
+    return key
+
+
+def _load_or_create_ed(path: Path) -> ed25519.Ed25519PrivateKey:
+    if path.exists():
+        return _load_ed(read_private(path), path)
+    key = ed25519.Ed25519PrivateKey.generate()
+    write_private(path, _pem(key))
+    return key
+
+
+def _load_or_create_secret(path: Path) -> bytes:
+    if path.exists():
+        data = read_private(path)
+        if len(data) != 32:
+            raise KeyFileError(f"{path} must hold exactly 32 bytes")
+        return data
+    data = secrets.token_bytes(32)
+    write_private(path, data)
+    return data
+
+
+class KeyRing:
+    """All gateway keys; thread-safe. Build with ``KeyRing.open_or_create``.
+
+    The signing-key index is re-read when its file changes, so ``attestgate keys rotate`` takes
+    effect in a running gateway without a restart.
+    """
+
+    def __init__(self, keys_dir: Path, *, data_dir: Path, gateway_id: str, overlap: timedelta):
+        self._dir = keys_dir
+        self._data_dir = data_dir
+        self._gateway_id = gateway_id
+        self._overlap = overlap
+        self._lock = threading.RLock()
+        self._signing: list[tuple[SigningKeyInfo, ec.EllipticCurvePrivateKey]] = []
+        self._signing_stamp: tuple[int, int] | None = None
+        self._keks: dict[Kid, bytes] = {}
+        self._current_kek: Kid | None = None
+        self._dev_issuer = _load_or_create_ed(keys_dir / "dev-issuer.pem")
+        self._note = _load_or_create_ed(keys_dir / "note.pem")
+        self._pseudonym = _load_or_create_secret(keys_dir / "pseudonym.key")
+
+    @classmethod
+    def open_or_create(
+        cls,
+        data_dir: Path,
+        *,
+        clock: Clock,
+        gateway_id: str,
+        overlap: timedelta = DEFAULT_OVERLAP,
+    ) -> KeyRing:
+        """Load the key ring of ``data_dir``, creating any missing key.
+
+        ``overlap`` is how long a retired signing key stays in the JWKS (the longest attestation
+        lifetime plus leeway), so tokens signed just before a rotation still verify.
+        """
+        ensure_private_dir(data_dir, strict=False)
+        keys_dir = data_dir / "keys"
+        ensure_private_dir(keys_dir)
+        ring = cls(keys_dir, data_dir=data_dir, gateway_id=gateway_id, overlap=overlap)
+        now = clock.now()
+        with ring._lock:
+            ring._reload_signing()
+            if not ring._signing:
+                ring._add_signing_key(now)
+            ring._load_keks()
+            if ring._current_kek is None:
+                ring._add_kek(now)
+        ring._write_dev_jwks()
+        return ring
+
+    # --- attestation / consent signing keys (ES256) -------------------------------------------
+
+    @property
+    def _signing_index(self) -> Path:
+        return self._dir / "attestation.json"
+
+    def _reload_signing(self) -> None:
+        path = self._signing_index
+        if not path.exists():
+            self._signing, self._signing_stamp = [], None
+            return
+        stat = path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        if stamp == self._signing_stamp:
+            return
+        entries = json.loads(read_private(path))["keys"]
+        loaded = []
+        for entry in entries:
+            info = SigningKeyInfo(
+                kid=Kid(entry["kid"]),
+                created_at=datetime.fromisoformat(entry["created_at"]),
+                retired_at=datetime.fromisoformat(entry["retired_at"])
+                if entry.get("retired_at")
+                else None,
+            )
+            key_path = self._dir / entry["file"]
+            loaded.append((info, _load_ec(read_private(key_path), key_path)))
+        self._signing, self._signing_stamp = loaded, stamp
+
+    def _save_signing(self) -> None:
+        entries = [
+            {
+                "kid": info.kid,
+                "file": f"attestation-{info.kid}.pem",
+                "created_at": info.created_at.isoformat(),
+                "retired_at": info.retired_at.isoformat() if info.retired_at else None,
+            }
+            for info, _ in self._signing
+        ]
+        write_private(self._signing_index, json.dumps({"version": 1, "keys": entries}).encode())
+        self._signing_stamp = None  # force a re-read of our own write on next access
+
+    def _add_signing_key(self, now: datetime) -> Kid:
+        key = ec.generate_private_key(ec.SECP256R1())
+        kid = Kid(jwk_thumbprint(public_jwk(key.public_key())))
+        write_private(self._dir / f"attestation-{kid}.pem", _pem(key))
+        self._signing.append((SigningKeyInfo(kid, now, None), key))
+        self._save_signing()
+        return kid
+
+    def current_signing_key(self) -> tuple[Kid, ec.EllipticCurvePrivateKey]:
+        """The key new attestations and consent artefacts are signed with."""
+        with self._lock:
+            self._reload_signing()
+            for info, key in reversed(self._signing):
+                if info.retired_at is None:
+                    return info.kid, key
+        raise KeyFileError(f"{self._signing_index} lists no current signing key")
+
+    def signing_keys(self) -> tuple[SigningKeyInfo, ...]:
+        """Every signing key in the index, oldest first."""
+        with self._lock:
+            self._reload_signing()
+            return tuple(info for info, _ in self._signing)
+
+    def issuer_jwks(self, now: datetime) -> dict[str, Any]:
+        """The JWKS to verify attestations: the current key plus retired keys still in overlap."""
+        with self._lock:
+            self._reload_signing()
+            keys = [
+                {**public_jwk(key.public_key()), "kid": info.kid, "alg": "ES256", "use": "sig"}
+                for info, key in self._signing
+                if info.retired_at is None or now < info.retired_at + self._overlap
+            ]
+        return {"keys": keys}
+
+    def rotate_signing_key(self, now: datetime) -> Kid:
+        """Retire the current signing key at ``now`` and create a new current one."""
+        with self._lock:
+            self._reload_signing()
+            self._signing = [
+                (SigningKeyInfo(info.kid, info.created_at, info.retired_at or now), key)
+                for info, key in self._signing
+            ]
+            return self._add_signing_key(now)
+
+    # --- key-encryption keys (AES-256) ---------------------------------------------------------
+
+    @property
+    def _kek_index(self) -> Path:
+        return self._dir / "kek.json"
+
+    def _load_keks(self) -> None:
+        if not self._kek_index.exists():
+            return
+        index = json.loads(read_private(self._kek_index))
+        for entry in index["keys"]:
+            path = self._dir / entry["file"]
+            data = read_private(path)
+            if len(data) != 32:
+                raise KeyFileError(f"{path} must hold exactly 32 bytes")
+            self._keks[Kid(entry["kid"])] = data
+        self._current_kek = Kid(index["current"])
+
+    def _add_kek(self, now: datetime) -> Kid:
+        # A random kid: a KEK id must reveal nothing about the key.
+        kid = Kid(f"kek-{now:%Y%m%d}-{secrets.token_hex(6)}")
+        key = secrets.token_bytes(32)
+        write_private(self._dir / f"{kid}.key", key)
+        self._keks[kid] = key
+        self._current_kek = kid
+        entries = [{"kid": k, "file": f"{k}.key"} for k in self._keks]
+        index = {"version": 1, "current": kid, "keys": entries}
+        write_private(self._kek_index, json.dumps(index).encode())
+        return kid
+
+    def current_kek(self) -> tuple[Kid, bytes]:
+        """The key-encryption key new data keys are wrapped with."""
+        with self._lock:
+            assert self._current_kek is not None
+            return self._current_kek, self._keks[self._current_kek]
+
+    def kek(self, kid: str) -> bytes:
+        """A key-encryption key by id (current or older); ``KeyError`` if unknown."""
+        with self._lock:
+            return self._keks[Kid(kid)]
+
+    def rotate_kek(self, now: datetime) -> Kid:
+        """Create a new current key-encryption key; older ones stay to unwrap existing data keys."""
+        with self._lock:
+            return self._add_kek(now)
+
+    # --- single keys ---------------------------------------------------------------------------
+
+    @property
+    def note_signer_key(self) -> ed25519.Ed25519PrivateKey:
+        """The Ed25519 key that signs audit checkpoints (C2SP signed note)."""
+        return self._note
+
+    @property
+    def pseudonym_key(self) -> bytes:
+        """The 32-byte HMAC key for audit subject pseudonyms."""
+        return self._pseudonym
+
+    @property
+    def dev_issuer_key(self) -> tuple[Kid, ed25519.Ed25519PrivateKey]:
+        """The dev bearer-token issuer key and its kid."""
+        return Kid(jwk_thumbprint(public_jwk(self._dev_issuer.public_key()))), self._dev_issuer
+
+    @property
+    def dev_issuer_name(self) -> str:
+        """The ``iss`` of dev tokens."""
+        return dev_issuer_name(self._gateway_id)
+
+    def dev_issuer_jwks(self) -> dict[str, Any]:
+        """The public JWKS of the dev issuer."""
+        kid, key = self.dev_issuer_key
+        jwk = {**public_jwk(key.public_key()), "kid": kid, "alg": "EdDSA", "use": "sig"}
+        return {"keys": [jwk]}
+
+    def _write_dev_jwks(self) -> None:
+        data = json.dumps(self.dev_issuer_jwks(), indent=2).encode() + b"\n"
+        path = self._data_dir / DEV_ISSUER_JWKS_FILE
+        if not path.exists() or path.read_bytes() != data:
+            write_atomic(path, data, mode=0o644)  # public keys only

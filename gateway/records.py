@@ -1,0 +1,236 @@
+"""Provider use cases: signed record uploads, FX rate tables, erasure (no gRPC here).
+
+A provider signs what it uploads with its own key (a JWS whose ``kid`` is its provider id),
+registered by the operator with ``attestgate providers add``. The gateway verifies the signature with
+the registered key and an algorithm fixed by that key's type (never by the token), checks that the
+caller is that provider, validates the record against the catalog, then seals it in the vault.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from audit.events import EventType
+from audit.sequencer import Tx
+from consent.fx import FxRateTable
+from consent.policy import validate_record
+from gateway import idempotency
+from gateway.consents import check_id
+from gateway.context import Caller, Core
+from gateway.idempotency import IdempotencyKey
+from sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
+
+MAX_SIGNED_BYTES = 256 * 1024
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS fx_rates (
+    table_id TEXT PRIMARY KEY,
+    provider_id TEXT NOT NULL,
+    base TEXT NOT NULL,
+    rates TEXT NOT NULL,
+    effective_at TEXT,
+    created_at TEXT NOT NULL
+);
+"""
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create the FX rate table if it is missing."""
+    conn.executescript(SCHEMA)
+
+
+@dataclass(frozen=True)
+class RecordReceipt:
+    """What a provider gets back for an upload."""
+
+    domain: str
+    record_id: str
+    version: int
+    created_at: datetime
+    log_index: int
+
+
+@dataclass(frozen=True)
+class FxReceipt:
+    """What a provider gets back for an FX rate table."""
+
+    table_id: str
+    rate_count: int
+    created_at: datetime
+    log_index: int
+
+
+@dataclass(frozen=True)
+class ErasureReceipt:
+    """The deletion receipt of a subject's erasure (also an audit-log entry)."""
+
+    subject_pseudonym: str
+    records_erased: int
+    erased_at: datetime
+    log_index: int
+
+
+def latest_fx_table(conn: sqlite3.Connection) -> FxRateTable | None:
+    """The most recently uploaded FX rate table, if any."""
+    row = conn.execute(
+        "SELECT table_id, base, rates, effective_at FROM fx_rates ORDER BY created_at DESC, "
+        "rowid DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return None
+    as_of = datetime.fromisoformat(row[3]) if row[3] else None
+    return FxRateTable(id=row[0], rates=json.loads(row[2]), base=row[1], as_of=as_of)
+
+
+class RecordManager:
+    """Uploads and erasure by providers."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    def put_record(self, caller: Caller, signed: str, key: IdempotencyKey | None) -> RecordReceipt:
+        """Verify, validate and seal a new record version."""
+        payload = self._verified_payload(caller, signed, "signed_record")
+        domain = _text(payload, "domain")
+        subject = check_id("signed_record.subject", _text(payload, "subject"))
+        record_id = check_id("signed_record.record_id", _text(payload, "record_id"))
+        fields = payload.get("fields")
+        if not isinstance(fields, dict):
+            raise invalid_argument(FieldViolation("signed_record.fields", "must be an object"))
+        normalized = validate_record(self._core.catalog, domain, fields)
+        now = self._core.clock.now()
+
+        def unit(tx: Tx) -> int:
+            replay = idempotency.lookup(tx.conn, key)
+            if replay is not None:
+                return int(replay)
+            version = self._core.vault.put(
+                tx.conn,
+                domain=domain,
+                record_id=record_id,
+                subject=subject,
+                provider_id=caller.subject,
+                fields=normalized,  # type: ignore[arg-type]
+                now=now,
+            )
+            objects = {"domain": domain, "record_id": record_id, "version": str(version)}
+            tx.emit(self._event(EventType.RECORD_PUT, caller, subject, objects, now))
+            idempotency.remember(tx.conn, key, str(version).encode(), now.isoformat())
+            return version
+
+        committed = self._core.storage.write(unit)
+        version = committed.value
+        index = committed.log_indices[0] if committed.log_indices else -1
+        return RecordReceipt(domain, record_id, version, now, index)
+
+    def put_fx_rates(self, caller: Caller, signed: str, key: IdempotencyKey | None) -> FxReceipt:
+        """Verify and store an FX rate table (used by covers_amount)."""
+        payload = self._verified_payload(caller, signed, "signed_rates")
+        table_id = check_id("signed_rates.table_id", _text(payload, "table_id"))
+        rates = payload.get("rates")
+        if not isinstance(rates, dict) or not rates or len(rates) > 300:
+            raise invalid_argument(FieldViolation("signed_rates.rates", "1..300 currency rates"))
+        try:
+            table = FxRateTable(id=table_id, rates=rates, base=str(payload.get("base", "CNY")))
+        except ValueError as exc:
+            raise invalid_argument(FieldViolation("signed_rates.rates", str(exc))) from None
+        now = self._core.clock.now()
+
+        def unit(tx: Tx) -> None:
+            if idempotency.lookup(tx.conn, key) is not None:
+                return
+            tx.conn.execute(
+                "INSERT INTO fx_rates VALUES (?, ?, ?, ?, ?, ?)",
+                (table.id, caller.subject, table.base, json.dumps(dict(table.rates)),
+                 str(payload.get("effective_at", "")) or None, now.isoformat()),
+            )  # fmt: skip
+            tx.emit(self._event(EventType.FX_RATES_PUT, caller, None, {"fx_table": table.id}, now))
+            idempotency.remember(tx.conn, key, b"{}", now.isoformat())
+
+        committed = self._core.storage.write(unit)
+        index = committed.log_indices[0] if committed.log_indices else -1
+        return FxReceipt(table.id, len(table.rates), now, index)
+
+    def erase_subject(self, caller: Caller, subject: str, key: IdempotencyKey | None) -> ErasureReceipt:
+        """Crypto-shred a subject's records and log a deletion receipt."""
+        check_id("subject", subject)
+        now = self._core.clock.now()
+
+        def unit(tx: Tx) -> int:
+            replay = idempotency.lookup(tx.conn, key)
+            if replay is not None:
+                return int(replay)
+            erased = self._core.vault.erase(tx.conn, subject, now)
+            objects = {"records_erased": str(erased)}
+            tx.emit(self._event(EventType.RECORD_ERASED, caller, subject, objects, now))
+            idempotency.remember(tx.conn, key, str(erased).encode(), now.isoformat())
+            return erased
+
+        committed = self._core.storage.write(unit)
+        index = committed.log_indices[0] if committed.log_indices else -1
+        pseudonym = self._core.trail.pseudonym(subject)
+        return ErasureReceipt(pseudonym, committed.value, now, index)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _verified_payload(self, caller: Caller, signed: str, field: str) -> dict[str, Any]:
+        if not signed or len(signed) > MAX_SIGNED_BYTES:
+            raise invalid_argument(FieldViolation(field, f"a JWS of at most {MAX_SIGNED_BYTES} bytes"))
+        try:
+            header = jwt.get_unverified_header(signed)
+        except jwt.PyJWTError:
+            raise _bad_signature(field) from None
+        if header.get("kid") != caller.subject:
+            raise DomainError(
+                Reason.UNKNOWN_PROVIDER, "the upload must be signed with the caller's provider key"
+            )
+        try:
+            public_key = self._core.providers.public_key(caller.subject)
+        except (KeyError, LookupError, ValueError):
+            raise DomainError(Reason.UNKNOWN_PROVIDER, "the provider is not registered") from None
+        algorithm = "EdDSA" if isinstance(public_key, ed25519.Ed25519PublicKey) else "ES256"
+        if not isinstance(public_key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
+            raise DomainError(Reason.UNKNOWN_PROVIDER, "the provider key type is not supported")
+        try:
+            raw = jwt.api_jws.decode_complete(signed, public_key, algorithms=[algorithm])["payload"]
+            payload = json.loads(raw)
+        except (jwt.PyJWTError, ValueError, RecursionError):
+            raise _bad_signature(field) from None
+        if not isinstance(payload, dict):
+            raise invalid_argument(FieldViolation(field, "payload must be a JSON object"))
+        return payload
+
+    def _event(
+        self,
+        kind: EventType,
+        caller: Caller,
+        subject: str | None,
+        objects: Mapping[str, str],
+        now: datetime,
+    ) -> Any:
+        return self._core.trail.event(
+            kind, now=now, role=caller.role, actor=caller.subject, subject=subject, objects=objects
+        )
+
+
+def _text(payload: Mapping[str, Any], name: str) -> str:
+    value = payload.get(name)
+    if not isinstance(value, str) or not value:
+        raise invalid_argument(FieldViolation(f"payload.{name}", "required string"))
+    return value
+
+
+def _bad_signature(field: str) -> DomainError:
+    return DomainError(
+        Reason.RECORD_SIGNATURE_INVALID,
+        "the upload's signature does not verify with the provider's registered key",
+        violations=[FieldViolation(field, "bad signature")],
+    )

@@ -1,0 +1,269 @@
+"""The gRPC server and the composition root.
+
+``build_gateway(config)`` is the one place that wires keys, TLS and servicers together (storage
+is added there); ``build_server`` takes every dependency explicitly so tests can inject servicers
+and a ``FixedClock``. The server is synchronous ``grpc.server`` on a thread pool, behind
+``GatewayInterceptor``, with gRPC health checking and server reflection so that
+``grpc_health_probe`` and ``grpcurl`` work out of the box.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import grpc
+from attestgate.v1 import (
+    attestation_pb2,
+    attestation_pb2_grpc,
+    audit_pb2,
+    audit_pb2_grpc,
+    consent_pb2,
+    consent_pb2_grpc,
+    record_pb2,
+    record_pb2_grpc,
+)
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from gateway.auth import TokenVerifier
+from gateway.clock import Clock, SystemClock
+from gateway.config import ConfigError, GatewayConfig
+from gateway.interceptors import GatewayInterceptor
+from gateway.keys import KeyRing
+from gateway.services.unimplemented import (
+    UnimplementedAttestationService,
+    UnimplementedAuditService,
+    UnimplementedConsentService,
+    UnimplementedRecordService,
+)
+from gateway.tls import ensure_dev_tls, server_credentials
+
+_log = logging.getLogger("attestgate.server")
+
+SERVICE_NAMES: tuple[str, ...] = (
+    consent_pb2.DESCRIPTOR.services_by_name["ConsentService"].full_name,
+    attestation_pb2.DESCRIPTOR.services_by_name["AttestationService"].full_name,
+    record_pb2.DESCRIPTOR.services_by_name["RecordService"].full_name,
+    audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
+)
+"""The four attestgate services, by full name."""
+
+
+@dataclass
+class GatewayServicers:
+    """One servicer per service; a feature replaces its ``Unimplemented*`` default."""
+
+    consent: consent_pb2_grpc.ConsentServiceServicer = field(
+        default_factory=UnimplementedConsentService
+    )
+    attestation: attestation_pb2_grpc.AttestationServiceServicer = field(
+        default_factory=UnimplementedAttestationService
+    )
+    record: record_pb2_grpc.RecordServiceServicer = field(
+        default_factory=UnimplementedRecordService
+    )
+    audit: audit_pb2_grpc.AuditServiceServicer = field(default_factory=UnimplementedAuditService)
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``"host:port"`` or ``"[v6]:port"`` -> ``(host, port)``; ``ConfigError`` if malformed."""
+    host, sep, port_text = listen.rpartition(":")
+    if not sep or not port_text.isdigit() or not host or int(port_text) > 65535:
+        raise ConfigError(f"listen address {listen!r} must look like HOST:PORT (port 0: any free)")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ConfigError(f"listen address {listen!r}: write IPv6 hosts in brackets, [::1]:PORT")
+    return host, int(port_text)
+
+
+def format_host_port(host: str, port: int) -> str:
+    """``host:port`` with brackets around an IPv6 host."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ``::1``."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_listen_security(config: GatewayConfig) -> tuple[str, int]:
+    """Refuse plaintext on anything but loopback: tokens would travel in the clear."""
+    host, port = parse_listen(config.listen)
+    if config.insecure and not is_loopback(host):
+        raise ConfigError(
+            f"refusing --insecure on {config.listen}: plaintext is only allowed on a loopback "
+            "address (127.0.0.1, ::1, localhost) because bearer tokens would travel in the clear; "
+            "drop --insecure to serve TLS"
+        )
+    return host, port
+
+
+class Gateway:
+    """A built (not yet started) gateway server; ``start`` / ``stop`` / ``wait``."""
+
+    def __init__(
+        self,
+        server: grpc.Server,
+        health_servicer: health.HealthServicer,
+        *,
+        config: GatewayConfig,
+        credentials: grpc.ServerCredentials | None,
+    ) -> None:
+        self._server = server
+        self._health = health_servicer
+        self._config = config
+        self._credentials = credentials
+        self._port: int | None = None
+        self._stopped = threading.Event()
+        self._stop_lock = threading.Lock()
+        self.on_start: list[Callable[[], None]] = []
+        """Called in order before the port opens (e.g. start storage, the audit sequencer)."""
+        self.on_stop: list[Callable[[], None]] = []
+        """Called in reverse order after in-flight calls finished (e.g. flush and close storage)."""
+
+    @property
+    def config(self) -> GatewayConfig:
+        """The configuration the gateway was built with."""
+        return self._config
+
+    @property
+    def port(self) -> int:
+        """The bound port (after ``start``)."""
+        if self._port is None:
+            raise RuntimeError("the gateway is not started")
+        return self._port
+
+    @property
+    def address(self) -> str:
+        """``HOST:PORT`` with the real port (after ``start``)."""
+        host, _ = parse_listen(self._config.listen)
+        return format_host_port(host, self.port)
+
+    def start(self) -> int:
+        """Run the start hooks, bind, serve; returns the bound port (port 0 picks a free one)."""
+        for hook in self.on_start:
+            hook()
+        try:
+            if self._credentials is None:
+                port = self._server.add_insecure_port(self._config.listen)
+            else:
+                port = self._server.add_secure_port(self._config.listen, self._credentials)
+        except RuntimeError:  # grpc raises when the address is taken or invalid
+            port = 0
+        if not isinstance(port, int) or not port:
+            raise ConfigError(f"could not listen on {self._config.listen}")
+        self._port = port
+        self._server.start()
+        for service in ("", *SERVICE_NAMES):
+            self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        _log.info("listening on %s", self.address, extra={"tls": self._credentials is not None})
+        return port
+
+    def stop(self, grace: float | None = None) -> None:
+        """Graceful stop: health NOT_SERVING, refuse new calls, let in-flight calls finish
+        within ``grace`` seconds (default: the configured grace period), then run stop hooks."""
+        with self._stop_lock:
+            if self._stopped.is_set():
+                return
+            if grace is None:
+                grace = self._config.grace_period.total_seconds()
+            # Load balancers watching health drain us before the listener closes.
+            self._health.enter_graceful_shutdown()
+            self._server.stop(grace).wait()
+            for hook in reversed(self.on_stop):
+                try:
+                    hook()
+                except Exception:
+                    _log.exception("stop hook failed")
+            self._stopped.set()
+            _log.info("stopped")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until ``stop`` completed (or ``timeout``); True if stopped."""
+        return self._stopped.wait(timeout)
+
+
+def _access_log_key(keyring: KeyRing) -> bytes:
+    # A key derived from (not equal to) the audit pseudonym key, so access-log hashes cannot be
+    # joined with audit pseudonyms.
+    return hmac.new(
+        keyring.pseudonym_key, b"attestgate access-log subject v1", hashlib.sha256
+    ).digest()
+
+
+def build_server(
+    config: GatewayConfig,
+    *,
+    keyring: KeyRing,
+    clock: Clock,
+    servicers: GatewayServicers | None = None,
+    verifier: TokenVerifier | None = None,
+) -> Gateway:
+    """A gateway serving ``servicers`` (default: all UNIMPLEMENTED) under ``config``."""
+    check_listen_security(config)
+    servicers = servicers or GatewayServicers()
+    verifier = verifier or TokenVerifier(
+        config.issuers, audience=config.gateway_id, leeway=config.token_leeway, clock=clock
+    )
+    interceptor = GatewayInterceptor(verifier, log_key=_access_log_key(keyring))
+    server = grpc.server(
+        ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="attestgate-rpc"),
+        interceptors=[interceptor],
+        options=[
+            ("grpc.max_receive_message_length", config.max_message_bytes),
+            ("grpc.max_send_message_length", config.max_message_bytes),
+            ("grpc.so_reuseport", 0),  # never share a port with another process silently
+        ],
+    )
+    consent_pb2_grpc.add_ConsentServiceServicer_to_server(servicers.consent, server)
+    attestation_pb2_grpc.add_AttestationServiceServicer_to_server(servicers.attestation, server)
+    record_pb2_grpc.add_RecordServiceServicer_to_server(servicers.record, server)
+    audit_pb2_grpc.add_AuditServiceServicer_to_server(servicers.audit, server)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    for service in ("", *SERVICE_NAMES):
+        health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health_name, reflection.SERVICE_NAME), server
+    )
+    credentials = None if config.insecure else server_credentials(config)
+    return Gateway(server, health_servicer, config=config, credentials=credentials)
+
+
+def prepare_data_dir(config: GatewayConfig, *, clock: Clock) -> KeyRing:
+    """Create what a first start needs: data dir (0700), keys, dev CA and server certificate."""
+    host, _ = check_listen_security(config)
+    keyring = KeyRing.open_or_create(
+        config.data_dir,
+        clock=clock,
+        gateway_id=config.gateway_id,
+        overlap=config.signing_key_overlap,
+    )
+    if not config.insecure and config.tls_cert is None:
+        ensure_dev_tls(config.tls_dir, listen_host=host, now=clock.now())
+    return keyring
+
+
+def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Gateway:
+    """The composition root used by ``attestgate serve``.
+
+    Storage, the audit sequencer and the real servicers are wired here: build them, pass them in
+    ``GatewayServicers``, and register their start/stop in ``gateway.on_start`` / ``on_stop``.
+    """
+    clock = clock or SystemClock()
+    keyring = prepare_data_dir(config, clock=clock)
+    return build_server(config, keyring=keyring, clock=clock)

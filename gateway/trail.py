@@ -1,0 +1,85 @@
+"""Audit events of the gateway's steps, and the per-subject index behind ListActivity.
+
+Events name who acted, about whom (a pseudonym), on which objects, the decision and its reason, and
+the names of disclosed claims. They never carry a personal value: subject ids become HMAC
+pseudonyms, and an owner acting is recorded by pseudonym too.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from audit.events import ActorRole, AuditEvent, Decision, EventType, Pseudonymizer
+from sdk.reasons import DomainError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS activity_index (
+    subject TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    PRIMARY KEY (subject, idx)
+);
+"""
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create the activity index if it is missing."""
+    conn.executescript(SCHEMA)
+
+
+def index_subjects(conn: sqlite3.Connection, first_index: int, events: Sequence[AuditEvent]) -> None:
+    """Sequencer hook: remember which log entries are about which subject pseudonym."""
+    rows = [
+        (event.subject, first_index + offset)
+        for offset, event in enumerate(events)
+        if event.subject is not None
+    ]
+    conn.executemany("INSERT INTO activity_index VALUES (?, ?)", rows)
+
+
+def activity_indices(conn: sqlite3.Connection, subject: str, after: int, limit: int) -> list[int]:
+    """Log indices of events about ``subject`` (a pseudonym) after ``after``, oldest first."""
+    rows = conn.execute(
+        "SELECT idx FROM activity_index WHERE subject = ? AND idx > ? ORDER BY idx LIMIT ?",
+        (subject, after, limit),
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+class Trail:
+    """Builds audit events with the gateway's pseudonymizer."""
+
+    def __init__(self, pseudonymizer: Pseudonymizer) -> None:
+        self._pseudonymizer = pseudonymizer
+
+    def pseudonym(self, subject_id: str) -> str:
+        """The audit pseudonym of a subject id."""
+        return self._pseudonymizer.pseudonym(subject_id)
+
+    def event(
+        self,
+        kind: EventType,
+        *,
+        now: datetime,
+        role: str,
+        actor: str,
+        subject: str | None,
+        objects: Mapping[str, str],
+        claims: Sequence[str] = (),
+        refusal: DomainError | None = None,
+        reason: str | None = None,
+    ) -> AuditEvent:
+        """One event; the actor of an owner is recorded by pseudonym, the subject always is."""
+        actor_role = ActorRole(role)
+        return AuditEvent(
+            type=kind,
+            time=now,
+            actor_role=actor_role,
+            actor_id=self.pseudonym(actor) if actor_role is ActorRole.OWNER else actor,
+            subject=self._pseudonymizer.pseudonym(subject) if subject is not None else None,
+            objects={k: v for k, v in objects.items() if v},
+            decision=Decision.DENY if refusal is not None else Decision.ALLOW,
+            reason=reason or (refusal.reason.value if refusal is not None else None),
+            claims=tuple(claims),
+        )

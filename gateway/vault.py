@@ -1,0 +1,258 @@
+"""Records encrypted at rest (envelope encryption with crypto-shredding).
+
+Each subject has a random 256-bit data key. A record version's fields are sealed with AES-256-GCM under
+that key; the associated data binds the domain, the record id, the version and the subject, so a
+ciphertext moved to another record, version or subject fails to open. Data keys are stored wrapped
+(AES-256-GCM) by a key-encryption key (KEK) named by its key id: rotating the KEK re-wraps the data
+keys and never touches the records. Erasing a subject deletes its data key, after which its
+ciphertexts can never be opened again (crypto-shredding); reads then fail with ``DATA_ERASED``.
+
+Subjects are stored only as a keyed pseudonym, never as the id itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from sdk.reasons import DomainError, Reason
+
+NONCE_BYTES = 12
+JsonValue = str | int | bool | None
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS subject_keys (
+    subject_ref TEXT PRIMARY KEY,
+    kek_id TEXT NOT NULL,
+    wrapped_key BLOB NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS records (
+    domain TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    subject_ref TEXT NOT NULL,
+    provider_id TEXT NOT NULL,
+    nonce BLOB NOT NULL,
+    ciphertext BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (domain, record_id, version)
+);
+CREATE INDEX IF NOT EXISTS records_by_subject ON records (subject_ref, domain);
+CREATE TABLE IF NOT EXISTS erasures (
+    subject_ref TEXT PRIMARY KEY,
+    erased_at TEXT NOT NULL,
+    records INTEGER NOT NULL
+);
+"""
+
+
+class KekSource(Protocol):
+    """Where key-encryption keys come from (``gateway.keys.KeyRing``)."""
+
+    def current_kek(self) -> tuple[str, bytes]:
+        """The (key id, 32-byte key) that wraps new data keys."""
+        ...
+
+    def kek(self, kid: str) -> bytes:
+        """The key with this id (current or retired)."""
+        ...
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """One decrypted record version."""
+
+    domain: str
+    record_id: str
+    version: int
+    subject_ref: str
+    provider_id: str
+    fields: Mapping[str, JsonValue]
+    created_at: datetime
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create the vault tables if they are missing."""
+    conn.executescript(SCHEMA)
+
+
+class RecordVault:
+    """Seals, opens, versions and shreds records. Every method runs in the caller's transaction."""
+
+    def __init__(self, keks: KekSource, pseudonym: Callable[[str], str]) -> None:
+        self._keks = keks
+        self._pseudonym = pseudonym
+
+    def subject_ref(self, subject: str) -> str:
+        """The stored (pseudonymous) reference of a subject."""
+        return self._pseudonym(subject)
+
+    def put(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        domain: str,
+        record_id: str,
+        subject: str,
+        provider_id: str,
+        fields: Mapping[str, JsonValue],
+        now: datetime,
+    ) -> int:
+        """Store a new version of a record; returns the version number (1, 2, ...)."""
+        ref = self.subject_ref(subject)
+        self._refuse_if_erased(conn, ref)
+        owner = conn.execute(
+            "SELECT subject_ref FROM records WHERE domain = ? AND record_id = ? LIMIT 1",
+            (domain, record_id),
+        ).fetchone()
+        if owner is not None and owner[0] != ref:
+            raise DomainError(
+                Reason.RECORD_VERSION_CONFLICT, "the record id belongs to another subject"
+            )
+        version = self._next_version(conn, domain, record_id)
+        key = self._data_key(conn, ref, now, create=True)
+        nonce = os.urandom(NONCE_BYTES)
+        plaintext = json.dumps(dict(fields), sort_keys=True, separators=(",", ":")).encode()
+        aad = _record_aad(domain, record_id, version, ref)
+        sealed = AESGCM(key).encrypt(nonce, plaintext, aad)
+        conn.execute(
+            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (domain, record_id, version, ref, provider_id, nonce, sealed, _ts(now)),
+        )
+        return version
+
+    def get(
+        self, conn: sqlite3.Connection, *, domain: str, subject: str, record_id: str | None
+    ) -> StoredRecord:
+        """The latest version of a subject's record (by id, or the latest in the domain)."""
+        ref = self.subject_ref(subject)
+        self._refuse_if_erased(conn, ref)
+        row = self._latest_row(conn, domain, ref, record_id)
+        if row is None:
+            raise DomainError(Reason.RECORD_NOT_FOUND, f"no {domain} record for this subject")
+        rec_id, version, provider_id, nonce, sealed, created_at = row
+        key = self._data_key(conn, ref, None, create=False)
+        try:
+            plaintext = AESGCM(key).decrypt(nonce, sealed, _record_aad(domain, rec_id, version, ref))
+        except InvalidTag:
+            # Tampered storage: never hand out data that does not authenticate.
+            raise DomainError(Reason.INTERNAL, "stored record failed authentication") from None
+        return StoredRecord(
+            domain=domain,
+            record_id=rec_id,
+            version=version,
+            subject_ref=ref,
+            provider_id=provider_id,
+            fields=json.loads(plaintext),
+            created_at=datetime.fromisoformat(created_at),
+        )
+
+    def erase(self, conn: sqlite3.Connection, subject: str, now: datetime) -> int:
+        """Crypto-shred every record of a subject; returns how many record versions became unreadable."""
+        ref = self.subject_ref(subject)
+        (count,) = conn.execute(
+            "SELECT COUNT(*) FROM records WHERE subject_ref = ?", (ref,)
+        ).fetchone()
+        conn.execute("DELETE FROM subject_keys WHERE subject_ref = ?", (ref,))
+        # The ciphertexts are useless without the key; deleting them too frees space.
+        conn.execute("DELETE FROM records WHERE subject_ref = ?", (ref,))
+        conn.execute(
+            "INSERT INTO erasures VALUES (?, ?, ?) ON CONFLICT(subject_ref) DO UPDATE SET "
+            "erased_at = excluded.erased_at, records = erasures.records + excluded.records",
+            (ref, _ts(now), count),
+        )
+        return int(count)
+
+    def rewrap(self, conn: sqlite3.Connection) -> int:
+        """Re-wrap every data key under the current KEK (after rotation); returns how many."""
+        kid, kek = self._keks.current_kek()
+        rows = conn.execute(
+            "SELECT subject_ref, kek_id, wrapped_key FROM subject_keys WHERE kek_id != ?", (kid,)
+        ).fetchall()
+        for ref, old_kid, wrapped in rows:
+            key = _unwrap(self._keks.kek(old_kid), old_kid, ref, wrapped)
+            conn.execute(
+                "UPDATE subject_keys SET kek_id = ?, wrapped_key = ? WHERE subject_ref = ?",
+                (kid, _wrap(kek, kid, ref, key), ref),
+            )
+        return len(rows)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _refuse_if_erased(self, conn: sqlite3.Connection, ref: str) -> None:
+        erased = conn.execute("SELECT 1 FROM erasures WHERE subject_ref = ?", (ref,)).fetchone()
+        if erased is not None:
+            raise DomainError(Reason.DATA_ERASED, "the subject's data was erased")
+
+    def _next_version(self, conn: sqlite3.Connection, domain: str, record_id: str) -> int:
+        (latest,) = conn.execute(
+            "SELECT MAX(version) FROM records WHERE domain = ? AND record_id = ?",
+            (domain, record_id),
+        ).fetchone()
+        return int(latest or 0) + 1
+
+    def _latest_row(
+        self, conn: sqlite3.Connection, domain: str, ref: str, record_id: str | None
+    ) -> tuple[str, int, str, bytes, bytes, str] | None:
+        sql = (
+            "SELECT record_id, version, provider_id, nonce, ciphertext, created_at FROM records "
+            "WHERE domain = ? AND subject_ref = ?"
+        )
+        args: tuple[str, ...] = (domain, ref)
+        if record_id is not None:
+            sql += " AND record_id = ?"
+            args += (record_id,)
+        row = conn.execute(sql + " ORDER BY created_at DESC, version DESC LIMIT 1", args).fetchone()
+        return None if row is None else tuple(row)  # type: ignore[return-value]
+
+    def _data_key(
+        self, conn: sqlite3.Connection, ref: str, now: datetime | None, *, create: bool
+    ) -> bytes:
+        row = conn.execute(
+            "SELECT kek_id, wrapped_key FROM subject_keys WHERE subject_ref = ?", (ref,)
+        ).fetchone()
+        if row is not None:
+            return _unwrap(self._keks.kek(row[0]), row[0], ref, row[1])
+        if not create:
+            raise DomainError(Reason.DATA_ERASED, "the subject's data key is gone")
+        kid, kek = self._keks.current_kek()
+        key = AESGCM.generate_key(bit_length=256)
+        conn.execute(
+            "INSERT INTO subject_keys VALUES (?, ?, ?, ?)",
+            (ref, kid, _wrap(kek, kid, ref, key), _ts(now or datetime.now(UTC))),
+        )
+        return key
+
+
+def _record_aad(domain: str, record_id: str, version: int, ref: str) -> bytes:
+    return json.dumps(
+        {"domain": domain, "record_id": record_id, "version": version, "subject": ref},
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
+
+
+def _wrap(kek: bytes, kid: str, ref: str, key: bytes) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + AESGCM(kek).encrypt(nonce, key, f"dek|{kid}|{ref}".encode())
+
+
+def _unwrap(kek: bytes, kid: str, ref: str, wrapped: bytes) -> bytes:
+    nonce, sealed = wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:]
+    try:
+        return AESGCM(kek).decrypt(nonce, sealed, f"dek|{kid}|{ref}".encode())
+    except InvalidTag:
+        raise DomainError(Reason.INTERNAL, "a data key failed to unwrap") from None
+
+
+def _ts(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()

@@ -1,0 +1,37 @@
+"""TLS settings for SDK clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """Which CA to trust and, for mutual TLS, the client certificate and key (PEM files).
+
+    ``ca_file=None`` trusts the system roots. ``cert_file`` and ``key_file`` go together.
+    """
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    server_name: str | None = None  # override the name checked in the server certificate
+
+    def __post_init__(self) -> None:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file must be given together")
+
+    def channel_credentials(self) -> grpc.ChannelCredentials:
+        """gRPC channel credentials built from the files."""
+        return grpc.ssl_channel_credentials(
+            root_certificates=_read(self.ca_file),
+            private_key=_read(self.key_file),
+            certificate_chain=_read(self.cert_file),
+        )
+
+
+def _read(path: Path | None) -> bytes | None:
+    return None if path is None else Path(path).read_bytes()

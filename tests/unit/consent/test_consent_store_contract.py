@@ -1,0 +1,322 @@
+"""One contract for every ``ConsentStore``: in memory and SQLite (a real file under tmp_path)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from consent.model import (
+    Consent,
+    ConsentEvent,
+    ConsentId,
+    ConsentRequest,
+    ConsentState,
+    GranteeId,
+    OwnerId,
+    RecordId,
+    RecordSelector,
+    RequestId,
+    RequestState,
+)
+from consent.sqlite_store import SqliteConsentStore, ensure_schema
+from consent.store import ConsentStore, MemoryConsentStore, StaleWriteError
+from sdk.reasons import DomainError, Reason
+
+MakeRequest = Callable[..., ConsentRequest]
+MakeConsent = Callable[..., Consent]
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path)
+    ensure_schema(conn)
+    conn.commit()
+    return conn
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ConsentStore]:
+    if request.param == "memory":
+        yield MemoryConsentStore()
+        return
+    conn = _connect(tmp_path / "consent.db")
+    yield SqliteConsentStore(conn)
+    conn.close()
+
+
+def _event(now: datetime, grantee: str, state: RequestState | ConsentState) -> ConsentEvent:
+    consent = None if isinstance(state, RequestState) else ConsentId("con-1")
+    return ConsentEvent(
+        0, RequestId("req-1"), consent, GranteeId(grantee), OwnerId("owner-a"), state, now
+    )
+
+
+def test_request_round_trip(store: ConsentStore, make_request: MakeRequest) -> None:
+    request = make_request(
+        record_id=RecordId("rec-1"),
+        valid_for=timedelta(days=3, microseconds=7),
+        request_key="k-1",
+        cross_border=True,
+    )
+    store.add_request(request)
+    assert store.get_request(request.id) == request
+    assert store.find_request_by_key(request.grantee, "k-1") == request
+    assert store.find_request_by_key(GranteeId("bank-b"), "k-1") is None
+    assert store.find_request_by_key(request.grantee, "") is None
+    with pytest.raises(DomainError) as caught:
+        store.get_request(RequestId("nope"))
+    assert caught.value.reason is Reason.CONSENT_REQUEST_NOT_FOUND
+
+
+def test_request_conflicts(store: ConsentStore, make_request: MakeRequest) -> None:
+    store.add_request(make_request(request_key="k-1"))
+    for duplicate in (
+        make_request(request_key="k-2"),  # same id
+        make_request(id=RequestId("req-2"), request_key="k-1"),  # same bank, same key
+    ):
+        with pytest.raises(DomainError) as caught:
+            store.add_request(duplicate)
+        assert caught.value.reason is Reason.REQUEST_ID_CONFLICT
+    # Another bank may use the same key, and "no key" never conflicts.
+    store.add_request(make_request(id=RequestId("req-3"), grantee="bank-b", request_key="k-1"))
+    store.add_request(make_request(id=RequestId("req-4")))
+    store.add_request(make_request(id=RequestId("req-5")))
+    assert store.get_request(RequestId("req-0001")).request_key == "k-1"
+
+
+def test_update_request_is_optimistic(
+    store: ConsentStore, make_request: MakeRequest, now: datetime
+) -> None:
+    request = make_request()
+    store.add_request(request)
+    approved = replace(
+        request,
+        state=RequestState.APPROVED,
+        decided_at=now,
+        consent_id=ConsentId("con-1"),
+        claims=("tampered",),
+    )
+    store.update_request(approved, expected_state=RequestState.PENDING)
+    stored = store.get_request(request.id)
+    assert (stored.state, stored.decided_at, stored.consent_id) == (
+        RequestState.APPROVED,
+        now,
+        "con-1",
+    )
+    assert stored.claims == request.claims  # terms never change
+    rejected = replace(request, state=RequestState.REJECTED, decided_at=now)
+    with pytest.raises(StaleWriteError) as caught:
+        store.update_request(rejected, expected_state=RequestState.PENDING)
+    assert caught.value.reason is Reason.CONSENT_REQUEST_NOT_PENDING
+    assert store.get_request(request.id).state is RequestState.APPROVED
+    with pytest.raises(DomainError) as missing:
+        store.update_request(
+            replace(request, id=RequestId("nope")), expected_state=RequestState.PENDING
+        )
+    assert missing.value.reason is Reason.CONSENT_REQUEST_NOT_FOUND
+
+
+def test_consent_round_trip(store: ConsentStore, make_consent: MakeConsent) -> None:
+    consent = make_consent(
+        record=RecordSelector("income", RecordId("rec-1")),
+        data_life=timedelta(hours=5, microseconds=3),
+        valid_until=make_consent().valid_until + timedelta(microseconds=123),
+        artefact_jws="a.b.c",
+        artefact_hash="h",
+    )
+    store.add_consent(consent)
+    assert store.get_consent(consent.id) == consent
+    latest = make_consent(id=ConsentId("con-2"), request_id=RequestId("req-2"))
+    store.add_consent(latest)
+    assert store.get_consent(latest.id).record.latest
+    with pytest.raises(DomainError) as caught:
+        store.get_consent(ConsentId("nope"))
+    assert caught.value.reason is Reason.CONSENT_NOT_FOUND
+
+
+def test_consent_conflicts(store: ConsentStore, make_consent: MakeConsent) -> None:
+    store.add_consent(make_consent())
+    for duplicate in (
+        make_consent(request_id=RequestId("req-9")),  # same consent id
+        make_consent(id=ConsentId("con-9")),  # second consent for one request
+    ):
+        with pytest.raises(DomainError) as caught:
+            store.add_consent(duplicate)
+        assert caught.value.reason is Reason.REQUEST_ID_CONFLICT
+
+
+def test_update_consent_is_optimistic(store: ConsentStore, make_consent: MakeConsent) -> None:
+    consent = make_consent(max_uses=3)
+    store.add_consent(consent)
+    used = replace(consent, uses=1, purpose="tampered")
+    store.update_consent(used, expected_state=ConsentState.ACTIVE, expected_uses=0)
+    stored = store.get_consent(consent.id)
+    assert (stored.uses, stored.state, stored.purpose) == (1, ConsentState.ACTIVE, "fx_purchase")
+    # A racing writer that also read uses == 0 loses.
+    with pytest.raises(StaleWriteError):
+        store.update_consent(used, expected_state=ConsentState.ACTIVE, expected_uses=0)
+    paused = replace(stored, state=ConsentState.PAUSED)
+    with pytest.raises(StaleWriteError):
+        store.update_consent(paused, expected_state=ConsentState.PAUSED, expected_uses=1)
+    store.update_consent(paused, expected_state=ConsentState.ACTIVE, expected_uses=1)
+    assert store.get_consent(consent.id).state is ConsentState.PAUSED
+    with pytest.raises(DomainError) as missing:
+        store.update_consent(
+            replace(paused, id=ConsentId("nope")),
+            expected_state=ConsentState.PAUSED,
+            expected_uses=1,
+        )
+    assert missing.value.reason is Reason.CONSENT_NOT_FOUND
+
+
+def _fill(store: ConsentStore, make_consent: MakeConsent) -> None:
+    for i in range(7):
+        store.add_consent(
+            make_consent(
+                id=ConsentId(f"con-{i:02}"),
+                request_id=RequestId(f"req-{i:02}"),
+                owner=OwnerId("owner-a" if i % 2 == 0 else "owner-b"),
+                grantee=GranteeId("bank-a" if i < 5 else "bank-b"),
+                state=ConsentState.REVOKED if i in (2, 3) else ConsentState.ACTIVE,
+            )
+        )
+
+
+def test_list_consents_filters(store: ConsentStore, make_consent: MakeConsent) -> None:
+    _fill(store, make_consent)
+
+    def ids(**filters: object) -> list[str]:
+        page = store.list_consents(**filters)  # type: ignore[arg-type]
+        return [c.id for c in page.items]
+
+    assert ids(owner=OwnerId("owner-a")) == ["con-00", "con-02", "con-04", "con-06"]
+    assert ids(grantee=GranteeId("bank-b")) == ["con-05", "con-06"]
+    assert ids(owner=OwnerId("owner-b"), grantee=GranteeId("bank-a")) == ["con-01", "con-03"]
+    assert ids(states={ConsentState.REVOKED}) == ["con-02", "con-03"]
+    assert ids(states={ConsentState.REVOKED, ConsentState.ACTIVE}, grantee="bank-b") == [
+        "con-05",
+        "con-06",
+    ]
+    assert ids(states=set()) == []
+    assert ids(owner=OwnerId("nobody")) == []
+
+
+def test_list_consents_pages(store: ConsentStore, make_consent: MakeConsent) -> None:
+    _fill(store, make_consent)
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        page = store.list_consents(page_size=3, after_id=cursor)
+        seen.extend(c.id for c in page.items)
+        pages += 1
+        if page.next_after is None:
+            break
+        cursor = page.next_after
+    assert seen == [f"con-{i:02}" for i in range(7)]
+    assert pages == 3
+    exact = store.list_consents(page_size=7)
+    assert (len(exact.items), exact.next_after) == (7, None)
+    for bad in (0, 1001):
+        with pytest.raises(DomainError) as caught:
+            store.list_consents(page_size=bad)
+        assert caught.value.reason is Reason.INVALID_ARGUMENT
+
+
+def test_list_requests(store: ConsentStore, make_request: MakeRequest, now: datetime) -> None:
+    for i in range(5):
+        request = make_request(
+            id=RequestId(f"req-{i}"),
+            owner=OwnerId("owner-a" if i < 3 else "owner-b"),
+        )
+        store.add_request(request)
+        if i == 1:
+            store.update_request(
+                replace(request, state=RequestState.REJECTED, decided_at=now),
+                expected_state=RequestState.PENDING,
+            )
+    pending = store.list_requests(owner=OwnerId("owner-a"), states={RequestState.PENDING})
+    assert [r.id for r in pending.items] == ["req-0", "req-2"]
+    first = store.list_requests(grantee=GranteeId("bank-a"), page_size=2)
+    assert [r.id for r in first.items] == ["req-0", "req-1"]
+    assert first.next_after == "req-1"
+    rest = store.list_requests(grantee=GranteeId("bank-a"), page_size=2, after_id="req-3")
+    assert ([r.id for r in rest.items], rest.next_after) == (["req-4"], None)
+
+
+def test_event_feed(store: ConsentStore, now: datetime) -> None:
+    appended = [
+        store.append_event(_event(now, "bank-a", ConsentState.ACTIVE)),
+        store.append_event(_event(now, "bank-b", RequestState.REJECTED)),
+        store.append_event(_event(now + timedelta(seconds=1), "bank-a", RequestState.EXPIRED)),
+        store.append_event(_event(now, "bank-a", ConsentState.EXPIRED)),
+    ]
+    seqs = [e.seq for e in appended]
+    assert seqs == sorted(seqs)
+    assert len(set(seqs)) == 4
+    assert seqs[0] >= 1
+    feed = store.events_after(GranteeId("bank-a"), 0)
+    assert feed == [appended[0], appended[2], appended[3]]
+    # The same text "EXPIRED" comes back as the right enum.
+    assert isinstance(feed[1].state, RequestState)
+    assert isinstance(feed[2].state, ConsentState)
+    assert store.events_after(GranteeId("bank-a"), appended[0].seq, limit=1) == [appended[2]]
+    assert store.events_after(GranteeId("bank-a"), appended[3].seq) == []
+    assert store.events_after(GranteeId("bank-b"), 0) == [appended[1]]
+
+
+# SQLite only: the caller owns the transaction.
+
+
+def test_sqlite_store_never_commits(tmp_path: Path, make_consent: MakeConsent) -> None:
+    path = tmp_path / "consent.db"
+    writer, reader = _connect(path), _connect(path)
+    store, view = SqliteConsentStore(writer), SqliteConsentStore(reader)
+    consent = make_consent()
+    store.add_consent(consent)
+    store.append_event(_event(consent.created_at, "bank-a", ConsentState.ACTIVE))
+    assert writer.in_transaction
+    assert view.list_consents().items == ()
+    writer.rollback()
+    assert store.list_consents().items == ()
+    store.add_consent(consent)
+    writer.commit()
+    assert view.get_consent(consent.id) == consent
+    store.update_consent(
+        replace(consent, state=ConsentState.REVOKED),
+        expected_state=ConsentState.ACTIVE,
+        expected_uses=0,
+    )
+    assert view.get_consent(consent.id).state is ConsentState.ACTIVE
+    writer.commit()
+    assert view.get_consent(consent.id).state is ConsentState.REVOKED
+    writer.close()
+    reader.close()
+
+
+def test_sqlite_failed_insert_keeps_the_callers_transaction(
+    tmp_path: Path, make_request: MakeRequest
+) -> None:
+    conn = _connect(tmp_path / "consent.db")
+    store = SqliteConsentStore(conn)
+    conn.execute("BEGIN")
+    store.add_request(make_request())
+    with pytest.raises(DomainError):
+        store.add_request(make_request())
+    assert conn.in_transaction
+    store.add_request(make_request(id=RequestId("req-2")))
+    conn.commit()
+    assert [r.id for r in store.list_requests().items] == ["req-0001", "req-2"]
+    conn.close()
+
+
+def test_ensure_schema_is_idempotent(tmp_path: Path) -> None:
+    conn = _connect(tmp_path / "consent.db")
+    ensure_schema(conn)
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"consent_requests", "consents", "consent_events"} <= tables
+    conn.close()
