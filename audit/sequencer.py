@@ -2,7 +2,8 @@
 
 Every write of the gateway is a *unit of work*: a function that reads and writes through the
 transaction it is given and emits the audit events that describe what it did. The sequencer runs the
-units of work of all callers on one writer thread, up to ``max_batch`` of them or ``max_wait`` apart,
+units of work of all callers on one writer thread, up to ``max_batch`` of them or ``max_wait``
+apart,
 in ONE transaction:
 
     BEGIN IMMEDIATE
@@ -12,7 +13,8 @@ in ONE transaction:
       sign a checkpoint when one is due
     COMMIT                                       (WAL, synchronous=FULL: durable on return)
 
-A caller is answered only after that commit, so no acknowledged change or event can be lost, an event
+A caller is answered only after that commit, so no acknowledged change or event can be lost, an
+event
 never exists without its change (nor the other way round), leaf indices are dense, and single use or
 capacity checks inside a unit of work are race-free because units of work run one at a time.
 
@@ -147,7 +149,9 @@ class Sequencer:
         self._thread.join()
         self._thread = None
 
-    def submit(self, fn: Callable[[Tx], T], *, on_refusal: RefusalEvents | None = None) -> Committed[T]:
+    def submit(
+        self, fn: Callable[[Tx], T], *, on_refusal: RefusalEvents | None = None
+    ) -> Committed[T]:
         """Run ``fn`` in the next batch; return once its transaction is durable.
 
         A ``DomainError`` raised by ``fn`` undoes everything ``fn`` wrote, appends the events that
@@ -157,8 +161,7 @@ class Sequencer:
             raise DomainError(Reason.SHUTTING_DOWN, "the gateway is shutting down")
         item = _Item(fn=fn, on_refusal=on_refusal)
         self._queue.put(item)
-        committed = item.future.result()
-        return committed  # type: ignore[return-value]
+        return item.future.result()  # type: ignore[return-value]
 
     # -- writer thread -------------------------------------------------------------------------
 
@@ -189,7 +192,11 @@ class Sequencer:
         while len(batch) < self._settings.max_batch:
             remaining = deadline - time.monotonic()
             try:
-                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                item = (
+                    self._queue.get(timeout=remaining)
+                    if remaining > 0
+                    else self._queue.get_nowait()
+                )
             except queue.Empty:
                 break
             if item is None:
@@ -253,7 +260,9 @@ class Sequencer:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         self._log.rollback_pending()
-        error = DomainError(Reason.STORAGE_UNAVAILABLE, "storage is unavailable; nothing was changed")
+        error = DomainError(
+            Reason.STORAGE_UNAVAILABLE, "storage is unavailable; nothing was changed"
+        )
         for item in batch:
             item.future.set_exception(error)
 

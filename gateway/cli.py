@@ -17,6 +17,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from gateway import cli_audit
+from gateway.app import build_gateway
 from gateway.auth import issue_dev_token
 from gateway.clock import SystemClock
 from gateway.config import (
@@ -39,7 +41,7 @@ from gateway.keys import (
 from gateway.logs import configure_logging
 from gateway.providers import ProviderKeyError, ProviderRegistry
 from gateway.roles import Role
-from gateway.server import build_gateway, check_listen_security
+from gateway.server import check_listen_security
 
 CommandBuilder = Callable[[Any], None]
 """Adds one subcommand to the ``add_subparsers()`` object it is given."""
@@ -256,6 +258,26 @@ def _add_providers(sub: Any) -> None:
     add.set_defaults(func=_run_providers_add)
 
 
+# --- audit ---------------------------------------------------------------------------------------
+
+
+def _run_audit_verify(args: argparse.Namespace) -> int:
+    config = load_cli_config(args, db=args.db)
+    keyring = None if args.vkey else _open_existing_keyring(config)
+    return cli_audit.run_verify(config, keyring, args.vkey)
+
+
+def _run_audit_vkey(args: argparse.Namespace) -> int:
+    config = load_cli_config(args)
+    print(cli_audit.log_signer(config, _open_existing_keyring(config)).vkey())
+    return 0
+
+
+@register_command("audit")
+def _add_audit(sub: Any) -> None:
+    cli_audit.add_audit_command(sub, {"verify": _run_audit_verify, "vkey": _run_audit_vkey})
+
+
 # --- main ----------------------------------------------------------------------------------------
 
 
@@ -277,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except (CliError, ConfigError, KeyFileError) as exc:
+    except (CliError, cli_audit.CliError, ConfigError, KeyFileError) as exc:
         print(f"attestgate: {exc}", file=sys.stderr)
         return 2
     return code

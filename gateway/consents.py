@@ -1,7 +1,8 @@
 """Consent use cases: banks ask, owners decide, everything audited (no gRPC here).
 
 Every change runs as one unit of work through the sequencer, so the consent, its event for
-``WatchConsentEvents`` and its audit-log entry are committed together. Refused changes are audited too
+``WatchConsentEvents`` and its audit-log entry are committed together. Refused changes are
+audited too
 (``on_refusal``) and change nothing else.
 
 Exhaustion is a read-time view (``consent.machine.effective_state``): a consent whose uses are spent
@@ -16,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from audit.events import EventType
+from audit.events import AuditEvent, EventType
 from audit.sequencer import Tx
 from consent.artefact import seal_consent
 from consent.machine import (
@@ -149,8 +150,10 @@ class ConsentManager:
     ) -> Page[ConsentRequest]:
         """The caller's requests (as bank: made; as owner: received)."""
         store = SqliteConsentStore(self._core.storage.read())
+        owner, grantee = self._parties(caller)
         page = store.list_requests(
-            **self._party_filter(caller),
+            owner=owner,
+            grantee=grantee,
             states=[state] if state else None,
             page_size=page_size,
             after_id=after,
@@ -171,8 +174,10 @@ class ConsentManager:
     ) -> Page[Consent]:
         """The caller's consents (as bank: granted to it; as owner: given)."""
         store = SqliteConsentStore(self._core.storage.read())
+        owner, grantee = self._parties(caller)
         page = store.list_consents(
-            **self._party_filter(caller),
+            owner=owner,
+            grantee=grantee,
             states=[state] if state else None,
             page_size=page_size,
             after_id=after,
@@ -205,7 +210,9 @@ class ConsentManager:
             request = self._owned_request(store, caller, request_id)
             now = self._core.clock.now()
             decided = apply_request_action(request, RequestAction.APPROVE, now)
-            consent = self._seal(self._consent_for(request, narrow_claims(request.claims, claims), now))
+            consent = self._seal(
+                self._consent_for(request, narrow_claims(request.claims, claims), now)
+            )
             store.add_consent(consent)
             store.update_request(
                 replace(decided, consent_id=consent.id), expected_state=RequestState.PENDING
@@ -215,7 +222,9 @@ class ConsentManager:
             idempotency.remember(tx.conn, key, consent.id.encode(), now.isoformat())
             return consent.id
 
-        refusal = self._refusal(EventType.CONSENT_APPROVED, caller, {"consent_request_id": request_id})
+        refusal = self._refusal(
+            EventType.CONSENT_APPROVED, caller, {"consent_request_id": request_id}
+        )
         consent_id = self._core.storage.write(unit, on_refusal=refusal).value
         return self.get_consent(caller, consent_id)
 
@@ -231,7 +240,9 @@ class ConsentManager:
             self._feed(tx, request, None, RequestState.REJECTED, now)
             tx.emit(self._event(EventType.CONSENT_REJECTED, caller, request, None, now))
 
-        refusal = self._refusal(EventType.CONSENT_REJECTED, caller, {"consent_request_id": request_id})
+        refusal = self._refusal(
+            EventType.CONSENT_REJECTED, caller, {"consent_request_id": request_id}
+        )
         self._core.storage.write(unit, on_refusal=refusal)
         return self.get_request(caller, request_id)
 
@@ -316,7 +327,7 @@ class ConsentManager:
         request: ConsentRequest,
         consent: Consent | None,
         now: datetime,
-    ) -> object:
+    ) -> AuditEvent:
         return self._core.trail.event(
             kind,
             now=now,
@@ -335,9 +346,9 @@ class ConsentManager:
 
     def _refusal(
         self, kind: EventType, caller: Caller, objects: dict[str, str]
-    ) -> Callable[[DomainError], list[object]]:
-        def events(error: DomainError) -> list[object]:
-            subject = caller.subject if caller.role == "owner" else None
+    ) -> Callable[[DomainError], list[AuditEvent]]:
+        def events(error: DomainError) -> list[AuditEvent]:
+            subject = self._subject_of(objects)
             return [
                 self._core.trail.event(
                     kind,
@@ -352,9 +363,22 @@ class ConsentManager:
 
         return events
 
+    def _subject_of(self, objects: dict[str, str]) -> str | None:
+        """The owner a refused attempt was about, if the request or consent exists."""
+        store = SqliteConsentStore(self._core.storage.read())
+        try:
+            if "consent_id" in objects:
+                return store.get_consent(ConsentId(objects["consent_id"])).owner
+            return store.get_request(RequestId(objects["consent_request_id"])).owner
+        except (DomainError, KeyError):
+            return None
+
     @staticmethod
-    def _party_filter(caller: Caller) -> dict[str, str]:
-        return {"owner": caller.subject} if caller.role == "owner" else {"grantee": caller.subject}
+    def _parties(caller: Caller) -> tuple[OwnerId | None, GranteeId | None]:
+        """(owner, grantee) filter: owners list what they gave, banks what they were given."""
+        if caller.role == "owner":
+            return OwnerId(caller.subject), None
+        return None, GranteeId(caller.subject)
 
     @staticmethod
     def _check_party(caller: Caller, owner: str, grantee: str) -> None:

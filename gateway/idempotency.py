@@ -35,7 +35,7 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
 
 @dataclass(frozen=True)
 class IdempotencyKey:
-    """Who asked, for which method, with which request_id, for what (a fingerprint of the request)."""
+    """Who asked, for which method, with which request_id, and a fingerprint of the request."""
 
     scope: str
     request_id: str
@@ -50,7 +50,9 @@ class IdempotencyKey:
             raise DomainError(
                 Reason.INVALID_ARGUMENT,
                 "request_id is too long or not printable",
-                violations=[FieldViolation("request_id", f"at most {MAX_REQUEST_ID} printable chars")],
+                violations=[
+                    FieldViolation("request_id", f"at most {MAX_REQUEST_ID} printable chars")
+                ],
             )
         return IdempotencyKey(
             scope=f"{method}|{caller}",
@@ -78,7 +80,9 @@ def lookup(conn: sqlite3.Connection, key: IdempotencyKey | None) -> bytes | None
     return bytes(row[1])
 
 
-def remember(conn: sqlite3.Connection, key: IdempotencyKey | None, response: bytes, now: str) -> None:
+def remember(
+    conn: sqlite3.Connection, key: IdempotencyKey | None, response: bytes, now: str
+) -> None:
     """Store the response of a first successful call (inside its transaction)."""
     if key is None:
         return

@@ -44,6 +44,7 @@ __all__ = [
     "dev_issuer_name",
     "ensure_private_dir",
     "jwk_thumbprint",
+    "private_key_pem",
     "public_jwk",
     "read_private",
     "write_atomic",
@@ -117,7 +118,8 @@ def read_private(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def _pem(key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey) -> bytes:
+def private_key_pem(key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey) -> bytes:
+    """Unencrypted PKCS#8 PEM (the file permissions, not a passphrase, protect it)."""
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -199,7 +201,7 @@ def _load_or_create_ed(path: Path) -> ed25519.Ed25519PrivateKey:
     if path.exists():
         return _load_ed(read_private(path), path)
     key = ed25519.Ed25519PrivateKey.generate()
-    write_private(path, _pem(key))
+    write_private(path, private_key_pem(key))
     return key
 
 
@@ -309,7 +311,7 @@ class KeyRing:
     def _add_signing_key(self, now: datetime) -> Kid:
         key = ec.generate_private_key(ec.SECP256R1())
         kid = Kid(jwk_thumbprint(public_jwk(key.public_key())))
-        write_private(self._dir / f"attestation-{kid}.pem", _pem(key))
+        write_private(self._dir / f"attestation-{kid}.pem", private_key_pem(key))
         self._signing.append((SigningKeyInfo(kid, now, None), key))
         self._save_signing()
         return kid

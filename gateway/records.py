@@ -1,7 +1,8 @@
 """Provider use cases: signed record uploads, FX rate tables, erasure (no gRPC here).
 
 A provider signs what it uploads with its own key (a JWS whose ``kid`` is its provider id),
-registered by the operator with ``attestgate providers add``. The gateway verifies the signature with
+registered by the operator with ``attestgate providers add``. The gateway verifies the signature
+with
 the registered key and an algorithm fixed by that key's type (never by the token), checks that the
 caller is that provider, validates the record against the catalog, then seals it in the vault.
 """
@@ -159,7 +160,9 @@ class RecordManager:
         index = committed.log_indices[0] if committed.log_indices else -1
         return FxReceipt(table.id, len(table.rates), now, index)
 
-    def erase_subject(self, caller: Caller, subject: str, key: IdempotencyKey | None) -> ErasureReceipt:
+    def erase_subject(
+        self, caller: Caller, subject: str, key: IdempotencyKey | None
+    ) -> ErasureReceipt:
         """Crypto-shred a subject's records and log a deletion receipt."""
         check_id("subject", subject)
         now = self._core.clock.now()
@@ -183,7 +186,9 @@ class RecordManager:
 
     def _verified_payload(self, caller: Caller, signed: str, field: str) -> dict[str, Any]:
         if not signed or len(signed) > MAX_SIGNED_BYTES:
-            raise invalid_argument(FieldViolation(field, f"a JWS of at most {MAX_SIGNED_BYTES} bytes"))
+            raise invalid_argument(
+                FieldViolation(field, f"a JWS of at most {MAX_SIGNED_BYTES} bytes")
+            )
         try:
             header = jwt.get_unverified_header(signed)
         except jwt.PyJWTError:

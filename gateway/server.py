@@ -33,7 +33,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gateway.auth import TokenVerifier
-from gateway.clock import Clock, SystemClock
+from gateway.clock import Clock
 from gateway.config import ConfigError, GatewayConfig
 from gateway.interceptors import GatewayInterceptor
 from gateway.keys import KeyRing
@@ -164,7 +164,9 @@ class Gateway:
         except RuntimeError:  # grpc raises when the address is taken or invalid
             port = 0
         if not isinstance(port, int) or not port:
-            raise ConfigError(f"could not listen on {self._config.listen}")
+            raise ConfigError(
+                f"could not listen on {self._config.listen} (address in use or not local?)"
+            )
         self._port = port
         self._server.start()
         for service in ("", *SERVICE_NAMES):
@@ -256,14 +258,3 @@ def prepare_data_dir(config: GatewayConfig, *, clock: Clock) -> KeyRing:
     if not config.insecure and config.tls_cert is None:
         ensure_dev_tls(config.tls_dir, listen_host=host, now=clock.now())
     return keyring
-
-
-def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Gateway:
-    """The composition root used by ``attestgate serve``.
-
-    Storage, the audit sequencer and the real servicers are wired here: build them, pass them in
-    ``GatewayServicers``, and register their start/stop in ``gateway.on_start`` / ``on_stop``.
-    """
-    clock = clock or SystemClock()
-    keyring = prepare_data_dir(config, clock=clock)
-    return build_server(config, keyring=keyring, clock=clock)

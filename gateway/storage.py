@@ -1,7 +1,8 @@
 """The embedded SQLite database: one file in WAL mode, many readers, one group-committing writer.
 
 Reads use one connection per thread (WAL readers never block the writer). Every write goes through
-the audit sequencer (``audit.sequencer``), which runs units of work on its own connection and commits
+the audit sequencer (``audit.sequencer``), which runs units of work on its own connection and
+commits
 them in batches together with their audit events.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlparse
 
-from audit.sequencer import Committed, RefusalEvents, Sequencer, SequencerSettings, Tx
+from audit.sequencer import Committed, RefusalEvents, Sequencer, Tx
 from sdk.reasons import DomainError, Reason
 
 T = TypeVar("T")
@@ -97,7 +98,9 @@ class SqliteStorage:
                 self._readers.append(conn)
         return conn
 
-    def write(self, fn: Callable[[Tx], T], *, on_refusal: RefusalEvents | None = None) -> Committed[T]:
+    def write(
+        self, fn: Callable[[Tx], T], *, on_refusal: RefusalEvents | None = None
+    ) -> Committed[T]:
         """Run a unit of work in the next group commit; return once it is durable."""
         if self._sequencer is None:
             raise DomainError(Reason.STORAGE_UNAVAILABLE, "storage is not open")

@@ -21,7 +21,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gateway.config import GatewayConfig
-from gateway.keys import KeyFileError, ensure_private_dir, read_private, write_atomic, write_private
+from gateway.keys import (
+    KeyFileError,
+    ensure_private_dir,
+    private_key_pem,
+    read_private,
+    write_atomic,
+    write_private,
+)
 
 CA_VALIDITY = timedelta(days=3650)
 LEAF_VALIDITY = timedelta(days=365)
@@ -44,14 +51,6 @@ class TlsFiles:
         return cls(
             tls_dir / "ca.pem", tls_dir / "ca.key", tls_dir / "server.pem", tls_dir / "server.key"
         )
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
 
 
 def _load_key(path: Path) -> ec.EllipticCurvePrivateKey:
@@ -128,7 +127,7 @@ def _ensure_ca(
         now=now,
         validity=CA_VALIDITY,
     )
-    write_private(files.ca_key, _key_pem(key))
+    write_private(files.ca_key, private_key_pem(key))
     write_atomic(files.ca_cert, ca.public_bytes(serialization.Encoding.PEM), mode=0o644)
     return ca, key
 
@@ -165,7 +164,7 @@ def ensure_dev_tls(tls_dir: Path, *, listen_host: str, now: datetime) -> TlsFile
             sans=sans,
             usage=ExtendedKeyUsageOID.SERVER_AUTH,
         )
-        write_private(files.server_key, _key_pem(key))
+        write_private(files.server_key, private_key_pem(key))
         write_atomic(files.server_cert, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
     return files
 
@@ -184,7 +183,7 @@ def issue_client_cert(tls_dir: Path, *, common_name: str, now: datetime) -> tupl
         validity=LEAF_VALIDITY,
         usage=ExtendedKeyUsageOID.CLIENT_AUTH,
     )
-    return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
+    return cert.public_bytes(serialization.Encoding.PEM), private_key_pem(key)
 
 
 def server_credentials(config: GatewayConfig) -> grpc.ServerCredentials:

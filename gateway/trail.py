@@ -28,7 +28,9 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
     conn.executescript(SCHEMA)
 
 
-def index_subjects(conn: sqlite3.Connection, first_index: int, events: Sequence[AuditEvent]) -> None:
+def index_subjects(
+    conn: sqlite3.Connection, first_index: int, events: Sequence[AuditEvent]
+) -> None:
     """Sequencer hook: remember which log entries are about which subject pseudonym."""
     rows = [
         (event.subject, first_index + offset)

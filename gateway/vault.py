@@ -1,6 +1,7 @@
 """Records encrypted at rest (envelope encryption with crypto-shredding).
 
-Each subject has a random 256-bit data key. A record version's fields are sealed with AES-256-GCM under
+Each subject has a random 256-bit data key. A record version's fields are sealed with
+AES-256-GCM under
 that key; the associated data binds the domain, the record id, the version and the subject, so a
 ciphertext moved to another record, version or subject fails to open. Data keys are stored wrapped
 (AES-256-GCM) by a key-encryption key (KEK) named by its key id: rotating the KEK re-wraps the data
@@ -142,7 +143,9 @@ class RecordVault:
         rec_id, version, provider_id, nonce, sealed, created_at = row
         key = self._data_key(conn, ref, None, create=False)
         try:
-            plaintext = AESGCM(key).decrypt(nonce, sealed, _record_aad(domain, rec_id, version, ref))
+            plaintext = AESGCM(key).decrypt(
+                nonce, sealed, _record_aad(domain, rec_id, version, ref)
+            )
         except InvalidTag:
             # Tampered storage: never hand out data that does not authenticate.
             raise DomainError(Reason.INTERNAL, "stored record failed authentication") from None
@@ -157,7 +160,7 @@ class RecordVault:
         )
 
     def erase(self, conn: sqlite3.Connection, subject: str, now: datetime) -> int:
-        """Crypto-shred every record of a subject; returns how many record versions became unreadable."""
+        """Crypto-shred a subject's records; returns how many record versions became unreadable."""
         ref = self.subject_ref(subject)
         (count,) = conn.execute(
             "SELECT COUNT(*) FROM records WHERE subject_ref = ?", (ref,)
@@ -212,7 +215,7 @@ class RecordVault:
             sql += " AND record_id = ?"
             args += (record_id,)
         row = conn.execute(sql + " ORDER BY created_at DESC, version DESC LIMIT 1", args).fetchone()
-        return None if row is None else tuple(row)  # type: ignore[return-value]
+        return None if row is None else tuple(row)
 
     def _data_key(
         self, conn: sqlite3.Connection, ref: str, now: datetime | None, *, create: bool

@@ -40,7 +40,7 @@ from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 import grpc
-from google.rpc import error_details_pb2  # type: ignore[import-untyped]
+from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from sdk.reasons import ERROR_DOMAIN, FieldViolation, Reason

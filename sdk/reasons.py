@@ -1,11 +1,14 @@
 """Stable error reasons: the one table shared by the gateway and the SDK.
 
-Every refusal the gateway sends carries a ``google.rpc.ErrorInfo`` with domain ``attestgate`` and one
-of these UPPER_SNAKE reasons. The reason decides the gRPC status code (``REASON_STATUS``); the SDK maps
+Every refusal the gateway sends carries a ``google.rpc.ErrorInfo`` with domain ``attestgate``
+and one
+of these UPPER_SNAKE reasons. The reason decides the gRPC status code (``REASON_STATUS``); the
+SDK maps
 the reason back to an exception class (``sdk.errors``). Reasons are public contracts: add new ones,
 never rename or repurpose one.
 
-``DomainError`` is what server-side code (``consent``, ``audit``, ``gateway``) raises for an expected
+``DomainError`` is what server-side code (``consent``, ``audit``, ``gateway``) raises for an
+expected
 refusal. It carries no gRPC type so that the core packages stay free of grpc.
 """
 

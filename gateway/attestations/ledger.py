@@ -183,13 +183,13 @@ def _row(found: sqlite3.Row | tuple[object, ...]) -> AttestationRow:
         purpose=str(purpose),
         record_id=str(record_id),
         consumption_kind=ConsumptionKind(kind),
-        consumption_amount=int(amount),  # type: ignore[call-overload]
+        consumption_amount=int(amount),
         state=AttestationState(state),
         issued_at=datetime.fromisoformat(str(issued)),
         expires_at=datetime.fromisoformat(str(expires)),
         redeemed_at=datetime.fromisoformat(str(redeemed)) if redeemed else None,
         transaction_ref=str(ref) if ref is not None else None,
-        response=bytes(response),  # type: ignore[call-overload]
+        response=bytes(response),
     )
 
 

@@ -5,8 +5,10 @@ evaluating predicates, signing the SD-JWT) happens on the caller's thread; one s
 then re-checks the consent, counts the use, stores the attestation and its audit event atomically.
 
 Redeem: the presentation is verified with the one shared verifier (``sdk.sdjwt``), the KB-JWT bound
-to this gateway (``aud``) and to this redemption (``nonce = redemption_nonce(jti, transaction_ref)``).
-One unit of work then moves ISSUED -> REDEEMED and applies the purpose's consumption: all or nothing.
+to this gateway (``aud``) and to this redemption (``nonce = redemption_nonce(jti,
+transaction_ref)``).
+One unit of work then moves ISSUED -> REDEEMED and applies the purpose's consumption: all or
+nothing.
 Every refusal is audited with its precise reason; callers only see the stable public reason.
 """
 
@@ -100,6 +102,7 @@ class AttestationManager:
         self,
         caller: Caller,
         consent_id: str,
+        *,
         params: Mapping[str, object],
         holder_jwk: Mapping[str, object],
         claims: Sequence[str],
@@ -114,7 +117,8 @@ class AttestationManager:
             consent = self._usable_consent(conn, caller, consent_id)
             prepared = self._prepare(conn, consent, params, holder_jwk, claims)
         except DomainError as exc:
-            self._audit_refusal(caller, EventType.ATTESTATION_ISSUED, {"consent_id": consent_id}, exc)
+            objects = {"consent_id": consent_id}
+            self._audit_refusal(caller, EventType.ATTESTATION_REFUSED, objects, exc)
             raise
         row, events = prepared
 
@@ -129,7 +133,9 @@ class AttestationManager:
             idempotency.remember(tx.conn, key, row.jti.encode(), row.issued_at.isoformat())
             return row.jti
 
-        refusal = self._refusal_events(caller, EventType.ATTESTATION_ISSUED, {"consent_id": consent_id})
+        refusal = self._refusal_events(
+            caller, EventType.ATTESTATION_REFUSED, {"consent_id": consent_id}
+        )
         jti = self._core.storage.write(unit, on_refusal=refusal).value
         return self.get(caller, jti)
 
@@ -159,7 +165,9 @@ class AttestationManager:
         record = core.vault.get(
             conn, domain=consent.domain, subject=consent.owner, record_id=consent.record.record_id
         )
-        evaluated = self._evaluate(conn, consent, record, disclosure.disclosed, params, now)
+        evaluated = self._evaluate(
+            conn, consent, record, disclosed=disclosure.disclosed, params=params, now=now
+        )
         kid, signing_key = core.keyring.current_signing_key()
         plain: dict[str, Any] = {CONSENT_HASH_CLAIM: consent.artefact_hash, **evaluated.detail}
         issued = issue_sd_jwt(
@@ -211,6 +219,7 @@ class AttestationManager:
         conn: Any,
         consent: Consent,
         record: StoredRecord,
+        *,
         disclosed: Sequence[str],
         params: Mapping[str, object],
         now: datetime,
@@ -235,7 +244,10 @@ class AttestationManager:
             result = catalog.evaluate(consent.domain, claim, record.fields, params, ctx)
             values[claim] = result.value
             detail.update(result.detail)
-            if result.consumption is not None and result.consumption.kind is not ConsumptionKind.NONE:
+            if (
+                result.consumption is not None
+                and result.consumption.kind is not ConsumptionKind.NONE
+            ):
                 kind = ledger.ConsumptionKind(result.consumption.kind.value)
                 amount = max(amount, result.consumption.amount)
         return _Evaluated(values, kind, amount, detail)
@@ -267,7 +279,9 @@ class AttestationManager:
         jti = self._jti_of(caller, presentation)
         objects = {"attestation_jti": jti, "transaction_ref": transaction_ref}
         now = self._core.clock.now()
-        self._verify(caller, presentation, jti, transaction_ref, objects, now)
+        self._verify(
+            caller, presentation, jti=jti, transaction_ref=transaction_ref, objects=objects, now=now
+        )
 
         def unit(tx: Tx) -> RedemptionResult:
             return self._redeem_unit(tx, caller, jti, transaction_ref, now)
@@ -288,6 +302,7 @@ class AttestationManager:
         self,
         caller: Caller,
         presentation: str,
+        *,
         jti: str,
         transaction_ref: str,
         objects: Mapping[str, str],
@@ -305,7 +320,9 @@ class AttestationManager:
                 if exc.code is VerifyFailure.EXPIRED
                 else DomainError(Reason.ATTESTATION_INVALID, "attestation invalid")
             )
-            self._audit_refusal(caller, EventType.ATTESTATION_REFUSED, objects, public, exc.code.value)
+            self._audit_refusal(
+                caller, EventType.ATTESTATION_REFUSED, objects, public, exc.code.value
+            )
             raise public from None
 
     def _redeem_unit(
@@ -313,12 +330,17 @@ class AttestationManager:
     ) -> RedemptionResult:
         row = ledger.get(tx.conn, jti)
         if row.grantee != caller.subject:
-            raise DomainError(Reason.NOT_ATTESTATION_HOLDER, "the attestation was issued to another bank")
+            raise DomainError(
+                Reason.NOT_ATTESTATION_HOLDER, "the attestation was issued to another bank"
+            )
         ledger.mark_redeemed(tx.conn, jti, transaction_ref, now)
         consent = SqliteConsentStore(tx.conn).get_consent(ConsentId(row.consent_id))
         _check_consent_still_granted(consent, now)
         purpose = self._core.catalog.purpose(row.domain, row.purpose)
-        if purpose.consumption is not ConsumptionKind.NONE and row.consumption_kind is ledger.ConsumptionKind.NONE:
+        if (
+            purpose.consumption is not ConsumptionKind.NONE
+            and row.consumption_kind is ledger.ConsumptionKind.NONE
+        ):
             raise DomainError(Reason.CAPACITY_EXHAUSTED, "the attestation backs no capacity")
         currency = self._consume(tx, row, consent)
         tx.emit(
@@ -360,7 +382,9 @@ class AttestationManager:
         """An attestation held by the calling bank."""
         row = ledger.get(self._core.storage.read(), jti)
         if row.grantee != caller.subject:
-            raise DomainError(Reason.NOT_ATTESTATION_HOLDER, "the attestation was issued to another bank")
+            raise DomainError(
+                Reason.NOT_ATTESTATION_HOLDER, "the attestation was issued to another bank"
+            )
         response = json.loads(row.response)
         withheld = tuple(Withheld(c, WithheldReason(r)) for c, r in response["withheld"])
         return IssuedAttestation(
@@ -397,11 +421,27 @@ class AttestationManager:
             now=self._core.clock.now(),
             role=caller.role,
             actor=caller.subject,
-            subject=None,
+            subject=self._subject_of(objects),
             objects=dict(objects),
             refusal=error,
             reason=f"{error.reason.value}:{detail}" if detail else None,
         )
+
+    def _subject_of(self, objects: Mapping[str, str]) -> str | None:
+        """The owner an attempt was about, when the consent or attestation it names exists."""
+        conn = self._core.storage.read()
+        consent_id = objects.get("consent_id")
+        if consent_id is None and "attestation_jti" in objects:
+            try:
+                consent_id = ledger.get(conn, objects["attestation_jti"]).consent_id
+            except DomainError:
+                return None
+        if consent_id is None:
+            return None
+        try:
+            return SqliteConsentStore(conn).get_consent(ConsentId(consent_id)).owner
+        except DomainError:
+            return None
 
     def _audit_refusal(
         self,
@@ -445,7 +485,11 @@ def _check_consent_still_granted(consent: Consent, now: datetime) -> None:
 
 
 def _check_transaction_ref(transaction_ref: str) -> None:
-    if not transaction_ref or len(transaction_ref) > MAX_TRANSACTION_REF or not transaction_ref.isprintable():
+    if (
+        not transaction_ref
+        or len(transaction_ref) > MAX_TRANSACTION_REF
+        or not transaction_ref.isprintable()
+    ):
         raise invalid_argument(
             FieldViolation("transaction_ref", f"1..{MAX_TRANSACTION_REF} printable characters")
         )

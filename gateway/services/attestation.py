@@ -7,8 +7,8 @@ from dataclasses import replace
 from typing import Any
 
 import grpc
-
 from attestgate.v1 import attestation_pb2, attestation_pb2_grpc
+
 from gateway.attestations.ledger import AttestationState
 from gateway.attestations.manager import AttestationManager, IssuedAttestation
 from gateway.context import Core
@@ -69,10 +69,10 @@ class AttestationServicer(attestation_pb2_grpc.AttestationServiceServicer):
         issued = self._attestations.issue(
             caller,
             consent_id,
-            wire.from_values("params", request.params),
-            _holder_jwk(request.holder_jwk),
-            list(request.claims),
-            key,
+            params=wire.from_values("params", request.params),
+            holder_jwk=_holder_jwk(request.holder_jwk),
+            claims=list(request.claims),
+            key=key,
         )
         return attestation_message(issued)
 

@@ -1,12 +1,13 @@
-"""AuditService: the transparency log for regulators (reads only; writes come from the sequencer)."""
+"""AuditService: the transparency log for regulators (reads only; writes come from the
+sequencer)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import grpc
-
 from attestgate.v1 import audit_pb2, audit_pb2_grpc
+
 from audit.store import StoredCheckpoint
 from gateway.context import Core
 from gateway.services import wire
@@ -52,7 +53,9 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         start = request.start
         if cursor is not None:
             if not cursor.isdigit():
-                raise DomainError(Reason.INVALID_PAGE_TOKEN, "page_token is not one this server issued")
+                raise DomainError(
+                    Reason.INVALID_PAGE_TOKEN, "page_token is not one this server issued"
+                )
             start = int(cursor)
         end = request.end or self._latest().size
         size = wire.page_size(request.page_size)

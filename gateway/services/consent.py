@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import grpc
-
 from attestgate.v1 import consent_pb2, consent_pb2_grpc
+
 from audit.events import AuditEvent
 from consent.machine import ConsentAction
 from consent.model import Consent, ConsentEvent, ConsentRequest, ConsentState, RequestState
@@ -255,4 +255,3 @@ def _cursor(text: str, *, field: str = "cursor") -> int:
             violations=[FieldViolation(field, "invalid")],
         )
     return int(text)
-

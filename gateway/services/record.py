@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import grpc
-
 from attestgate.v1 import record_pb2, record_pb2_grpc
+
 from gateway.context import Core
 from gateway.records import RecordManager
 from gateway.services import wire

@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from attestgate.v1 import common_pb2
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from attestgate.v1 import common_pb2
 from gateway.context import Caller
 from gateway.idempotency import IdempotencyKey
 from gateway.interceptors import current_principal

@@ -22,6 +22,7 @@ import grpc
 import jwt
 import pytest
 from attestgate.v1 import consent_pb2, consent_pb2_grpc
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from google.rpc import error_details_pb2  # type: ignore[import-untyped]
@@ -29,9 +30,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
+from gateway.auth import certificate_thumbprint
 from gateway.interceptors import current_principal
 from gateway.server import SERVICE_NAMES, GatewayServicers
 from gateway.services.unimplemented import UnimplementedConsentService
+from gateway.tls import issue_client_cert
 from sdk import errors
 from sdk.reasons import DomainError, FieldViolation, Reason
 from tests.integration.conftest import RunningGateway
@@ -522,3 +525,39 @@ def test_token_command_output_is_accepted_by_the_gateway(
         consent_pb2_grpc.ConsentServiceStub(channel).GetConsent(
             consent_pb2.GetConsentRequest(), timeout=5
         )
+
+
+# --- mutual TLS and certificate-bound tokens (RFC 8705) -----------------------------------------
+
+
+def _mtls_channel(gw: RunningGateway, cert_pem: bytes | None, key_pem: bytes | None) -> Any:
+    credentials = grpc.ssl_channel_credentials(
+        gw.ca_file.read_bytes(), private_key=key_pem, certificate_chain=cert_pem
+    )
+    return grpc.secure_channel(gw.target, credentials)
+
+
+def test_certificate_bound_token_only_over_its_certificate(
+    start_gateway: Callable[..., RunningGateway],
+) -> None:
+    gw = start_gateway(tls_client_auth=True)
+    now = gw.clock.now()
+    mine = issue_client_cert(gw.config.tls_dir, common_name="bank-1", now=now)
+    other = issue_client_cert(gw.config.tls_dir, common_name="bank-2", now=now)
+    der = x509.load_pem_x509_certificate(mine[0]).public_bytes(serialization.Encoding.DER)
+    token = gw.token("bank", cnf={"x5t#S256": certificate_thumbprint(der)})
+    metadata = [("authorization", f"Bearer {token}")]
+    request = consent_pb2.GetConsentRequest()
+
+    def call(cert: tuple[bytes, bytes] | None) -> tuple[grpc.StatusCode, str]:
+        with _mtls_channel(gw, *(cert or (None, None))) as channel:
+            stub = consent_pb2_grpc.ConsentServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.GetConsent(request, metadata=metadata, timeout=5)
+        if caught.value.code() == grpc.StatusCode.UNAVAILABLE:
+            return grpc.StatusCode.UNAVAILABLE, ""
+        return error_info(caught.value)[:2]
+
+    assert call(mine) == (grpc.StatusCode.UNIMPLEMENTED, "NOT_IMPLEMENTED")  # accepted
+    assert call(other) == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_CERTIFICATE_MISMATCH")
+    assert call(None) == (grpc.StatusCode.UNAVAILABLE, "")  # no client certificate: no handshake

@@ -9,7 +9,7 @@ from typing import Any
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
+from google.rpc import error_details_pb2, status_pb2
 
 from gateway.errors import domain_status, status_for_exception
 from gateway.logs import JsonFormatter, redact

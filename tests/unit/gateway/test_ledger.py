@@ -23,12 +23,24 @@ def db(tmp_path: Path) -> Iterator[sqlite3.Connection]:
     conn.close()
 
 
-def row(jti: str = "j1", kind: ledger.ConsumptionKind = ledger.ConsumptionKind.AMOUNT) -> ledger.AttestationRow:
+def row(
+    jti: str = "j1", kind: ledger.ConsumptionKind = ledger.ConsumptionKind.AMOUNT
+) -> ledger.AttestationRow:
     return ledger.AttestationRow(
-        jti=jti, consent_id="c1", grantee="bank-a", domain="income", purpose="fx_purchase",
-        record_id="inc-2025", consumption_kind=kind, consumption_amount=355_000_00,
-        state=ledger.AttestationState.ISSUED, issued_at=NOW, expires_at=NOW + timedelta(minutes=10),
-        redeemed_at=None, transaction_ref=None, response=b"{}",
+        jti=jti,
+        consent_id="c1",
+        grantee="bank-a",
+        domain="income",
+        purpose="fx_purchase",
+        record_id="inc-2025",
+        consumption_kind=kind,
+        consumption_amount=355_000_00,
+        state=ledger.AttestationState.ISSUED,
+        issued_at=NOW,
+        expires_at=NOW + timedelta(minutes=10),
+        redeemed_at=None,
+        transaction_ref=None,
+        response=b"{}",
     )
 
 

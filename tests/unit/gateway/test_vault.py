@@ -61,7 +61,9 @@ def keks() -> Keks:
     return Keks()
 
 
-def put(v: vault.RecordVault, db: sqlite3.Connection, record_id: str = "inc-2025", **fields: object) -> int:
+def put(
+    v: vault.RecordVault, db: sqlite3.Connection, record_id: str = "inc-2025", **fields: object
+) -> int:
     merged = {**FIELDS, **fields}
     return v.put(
         db,
@@ -99,12 +101,16 @@ def test_swapped_ciphertexts_fail(db: sqlite3.Connection, keks: Keks) -> None:
     v = vault.RecordVault(keks, pseudonym)
     put(v, db, record_id="a")
     put(v, db, record_id="b", after_tax_income=5)
-    rows = {r[0]: (r[1], r[2]) for r in db.execute("SELECT record_id, nonce, ciphertext FROM records")}
+    rows = {
+        r[0]: (r[1], r[2]) for r in db.execute("SELECT record_id, nonce, ciphertext FROM records")
+    }
     db.execute("UPDATE records SET nonce = ?, ciphertext = ? WHERE record_id = 'a'", rows["b"])
     with pytest.raises(DomainError) as err:
         v.get(db, domain="income", subject="owner-1", record_id="a")
     assert err.value.reason is Reason.INTERNAL
-    assert v.get(db, domain="income", subject="owner-1", record_id="b").fields["after_tax_income"] == 5
+    assert (
+        v.get(db, domain="income", subject="owner-1", record_id="b").fields["after_tax_income"] == 5
+    )
 
 
 def test_kek_rotation_rewraps_without_reencrypting(db: sqlite3.Connection, keks: Keks) -> None:
@@ -139,8 +145,15 @@ def test_record_id_of_another_subject_is_refused(db: sqlite3.Connection, keks: K
     v = vault.RecordVault(keks, pseudonym)
     put(v, db)
     with pytest.raises(DomainError) as err:
-        v.put(db, domain="income", record_id="inc-2025", subject="owner-2", provider_id="p",
-              fields={"tax_year": 1}, now=NOW)
+        v.put(
+            db,
+            domain="income",
+            record_id="inc-2025",
+            subject="owner-2",
+            provider_id="p",
+            fields={"tax_year": 1},
+            now=NOW,
+        )
     assert err.value.reason is Reason.RECORD_VERSION_CONFLICT
 
 

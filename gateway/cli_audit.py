@@ -1,0 +1,107 @@
+"""``attestgate audit verify`` and ``attestgate audit vkey``: the operator's and auditor's view.
+
+``verify`` recomputes every leaf hash and the whole Merkle tree from storage, checks every stored
+checkpoint's signature and its consistency with the next, and exits 0 printing size and root when
+intact, 1 naming the first bad index otherwise. It reads the database without writing to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import sqlite3
+import sys
+import time
+from typing import Any
+
+from audit.note import NoteSigner
+from audit.verify import verify_log
+from gateway.config import DEFAULT_DATA_DIR, GatewayConfig
+from gateway.keys import KeyRing
+from gateway.storage import StorageError, sqlite_path
+from sdk._internal.note import NoteError, Verifier
+
+PROGRESS_MIN_SIZE = 100_000
+
+
+class CliError(Exception):
+    """A user error: printed as ``attestgate: <message>``, exit code 2."""
+
+
+def log_signer(config: GatewayConfig, keyring: KeyRing) -> NoteSigner:
+    """The signer of the gateway's checkpoints (its key name is the log origin)."""
+    return NoteSigner(config.log_origin, keyring.note_signer_key)
+
+
+class Progress:
+    """A one-line progress indicator on stderr for long verifications."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < PROGRESS_MIN_SIZE:
+            return
+        now = time.monotonic()
+        if now - self._last < 0.5 and done < total:
+            return
+        self._last = now
+        percent = 100 * done // max(total, 1)
+        print(f"\rverifying {done:,}/{total:,} entries ({percent}%)", end="", file=sys.stderr)
+        if done >= total:
+            print(file=sys.stderr)
+
+
+def run_verify(config: GatewayConfig, keyring: KeyRing | None, vkey: str | None) -> int:
+    """Verify the log; 0 when intact, 1 otherwise."""
+    verifiers = _verifiers(config, keyring, vkey)
+    try:
+        path = sqlite_path(config.db, config.data_dir)
+    except StorageError as exc:
+        raise CliError(str(exc)) from None
+    if not path.exists():
+        raise CliError(f"no database at {path}")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        report = verify_log(conn, verifiers, origin=config.log_origin, progress=Progress())
+    finally:
+        conn.close()
+    if report.ok:
+        root = base64.b64encode(report.root).decode() if report.root else ""
+        print(f"audit log intact: size {report.size}, root {root}")
+        return 0
+    print(
+        f"audit log FAILED verification at index {report.first_bad_index}: {report.problem}",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _verifiers(config: GatewayConfig, keyring: KeyRing | None, vkey: str | None) -> list[Verifier]:
+    if vkey:
+        try:
+            return [Verifier.from_vkey(vkey)]
+        except NoteError as exc:
+            raise CliError(f"bad --vkey: {exc}") from None
+    if keyring is None:
+        raise CliError("give --vkey, or a --data-dir holding the gateway's keys")
+    return [log_signer(config, keyring).verifier()]
+
+
+def add_audit_command(sub: Any, run: Any) -> None:
+    """Register ``audit verify`` and ``audit vkey`` (``run`` dispatches to the CLI's handlers)."""
+    p = sub.add_parser("audit", help="verify the audit log, print its verifier key")
+    audit_sub = p.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="recompute and check the whole log")
+    _common(verify)
+    verify.add_argument("--db", help="database URL or SQLite path (default: in the data dir)")
+    verify.add_argument("--vkey", help="trust this C2SP vkey instead of the data dir's key")
+    verify.set_defaults(func=run["verify"])
+    vkey = audit_sub.add_parser("vkey", help="print the log's C2SP verifier key")
+    _common(vkey)
+    vkey.set_defaults(func=run["vkey"])
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help=f"data folder (default {DEFAULT_DATA_DIR})")
+    parser.add_argument("--config", help="TOML config (default <data-dir>/config.toml)")

@@ -1,0 +1,230 @@
+"""Group commit: concurrency, refusals, failures and crashes never break the log."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from audit.events import ActorRole, AuditEvent, Decision, EventType
+from audit.note import NoteSigner, generate_vkey_pair
+from audit.sequencer import Sequencer, SequencerSettings, Tx
+from audit.store import ensure_schema
+from audit.tree import AuditLog
+from audit.verify import verify_log
+from gateway.storage import connect
+from sdk._internal.note import Verifier
+from sdk.reasons import DomainError, Reason
+
+REPO = Path(__file__).resolve().parents[3]
+NOW = datetime(2026, 2, 1, tzinfo=UTC)
+
+
+def event(n: int, decision: Decision = Decision.ALLOW) -> AuditEvent:
+    return AuditEvent(
+        type=EventType.RECORD_PUT,
+        time=NOW,
+        actor_role=ActorRole.PROVIDER,
+        actor_id="tax-bureau",
+        objects={"record_id": f"r{n}"},
+        decision=decision,
+    )
+
+
+class Harness:
+    """A sequencer over a real SQLite file with a table for the units' own writes."""
+
+    def __init__(self, path: Path, *, skey: str | None = None, **settings: object) -> None:
+        self.path = path
+        conn = connect(path)
+        ensure_schema(conn)
+        conn.execute("CREATE TABLE IF NOT EXISTS things (n INTEGER PRIMARY KEY)")
+        conn.close()
+        self.signer = (
+            NoteSigner.from_skey(skey) if skey else NoteSigner.generate("test.example/log")
+        )
+        self.log = AuditLog(lambda: connect(path), signer=self.signer)
+        self.sequencer = Sequencer(
+            lambda: connect(path),
+            self.log,
+            settings=SequencerSettings(**settings),  # type: ignore[arg-type]
+            now=lambda: NOW,
+        )
+        self.sequencer.start()
+
+    def put(self, n: int) -> tuple[int, ...]:
+        def unit(tx: Tx) -> None:
+            tx.conn.execute("INSERT INTO things VALUES (?)", (n,))
+            tx.emit(event(n))
+
+        return self.sequencer.submit(unit).log_indices
+
+    def verify(self) -> tuple[bool, int]:
+        conn = connect(self.path)
+        try:
+            report = verify_log(conn, [self.signer.verifier()])
+        finally:
+            conn.close()
+        return report.ok, report.size
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    h = Harness(tmp_path / "log.db", max_wait=timedelta(milliseconds=2))
+    yield h
+    h.sequencer.stop()
+
+
+def test_eight_threads_thousand_appends_one_consistent_tree(harness: Harness) -> None:
+    indices: list[int] = []
+    lock = threading.Lock()
+
+    def worker(t: int) -> None:
+        for i in range(1000):
+            got = harness.put(t * 1000 + i)
+            with lock:
+                indices.extend(got)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    harness.sequencer.stop()
+    assert sorted(indices) == list(range(8000))  # dense, no duplicates
+    assert harness.sequencer.batches < 8000  # appends were grouped
+    assert harness.verify() == (True, 8000)
+
+
+def test_refusal_undoes_the_unit_and_logs_only_its_refusal(harness: Harness) -> None:
+    def refused(tx: Tx) -> None:
+        tx.conn.execute("INSERT INTO things VALUES (1)")
+        tx.emit(event(1))
+        raise DomainError(Reason.CAPACITY_EXHAUSTED, "no")
+
+    with pytest.raises(DomainError) as err:
+        harness.sequencer.submit(refused, on_refusal=lambda e: [event(99, Decision.DENY)])
+    assert err.value.reason is Reason.CAPACITY_EXHAUSTED
+    harness.put(2)
+    conn = connect(harness.path)
+    assert conn.execute("SELECT n FROM things").fetchall() == [(2,)]
+    datas = [row[0] for row in conn.execute("SELECT data FROM audit_leaves ORDER BY idx")]
+    conn.close()
+    assert len(datas) == 2
+    assert b'"deny"' in datas[0]
+    assert b"r99" in datas[0]
+    assert b"r2" in datas[1]
+
+
+def test_a_failing_unit_does_not_sink_its_batch(harness: Harness) -> None:
+    results: dict[str, object] = {}
+
+    def boom(tx: Tx) -> None:
+        raise RuntimeError("bug")
+
+    def run_boom() -> None:
+        try:
+            harness.sequencer.submit(boom)
+        except RuntimeError as exc:
+            results["boom"] = exc
+
+    thread = threading.Thread(target=run_boom)
+    thread.start()
+    results["ok"] = harness.put(5)
+    thread.join()
+    assert isinstance(results["boom"], RuntimeError)
+    assert results["ok"] == (0,)
+
+
+def test_commit_failure_fails_the_batch_and_keeps_the_log_consistent(harness: Harness) -> None:
+    conn = connect(harness.path)
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS child (parent INTEGER REFERENCES things(n) "
+        "DEFERRABLE INITIALLY DEFERRED)"
+    )
+    conn.close()
+    harness.put(1)
+
+    def orphan(tx: Tx) -> None:  # passes every statement, fails at COMMIT (deferred FK)
+        tx.conn.execute("INSERT INTO child VALUES (12345)")
+        tx.emit(event(3))
+
+    with pytest.raises(DomainError) as err:
+        harness.sequencer.submit(orphan)
+    assert err.value.reason is Reason.STORAGE_UNAVAILABLE
+    assert harness.put(4) == (1,)  # the failed batch left no trace in the tree
+    harness.sequencer.stop()
+    assert harness.verify() == (True, 2)
+
+
+def test_checkpoint_follows_batches(harness: Harness) -> None:
+    harness.put(1)
+    harness.sequencer.stop()  # stop writes a final checkpoint
+    conn = connect(harness.path)
+    latest = harness.log.latest_checkpoint(conn)
+    conn.close()
+    assert latest is not None
+    assert latest.size == 1
+
+
+CHILD = """
+import sys, time
+sys.path[:0] = [{repo!r}, {proto!r}]
+from datetime import timedelta
+from tests.unit.audit.test_audit_sequencer import Harness
+h = Harness(__import__('pathlib').Path({db!r}), skey={skey!r}, max_wait=timedelta(milliseconds=1))
+n = int(sys.argv[1])
+while True:
+    got = h.put(n)
+    print(n, got[0], flush=True)  # acknowledged only after the durable commit
+    n += 1
+"""
+
+
+@pytest.mark.slow
+def test_kill_during_appends_loses_no_acknowledged_event(tmp_path: Path) -> None:
+    db = tmp_path / "crash.db"
+    script = tmp_path / "child.py"
+    skey, vkey = generate_vkey_pair("test.example/log")
+    script.write_text(
+        CHILD.format(repo=str(REPO), proto=str(REPO / "proto"), db=str(db), skey=skey)
+    )
+    acknowledged: dict[int, int] = {}
+    next_n = 0
+    for round_ in range(5):
+        child = subprocess.Popen(
+            [sys.executable, str(script), str(next_n)], stdout=subprocess.PIPE, text=True
+        )
+        assert child.stdout is not None
+        deadline = time.monotonic() + 0.3 + 0.2 * round_
+        while time.monotonic() < deadline:
+            line = child.stdout.readline()
+            if not line:
+                break
+            n, index = map(int, line.split())
+            acknowledged[n] = index
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+        next_n = max(acknowledged, default=-1) + 1 + 100_000 * (round_ + 1)
+    assert len(acknowledged) > 50
+    conn = sqlite3.connect(db)
+    stored = dict(conn.execute("SELECT n, rowid FROM things").fetchall())
+    leaves = dict(conn.execute("SELECT idx, data FROM audit_leaves").fetchall())
+    conn.close()
+    for n, index in acknowledged.items():
+        assert n in stored, f"acknowledged change {n} lost"
+        assert f'"r{n}"'.encode() in leaves[index], f"acknowledged event {n} lost"
+    conn = connect(db)
+    report = verify_log(conn, [Verifier.from_vkey(vkey)])
+    conn.close()
+    assert report.ok, report
