@@ -68,7 +68,9 @@ class OwnerClient(ClientBase):
 
     def pause(self, consent_id: str) -> Consent:
         """ACTIVE -> PAUSED: no attestation is issued or redeemed until ``resume``."""
-        request = consent_pb2.PauseConsentRequest(name=convert.resource_name("consents", consent_id))
+        request = consent_pb2.PauseConsentRequest(
+            name=convert.resource_name("consents", consent_id)
+        )
         return convert.consent(self._unary(self._stub.PauseConsent, request))
 
     def resume(self, consent_id: str) -> Consent:

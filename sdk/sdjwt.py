@@ -21,9 +21,7 @@ import hashlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from types import MappingProxyType
-from typing import NewType
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -32,10 +30,7 @@ from sdk._internal.jose import (
     JsonInput,
     JsonValue,
     Jwks,
-    b64url_decode,
     b64url_encode,
-    json_dumps,
-    json_loads,
     json_object,
     load_public_jwk,
     parse_compact_jws,
@@ -43,7 +38,28 @@ from sdk._internal.jose import (
     sign_es256,
     verify_es256,
 )
-from sdk.reasons import DomainError, Reason
+from sdk._internal.sdjwt_format import (
+    KB_JWT_TYP,
+    MAX_DEPTH,
+    MAX_DIGESTS,
+    MAX_DISCLOSURES,
+    MAX_ID_CHARS,
+    MAX_NUMERIC_DATE,
+    MAX_PRESENTATION_CHARS,
+    REDEEM_DOMAIN,
+    SD_ALG,
+    SD_JWT_TYP,
+    Disclosure,
+    Jti,
+    SdJwtError,
+    VerifyFailure,
+    decode_disclosure,
+    disclosure_digest,
+    encode_disclosure,
+    has_sd_keys,
+    sd_hash,
+    split_presentation,
+)
 
 __all__ = [
     "KB_JWT_TYP",
@@ -68,68 +84,6 @@ __all__ = [
     "unverified_jti",
     "verify_sd_jwt",
 ]
-
-Jti = NewType("Jti", str)
-"""The ``jti`` of an attestation: its identity for single use."""
-
-SD_JWT_TYP = "dc+sd-jwt"
-KB_JWT_TYP = "kb+jwt"
-SD_ALG = "sha-256"
-MAX_PRESENTATION_CHARS = 64 * 1024
-MAX_DISCLOSURES = 64
-_MAX_DIGESTS = 256
-_MAX_DEPTH = 8
-_MAX_ID_CHARS = 256
-_MAX_NUMERIC_DATE = 253_402_300_799  # 9999-12-31T23:59:59Z; larger values cannot be datetimes.
-_RESERVED_NAMES = frozenset({"_sd", "..."})  # RFC 9901 §4.2.1
-_REDEEM_DOMAIN = b"attestgate-redeem\x00"
-
-
-class VerifyFailure(StrEnum):
-    """The precise reason a presentation was refused (for logs and audit, never for callers)."""
-
-    MALFORMED = "MALFORMED"
-    TOO_LARGE = "TOO_LARGE"
-    ALG_NOT_ALLOWED = "ALG_NOT_ALLOWED"
-    BAD_TYP = "BAD_TYP"
-    BAD_HEADER = "BAD_HEADER"
-    UNKNOWN_KID = "UNKNOWN_KID"
-    BAD_SIGNATURE = "BAD_SIGNATURE"
-    WRONG_ISSUER = "WRONG_ISSUER"
-    BAD_CLAIMS = "BAD_CLAIMS"
-    EXPIRED = "EXPIRED"
-    NOT_YET_VALID = "NOT_YET_VALID"
-    VCT_MISMATCH = "VCT_MISMATCH"
-    BAD_SD_ALG = "BAD_SD_ALG"
-    BAD_CNF = "BAD_CNF"
-    BAD_DISCLOSURE = "BAD_DISCLOSURE"
-    RESERVED_CLAIM_NAME = "RESERVED_CLAIM_NAME"
-    CLAIM_COLLISION = "CLAIM_COLLISION"
-    DUPLICATE_DIGEST = "DUPLICATE_DIGEST"
-    DUPLICATE_DISCLOSURE = "DUPLICATE_DISCLOSURE"
-    UNREFERENCED_DISCLOSURE = "UNREFERENCED_DISCLOSURE"
-    KB_MISSING = "KB_MISSING"
-    KB_UNEXPECTED = "KB_UNEXPECTED"
-    KB_MALFORMED = "KB_MALFORMED"
-    KB_ALG_NOT_ALLOWED = "KB_ALG_NOT_ALLOWED"
-    KB_BAD_TYP = "KB_BAD_TYP"
-    KB_BAD_SIGNATURE = "KB_BAD_SIGNATURE"
-    KB_STALE = "KB_STALE"
-    KB_IAT_IN_FUTURE = "KB_IAT_IN_FUTURE"
-    NONCE_MISMATCH = "NONCE_MISMATCH"
-    AUD_MISMATCH = "AUD_MISMATCH"
-    SD_HASH_MISMATCH = "SD_HASH_MISMATCH"
-
-
-class SdJwtError(DomainError):
-    """An attestation was refused. ``str()`` is opaque; the precise reason is ``.code``."""
-
-    def __init__(self, code: VerifyFailure) -> None:
-        super().__init__(Reason.ATTESTATION_INVALID, "attestation invalid")
-        self.code = code
-
-    def __repr__(self) -> str:
-        return f"SdJwtError({self.code.value})"
 
 
 @dataclass(frozen=True)
@@ -172,21 +126,6 @@ class KeyBindingPolicy:
 
 
 @dataclass(frozen=True)
-class Disclosure:
-    """One decoded object-property disclosure ``[salt, name, value]`` (RFC 9901 §4.2.1)."""
-
-    encoded: str
-    salt: str
-    name: str
-    value: JsonValue
-
-    @property
-    def digest(self) -> str:
-        """The disclosure's SHA-256 digest as it appears in ``_sd``."""
-        return disclosure_digest(self.encoded)
-
-
-@dataclass(frozen=True)
 class VerifiedSdJwt:
     """A presentation that passed every check."""
 
@@ -203,75 +142,12 @@ class VerifiedSdJwt:
     kb_payload: Mapping[str, JsonValue] | None = None
 
 
-def encode_disclosure(salt: str, name: str, value: JsonInput) -> str:
-    """base64url of the compact JSON array ``[salt, name, value]`` (RFC 9901 §4.2.1)."""
-    return b64url_encode(json_dumps([salt, name, value]).encode("utf-8"))
-
-
-def disclosure_digest(encoded: str) -> str:
-    """base64url(SHA-256(ASCII of the *encoded* disclosure)) (RFC 9901 §4.2.3)."""
-    return b64url_encode(hashlib.sha256(encoded.encode("ascii")).digest())
-
-
-def decode_disclosure(encoded: str) -> Disclosure:
-    """Decode and check one disclosure; raises ``SdJwtError(BAD_DISCLOSURE)`` if malformed."""
-    try:
-        value = json_loads(b64url_decode(encoded), max_depth=_MAX_DEPTH)
-    except JoseError:
-        raise SdJwtError(VerifyFailure.BAD_DISCLOSURE) from None
-    # RFC 9901 §7.1 step 3: an object-property disclosure is an array of three elements.
-    if not (isinstance(value, list) and len(value) == 3):
-        raise SdJwtError(VerifyFailure.BAD_DISCLOSURE)
-    salt, name, claim = value
-    if not isinstance(salt, str) or not isinstance(name, str) or _has_sd_keys(claim):
-        raise SdJwtError(VerifyFailure.BAD_DISCLOSURE)
-    if name in _RESERVED_NAMES:
-        raise SdJwtError(VerifyFailure.RESERVED_CLAIM_NAME)
-    return Disclosure(encoded, salt, name, claim)
-
-
-def _has_sd_keys(value: JsonValue) -> bool:
-    """Whether any object inside ``value`` uses the reserved keys ``_sd`` or ``...``."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            if _RESERVED_NAMES.intersection(item):
-                return True
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
-
-
-def _sd_hash(prefix: str) -> str:
-    # RFC 9901 §4.3.1: hash over the presentation up to and including the last "~".
-    return b64url_encode(hashlib.sha256(prefix.encode("ascii")).digest())
-
-
-def _split(presentation: str) -> tuple[str, list[str], str]:
-    """``<jwt>~<d1>~...~<kb or empty>`` -> (jwt, disclosures, kb) (RFC 9901 §4)."""
-    if not isinstance(presentation, str):
-        raise SdJwtError(VerifyFailure.MALFORMED)
-    if len(presentation) > MAX_PRESENTATION_CHARS:
-        raise SdJwtError(VerifyFailure.TOO_LARGE)
-    parts = presentation.split("~")
-    if len(parts) < 2 or not presentation.isascii():
-        raise SdJwtError(VerifyFailure.MALFORMED)
-    if len(parts) - 2 > MAX_DISCLOSURES:
-        raise SdJwtError(VerifyFailure.TOO_LARGE)
-    jwt, *disclosures, kb = parts
-    if not all(disclosures):
-        raise SdJwtError(VerifyFailure.MALFORMED)
-    return jwt, disclosures, kb
-
-
 def _numeric_date(claims: Mapping[str, JsonValue], name: str, failure: VerifyFailure) -> int:
     value = claims.get(name)
     # RFC 7519 §2 NumericDate; bool is an int subclass in Python and is not a date.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise SdJwtError(failure)
-    if not 0 <= value <= _MAX_NUMERIC_DATE:
+    if not 0 <= value <= MAX_NUMERIC_DATE:
         raise SdJwtError(failure)
     return int(value)
 
@@ -296,7 +172,7 @@ def _verify_issuer_jwt(jwt: str, keys: Jwks) -> tuple[dict[str, JsonValue], dict
     if not verify_es256(jws, key):
         raise SdJwtError(VerifyFailure.BAD_SIGNATURE)
     try:
-        payload = json_object(jws.payload, max_depth=_MAX_DEPTH)
+        payload = json_object(jws.payload, max_depth=MAX_DEPTH)
     except JoseError:
         raise SdJwtError(VerifyFailure.MALFORMED) from None
     return header, payload
@@ -322,7 +198,7 @@ def _check_claims(
     if iat > now + leeway:
         raise SdJwtError(VerifyFailure.NOT_YET_VALID)
     jti, vct = payload.get("jti"), payload.get("vct")
-    if not isinstance(jti, str) or not 0 < len(jti) <= _MAX_ID_CHARS or not isinstance(vct, str):
+    if not isinstance(jti, str) or not 0 < len(jti) <= MAX_ID_CHARS or not isinstance(vct, str):
         raise SdJwtError(VerifyFailure.BAD_CLAIMS)
     if vct_prefix is not None and not vct.startswith(vct_prefix):
         raise SdJwtError(VerifyFailure.VCT_MISMATCH)
@@ -350,14 +226,14 @@ def _resolve_disclosures(
 ) -> dict[str, JsonValue]:
     """RFC 9901 §7.1 steps 3-5 for our flat profile: every disclosure referenced exactly once."""
     digests = payload.get("_sd", [])
-    if not isinstance(digests, list) or len(digests) > _MAX_DIGESTS:
+    if not isinstance(digests, list) or len(digests) > MAX_DIGESTS:
         raise SdJwtError(VerifyFailure.MALFORMED)
     if not all(isinstance(d, str) for d in digests):
         raise SdJwtError(VerifyFailure.MALFORMED)
     referenced = set(digests)
     if len(referenced) != len(digests):
         raise SdJwtError(VerifyFailure.DUPLICATE_DIGEST)
-    if _has_sd_keys({k: v for k, v in payload.items() if k != "_sd"}):
+    if has_sd_keys({k: v for k, v in payload.items() if k != "_sd"}):
         raise SdJwtError(VerifyFailure.MALFORMED)  # nested disclosures are outside our profile
     claims: dict[str, JsonValue] = {}
     seen: set[str] = set()
@@ -420,7 +296,7 @@ def _verify_key_binding(
         raise SdJwtError(VerifyFailure.NONCE_MISMATCH)
     if claims.get("aud") != policy.audience:  # RFC 9901 §4.3: a single audience string.
         raise SdJwtError(VerifyFailure.AUD_MISMATCH)
-    if claims.get("sd_hash") != _sd_hash(prefix):
+    if claims.get("sd_hash") != sd_hash(prefix):
         raise SdJwtError(VerifyFailure.SD_HASH_MISMATCH)
     return claims
 
@@ -448,7 +324,7 @@ def verify_sd_jwt(
     """
     now_ts, leeway_s = _timestamp(now), leeway.total_seconds()
     keys = jwks if isinstance(jwks, Jwks) else Jwks(jwks)
-    jwt, disclosures, kb = _split(presentation)
+    jwt, disclosures, kb = split_presentation(presentation)
     header, payload = _verify_issuer_jwt(jwt, keys)
     jti, iat, exp = _check_claims(
         payload, issuer=issuer, now=now_ts, leeway=leeway_s, vct_prefix=expected_vct_prefix
@@ -491,7 +367,7 @@ def create_presentation(
     ``token`` must be an issuance without a KB-JWT. Asking for a claim the token cannot
     disclose is a ``ValueError``; a malformed token raises ``SdJwtError``.
     """
-    jwt, disclosures, kb = _split(token)
+    jwt, disclosures, kb = split_presentation(token)
     if kb:
         raise ValueError("token already carries a key-binding JWT")
     wanted = None if disclose is None else set(disclose)
@@ -505,7 +381,7 @@ def create_presentation(
         "iat": int(_timestamp(now)),
         "aud": audience,
         "nonce": nonce,
-        "sd_hash": _sd_hash(prefix),
+        "sd_hash": sd_hash(prefix),
     }
     return prefix + sign_es256({"alg": "ES256", "typ": KB_JWT_TYP}, kb_claims, holder_key)
 
@@ -517,12 +393,12 @@ def unverified_jti(token: str) -> Jti:
         raise SdJwtError(VerifyFailure.MALFORMED)
     try:
         claims = json_object(
-            parse_compact_jws(token.split("~", maxsplit=1)[0]).payload, max_depth=_MAX_DEPTH
+            parse_compact_jws(token.split("~", maxsplit=1)[0]).payload, max_depth=MAX_DEPTH
         )
     except JoseError:
         raise SdJwtError(VerifyFailure.MALFORMED) from None
     jti = claims.get("jti")
-    if not isinstance(jti, str) or not 0 < len(jti) <= _MAX_ID_CHARS:
+    if not isinstance(jti, str) or not 0 < len(jti) <= MAX_ID_CHARS:
         raise SdJwtError(VerifyFailure.MALFORMED)
     return Jti(jti)
 
@@ -537,5 +413,5 @@ def redemption_nonce(jti: str, transaction_ref: str) -> str:
     """
     if "\x00" in jti or "\x00" in transaction_ref:
         raise ValueError("jti and transaction_ref must not contain NUL")
-    data = _REDEEM_DOMAIN + jti.encode("utf-8") + b"\x00" + transaction_ref.encode("utf-8")
+    data = REDEEM_DOMAIN + jti.encode("utf-8") + b"\x00" + transaction_ref.encode("utf-8")
     return b64url_encode(hashlib.sha256(data).digest())

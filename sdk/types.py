@@ -1,8 +1,8 @@
 """The values SDK clients return: frozen dataclasses, no generated protobuf type.
 
-Conventions (STYLE.md): times are aware UTC ``datetime``s, durations ``timedelta``s, amounts integers
-in minor units of a named ISO 4217 currency, hashes ``bytes`` (with a ``*_b64`` text twin where a
-text form is common), identifiers ``NewType``s of ``str`` holding the bare id (``cr_...``,
+Conventions (STYLE.md): times are aware UTC ``datetime``s, durations ``timedelta``s, amounts
+integers in minor units of a named ISO 4217 currency, hashes ``bytes`` (with a ``*_b64`` text twin
+where a text form is common), identifiers ``NewType``s of ``str`` holding the bare id (``cr_...``,
 ``cs_...``, the ``jti``), never the resource name. Mappings are read-only views.
 """
 

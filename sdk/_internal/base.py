@@ -47,8 +47,9 @@ class ClientBase:
             raise ValueError("timeout must be positive")
         self._target = target
         self._timeout = timeout
-        self._channel = open_channel(target, tls=tls, insecure=insecure, token=token,
-        options=options)
+        self._channel = open_channel(
+            target, tls=tls, insecure=insecure, token=token, options=options
+        )
         self._closed = False
         self._lock = threading.Lock()
 
@@ -61,8 +62,9 @@ class ClientBase:
         """Call a unary method with the client's default deadline."""
         return method(request, timeout=self._timeout)
 
-    def _stream(self, method: Callable[..., Any], request: Any, timeout: float | None) ->
-    Iterator[M]:
+    def _stream(
+        self, method: Callable[..., Any], request: Any, timeout: float | None
+    ) -> Iterator[Any]:
         """Iterate a server stream; leaving the loop (or closing the generator) cancels the call."""
         call = method(request, timeout=timeout)
         try:

@@ -125,11 +125,11 @@ def consent_state(value: int) -> ConsentState:
     return ConsentState(name.removeprefix(_CONSENT_PREFIX))
 
 
-def consent_state_filter(state: ConsentState | str | None) -> int:
+def consent_state_filter(state: ConsentState | str | None) -> consent_pb2.ConsentState.ValueType:
     """A ``ListConsents`` state filter; ``None``: every state."""
     if state is None:
-        return 0
-    return int(consent_pb2.ConsentState.Value(_CONSENT_PREFIX + ConsentState(state).value))
+        return consent_pb2.ConsentState.CONSENT_STATE_UNSPECIFIED
+    return consent_pb2.ConsentState.Value(_CONSENT_PREFIX + ConsentState(state).value)
 
 
 def consent_request(message: consent_pb2.ConsentRequest) -> ConsentRequest:

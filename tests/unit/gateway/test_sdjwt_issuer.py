@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -179,13 +178,3 @@ def test_bad_holder_jwk_is_invalid_argument(bad: dict[str, str]) -> None:
 def test_programming_errors_are_value_errors(overrides: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         issue(**overrides)
-
-
-def test_issuance_is_fast() -> None:
-    # DESIGN: issuing sits on the request path; a few hundred microseconds is the budget.
-    issue()
-    start = time.perf_counter()
-    for _ in range(200):
-        issue()
-    mean = (time.perf_counter() - start) / 200
-    assert mean < 0.002, f"mean issuance {mean * 1e6:.0f} µs"

@@ -1,0 +1,273 @@
+"""``BankClient``: a relying party asks for consent, obtains attestations, verifies them offline
+and redeems each exactly once (DESIGN.md "Flow").
+
+The client keeps a P-256 holder key: every attestation it obtains is bound to it (``cnf.jwk``,
+RFC 7800 §3.2) and only a key-binding JWT signed with it can redeem the attestation (RFC 9901
+§4.3). ``verify`` runs offline against the issuer's JWKS, fetched once and cached, fetched again
+once when a token names an unknown ``kid`` (key rotation, DESIGN.md "Attestations").
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from attestgate.v1 import attestation_pb2, attestation_pb2_grpc, consent_pb2, consent_pb2_grpc
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from sdk._internal import convert
+from sdk._internal.base import DEFAULT_TIMEOUT, PAGE_SIZE, ClientBase, follow_pages
+from sdk._internal.channel import TokenSource
+from sdk._internal.jose import JoseError, Jwks, public_jwk
+from sdk.errors import InvalidAttestation
+from sdk.sdjwt import (
+    KeyBindingPolicy,
+    SdJwtError,
+    VerifyFailure,
+    create_presentation,
+    redemption_nonce,
+    unverified_jti,
+    verify_sd_jwt,
+)
+from sdk.tls import TlsConfig
+from sdk.types import (
+    Attestation,
+    ClaimValue,
+    Consent,
+    ConsentEvent,
+    ConsentRequest,
+    ConsentState,
+    Redemption,
+)
+
+__all__ = ["BankClient"]
+
+VCT_PREFIX = "urn:attestgate:"
+"""Every attestation's ``vct`` is ``urn:attestgate:<domain>:<purpose>:v1``."""
+
+
+@dataclass(frozen=True)
+class _IssuerInfo:
+    issuer: str
+    jwks: Jwks
+    raw: Mapping[str, Any]
+
+
+class BankClient(ClientBase):
+    """Consent requests, attestations, offline verification and single redemption for a bank.
+
+    ``token`` is a bearer token with role ``bank`` (its ``sub`` is the bank's identity);
+    ``holder_key`` the P-256 key attestations are bound to (generated when ``None``; keep
+    ``holder_key`` if attestations must outlive this client); ``clock`` (for tests) is the
+    "now" of offline verification and of key-binding JWTs; ``leeway`` the clock skew tolerated
+    when checking ``exp``/``iat``.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        token: TokenSource,
+        tls: TlsConfig | None = None,
+        insecure: bool = False,
+        holder_key: ec.EllipticCurvePrivateKey | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        clock: Callable[[], datetime] | None = None,
+        leeway: timedelta = timedelta(seconds=30),
+        options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        if holder_key is not None and not isinstance(holder_key.curve, ec.SECP256R1):
+            raise ValueError("holder_key must be a P-256 key (ES256)")
+        super().__init__(
+            target, token=token, tls=tls, insecure=insecure, timeout=timeout, options=options
+        )
+        self._holder_key = holder_key or ec.generate_private_key(ec.SECP256R1())
+        self._holder_jwk = json.dumps(public_jwk(self._holder_key.public_key()), sort_keys=True)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._leeway = leeway
+        self._issuer: _IssuerInfo | None = None
+        self._issuer_lock = threading.Lock()
+        self._consents = consent_pb2_grpc.ConsentServiceStub(self._channel)
+        self._attestations = attestation_pb2_grpc.AttestationServiceStub(self._channel)
+
+    @property
+    def holder_key(self) -> ec.EllipticCurvePrivateKey:
+        """The P-256 private key attestations obtained by this client are bound to."""
+        return self._holder_key
+
+    # --- consent ---------------------------------------------------------------------------------
+
+    def request_consent(
+        self,
+        *,
+        owner: str,
+        domain: str,
+        purpose: str,
+        claims: Iterable[str],
+        record_id: str | None = None,
+        valid_for: timedelta | None = None,
+        max_uses: int = 1,
+        request_id: str | None = None,
+    ) -> ConsentRequest:
+        """Ask ``owner`` for consent to learn ``claims`` from a ``domain`` record for
+        ``purpose``; ``valid_for`` and ``max_uses`` are capped by the purpose. ``request_id``
+        (default: a fresh one) makes a resend return the same request."""
+        body = consent_pb2.ConsentRequest(
+            owner=owner,
+            domain=domain,
+            purpose=purpose,
+            claims=list(claims),
+            record_id=record_id or "",
+            max_uses=max_uses,
+        )
+        if valid_for is not None:
+            body.valid_for.CopyFrom(convert.duration(valid_for))
+        request = consent_pb2.CreateConsentRequestRequest(
+            consent_request=body, request_id=request_id or str(uuid.uuid4())
+        )
+        return convert.consent_request(self._unary(self._consents.CreateConsentRequest, request))
+
+    def get_consent(self, consent_id: str) -> Consent:
+        """A consent granted to this bank (bare id or ``consents/{id}``)."""
+        request = consent_pb2.GetConsentRequest(name=convert.resource_name("consents", consent_id))
+        return convert.consent(self._unary(self._consents.GetConsent, request))
+
+    def list_consents(self, *, state: ConsentState | str | None = None) -> list[Consent]:
+        """Every consent granted to this bank (all pages), optionally only those in ``state``."""
+        state_filter = convert.consent_state_filter(state)
+
+        def fetch(token: str) -> tuple[list[Consent], str]:
+            request = consent_pb2.ListConsentsRequest(
+                page_size=PAGE_SIZE, page_token=token, state=state_filter
+            )
+            response = self._unary(self._consents.ListConsents, request)
+            return [convert.consent(c) for c in response.consents], response.next_page_token
+
+        return follow_pages(fetch)
+
+    def watch_consent_events(
+        self, cursor: str | None = None, *, timeout: float | None = None
+    ) -> Iterator[ConsentEvent]:
+        """Status changes of this bank's requests and consents, oldest first, then live.
+
+        Pass the ``cursor`` of the last event handled to resume after it: nothing is missed
+        across reconnects. The stream runs until ``timeout`` seconds (``None``: forever) or until
+        the caller stops iterating (closing the iterator cancels the call)."""
+        request = consent_pb2.WatchConsentEventsRequest(cursor=cursor or "")
+        for message in self._stream(self._consents.WatchConsentEvents, request, timeout):
+            yield convert.consent_event(message)
+
+    # --- attestations ----------------------------------------------------------------------------
+
+    def issue(
+        self,
+        consent_id: str,
+        *,
+        params: Mapping[str, ClaimValue] | None = None,
+        request_id: str | None = None,
+        claims: Iterable[str] | None = None,
+    ) -> Attestation:
+        """Obtain an attestation under an ACTIVE consent, bound to ``holder_key``; uses one use.
+
+        ``params`` are the predicates' parameters, e.g. ``{"amount": 5_000_000, "currency":
+        "USD"}`` (minor units); ``claims`` narrows what is disclosed (``None``: every consented
+        claim). The same ``request_id`` returns the same attestation and counts one use."""
+        request = attestation_pb2.IssueAttestationRequest(
+            consent=convert.resource_name("consents", consent_id),
+            params={name: convert.to_value(value) for name, value in (params or {}).items()},
+            holder_jwk=self._holder_jwk,
+            claims=list(claims or ()),
+            request_id=request_id or str(uuid.uuid4()),
+        )
+        return convert.attestation(self._unary(self._attestations.IssueAttestation, request))
+
+    def get_attestation(self, jti: str) -> Attestation:
+        """An attestation this bank holds, with its current state."""
+        request = attestation_pb2.GetAttestationRequest(
+            name=convert.resource_name("attestations", jti)
+        )
+        return convert.attestation(self._unary(self._attestations.GetAttestation, request))
+
+    def issuer_keys(self) -> dict[str, Any]:
+        """The issuer's JWKS (RFC 7517 §5), fetched now; also refreshes the verification cache."""
+        return dict(self._fetch_issuer().raw)
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """Verify an attestation **offline** and return its disclosed claims (JSON values).
+
+        Checks the signature against the cached JWKS, ``typ``, ``iss`` (the gateway id),
+        ``exp``/``iat``/``nbf``, ``vct`` and every disclosure; a key-binding JWT is refused (this
+        checks an issued token, not a presentation). Raises ``InvalidAttestation``, one opaque
+        error for every failure; the precise ``SdJwtError`` is its ``__cause__``."""
+        info = self._issuer or self._fetch_issuer()
+        try:
+            return self._verify_with(info, token)
+        except SdJwtError as exc:
+            if exc.code is not VerifyFailure.UNKNOWN_KID:
+                raise InvalidAttestation("attestation invalid") from exc
+        # A rotated issuer key: refresh once, then decide for good.
+        try:
+            return self._verify_with(self._fetch_issuer(), token)
+        except SdJwtError as exc:
+            raise InvalidAttestation("attestation invalid") from exc
+
+    def redeem(self, attestation: Attestation | str, *, transaction_ref: str) -> Redemption:
+        """Redeem an attestation once, for the transaction ``transaction_ref``.
+
+        Builds the presentation: the token plus a KB-JWT signed with ``holder_key`` whose ``aud``
+        is the gateway id and whose ``nonce`` is ``redemption_nonce(jti, transaction_ref)``.
+        Raises ``AlreadyRedeemed`` on reuse, ``AttestationExpired``, ``ConsentRevoked``,
+        ``ConsentPaused``, ``CapacityExhausted``, or ``InvalidAttestation``."""
+        if not transaction_ref:
+            raise ValueError("transaction_ref is required")
+        token = attestation.token if isinstance(attestation, Attestation) else attestation
+        try:
+            jti = unverified_jti(token)  # only to derive the nonce; the gateway verifies
+        except SdJwtError as exc:
+            raise InvalidAttestation("attestation invalid") from exc
+        info = self._issuer or self._fetch_issuer()
+        presentation = create_presentation(
+            token,
+            holder_key=self._holder_key,
+            audience=info.issuer,
+            nonce=redemption_nonce(jti, transaction_ref),
+            now=self._clock(),
+        )
+        request = attestation_pb2.RedeemAttestationRequest(
+            presentation=presentation, transaction_ref=transaction_ref
+        )
+        return convert.redemption(self._unary(self._attestations.RedeemAttestation, request))
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _fetch_issuer(self) -> _IssuerInfo:
+        response = self._unary(
+            self._attestations.GetIssuerKeys, attestation_pb2.GetIssuerKeysRequest()
+        )
+        try:
+            raw = json.loads(response.jwks)
+            info = _IssuerInfo(response.issuer, Jwks.from_dict(raw), raw)
+        except (ValueError, JoseError) as exc:
+            raise InvalidAttestation("the gateway published an unusable JWKS") from exc
+        if not info.issuer:
+            raise InvalidAttestation("the gateway published no issuer name")
+        with self._issuer_lock:
+            self._issuer = info
+        return info
+
+    def _verify_with(self, info: _IssuerInfo, token: str) -> dict[str, Any]:
+        verified = verify_sd_jwt(
+            token,
+            jwks=info.jwks,
+            issuer=info.issuer,
+            now=self._clock(),
+            key_binding=KeyBindingPolicy.none(),
+            leeway=self._leeway,
+            expected_vct_prefix=VCT_PREFIX,
+        )
+        return dict(verified.claims)

@@ -1,0 +1,44 @@
+"""Errors of audit-log verification on the regulator's side (local checks, no gRPC status)::
+
+    AttestgateError                 (sdk.errors)
+    └── LogVerificationError        a checkpoint signature, an inclusion or a consistency proof
+        │                           failed, or a vkey / receipt is malformed
+        └── SplitViewError          two checkpoints of the log cannot both be true: the log
+                                    showed different trees to different parties (or forked)
+
+They live apart from ``sdk.errors`` because they never come from the gateway: the SDK raises them
+when what the gateway sent does not verify. ``reason`` is a stable string; ``code`` is
+``DATA_LOSS`` (the log's integrity is in doubt).
+"""
+
+# The class names are the public API, like sdk.errors. ruff: noqa: N818
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from sdk.errors import AttestgateError
+
+__all__ = ["LOG_SPLIT_VIEW", "LOG_VERIFICATION_FAILED", "LogVerificationError", "SplitViewError"]
+
+LOG_VERIFICATION_FAILED = "LOG_VERIFICATION_FAILED"
+"""``reason`` of a ``LogVerificationError``."""
+
+LOG_SPLIT_VIEW = "LOG_SPLIT_VIEW"
+"""``reason`` of a ``SplitViewError``."""
+
+
+class LogVerificationError(AttestgateError):
+    """Something the log sent (or a key, state file or receipt) failed verification."""
+
+    grpc_codes: ClassVar[tuple[str, ...]] = ("DATA_LOSS",)
+    log_reason: ClassVar[str] = LOG_VERIFICATION_FAILED
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="DATA_LOSS", reason=self.log_reason)
+
+
+class SplitViewError(LogVerificationError):
+    """A new checkpoint is not consistent with one verified before: a split view or a fork."""
+
+    log_reason: ClassVar[str] = LOG_SPLIT_VIEW

@@ -1,0 +1,215 @@
+"""A real gateway (``gateway.app.build_gateway``: the real services on SQLite) on 127.0.0.1:0 with
+TLS from its dev CA, and SDK clients for it.
+
+Test modules define their own fixture around ``start_live`` (fixtures in a non-root conftest
+cannot be shared through ``pytest_plugins``). Checkpoints are signed every 20 ms so that tests
+wait briefly for one; the gateway's clock is the test's ``FixedClock``, also given to the clients
+that need "now" (key-binding JWTs, offline verification, upload ``iat``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from audit.note import NoteSigner
+from gateway.app import build_gateway
+from gateway.auth import issue_dev_token
+from gateway.clock import FixedClock
+from gateway.config import GatewayConfig
+from gateway.context import Core
+from gateway.providers import ProviderRegistry
+from gateway.server import Gateway
+from gateway.tls import TlsFiles
+from sdk import BankClient, Checkpoint, OwnerClient, ProviderClient, RegulatorClient, TlsConfig
+from sdk.types import ConsentEvent
+from tests.integration.conftest import gateway_config
+
+CHECKPOINT_EVERY = timedelta(milliseconds=20)
+
+USD_RATE = "7.1234"
+"""CNY per USD in the FX table every test uploads."""
+
+
+@dataclass
+class LiveGateway:
+    """A started gateway with the real services, and factories for SDK clients."""
+
+    gateway: Gateway
+    config: GatewayConfig
+    clock: FixedClock
+    clients: list[Any] = field(default_factory=list)
+
+    @property
+    def core(self) -> Core:
+        """The gateway's collaborators (keys, storage) for white-box checks."""
+        return self.gateway.core  # type: ignore[attr-defined, no-any-return]
+
+    @property
+    def target(self) -> str:
+        """``127.0.0.1:<port>``."""
+        return f"127.0.0.1:{self.gateway.port}"
+
+    @property
+    def tls(self) -> TlsConfig:
+        """Trust the gateway's dev CA."""
+        return TlsConfig(ca_file=TlsFiles.in_dir(self.config.tls_dir).ca_cert)
+
+    @property
+    def note_signer(self) -> NoteSigner:
+        """The log's checkpoint signer (the key from the data dir)."""
+        return NoteSigner(self.config.log_origin, self.core.keyring.note_signer_key)
+
+    @property
+    def vkey(self) -> str:
+        """The log's verifier key, as ``attestgate audit vkey`` prints it."""
+        return self.note_signer.vkey()
+
+    def token(self, role: str, sub: str) -> str:
+        """A dev bearer token for ``role`` / ``sub`` valid for an hour of the fixed clock."""
+        return issue_dev_token(
+            self.core.keyring,
+            role=role,
+            sub=sub,
+            ttl=timedelta(hours=1),
+            now=self.clock.now(),
+            audience=self.config.gateway_id,
+        )
+
+    def _keep(self, client: Any) -> Any:
+        self.clients.append(client)
+        return client
+
+    def owner(self, sub: str) -> OwnerClient:
+        """An owner client for ``sub``."""
+        return self._keep(OwnerClient(self.target, token=self.token("owner", sub), tls=self.tls))  # type: ignore[no-any-return]
+
+    def bank(self, sub: str, **kwargs: Any) -> BankClient:
+        """A bank client for ``sub`` using the gateway's clock."""
+        client = BankClient(
+            self.target, token=self.token("bank", sub), tls=self.tls, clock=self.clock.now, **kwargs
+        )
+        return self._keep(client)  # type: ignore[no-any-return]
+
+    def provider(self, provider_id: str) -> ProviderClient:
+        """Register a fresh P-256 key for ``provider_id`` and return a client signing with it."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        pem = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        ProviderRegistry(self.config.data_dir).add(provider_id, pem, replace=True)
+        client = ProviderClient(
+            self.target,
+            token=self.token("provider", provider_id),
+            signing_key=key,
+            tls=self.tls,
+            clock=self.clock.now,
+        )
+        return self._keep(client)  # type: ignore[no-any-return]
+
+    def regulator(self, vkey: str | None = None) -> RegulatorClient:
+        """A regulator client pinned to the log's vkey (or ``vkey``)."""
+        client = RegulatorClient(
+            self.target, token=self.token("regulator", "csrc"), vkey=vkey or self.vkey, tls=self.tls
+        )
+        return self._keep(client)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """Close every client, stop the gateway."""
+        for client in self.clients:
+            client.close()
+        self.gateway.stop(0)
+
+
+def start_live(data_dir: Path, clock: FixedClock, **changes: Any) -> LiveGateway:
+    """Build and start the real gateway in ``data_dir``."""
+    changes.setdefault("checkpoint_interval", CHECKPOINT_EVERY)
+    config = gateway_config(data_dir, **changes)
+    gateway = build_gateway(config, clock=clock)
+    gateway.start()
+    return LiveGateway(gateway, config, clock)
+
+
+def live_gateway(tmp_path: Path, clock: FixedClock, **changes: Any) -> Iterator[LiveGateway]:
+    """Body of a module's fixture: start, yield, stop."""
+    live = start_live(tmp_path / "gw", clock, **changes)
+    try:
+        yield live
+    finally:
+        live.close()
+
+
+def wait_for_checkpoint(regulator: RegulatorClient, size: int, timeout: float = 5.0) -> Checkpoint:
+    """Poll until a verified checkpoint covers at least ``size`` leaves."""
+    deadline = time.monotonic() + timeout
+    while True:
+        checkpoint = regulator.checkpoint()
+        if checkpoint.size >= size or time.monotonic() > deadline:
+            return checkpoint
+        time.sleep(0.01)
+
+
+def read_events(
+    bank: BankClient, cursor: str | None, until: Callable[[ConsentEvent], bool]
+) -> list[ConsentEvent]:
+    """Events from ``cursor`` up to and including the first one matching ``until``."""
+    stream = bank.watch_consent_events(cursor, timeout=10)
+    seen: list[ConsentEvent] = []
+    try:
+        for event in stream:
+            seen.append(event)
+            if until(event):
+                return seen
+    finally:
+        stream.close()  # type: ignore[attr-defined]
+    raise AssertionError("the stream ended before the expected event")
+
+
+# --- records of the four domains -----------------------------------------------------------------
+
+INCOME_FIELDS: dict[str, Any] = {
+    "tax_year": 2025,
+    "gross_income": 80_000_000,
+    "after_tax_income": 61_234_500,  # CNY 612,345.00 in fen
+    "tax_paid": 18_765_500,
+    "employer_name": "ACME Shenzhen",
+    "taxpayer_id": "91440300TAX0001",
+}
+
+WAREHOUSE_FIELDS: dict[str, Any] = {
+    "receipt_id": "WR-2026-0001",
+    "commodity": "copper cathode",
+    "quantity": 250,
+    "unit": "t",
+    "warehouse": "Qianhai Bonded Warehouse 3",
+    "status": "ACTIVE",
+    "holder": "acme-trading",
+}
+
+
+def patent_fields(owner: str) -> dict[str, Any]:
+    """A valid patent owned by ``owner``."""
+    return {
+        "patent_no": "ZL202410000001.1",
+        "title": "Low-loss optical coupler",
+        "status": "VALID",
+        "owner": owner,
+        "expiry_date": date(2044, 3, 1),
+    }
+
+
+BUSINESS_FIELDS: dict[str, Any] = {
+    "uscc": "91440300MA5XXXXXX1",
+    "name": "Shenzhen Example Co., Ltd.",
+    "status": "CLOSURE",
+    "closure_start": date(2025, 6, 1),
+    "closure_end": date(2027, 6, 1),
+    "legal_rep_id": "440300199001011234",
+}
