@@ -3,29 +3,30 @@
 Every write of the gateway is a *unit of work*: a function that reads and writes through the
 transaction it is given and emits the audit events that describe what it did. The sequencer runs the
 units of work of all callers on one writer thread, up to ``max_batch`` of them or ``max_wait``
-apart,
-in ONE transaction:
+apart, in ONE transaction:
 
-    BEGIN IMMEDIATE
+    begin (SQLite: BEGIN IMMEDIATE; PostgreSQL: BEGIN + lock the coordination row FOR UPDATE)
+      adopt what other writers committed to the log meanwhile (``LogWriter.refresh``)
       SAVEPOINT unit; fn(tx) ...; RELEASE        (a refused unit rolls back to its savepoint and
       SAVEPOINT unit; fn(tx) ...; RELEASE         emits its refusal events instead)
       append every emitted event to the Merkle log (sequencing and integration in one step)
       sign a checkpoint when one is due
-    COMMIT                                       (WAL, synchronous=FULL: durable on return)
+    COMMIT                                       (durable on return)
 
 A caller is answered only after that commit, so no acknowledged change or event can be lost, an
-event
-never exists without its change (nor the other way round), leaf indices are dense, and single use or
-capacity checks inside a unit of work are race-free because units of work run one at a time.
+event never exists without its change (nor the other way round), leaf indices are dense, and single
+use or capacity checks inside a unit of work are race-free because batches run one at a time: one
+writer thread per process, and across processes (gateway replicas on one PostgreSQL) the ``begin``
+step serializes the batch transactions (see ``gateway.db.postgres``).
 
-The sequencer is storage-agnostic about the domain: it knows SQLite connections and the log.
+The sequencer is storage-agnostic: it speaks ``audit.sql.Connection`` and is given ``begin``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +36,7 @@ from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
 from audit.events import AuditEvent, canonical_json
+from audit.sql import Connection, begin_immediate
 from sdk.reasons import DomainError, Reason
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ T = TypeVar("T")
 class Tx:
     """What a unit of work sees: the open transaction and an event collector."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.events: list[AuditEvent] = []
 
@@ -63,7 +65,7 @@ class Committed(Generic[T]):
 
 
 RefusalEvents = Callable[[DomainError], Sequence[AuditEvent]]
-Indexer = Callable[[sqlite3.Connection, int, Sequence[AuditEvent]], None]
+Indexer = Callable[[Connection, int, Sequence[AuditEvent]], None]
 """Called inside the batch transaction with the first index and the events appended there."""
 
 
@@ -80,8 +82,12 @@ class _Item:
 class LogWriter(Protocol):
     """The part of the Merkle log the sequencer drives (see ``audit.tree.AuditLog``)."""
 
-    def append(self, conn: sqlite3.Connection, leaves: Sequence[bytes]) -> tuple[int, int, bytes]:
+    def append(self, conn: Connection, leaves: Sequence[bytes]) -> tuple[int, int, bytes]:
         """Append leaves inside the caller's transaction: (first index, new size, new root)."""
+        ...
+
+    def refresh(self, conn: Connection) -> None:
+        """At the start of a write transaction: adopt what other writers committed meanwhile."""
         ...
 
     def commit_pending(self) -> None:
@@ -96,7 +102,7 @@ class LogWriter(Protocol):
         """(size, root) when the committed tree is larger than the last checkpoint, else None."""
         ...
 
-    def write_checkpoint(self, conn: sqlite3.Connection, now: datetime) -> object:
+    def write_checkpoint(self, conn: Connection, now: datetime) -> object:
         """Sign and store a checkpoint of the current tree inside the caller's transaction."""
         ...
 
@@ -111,19 +117,25 @@ class SequencerSettings:
 
 
 class Sequencer:
-    """Runs units of work on one writer thread with group commit (see module docstring)."""
+    """Runs units of work on one writer thread with group commit (see module docstring).
+
+    ``connect`` opens the writer's connection; ``begin`` opens each batch transaction in a way that
+    serializes it with every other writer of the database (default: SQLite ``BEGIN IMMEDIATE``).
+    """
 
     def __init__(
         self,
-        connect: Callable[[], sqlite3.Connection],
+        connect: Callable[[], Connection],
         log_writer: LogWriter,
         *,
         settings: SequencerSettings | None = None,
         now: Callable[[], datetime],
         on_commit: Callable[[int], None] | None = None,
         indexer: Indexer | None = None,
+        begin: Callable[[Connection], None] = begin_immediate,
     ) -> None:
         self._connect = connect
+        self._begin = begin
         self._log = log_writer
         self._settings = settings or SequencerSettings()
         self._now = now
@@ -166,18 +178,17 @@ class Sequencer:
     # -- writer thread -------------------------------------------------------------------------
 
     def _run(self) -> None:
-        conn = self._connect()
+        conn: Connection | None = None
         try:
             while True:
                 batch, stop = self._next_batch()
-                if batch:
-                    self._commit_batch(conn, batch)
-                elif self._checkpoint_is_due(force=stop):
-                    self._commit_batch(conn, [])
+                if batch or self._checkpoint_is_due(force=stop):
+                    conn = self._commit_batch(conn, batch)
                 if stop:
                     return
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
 
     def _next_batch(self) -> tuple[list[_Item], bool]:
         interval = self._settings.checkpoint_interval.total_seconds()
@@ -211,9 +222,14 @@ class Sequencer:
         elapsed = time.monotonic() - self._last_checkpoint
         return force or elapsed >= self._settings.checkpoint_interval.total_seconds()
 
-    def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Item]) -> None:
+    def _commit_batch(self, conn: Connection | None, batch: list[_Item]) -> Connection | None:
+        """Run one batch; returns the connection for the next one (None once it broke)."""
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            # Opened lazily and again after a failure: a database restart costs the batches that
+            # ran into it, not the writer thread.
+            conn = conn if conn is not None else self._connect()
+            self._begin(conn)
+            self._log.refresh(conn)
             for item in batch:
                 self._run_unit(conn, item)
             first_index = self._append_events(conn, batch)
@@ -222,15 +238,15 @@ class Sequencer:
                 self._log.write_checkpoint(conn, self._now())
             conn.execute("COMMIT")
         except Exception as exc:  # storage failure: nothing of this batch happened
-            self._abort(conn, batch, exc)
-            return
+            return self._abort(conn, batch, exc)
         self._log.commit_pending()
         self.batches += 1
         if checkpoint:
             self._last_checkpoint = time.monotonic()
         self._resolve(batch, first_index)
+        return conn
 
-    def _run_unit(self, conn: sqlite3.Connection, item: _Item) -> None:
+    def _run_unit(self, conn: Connection, item: _Item) -> None:
         conn.execute("SAVEPOINT unit")
         tx = Tx(conn)
         try:
@@ -246,7 +262,7 @@ class Sequencer:
             item.events = tx.events
         conn.execute("RELEASE unit")
 
-    def _append_events(self, conn: sqlite3.Connection, batch: list[_Item]) -> int:
+    def _append_events(self, conn: Connection, batch: list[_Item]) -> int:
         events = [event for item in batch for event in item.events]
         if not events:
             return -1
@@ -255,16 +271,26 @@ class Sequencer:
             self._indexer(conn, first_index, events)
         return first_index
 
-    def _abort(self, conn: sqlite3.Connection, batch: list[_Item], exc: Exception) -> None:
+    def _abort(
+        self, conn: Connection | None, batch: list[_Item], exc: Exception
+    ) -> Connection | None:
         log.error("audit batch of %d units failed to commit: %s", len(batch), type(exc).__name__)
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        usable = conn
+        if conn is not None:
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except Exception:  # the connection itself broke: drop it, reconnect next batch
+                with contextlib.suppress(Exception):
+                    conn.close()
+                usable = None
         self._log.rollback_pending()
         error = DomainError(
             Reason.STORAGE_UNAVAILABLE, "storage is unavailable; nothing was changed"
         )
         for item in batch:
             item.future.set_exception(error)
+        return usable
 
     def _resolve(self, batch: list[_Item], first_index: int) -> None:
         index = first_index

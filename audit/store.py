@@ -1,6 +1,8 @@
-"""SQLite storage of the audit log: leaves, perfect-subtree hashes and signed checkpoints.
+"""SQL storage of the audit log: leaves, perfect-subtree hashes and signed checkpoints.
 
-Tables (created by ``ensure_schema``):
+Every function speaks ``audit.sql.Connection`` (SQLite or PostgreSQL). Tables (created on SQLite by
+``ensure_schema``, on PostgreSQL by the gateway's migrations, which also install equivalent
+plpgsql triggers):
 
 ``audit_leaves(idx, data, leaf_hash)``
     one row per event, ``idx`` dense from 0.
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from audit.hashing import NodeId
+from audit.sql import Connection, Dialect, dialect_of
 
 __all__ = [
     "AuditStorageError",
@@ -38,6 +41,7 @@ __all__ = [
     "insert_nodes",
     "iter_checkpoints",
     "latest_checkpoint",
+    "latest_checkpoint_size",
     "read_entries",
     "read_leaf",
     "read_nodes",
@@ -100,7 +104,11 @@ class StoredCheckpoint:
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the tables and append-only triggers if missing (idempotent; caller commits)."""
+    """SQLite: create the tables and append-only triggers if missing (idempotent; caller commits).
+
+    The gateway's SQLite migration ``0001_initial`` holds the same statements; a conformance test
+    keeps the two identical.
+    """
     for statement in (*_TABLES, *_trigger_statements()):
         conn.execute(statement)
 
@@ -115,23 +123,29 @@ def format_time(moment: datetime) -> str:
     return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
 
 
-def stored_size(conn: sqlite3.Connection) -> int:
+def stored_size(conn: Connection) -> int:
     """Number of leaves visible to ``conn`` (one index lookup: leaves are dense)."""
     row = conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves").fetchone()
     return int(row[0])
 
 
-def insert_leaves(conn: sqlite3.Connection, rows: Sequence[tuple[int, bytes, bytes]]) -> None:
+def latest_checkpoint_size(conn: Connection) -> int | None:
+    """The size of the newest checkpoint, or None before the first (one index lookup)."""
+    row = conn.execute("SELECT MAX(size) FROM audit_checkpoints").fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def insert_leaves(conn: Connection, rows: Sequence[tuple[int, bytes, bytes]]) -> None:
     """Insert ``(idx, data, leaf_hash)`` rows."""
     conn.executemany("INSERT INTO audit_leaves (idx, data, leaf_hash) VALUES (?, ?, ?)", rows)
 
 
-def insert_nodes(conn: sqlite3.Connection, rows: Sequence[tuple[int, int, bytes]]) -> None:
+def insert_nodes(conn: Connection, rows: Sequence[tuple[int, int, bytes]]) -> None:
     """Insert ``(level, idx, hash)`` rows."""
     conn.executemany("INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)", rows)
 
 
-def read_nodes(conn: sqlite3.Connection, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
+def read_nodes(conn: Connection, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
     """The hashes of ``ids`` in ONE query (primary-key lookups); missing rows are an error."""
     wanted = list(dict.fromkeys(ids))
     if not wanted:
@@ -139,10 +153,12 @@ def read_nodes(conn: sqlite3.Connection, ids: Sequence[NodeId]) -> dict[NodeId, 
     values = ", ".join("(?, ?)" for _ in wanted)
     params = [part for node in wanted for part in node]
     # A VALUES list joined to the primary key: one SEARCH per wanted node. The row-value form
-    # "(level, idx) IN (VALUES ...)" would SCAN the whole table.
+    # "(level, idx) IN (VALUES ...)" would SCAN the whole table. SQLite's CROSS JOIN fixes the
+    # loop order (VALUES outside); PostgreSQL has no such hint and plans the same nested loop.
+    join = "CROSS JOIN" if dialect_of(conn) is Dialect.SQLITE else "JOIN"
     query = (
         f"SELECT n.level, n.idx, n.hash FROM (VALUES {values}) AS w "  # noqa: S608 - placeholders only
-        "CROSS JOIN audit_nodes AS n ON n.level = w.column1 AND n.idx = w.column2"
+        f"{join} audit_nodes AS n ON n.level = w.column1 AND n.idx = w.column2"
     )
     rows = conn.execute(query, params).fetchall()
     found = {NodeId(int(level), int(idx)): bytes(value) for level, idx, value in rows}
@@ -154,7 +170,7 @@ def read_nodes(conn: sqlite3.Connection, ids: Sequence[NodeId]) -> dict[NodeId, 
     return found
 
 
-def read_entries(conn: sqlite3.Connection, start: int, end: int) -> list[tuple[int, bytes]]:
+def read_entries(conn: Connection, start: int, end: int) -> list[tuple[int, bytes]]:
     """``(idx, data)`` for ``start <= idx < end``, in order."""
     rows = conn.execute(
         "SELECT idx, data FROM audit_leaves WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end)
@@ -162,14 +178,14 @@ def read_entries(conn: sqlite3.Connection, start: int, end: int) -> list[tuple[i
     return [(int(idx), bytes(data)) for idx, data in rows]
 
 
-def read_leaf(conn: sqlite3.Connection, idx: int) -> bytes | None:
+def read_leaf(conn: Connection, idx: int) -> bytes | None:
     """The data of leaf ``idx``, or None."""
     row = conn.execute("SELECT data FROM audit_leaves WHERE idx = ?", (idx,)).fetchone()
     return None if row is None else bytes(row[0])
 
 
 def insert_checkpoint(
-    conn: sqlite3.Connection, size: int, root: bytes, note: str, created_at: datetime
+    conn: Connection, size: int, root: bytes, note: str, created_at: datetime
 ) -> StoredCheckpoint:
     """Insert one checkpoint row; ``created_at`` must be timezone-aware."""
     conn.execute(
@@ -191,20 +207,20 @@ def _checkpoint(row: tuple[int, bytes, str, str]) -> StoredCheckpoint:
 _CHECKPOINT_COLUMNS = "SELECT size, root, note, created_at FROM audit_checkpoints"
 
 
-def latest_checkpoint(conn: sqlite3.Connection) -> StoredCheckpoint | None:
+def latest_checkpoint(conn: Connection) -> StoredCheckpoint | None:
     """The checkpoint with the largest size, or None."""
     row = conn.execute(f"{_CHECKPOINT_COLUMNS} ORDER BY size DESC LIMIT 1").fetchone()
     return None if row is None else _checkpoint(row)
 
 
-def get_checkpoint(conn: sqlite3.Connection, size: int) -> StoredCheckpoint | None:
+def get_checkpoint(conn: Connection, size: int) -> StoredCheckpoint | None:
     """The checkpoint at exactly ``size``, or None."""
     row = conn.execute(f"{_CHECKPOINT_COLUMNS} WHERE size = ?", (size,)).fetchone()
     return None if row is None else _checkpoint(row)
 
 
 def iter_checkpoints(
-    conn: sqlite3.Connection, *, start: int = 0, page: int = 512
+    conn: Connection, *, start: int = 0, page: int = 512
 ) -> Iterator[StoredCheckpoint]:
     """Checkpoints with ``size >= start`` in increasing size, read a page at a time."""
     while True:

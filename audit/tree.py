@@ -1,4 +1,4 @@
-"""The audit log's Merkle tree over SQLite: appends, roots, RFC 9162 proofs and checkpoints.
+"""The audit log's Merkle tree over SQL storage: appends, roots, RFC 9162 proofs and checkpoints.
 
 ``AuditLog`` keeps only a compact range (at most 64 hashes) in memory. Roots and proofs are
 assembled from stored perfect-subtree hashes (``audit.hashing``), reading O(log n) rows in one
@@ -13,16 +13,19 @@ Transactions belong to the caller (the sequencer runs many appends in one durabl
 Several appends (and a ``write_checkpoint``) may share one transaction; each builds on the pending
 state. Reads (``root``, proofs, ``entries``...) only use the connection they are given, so any
 number of reader threads may call them with their own connections.
+
+Several processes may write one log (gateway replicas on one PostgreSQL) as long as their write
+transactions are serialized (the sequencer's ``begin``): ``refresh`` at the start of each one adopts
+what the others appended or checkpointed, so appends stay dense and checkpoints are never repeated.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from audit import store
 from audit.hashing import (
@@ -33,6 +36,7 @@ from audit.hashing import (
     perfect_subtrees,
 )
 from audit.note import NoteSigner, format_checkpoint
+from audit.sql import Connection
 from audit.store import AuditStorageError, StoredCheckpoint
 from sdk._internal.merkle import leaf_hash
 from sdk.reasons import DomainError, Reason
@@ -62,10 +66,10 @@ class _State:
     checkpoint_size: int | None  # size of the newest checkpoint, None before the first
 
 
-ConnectionSource = sqlite3.Connection | Callable[[], sqlite3.Connection]
+ConnectionSource = Connection | Callable[[], Connection]
 
 
-def range_hashes(conn: sqlite3.Connection, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+def range_hashes(conn: Connection, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
     """MTH of each leaf range, from ONE query over the stored perfect subtrees.
 
     Every range must lie inside the stored tree; proofs use this without ``AuditLog`` state.
@@ -76,7 +80,7 @@ def range_hashes(conn: sqlite3.Connection, ranges: Sequence[tuple[int, int]]) ->
 
 
 class AuditLog:
-    """Append-only Merkle log stored in SQLite (see module docstring for the transaction rules).
+    """Append-only Merkle log stored in SQL (see module docstring for the transaction rules).
 
     ``source`` is a connection or a factory (opened once to load the state, then closed). A
     ``signer`` is needed only to write checkpoints; ``origin`` defaults to the signer's key name, as
@@ -94,8 +98,8 @@ class AuditLog:
         self.origin = origin if origin is not None else (signer.name if signer else None)
         self._lock = threading.Lock()
         self._pending: _State | None = None
-        if isinstance(source, sqlite3.Connection):
-            self._committed = self._load(source)
+        if hasattr(source, "execute"):
+            self._committed = self._load(cast(Connection, source))
         else:
             conn = source()
             try:
@@ -104,7 +108,7 @@ class AuditLog:
                 conn.close()
 
     @staticmethod
-    def _load(conn: sqlite3.Connection) -> _State:
+    def _load(conn: Connection) -> _State:
         """Rebuild the compact range from stored nodes: O(log n) rows."""
         size = store.stored_size(conn)
         ids = perfect_subtrees(0, size)
@@ -115,7 +119,7 @@ class AuditLog:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def append(self, conn: sqlite3.Connection, leaves: Sequence[bytes]) -> AppendResult:
+    def append(self, conn: Connection, leaves: Sequence[bytes]) -> AppendResult:
         """Write ``leaves`` and every subtree they complete, inside the caller's transaction.
 
         The new state stays pending until ``commit_pending``. If another writer appended since this
@@ -142,6 +146,24 @@ class AuditLog:
             self._pending = _State(tree, base.checkpoint_size)
             return AppendResult(first, tree.size, tree.root())
 
+    def refresh(self, conn: Connection) -> None:
+        """Adopt what other writers committed since this object last looked.
+
+        Call at the start of a write transaction that excludes the other writers, before any
+        append: a changed size reloads the compact range (O(log n) rows), a newer checkpoint by
+        another writer is adopted so this one is not signed twice. Two index lookups otherwise.
+        """
+        with self._lock:
+            if self._pending is not None:
+                raise AuditStorageError("refresh while an append is pending")
+            state = self._committed
+            if store.stored_size(conn) != state.tree.size:
+                self._committed = self._load(conn)
+                return
+            checkpoint_size = store.latest_checkpoint_size(conn)
+            if checkpoint_size != state.checkpoint_size:
+                self._committed = _State(state.tree, checkpoint_size)
+
     def commit_pending(self) -> None:
         """The caller's transaction committed: adopt the pending state (no-op if none)."""
         with self._lock:
@@ -167,7 +189,7 @@ class AuditLog:
                 return None
             return state.tree.size, state.tree.root()
 
-    def write_checkpoint(self, conn: sqlite3.Connection, now: datetime) -> StoredCheckpoint:
+    def write_checkpoint(self, conn: Connection, now: datetime) -> StoredCheckpoint:
         """Sign and store a checkpoint of the current tree inside the caller's transaction."""
         if self._signer is None or self.origin is None:
             raise RuntimeError("this AuditLog has no checkpoint signer")
@@ -184,7 +206,7 @@ class AuditLog:
             return stored
 
     def add_checkpoint(
-        self, conn: sqlite3.Connection, size: int, root: bytes, note_text: str, created_at: datetime
+        self, conn: Connection, size: int, root: bytes, note_text: str, created_at: datetime
     ) -> StoredCheckpoint:
         """Store an externally signed checkpoint; ``root`` must be the tree's root at ``size``."""
         if self.root(conn, size) != root:
@@ -195,11 +217,11 @@ class AuditLog:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def size(self, conn: sqlite3.Connection) -> int:
+    def size(self, conn: Connection) -> int:
         """Tree size visible to ``conn``."""
         return store.stored_size(conn)
 
-    def _check_size(self, conn: sqlite3.Connection, size: int, *, minimum: int = 0) -> None:
+    def _check_size(self, conn: Connection, size: int, *, minimum: int = 0) -> None:
         tree_size = store.stored_size(conn)
         if not minimum <= size <= tree_size:
             raise DomainError(
@@ -208,12 +230,12 @@ class AuditLog:
                 metadata={"tree_size": str(tree_size)},
             )
 
-    def root(self, conn: sqlite3.Connection, size: int) -> bytes:
+    def root(self, conn: Connection, size: int) -> bytes:
         """MTH(D[0:size]) (RFC 9162 §2.1.1) from at most 63 stored nodes."""
         self._check_size(conn, size)
         return range_hashes(conn, [(0, size)])[0]
 
-    def inclusion_proof(self, conn: sqlite3.Connection, index: int, size: int) -> list[bytes]:
+    def inclusion_proof(self, conn: Connection, index: int, size: int) -> list[bytes]:
         """PATH(index, D[0:size]) (RFC 9162 §2.1.3.1)."""
         self._check_size(conn, size, minimum=1)
         if not 0 <= index < size:
@@ -223,7 +245,7 @@ class AuditLog:
         return range_hashes(conn, inclusion_ranges(index, size))
 
     def consistency_proof(
-        self, conn: sqlite3.Connection, old_size: int, new_size: int
+        self, conn: Connection, old_size: int, new_size: int
     ) -> list[bytes]:
         """PROOF(old_size, D[0:new_size]) (RFC 9162 §2.1.4.1); empty when old is 0 or new."""
         self._check_size(conn, new_size)
@@ -233,7 +255,7 @@ class AuditLog:
             )
         return range_hashes(conn, consistency_ranges(old_size, new_size))
 
-    def entries(self, conn: sqlite3.Connection, start: int, end: int) -> list[tuple[int, bytes]]:
+    def entries(self, conn: Connection, start: int, end: int) -> list[tuple[int, bytes]]:
         """``(index, data)`` of leaves ``start <= index < end``; ``end`` may not pass the tree."""
         tree_size = store.stored_size(conn)
         if not 0 <= start <= end <= tree_size:
@@ -242,18 +264,18 @@ class AuditLog:
             )
         return store.read_entries(conn, start, end)
 
-    def leaf(self, conn: sqlite3.Connection, index: int) -> bytes:
+    def leaf(self, conn: Connection, index: int) -> bytes:
         """The data of leaf ``index``."""
         data = store.read_leaf(conn, index) if index >= 0 else None
         if data is None:
             raise DomainError(Reason.INDEX_OUT_OF_RANGE, f"no leaf at index {index}")
         return data
 
-    def latest_checkpoint(self, conn: sqlite3.Connection) -> StoredCheckpoint | None:
+    def latest_checkpoint(self, conn: Connection) -> StoredCheckpoint | None:
         """The newest stored checkpoint, or None before the first."""
         return store.latest_checkpoint(conn)
 
-    def checkpoint(self, conn: sqlite3.Connection, size: int) -> StoredCheckpoint:
+    def checkpoint(self, conn: Connection, size: int) -> StoredCheckpoint:
         """The checkpoint at exactly ``size``."""
         found = store.get_checkpoint(conn, size)
         if found is None:
@@ -261,7 +283,7 @@ class AuditLog:
         return found
 
     def checkpoints(
-        self, conn: sqlite3.Connection, *, start: int = 0
+        self, conn: Connection, *, start: int = 0
     ) -> Iterator[StoredCheckpoint]:
         """Stored checkpoints with size >= ``start``, in increasing size (streamed)."""
         return store.iter_checkpoints(conn, start=start)

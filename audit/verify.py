@@ -15,12 +15,12 @@ yields, since only the signatures then disagree.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from audit import store
 from audit.hashing import CompactRange, NodeId, consistency_ranges
+from audit.sql import Connection
 from audit.store import AuditStorageError
 from audit.tree import range_hashes
 from sdk._internal.merkle import EMPTY_ROOT, ProofError, leaf_hash, verify_consistency
@@ -61,7 +61,7 @@ class _BadLogError(Exception):
 _CheckpointRow = tuple[int, object, object]  # size, root, note: as stored, types unchecked
 
 
-def _checkpoint_rows(conn: sqlite3.Connection, page: int = 512) -> Iterator[_CheckpointRow]:
+def _checkpoint_rows(conn: Connection, page: int = 512) -> Iterator[_CheckpointRow]:
     """Every checkpoint row in size order (negative sizes included), a page at a time."""
     start = -(2**63)
     while True:
@@ -78,7 +78,7 @@ def _checkpoint_rows(conn: sqlite3.Connection, page: int = 512) -> Iterator[_Che
 class _Checkpoints:
     """Walks the stored checkpoints in size order while the tree is being recomputed."""
 
-    def __init__(self, conn: sqlite3.Connection, verifiers: list[Verifier], origin: str | None):
+    def __init__(self, conn: Connection, verifiers: list[Verifier], origin: str | None):
         self._conn = conn
         self._verifiers = verifiers
         self._origin = origin
@@ -131,7 +131,7 @@ class _Checkpoints:
             ) from exc
 
 
-def _stored_nodes(conn: sqlite3.Connection, begin: int, end: int) -> dict[NodeId, bytes]:
+def _stored_nodes(conn: Connection, begin: int, end: int) -> dict[NodeId, bytes]:
     """Stored nodes completed by leaves [begin, end): at level l, indices [begin>>l, end>>l)."""
     found: dict[NodeId, bytes] = {}
     level = 0
@@ -151,7 +151,7 @@ def _stored_nodes(conn: sqlite3.Connection, begin: int, end: int) -> dict[NodeId
 
 
 def _verify_chunk(
-    conn: sqlite3.Connection,
+    conn: Connection,
     tree: CompactRange,
     rows: list[tuple[int, bytes, bytes]],
     checkpoints: _Checkpoints,
@@ -174,7 +174,7 @@ def _verify_chunk(
             checkpoints.check(tree.size, tree.root())
 
 
-def _read_chunk(conn: sqlite3.Connection, start: int, count: int) -> list[tuple[int, bytes, bytes]]:
+def _read_chunk(conn: Connection, start: int, count: int) -> list[tuple[int, bytes, bytes]]:
     rows = conn.execute(
         "SELECT idx, data, leaf_hash FROM audit_leaves WHERE idx >= ? ORDER BY idx LIMIT ?",
         (start, count),
@@ -185,7 +185,7 @@ def _read_chunk(conn: sqlite3.Connection, start: int, count: int) -> list[tuple[
     return [(int(idx), data, hashed) for idx, data, hashed in rows]
 
 
-def _check_totals(conn: sqlite3.Connection, tree: CompactRange, checkpoints: _Checkpoints) -> None:
+def _check_totals(conn: Connection, tree: CompactRange, checkpoints: _Checkpoints) -> None:
     """After the last leaf: no node rows outside the tree, no checkpoint beyond it."""
     expected = sum(tree.size >> level for level in range(64))
     (count,) = conn.execute("SELECT COUNT(*) FROM audit_nodes").fetchone()
@@ -198,7 +198,7 @@ def _check_totals(conn: sqlite3.Connection, tree: CompactRange, checkpoints: _Ch
 
 
 def _verify_all(
-    conn: sqlite3.Connection, checkpoints: _Checkpoints, progress: Progress | None, chunk_size: int
+    conn: Connection, checkpoints: _Checkpoints, progress: Progress | None, chunk_size: int
 ) -> CompactRange:
     total = store.stored_size(conn)
     tree = CompactRange()
@@ -215,7 +215,7 @@ def _verify_all(
 
 
 def verify_log(
-    conn: sqlite3.Connection,
+    conn: Connection,
     verifiers: Iterable[Verifier],
     *,
     origin: str | None = None,
@@ -237,6 +237,6 @@ def verify_log(
         tree = _verify_all(conn, _Checkpoints(conn, list(verifiers), origin), progress, chunk_size)
     except _BadLogError as bad:
         return VerifyReport(False, total, None, bad.index, bad.problem)
-    except sqlite3.DatabaseError as exc:  # a dropped table or a damaged file is tampering too
+    except conn.DatabaseError as exc:  # a dropped table or a damaged file is tampering too
         return VerifyReport(False, 0, None, 0, f"the log cannot be read: {type(exc).__name__}")
     return VerifyReport(True, tree.size, tree.root())

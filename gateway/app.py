@@ -90,4 +90,9 @@ def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Gatew
     gateway.on_start.append(lambda: start_core(core))
     gateway.on_stop.append(core.storage.close)
     gateway.core = core  # type: ignore[attr-defined]
+    if config.portal:
+        # Imported only when asked for: the portal's web stack is the optional "portal" extra.
+        from gateway.portal import attach_portal  # noqa: PLC0415
+
+        attach_portal(gateway, core)
     return gateway

@@ -106,7 +106,12 @@ def _write_default_config(data_dir: Path, gateway_id: str) -> Path:
 
 
 def _serve_config(args: argparse.Namespace) -> tuple[GatewayConfig, bool]:
-    overrides = {"listen": args.listen, "db": args.db, "insecure": args.insecure or None}
+    overrides = {
+        "listen": args.listen,
+        "db": args.db,
+        "insecure": args.insecure or None,
+        "portal": args.portal,
+    }
     first_start = False
     if args.config is None:
         data_dir = Path(args.data_dir or DEFAULT_DATA_DIR)
@@ -164,6 +169,12 @@ def _add_serve(sub: Any) -> None:
         "--insecure", action="store_true", help="plaintext instead of TLS (loopback only)"
     )
     p.add_argument("--config", help="TOML config (default <data-dir>/config.toml); flags win")
+    p.add_argument(
+        "--portal",
+        metavar="HOST:PORT",
+        help="also serve the owner consent portal and regulator audit viewer (HTTPS with the "
+        "gateway's certificate; loopback only with --insecure); off by default",
+    )
     p.set_defaults(func=_run_serve)
 
 

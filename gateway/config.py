@@ -78,6 +78,7 @@ class GatewayConfig:
     log_origin: str = "attestgate.local/log"
     max_message_bytes: int = 1024 * 1024
     max_workers: int = 32
+    portal: str = ""  # HOST:PORT of the owner/regulator web portal; empty: off (gateway.portal)
 
     def __post_init__(self) -> None:
         if not self.db:
@@ -171,6 +172,7 @@ _CONVERTERS: dict[str, Callable[[object], object]] = {
     "log_origin": _as_str,
     "max_message_bytes": _as_positive_int,
     "max_workers": _as_positive_int,
+    "portal": _as_str,
 }
 _ISSUER_KEYS = frozenset({"issuer", "jwks", "jwks_file", "audience"})
 assert set(_CONVERTERS) | {"issuers"} == {f.name for f in fields(GatewayConfig)}

@@ -1,9 +1,12 @@
-"""The embedded SQLite database: one file in WAL mode, many readers, one group-committing writer.
+"""Where the gateway keeps its state: the ``Storage`` protocol, the embedded SQLite database, and
+``open_storage`` choosing between it and PostgreSQL from ``--db``.
 
-Reads use one connection per thread (WAL readers never block the writer). Every write goes through
-the audit sequencer (``audit.sequencer``), which runs units of work on its own connection and
-commits
-them in batches together with their audit events.
+Reads go through ``Storage.read()`` (a connection each statement of which sees everything
+committed). Every write goes through the audit sequencer (``audit.sequencer``), which runs units of
+work on its own connection and commits them in batches together with their audit events.
+
+SQLite: one file in WAL mode, one read connection per thread (WAL readers never block the writer),
+migrated by ``create`` itself. PostgreSQL: ``gateway.db.pg_storage.PostgresStorage``.
 """
 
 from __future__ import annotations
@@ -11,37 +14,108 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
-from urllib.parse import urlparse
+from typing import Protocol, TypeVar
 
 from audit.sequencer import Committed, RefusalEvents, Sequencer, Tx
+from audit.sql import Connection, Dialect, begin_immediate
+from consent.sqlite_store import SqliteConsentStore
+from consent.store import ConsentStore
+from gateway.config import GatewayConfig
+from gateway.db.migrate import migrate
+from gateway.db.url import StorageError, parse_db
 from sdk.reasons import DomainError, Reason
 
+__all__ = ["SqliteStorage", "Storage", "StorageError", "connect", "open_storage", "sqlite_path"]
+
 T = TypeVar("T")
-SchemaFn = Callable[[sqlite3.Connection], None]
 
 
-class StorageError(Exception):
-    """The database cannot be opened or used as configured."""
+class Storage(Protocol):
+    """What the gateway needs from a database (SQLite or PostgreSQL)."""
+
+    @property
+    def dialect(self) -> Dialect:
+        """The SQL dialect of the database."""
+        ...
+
+    @property
+    def display(self) -> str:
+        """The database for messages: a path, or a URL without its password."""
+        ...
+
+    def create(self, now: datetime) -> None:
+        """Open the database and make sure its schema is current (or refuse to start)."""
+        ...
+
+    def writer_connection(self) -> Connection:
+        """A connection for the sequencer's writer thread (closing it gives it back)."""
+        ...
+
+    def begin_batch(self, conn: Connection) -> None:
+        """Begin a batch transaction that excludes every other writer of the database."""
+        ...
+
+    def attach(self, sequencer: Sequencer) -> None:
+        """Use this sequencer for writes and start it."""
+        ...
+
+    def read(self) -> Connection:
+        """A connection for reads on this thread."""
+        ...
+
+    def write(
+        self, fn: Callable[[Tx], T], *, on_refusal: RefusalEvents | None = None
+    ) -> Committed[T]:
+        """Run a unit of work in the next group commit; return once it is durable."""
+        ...
+
+    def consents(self, conn: Connection) -> ConsentStore:
+        """The consent store over ``conn`` (a read connection or a unit of work's)."""
+        ...
+
+    def healthy(self) -> bool:
+        """Whether the database answers a trivial query."""
+        ...
+
+    def close(self) -> None:
+        """Drain and stop the sequencer, release every connection."""
+        ...
+
+
+class SequencedWrites:
+    """Writes through an attached sequencer: the part both backends share."""
+
+    _sequencer: Sequencer | None = None
+
+    def attach(self, sequencer: Sequencer) -> None:
+        """Use this sequencer for writes and start it."""
+        self._sequencer = sequencer
+        sequencer.start()
+
+    def write(
+        self, fn: Callable[[Tx], T], *, on_refusal: RefusalEvents | None = None
+    ) -> Committed[T]:
+        """Run a unit of work in the next group commit; return once it is durable."""
+        if self._sequencer is None:
+            raise DomainError(Reason.STORAGE_UNAVAILABLE, "storage is not open")
+        return self._sequencer.submit(fn, on_refusal=on_refusal)
+
+    def stop_writes(self) -> None:
+        """Drain and stop the sequencer."""
+        if self._sequencer is not None:
+            self._sequencer.stop()
+            self._sequencer = None
 
 
 def sqlite_path(db: str, data_dir: Path) -> Path:
     """The SQLite file named by ``--db`` (a path or ``sqlite:///path``); default in the data dir."""
-    if not db:
-        return data_dir / "attestgate.db"
-    parsed = urlparse(db)
-    if parsed.scheme in ("postgresql", "postgres"):
-        raise StorageError(
-            "PostgreSQL storage (--db postgresql://...) is not available in this build yet; "
-            "use the embedded SQLite database (omit --db)"
-        )
-    if parsed.scheme == "sqlite":
-        return Path(parsed.path)
-    if parsed.scheme:
-        raise StorageError(f"unsupported --db scheme {parsed.scheme!r}: use a file path")
-    return Path(db)
+    url = parse_db(db, data_dir)
+    if url.sqlite_path is None:
+        raise StorageError(f"{url.display} is not a SQLite database")
+    return url.sqlite_path
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -55,38 +129,41 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class SqliteStorage:
-    """Owns the database file, the per-thread readers and the sequencer."""
+class SqliteStorage(SequencedWrites):
+    """The embedded database: owns the file, the per-thread readers and the sequencer."""
 
-    def __init__(self, path: Path, schemas: Sequence[SchemaFn]) -> None:
+    dialect = Dialect.SQLITE
+
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self._schemas = schemas
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._sequencer: Sequencer | None = None
 
-    def create(self) -> None:
-        """Create the file (0600) and every table if missing."""
+    @property
+    def display(self) -> str:
+        """The file's path."""
+        return str(self.path)
+
+    def create(self, now: datetime) -> None:
+        """Create the file (0600) if missing and apply pending migrations (the default just works)."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not self.path.exists():
             fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
             os.close(fd)
         conn = connect(self.path)
         try:
-            for ensure in self._schemas:
-                ensure(conn)
+            migrate(conn, now=now)
         finally:
             conn.close()
-
-    def attach(self, sequencer: Sequencer) -> None:
-        """Use this sequencer for writes and start it."""
-        self._sequencer = sequencer
-        sequencer.start()
 
     def writer_connection(self) -> sqlite3.Connection:
         """A fresh connection for the sequencer's writer thread."""
         return connect(self.path)
+
+    def begin_batch(self, conn: Connection) -> None:
+        """BEGIN IMMEDIATE: one process writes the file, its one writer thread serializes."""
+        begin_immediate(conn)
 
     def read(self) -> sqlite3.Connection:
         """This thread's read connection."""
@@ -98,13 +175,11 @@ class SqliteStorage:
                 self._readers.append(conn)
         return conn
 
-    def write(
-        self, fn: Callable[[Tx], T], *, on_refusal: RefusalEvents | None = None
-    ) -> Committed[T]:
-        """Run a unit of work in the next group commit; return once it is durable."""
-        if self._sequencer is None:
-            raise DomainError(Reason.STORAGE_UNAVAILABLE, "storage is not open")
-        return self._sequencer.submit(fn, on_refusal=on_refusal)
+    def consents(self, conn: Connection) -> ConsentStore:
+        """A ``SqliteConsentStore`` over ``conn``."""
+        if not isinstance(conn, sqlite3.Connection):
+            raise TypeError("a SQLite consent store needs a sqlite3 connection")
+        return SqliteConsentStore(conn)
 
     def healthy(self) -> bool:
         """Whether the database answers a trivial query."""
@@ -116,10 +191,19 @@ class SqliteStorage:
 
     def close(self) -> None:
         """Drain and stop the sequencer, close every connection."""
-        if self._sequencer is not None:
-            self._sequencer.stop()
-            self._sequencer = None
+        self.stop_writes()
         with self._lock:
             for conn in self._readers:
                 conn.close()
             self._readers.clear()
+
+
+def open_storage(config: GatewayConfig) -> Storage:
+    """The storage ``--db`` names (not opened yet: call ``create``)."""
+    url = parse_db(config.db, config.data_dir)
+    if url.sqlite_path is not None:
+        return SqliteStorage(url.sqlite_path)
+    # Imported here: psycopg loads only when PostgreSQL is configured.
+    from gateway.db.pg_storage import PostgresStorage  # noqa: PLC0415
+
+    return PostgresStorage(url, pool_size=config.max_workers + 2)

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from audit.events import ActorRole, AuditEvent, Decision, EventType, Pseudonymizer
+from audit.tree import AuditLog
 from sdk.reasons import DomainError
 
 SCHEMA = """
@@ -47,6 +48,16 @@ def activity_indices(conn: sqlite3.Connection, subject: str, after: int, limit: 
         (subject, after, limit),
     ).fetchall()
     return [int(r[0]) for r in rows]
+
+
+def activity_page(
+    conn: sqlite3.Connection, log: AuditLog, subject: str, after: int, limit: int
+) -> tuple[list[tuple[int, AuditEvent]], int | None]:
+    """One page of ``(log index, event)`` about ``subject`` (a pseudonym) after log index
+    ``after`` (-1: from the start), oldest first, and the cursor of the next page (None: last)."""
+    indices = activity_indices(conn, subject, after, limit + 1)
+    events = [(i, AuditEvent.from_json(log.leaf(conn, i))) for i in indices[:limit]]
+    return events, indices[limit - 1] if len(indices) > limit else None
 
 
 class Trail:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -152,7 +152,7 @@ class BankClient(ClientBase):
 
     def watch_consent_events(
         self, cursor: str | None = None, *, timeout: float | None = None
-    ) -> Iterator[ConsentEvent]:
+    ) -> Generator[ConsentEvent, None, None]:
         """Status changes of this bank's requests and consents, oldest first, then live.
 
         Pass the ``cursor`` of the last event handled to resume after it: nothing is missed

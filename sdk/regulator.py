@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,9 @@ class RegulatorClient(ClientBase):
         message = self._unary(self._stub.GetCheckpoint, audit_pb2.GetCheckpointRequest())
         return self._checked(message)
 
-    def watch_checkpoints(self, *, timeout: float | None = None) -> Iterator[Checkpoint]:
+    def watch_checkpoints(
+        self, *, timeout: float | None = None
+    ) -> Generator[Checkpoint, None, None]:
         """Each new checkpoint as the log signs it (the latest first), each verified. Closing
         the iterator cancels the stream; a bad checkpoint raises ``LogVerificationError``."""
         request = audit_pb2.WatchCheckpointsRequest()

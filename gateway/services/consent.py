@@ -231,17 +231,13 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         size = wire.page_size(request.page_size)
         after = wire.decode_page_token(request.page_token)
         start = _cursor(after or "", field="page_token") if after else -1
-        conn = self._core.storage.read()
         pseudonym = self._core.trail.pseudonym(caller.subject)
-        indices = trail.activity_indices(conn, pseudonym, start, size + 1)
-        entries = [
-            activity_message(i, AuditEvent.from_json(self._core.log.leaf(conn, i)))
-            for i in indices[:size]
-        ]
-        more = len(indices) > size
+        events, cursor = trail.activity_page(
+            self._core.storage.read(), self._core.log, pseudonym, start, size
+        )
         return consent_pb2.ListActivityResponse(
-            entries=entries,
-            next_page_token=wire.encode_page_token(str(indices[size - 1]) if more else None),
+            entries=[activity_message(i, event) for i, event in events],
+            next_page_token=wire.encode_page_token(None if cursor is None else str(cursor)),
         )
 
 

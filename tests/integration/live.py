@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from audit.note import NoteSigner
 from gateway.app import build_gateway
@@ -98,9 +98,14 @@ class LiveGateway:
         )
         return self._keep(client)  # type: ignore[no-any-return]
 
-    def provider(self, provider_id: str) -> ProviderClient:
-        """Register a fresh P-256 key for ``provider_id`` and return a client signing with it."""
-        key = ec.generate_private_key(ec.SECP256R1())
+    def provider(self, provider_id: str, *, ed25519_key: bool = False) -> ProviderClient:
+        """Register a fresh P-256 (or Ed25519) key for ``provider_id``; a client signing with it."""
+        key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+        key = (
+            ed25519.Ed25519PrivateKey.generate()
+            if ed25519_key
+            else ec.generate_private_key(ec.SECP256R1())
+        )
         pem = key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
@@ -168,7 +173,7 @@ def read_events(
             if until(event):
                 return seen
     finally:
-        stream.close()  # type: ignore[attr-defined]
+        stream.close()
     raise AssertionError("the stream ended before the expected event")
 
 

@@ -1,0 +1,175 @@
+"""Benchmarks 1, 4 and 5: the transport ceiling against the real gateway, latency under load.
+
+1. Closed loop, same generator and concurrency: the no-op ``IssueAttestation`` twin (same
+   ``build_server`` stack: TLS, auth interceptor, thread pool), then ``IssueAttestation`` and
+   ``RedeemAttestation`` through the real gateway. Target: each >= 30 % of the no-op's req/s.
+4. Open loop at half the measured maximum of ``IssueAttestation``: target p99 < 20 ms.
+5. Open-loop sweeps over offered load for the no-op and ``IssueAttestation`` (the plot's data).
+
+Bodies that change state (issue: a use of a consent; redeem: a fresh attestation) are prepared
+before the timed window; the budget is sized from the rates measured earlier in the same run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from bench.common import Settings, progress, verdict
+from bench.fixture import (
+    BANK,
+    ISSUE_METHOD,
+    REDEEM_METHOD,
+    USES_PER_CONSENT,
+    BenchGateway,
+    describe,
+)
+from bench.loadgen import LoadResult, LoadSpec, run_load
+
+THROUGHPUT_TARGET = 0.30
+"""Issue and redeem each reach this fraction of the no-op's throughput."""
+P99_TARGET_MS = 20.0
+"""p99 of IssueAttestation at half its maximum throughput."""
+ISSUE_RATE_CEILING = 1000.0
+"""Bodies are prepared for at most this many issues per second (closed loop)."""
+
+
+@dataclass
+class RpcRunner:
+    """Runs loads against one ``BenchGateway`` with the run's settings."""
+
+    bench: BenchGateway
+    settings: Settings
+    token: str = ""
+
+    def __post_init__(self) -> None:
+        self.token = self.bench.token("bank", BANK)
+
+    def _load(
+        self, target: str, method: str, bodies: list[bytes], *, cycle: bool, rate: float | None
+    ) -> LoadResult:
+        spec = LoadSpec(
+            target=target,
+            method=method,
+            token=self.token,
+            requests=tuple(bodies),
+            cycle=cycle,
+            concurrency=self.settings.concurrency,
+            rate=rate,
+            ca_pem=self.bench.ca_pem,
+        )
+        seconds = self.settings.rpc_seconds if rate is None else self.settings.sweep_seconds
+        return run_load(
+            spec,
+            processes=self.settings.processes,
+            warmup=self.settings.rpc_warmup,
+            seconds=seconds,
+        )
+
+    def _issue_bodies(self, calls: float, tag: str) -> list[bytes]:
+        consents = self.bench.make_consents(math.ceil(calls / USES_PER_CONSENT) + 1)
+        return self.bench.issue_bodies(consents, tag)
+
+    def _window(self, seconds: float) -> float:
+        return self.settings.rpc_warmup + seconds + 1.0
+
+    def noop(self, rate: float | None = None) -> LoadResult:
+        """The no-op twin: same method, same request and response bytes, no use case."""
+        bodies = self._issue_bodies(USES_PER_CONSENT, "noop")  # any valid request will do
+        return self._load(self.bench.noop_target, ISSUE_METHOD, bodies, cycle=True, rate=rate)
+
+    def issue(self, rate: float | None = None) -> LoadResult:
+        """IssueAttestation through the real gateway, one use of a consent per call."""
+        seconds = self.settings.rpc_seconds if rate is None else self.settings.sweep_seconds
+        calls = (rate or ISSUE_RATE_CEILING) * self._window(seconds)
+        bodies = self._issue_bodies(calls, f"issue-{rate}")
+        return self._load(self.bench.target, ISSUE_METHOD, bodies, cycle=False, rate=rate)
+
+    def redeem(self, expected_rps: float) -> LoadResult:
+        """RedeemAttestation, each call a fresh attestation issued before the window."""
+        calls = int(expected_rps * self._window(self.settings.rpc_seconds))
+        progress(f"  pre-issuing {calls} attestations to redeem")
+        issued = self.bench.issue(self._issue_bodies(calls, "redeem")[:calls])
+        bodies = self.bench.redeem_bodies(issued)
+        return self._load(self.bench.target, REDEEM_METHOD, bodies, cycle=False, rate=None)
+
+
+def run_throughput(runner: RpcRunner) -> dict[str, Any]:
+    """Benchmark 1: req/s, p50, p99 of no-op, issue and redeem at the same concurrency."""
+    progress(f"rpc: no-op twin, closed loop, {runner.settings.concurrency} in flight")
+    noop = runner.noop()
+    progress(f"  no-op {noop.rps:.0f} req/s")
+    progress("rpc: IssueAttestation, closed loop")
+    issue = runner.issue()
+    progress(f"  issue {issue.rps:.0f} req/s")
+    progress("rpc: RedeemAttestation, closed loop")
+    # Redeem may be faster than issue: prepare for 2.5x the issue rate (a shortfall is flagged).
+    redeem = runner.redeem(expected_rps=max(2.5 * issue.rps, 50.0))
+    progress(f"  redeem {redeem.rps:.0f} req/s")
+    results = {"noop": noop, "issue": issue, "redeem": redeem}
+    ratios = {name: results[name].rps / noop.rps for name in ("issue", "redeem")}
+    return {
+        "settings": {
+            **describe(runner.bench),
+            "client_processes": runner.settings.processes,
+            "concurrency": runner.settings.concurrency,
+            "seconds": runner.settings.rpc_seconds,
+            "warmup_seconds": runner.settings.rpc_warmup,
+        },
+        "results": {name: r.to_dict() for name, r in results.items()},
+        "targets": {
+            f"{name}_vs_noop": {
+                "ratio": round(ratio, 3),
+                "target": f">= {THROUGHPUT_TARGET}",
+                "holds": ratio >= THROUGHPUT_TARGET,
+            }
+            for name, ratio in ratios.items()
+        },
+    }
+
+
+def run_latency(runner: RpcRunner, max_rps: dict[str, float]) -> dict[str, Any]:
+    """Benchmarks 4 and 5: p99 at half load, and sweeps of offered load for the plot."""
+    half = 0.5 * max_rps["issue"]
+    progress(f"latency: IssueAttestation open loop at {half:.0f} req/s (half of max)")
+    at_half = runner.issue(rate=half)
+    p99 = at_half.to_dict()["p99_ms"]
+    sweep: dict[str, list[dict[str, Any]]] = {"noop": [], "issue": []}
+    for fraction in runner.settings.sweep_fractions:
+        for name in sweep:
+            rate = fraction * max_rps[name]
+            progress(f"latency sweep: {name} at {rate:.0f} req/s ({fraction:.0%} of max)")
+            result = runner.noop(rate) if name == "noop" else runner.issue(rate)
+            sweep[name].append({"fraction_of_max": fraction, **result.to_dict()})
+    return {
+        "max_rps": {name: round(rps, 1) for name, rps in max_rps.items()},
+        "issue_at_half_max": at_half.to_dict(),
+        "targets": {
+            "issue_p99_at_half_max_ms": {
+                "value": p99,
+                "target": f"< {P99_TARGET_MS}",
+                "holds": p99 < P99_TARGET_MS,
+            }
+        },
+        "sweep": sweep,
+    }
+
+
+def throughput_rows(data: dict[str, Any]) -> list[list[object]]:
+    """Table rows: call, req/s, p50, p99, server CPU per call, ratio vs no-op."""
+    rows: list[list[object]] = []
+    for name, result in data["results"].items():
+        target = data["targets"].get(f"{name}_vs_noop")
+        ratio = "" if target is None else f"{target['ratio']:.2f} ({verdict(target['holds'])})"
+        rows.append(
+            [
+                name,
+                result["rps"],
+                result["p50_ms"],
+                result["p99_ms"],
+                result["server_cpu_us_per_call"],
+                ratio,
+            ]
+        )
+    return rows

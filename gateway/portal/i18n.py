@@ -1,0 +1,161 @@
+"""The portal's words in English and Chinese, and how a request picks its language.
+
+The language is the ``ag_lang`` cookie (set by the language switch) or else the best match in
+``Accept-Language`` (RFC 9110 §12.5.4); English when neither names Chinese.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Lang = Literal["en", "zh"]
+LANGS: tuple[Lang, ...] = ("en", "zh")
+LANG_COOKIE = "ag_lang"
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    "title": ("attestgate portal", "attestgate 门户"),
+    "lang.switch": ("中文", "English"),
+    "nav.requests": ("Pending requests", "待处理的请求"),
+    "nav.consents": ("My consents", "我的授权"),
+    "nav.activity": ("Activity", "使用记录"),
+    "nav.checkpoint": ("Checkpoint", "检查点"),
+    "nav.events": ("Audit events", "审计事件"),
+    "nav.logout": ("Sign out", "退出"),
+    "login.title": ("Sign in", "登录"),
+    "login.help": (
+        "Paste a bearer token from your identity provider (locally: `attestgate token`).",
+        "请粘贴身份提供方签发的令牌（本地开发：`attestgate token`）。",
+    ),
+    "login.token": ("Token", "令牌"),
+    "login.submit": ("Sign in", "登录"),
+    "login.failed": ("The token was not accepted.", "令牌未被接受。"),
+    "signed_in_as": ("Signed in as {subject} ({role})", "当前用户：{subject}（{role}）"),
+    "requests.title": ("Pending consent requests", "待处理的授权请求"),
+    "requests.none": ("No pending requests.", "没有待处理的请求。"),
+    "requests.from": ("{bank} asks for your consent", "{bank} 请求您的授权"),
+    "requests.purpose": ("Purpose", "用途"),
+    "requests.disclosed": (
+        "Would be disclosed (untick what you do not want to share)",
+        "将会披露的信息（可取消勾选您不愿分享的项目）",
+    ),
+    "requests.never": ("Never shared", "绝不分享"),
+    "requests.not_requested": ("Not requested, not shared", "未请求，不会分享"),
+    "requests.validity": ("Valid for", "有效期"),
+    "requests.uses": ("Number of uses", "可使用次数"),
+    "requests.expires": ("Answer before", "请在此之前答复"),
+    "requests.approve": ("Approve", "同意"),
+    "requests.reject": ("Reject", "拒绝"),
+    "requests.approved": (
+        "Approved: consent {consent} is active.",
+        "已同意：授权 {consent} 已生效。",
+    ),
+    "requests.rejected": ("Rejected.", "已拒绝。"),
+    "flag.separate": (
+        "Needs your separate consent (sensitive personal information, PIPL art. 29)",
+        "需要您的单独同意（敏感个人信息，《个人信息保护法》第二十九条）",
+    ),
+    "flag.cross_border": (
+        "The result may leave the country (cross-border transfer, PIPL art. 39)",
+        "结果可能向境外提供（跨境传输，《个人信息保护法》第三十九条）",
+    ),
+    "days": ("{n} days", "{n} 天"),
+    "hours": ("{n} hours", "{n} 小时"),
+    "consents.title": ("Consents you gave", "您给出的授权"),
+    "consents.none": ("You have not given any consent.", "您尚未给出任何授权。"),
+    "consents.to": ("To", "授权给"),
+    "consents.claims": ("Discloses", "披露"),
+    "consents.state": ("State", "状态"),
+    "consents.until": ("Valid until", "有效至"),
+    "consents.uses": ("Uses", "已用次数"),
+    "consents.pause": ("Pause", "暂停"),
+    "consents.resume": ("Resume", "恢复"),
+    "consents.revoke": ("Revoke", "撤销"),
+    "consents.changed": (
+        "Consent {consent} is now {state}.",
+        "授权 {consent} 现在的状态：{state}。",
+    ),
+    "activity.title": ("Everything that happened about you", "与您有关的全部记录"),
+    "activity.none": ("Nothing yet.", "暂无记录。"),
+    "col.index": ("#", "序号"),
+    "col.time": ("Time (UTC)", "时间（UTC）"),
+    "col.type": ("Event", "事件"),
+    "col.actor": ("Actor", "操作方"),
+    "col.subject": ("Subject (pseudonym)", "主体（假名）"),
+    "col.decision": ("Decision", "结果"),
+    "col.reason": ("Reason", "原因"),
+    "col.claims": ("Claims", "声明"),
+    "col.objects": ("Objects", "对象"),
+    "more": ("More", "更多"),
+    "checkpoint.title": ("Latest checkpoint", "最新检查点"),
+    "checkpoint.none": ("The log has no checkpoint yet.", "日志尚无检查点。"),
+    "checkpoint.origin": ("Log", "日志"),
+    "checkpoint.size": ("Tree size", "树大小"),
+    "checkpoint.root": ("Root hash", "根哈希"),
+    "checkpoint.key": ("Verified with key", "验证公钥"),
+    "checkpoint.signed": ("Signed note", "签名注记"),
+    "events.title": ("Audit events", "审计事件"),
+    "events.filter": ("Filter", "筛选"),
+    "events.any": ("any", "全部"),
+    "events.since": ("From (UTC date)", "起始日期（UTC）"),
+    "events.until": ("Until (UTC date)", "截止日期（UTC）"),
+    "events.none": ("No event matches.", "没有匹配的事件。"),
+    "event.title": ("Event {index}", "事件 {index}"),
+    "event.leaf_hash": ("Leaf hash", "叶哈希"),
+    "event.proof": ("Inclusion proof", "包含性证明"),
+    "event.verified": (
+        "Verified: this event is in the log checkpoint of size {size}, signed by the log key.",
+        "已验证：该事件包含在大小为 {size} 的日志检查点中，检查点由日志密钥签名。",
+    ),
+    "event.failed": ("Verification FAILED: {why}", "验证失败：{why}"),
+    "event.pending": (
+        "Not yet covered by a signed checkpoint; reload in a moment.",
+        "尚未被已签名的检查点覆盖，请稍后刷新。",
+    ),
+    "event.receipt": ("Download tlog-proof receipt", "下载 tlog-proof 收据"),
+    "error.title": ("Something went wrong", "出错了"),
+    "error.forbidden": ("You may not do this.", "您无权执行此操作。"),
+    "error.csrf": (
+        "The form was stale or not sent by this site. Reload the page and try again.",
+        "表单已过期或不是由本网站发出。请刷新页面后重试。",
+    ),
+    "error.not_found": ("Not found.", "未找到。"),
+    "error.refused": ("Refused: {reason}", "被拒绝：{reason}"),
+    "back": ("Back", "返回"),
+}
+
+
+def translate(key: str, lang: Lang, **values: object) -> str:
+    """The text of ``key`` in ``lang`` with ``values`` filled in (the key itself if unknown)."""
+    pair = MESSAGES.get(key)
+    text = key if pair is None else pair[LANGS.index(lang)]
+    return text.format(**values) if values else text
+
+
+def _weighted(header: str) -> list[tuple[float, str]]:
+    ranges = []
+    for item in header.split(",")[:20]:
+        tag, _, params = item.strip().partition(";")
+        weight = 1.0
+        if params.strip().startswith("q="):
+            try:
+                weight = float(params.strip()[2:])
+            except ValueError:
+                continue
+        ranges.append((weight, tag.strip().lower()))
+    return sorted(ranges, key=lambda pair: -pair[0])
+
+
+def choose_lang(cookie: str | None, accept_language: str | None) -> Lang:
+    """The page language: the cookie if valid, else the best Accept-Language match, else English."""
+    if cookie == "zh":
+        return "zh"
+    if cookie == "en":
+        return "en"
+    for weight, tag in _weighted(accept_language or ""):
+        if weight <= 0:
+            continue
+        if tag.startswith("zh"):
+            return "zh"
+        if tag.startswith("en"):
+            return "en"
+    return "en"

@@ -1,0 +1,180 @@
+"""Owner pages: pending requests in plain language, approve (optionally narrowed) or reject;
+consents with pause, resume and revoke; the activity about the owner (DESIGN.md "Consent").
+
+Handlers translate HTTP <-> the same use cases the gRPC servicers call
+(``gateway.consents.ConsentManager``); the rules and the audit trail stay there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from consent.machine import ConsentAction
+from consent.model import ConsentRequest, RequestState
+from gateway import trail
+from gateway.consents import ConsentManager
+from gateway.portal.describe import (
+    Disclosure,
+    describe_disclosure,
+    describe_domain,
+    describe_purpose,
+)
+from gateway.portal.i18n import Lang, translate
+from gateway.portal.web import Portal
+from gateway.roles import Role
+from sdk.reasons import DomainError
+
+PAGE_SIZE = 100
+ACTIVITY_PAGE = 50
+_ACTIONS = {
+    "pause": ConsentAction.PAUSE,
+    "resume": ConsentAction.RESUME,
+    "revoke": ConsentAction.REVOKE,
+}
+
+
+@dataclass(frozen=True)
+class PendingView:
+    """A pending request as the owner reads it."""
+
+    request: ConsentRequest
+    purpose: str
+    domain: str
+    disclosure: Disclosure
+    validity: str
+
+
+def duration_text(span: timedelta, lang: Lang) -> str:
+    """``30 days`` / ``12 hours`` in the page language."""
+    if span >= timedelta(days=1) and span % timedelta(days=1) == timedelta(0):
+        return translate("days", lang, n=span.days)
+    return translate("hours", lang, n=max(1, round(span.total_seconds() / 3600)))
+
+
+def _pending_view(portal: Portal, request: ConsentRequest, lang: Lang) -> PendingView:
+    catalog = portal.core.catalog
+    return PendingView(
+        request=request,
+        purpose=describe_purpose(catalog, request.domain, request.purpose, lang),
+        domain=describe_domain(catalog, request.domain, lang),
+        disclosure=describe_disclosure(catalog, request.domain, request.claims, lang),
+        validity=duration_text(request.valid_for, lang),
+    )
+
+
+def _done(request: Request) -> dict[str, Any]:
+    """The outcome of the last POST, carried in the redirect's query (ids and states only)."""
+    return {
+        "done": request.query_params.get("done", ""),
+        "done_id": request.query_params.get("id", ""),
+        "done_state": request.query_params.get("state", ""),
+    }
+
+
+async def requests_page(request: Request) -> Response:
+    """GET ``/owner/requests``: every pending request addressed to the owner."""
+    portal: Portal = request.app.state.portal
+    caller = portal.caller(request, Role.OWNER)
+    manager = ConsentManager(portal.core)
+    page = await run_in_threadpool(
+        manager.list_requests, caller, RequestState.PENDING, PAGE_SIZE, None
+    )
+    lang = portal.lang(request)
+    views = [_pending_view(portal, r, lang) for r in page.items]
+    return portal.render(request, "owner_requests.html", {"pending": views, **_done(request)})
+
+
+async def decide(request: Request) -> Response:
+    """POST ``/owner/requests/{id}/approve|reject``; approve discloses only the ticked claims."""
+    portal: Portal = request.app.state.portal
+    caller = portal.caller(request, Role.OWNER)
+    form = await portal.form(request)
+    request_id = request.path_params["request_id"]
+    decision = request.path_params["decision"]
+    if decision not in ("approve", "reject"):
+        return portal.render(request, "error.html", {"message_key": "error.not_found"}, 404)
+    manager = ConsentManager(portal.core)
+    try:
+        if decision == "approve":
+            claims = form.get("claim", [])
+            consent = await run_in_threadpool(manager.approve, caller, request_id, claims, None)
+            target = f"/owner/consents?done=approved&id={consent.id}"
+        else:
+            await run_in_threadpool(manager.reject, caller, request_id)
+            target = "/owner/requests?done=rejected"
+    except DomainError as error:
+        return portal.refused(request, error)
+    return portal.redirect(request, target)
+
+
+async def consents_page(request: Request) -> Response:
+    """GET ``/owner/consents``: the owner's consents with the actions their state allows."""
+    portal: Portal = request.app.state.portal
+    caller = portal.caller(request, Role.OWNER)
+    manager = ConsentManager(portal.core)
+    page = await run_in_threadpool(manager.list_consents, caller, None, PAGE_SIZE, None)
+    lang = portal.lang(request)
+    rows = []
+    for consent in page.items:
+        spec = portal.core.catalog.domain(consent.domain)
+        rows.append(
+            {
+                "consent": consent,
+                "purpose": describe_purpose(
+                    portal.core.catalog, consent.domain, consent.purpose, lang
+                ),
+                "claims": describe_disclosure(portal.core.catalog, spec.name, consent.claims, lang),
+            }
+        )
+    return portal.render(request, "owner_consents.html", {"rows": rows, **_done(request)})
+
+
+async def change(request: Request) -> Response:
+    """POST ``/owner/consents/{id}/pause|resume|revoke``."""
+    portal: Portal = request.app.state.portal
+    caller = portal.caller(request, Role.OWNER)
+    await portal.form(request)
+    action = _ACTIONS.get(request.path_params["action"])
+    if action is None:
+        return portal.render(request, "error.html", {"message_key": "error.not_found"}, 404)
+    consent_id = request.path_params["consent_id"]
+    manager = ConsentManager(portal.core)
+    try:
+        consent = await run_in_threadpool(manager.change, caller, consent_id, action)
+    except DomainError as error:
+        return portal.refused(request, error)
+    target = f"/owner/consents?done=changed&id={consent.id}&state={consent.state.value}"
+    return portal.redirect(request, target)
+
+
+async def activity_page(request: Request) -> Response:
+    """GET ``/owner/activity``: every audited step about the owner, oldest first, paged."""
+    portal: Portal = request.app.state.portal
+    caller = portal.caller(request, Role.OWNER)
+    after_text = request.query_params.get("after", "")
+    after = int(after_text) if after_text.isdigit() and len(after_text) < 19 else -1
+    core = portal.core
+
+    def load() -> tuple[list[Any], int | None]:
+        pseudonym = core.trail.pseudonym(caller.subject)
+        return trail.activity_page(core.storage.read(), core.log, pseudonym, after, ACTIVITY_PAGE)
+
+    events, cursor = await run_in_threadpool(load)
+    return portal.render(request, "owner_activity.html", {"events": events, "cursor": cursor})
+
+
+ROUTES = [
+    Route("/owner/requests", requests_page, methods=["GET"]),
+    Route("/owner/requests/{request_id}/{decision:str}", decide, methods=["POST"]),
+    Route("/owner/consents", consents_page, methods=["GET"]),
+    Route("/owner/consents/{consent_id}/{action:str}", change, methods=["POST"]),
+    Route("/owner/activity", activity_page, methods=["GET"]),
+]
+"""The owner's routes."""

@@ -1,0 +1,155 @@
+"""Sessions, CSRF tokens, form parsing and the security headers of every portal response.
+
+- Sessions live in server memory, keyed by a random id in the ``ag_session`` cookie (Secure,
+  HttpOnly, SameSite=Strict; RFC 6265bis §4.1.2.7). A visitor gets a session before signing in,
+  so the sign-in form is protected too; signing in replaces the id (no session fixation).
+- CSRF: every session holds a random token that every form carries in the ``csrf`` field; a POST
+  whose field does not match its session's token is refused with 403 (the synchronizer-token
+  pattern, OWASP CSRF Prevention Cheat Sheet). SameSite=Strict is a second line, not the only one.
+- Headers: a strict Content-Security-Policy (no script at all, styles from this origin only,
+  forms post back here only, no framing), no-sniff, no referrer, no caching of pages.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from urllib.parse import parse_qsl
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.auth import Principal
+
+SESSION_COOKIE = "ag_session"
+CSRF_FIELD = "csrf"
+MAX_FORM_BYTES = 64 * 1024
+MAX_FORM_FIELDS = 200
+ANONYMOUS_TTL = timedelta(hours=1)
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self'; "
+    "connect-src 'none'; font-src 'none'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+@dataclass(frozen=True)
+class Session:
+    """One browser's session: its CSRF token and, once signed in, the verified principal."""
+
+    id: str
+    csrf: str
+    expires_at: datetime
+    principal: Principal | None = None
+    token: str = ""
+
+
+class SessionStore:
+    """Bounded, thread-safe, in-memory sessions (a restart signs everyone out)."""
+
+    def __init__(self, max_sessions: int = 10_000) -> None:
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._max = max_sessions
+        self._lock = threading.Lock()
+
+    def get(self, session_id: str | None, now: datetime) -> Session | None:
+        """The live session with this id, or None."""
+        if not session_id:
+            return None
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None or session.expires_at <= now:
+                self._sessions.pop(session_id, None)
+                return None
+            return session
+
+    def new(self, now: datetime, principal: Principal | None = None, token: str = "") -> Session:
+        """A fresh session (new id, new CSRF token); a signed-in one ends with its token."""
+        expires = principal.expires_at if principal is not None else now + ANONYMOUS_TTL
+        session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), expires)
+        session = replace(session, principal=principal, token=token)
+        with self._lock:
+            self._sessions[session.id] = session
+            while len(self._sessions) > self._max:
+                self._sessions.popitem(last=False)
+        return session
+
+    def drop(self, session_id: str) -> None:
+        """Forget a session (sign-out)."""
+        with self._lock:
+            self._sessions.pop(session_id, None)
+
+
+def csrf_matches(session: Session | None, submitted: str | None) -> bool:
+    """True when the form's token is this session's token (constant-time comparison)."""
+    if session is None or not submitted:
+        return False
+    return hmac.compare_digest(session.csrf.encode(), submitted.encode())
+
+
+async def read_form(request: Request) -> dict[str, list[str]]:
+    """The url-encoded form of a POST (bounded in size and field count), values by name."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != (
+        "application/x-www-form-urlencoded"
+    ):
+        raise HTTPException(415)
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise HTTPException(413)
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise HTTPException(400) from None
+    form: dict[str, list[str]] = {}
+    for key, value in pairs:
+        form.setdefault(key, []).append(value)
+    return form
+
+
+def first(form: dict[str, list[str]], name: str) -> str:
+    """The first value of a form field, or ""."""
+    values = form.get(name)
+    return values[0] if values else ""
+
+
+class SecurityHeaders:
+    """ASGI middleware adding the security headers to every HTTP response."""
+
+    def __init__(self, app: ASGIApp, *, https: bool) -> None:
+        self._app = app
+        self._headers = [
+            (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"x-frame-options", b"DENY"),
+            (b"cross-origin-opener-policy", b"same-origin"),
+            (b"cross-origin-resource-policy", b"same-origin"),
+        ]
+        if https:
+            self._headers.append((b"strict-transport-security", b"max-age=31536000"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request through, adding headers to the response start."""
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not scope["path"].startswith("/static/"):
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers + self._headers
+            await send(message)
+
+        await self._app(scope, receive, send_with_headers)

@@ -1,0 +1,160 @@
+"""The portal's HTTP server: Starlette under uvicorn on a background thread of the gateway.
+
+``attach_portal(gateway, core)`` is called by ``gateway.app.build_gateway`` when
+``config.portal`` (``attestgate serve --portal HOST:PORT``) is set: it checks the address now, and
+adds hooks so the portal starts with the gateway and stops before storage closes. The portal
+serves HTTPS with the gateway's certificate; with ``--insecure`` it serves plain HTTP and, like the
+gRPC port, only on a loopback address, because the sign-in token would travel in the clear.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from gateway import server as grpc_server
+from gateway.auth import TokenVerifier
+from gateway.config import ConfigError, GatewayConfig
+from gateway.context import Core
+from gateway.portal import owner, regulator
+from gateway.portal.security import SecurityHeaders
+from gateway.portal.web import Portal, home, http_error, login, login_page, logout, switch_lang
+from gateway.tls import TlsFiles
+
+_log = logging.getLogger("attestgate.portal")
+STATIC_DIR = Path(__file__).parent / "static"
+START_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class PortalAddress:
+    """Where the portal listens and whether it speaks TLS."""
+
+    host: str
+    port: int
+    https: bool
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``https://127.0.0.1:8080``."""
+        scheme = "https" if self.https else "http"
+        return f"{scheme}://{grpc_server.format_host_port(self.host, self.port)}"
+
+
+def portal_address(config: GatewayConfig) -> PortalAddress:
+    """Parse ``config.portal``; plaintext is refused off loopback (``ConfigError``)."""
+    try:
+        host, port = grpc_server.parse_listen(config.portal)
+    except ConfigError as exc:
+        raise ConfigError(f"--portal: {exc}") from None
+    if config.insecure and not grpc_server.is_loopback(host):
+        raise ConfigError(
+            f"refusing --portal {config.portal} with --insecure: the portal would carry sign-in "
+            "tokens in the clear; use a loopback address or drop --insecure to serve HTTPS"
+        )
+    return PortalAddress(host, port, https=not config.insecure)
+
+
+def build_app(portal: Portal) -> Starlette:
+    """The ASGI application: sign-in, owner and regulator pages, static CSS."""
+    routes = [
+        Route("/", home, methods=["GET"]),
+        Route("/login", login_page, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/lang", switch_lang, methods=["POST"]),
+        *owner.ROUTES,
+        *regulator.ROUTES,
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders, https=portal.https)],
+        exception_handlers={HTTPException: http_error},
+    )
+    app.state.portal = portal
+    return app
+
+
+class PortalServer:
+    """uvicorn serving the portal from a daemon thread; ``start`` binds, ``stop`` drains."""
+
+    def __init__(self, app: Starlette, address: PortalAddress, config: GatewayConfig) -> None:
+        self._address = address
+        tls = TlsFiles.in_dir(config.tls_dir)
+        self._uvicorn = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                lifespan="off",
+                log_config=None,
+                access_log=False,  # URLs carry consent ids; the audit log is the record
+                server_header=False,
+                ssl_certfile=str(config.tls_cert or tls.server_cert) if address.https else None,
+                ssl_keyfile=str(config.tls_key or tls.server_key) if address.https else None,
+            )
+        )
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        """The base URL with the bound port (after ``start``)."""
+        return PortalAddress(self._address.host, self.port, self._address.https).url
+
+    def start(self) -> None:
+        """Bind now (so a taken port fails the gateway's start), then serve on a thread."""
+        family = socket.AF_INET6 if ":" in self._address.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.bind((self._address.host, self._address.port))
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(f"--portal: cannot listen on {self._address.host}: {exc}") from None
+        self.port = int(sock.getsockname()[1])
+        self._thread = threading.Thread(
+            target=self._uvicorn.run,
+            kwargs={"sockets": [sock]},
+            name="attestgate-portal",
+            daemon=True,
+        )
+        self._thread.start()
+        deadline = threading.Event()
+        for _ in range(int(START_TIMEOUT_SECONDS * 100)):
+            if self._uvicorn.started or not self._thread.is_alive():
+                break
+            deadline.wait(0.01)
+        if not self._uvicorn.started:
+            raise ConfigError("--portal: the web server did not start (see the log)")
+        _log.info("portal on %s", self.url)
+
+    def stop(self) -> None:
+        """Ask uvicorn to finish in-flight requests and exit; wait for its thread."""
+        self._uvicorn.should_exit = True
+        if self._thread is not None:
+            self._thread.join(START_TIMEOUT_SECONDS)
+
+
+def attach_portal(gateway: grpc_server.Gateway, core: Core) -> PortalServer:
+    """Serve the portal alongside ``gateway``: started by its start, stopped by its stop."""
+    config = core.config
+    address = portal_address(config)
+    verifier = TokenVerifier(
+        config.issuers, audience=config.gateway_id, leeway=config.token_leeway, clock=core.clock
+    )
+    server = PortalServer(
+        build_app(Portal.build(core, verifier, https=address.https)), address, config
+    )
+    gateway.on_start.append(server.start)
+    gateway.on_stop.append(server.stop)
+    gateway.portal = server  # type: ignore[attr-defined]
+    return server

@@ -1,0 +1,166 @@
+"""The SDK's public surface changes only on purpose (httpx style): ``__all__`` is pinned, every
+name resolves, no generated protobuf type leaks into a public signature, results are frozen."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import subprocess
+import sys
+import typing
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+import sdk
+from sdk import types
+from sdk._internal import convert
+
+REPO = Path(__file__).resolve().parents[3]
+
+PUBLIC_API = [
+    "ActivityEntry",
+    "Attestation",
+    "AttestationState",
+    "AttestgateError",
+    "BankClient",
+    "Checkpoint",
+    "Consent",
+    "ConsentEvent",
+    "ConsentId",
+    "ConsentRequest",
+    "ConsentRequestId",
+    "ConsentRequestState",
+    "ConsentState",
+    "ConsistencyProof",
+    "ErasureReceipt",
+    "FxRatesReceipt",
+    "InclusionProof",
+    "Jti",
+    "LogEntry",
+    "LogMonitor",
+    "LogVerificationError",
+    "OwnerClient",
+    "ProviderClient",
+    "RecordReceipt",
+    "Redemption",
+    "RegulatorClient",
+    "SplitViewError",
+    "TlsConfig",
+    "Withheld",
+    "export_receipt",
+    "verify_receipt",
+]
+
+CLIENT_METHODS = {
+    "OwnerClient": {
+        "approve", "reject", "pause", "resume", "revoke", "list_consents", "pending_requests",
+        "activity", "get_consent",
+    },
+    "ProviderClient": {"put_record", "put_fx_rates", "erase_subject"},
+    "BankClient": {
+        "request_consent", "get_consent", "list_consents", "watch_consent_events", "issue",
+        "verify", "redeem", "get_attestation", "issuer_keys",
+    },
+    "RegulatorClient": {
+        "checkpoint", "entries", "inclusion_proof", "consistency_proof", "verify_inclusion",
+        "verify_consistency", "watch_checkpoints", "open_checkpoint",
+    },
+}  # fmt: skip
+
+
+def test_all_is_pinned() -> None:
+    assert sorted(sdk.__all__) == PUBLIC_API
+    assert sdk.__all__ == sorted(sdk.__all__)
+
+
+@pytest.mark.parametrize("name", PUBLIC_API)
+def test_every_public_name_resolves(name: str) -> None:
+    assert getattr(sdk, name) is not None
+    assert name in dir(sdk)
+
+
+def test_unknown_names_are_attribute_errors() -> None:
+    with pytest.raises(AttributeError):
+        _ = sdk.NoSuchThing
+
+
+@pytest.mark.parametrize("client", sorted(CLIENT_METHODS))
+def test_client_methods_and_keyword_only_constructor(client: str) -> None:
+    cls = getattr(sdk, client)
+    public = {n for n, _ in inspect.getmembers(cls, inspect.isfunction) if not n.startswith("_")}
+    assert CLIENT_METHODS[client] <= public
+    parameters = list(inspect.signature(cls.__init__).parameters.values())
+    assert [p.name for p in parameters[:2]] == ["self", "target"]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters[2:])
+    assert "token" in {p.name for p in parameters}
+
+
+def _annotation_texts() -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for name in PUBLIC_API:
+        value = getattr(sdk, name)
+        members = [value]
+        if inspect.isclass(value):
+            members += [
+                m for n, m in vars(value).items() if not n.startswith("_") or n == "__init__"
+            ]
+        for member in members:
+            target = member.fget if isinstance(member, property) else member
+            if callable(target):
+                try:
+                    hints = typing.get_type_hints(target)
+                except TypeError:
+                    continue
+                found.extend(
+                    (f"{name}.{getattr(target, '__name__', '?')}", str(h)) for h in hints.values()
+                )
+    return found
+
+
+def test_no_generated_type_in_a_public_signature() -> None:
+    texts = _annotation_texts()
+    assert len(texts) > 50  # the walk really saw the clients' signatures
+    leaks = [(where, text) for where, text in texts if "_pb2" in text or "attestgate.v1" in text]
+    assert leaks == []
+
+
+@pytest.mark.parametrize(
+    "cls", [getattr(types, n) for n in types.__all__ if dataclasses.is_dataclass(getattr(types, n))]
+)
+def test_results_are_frozen_dataclasses(cls: type) -> None:
+    params = cls.__dataclass_params__  # type: ignore[attr-defined]
+    assert params.frozen
+
+
+def test_importing_reasons_does_not_import_grpc() -> None:
+    # consent/ and audit/ import sdk.reasons and must stay free of grpc (DESIGN.md "Layout").
+    code = "import sys, sdk.reasons, sdk._internal.merkle; print('grpc' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        env={"PYTHONPATH": f"{REPO}:{REPO / 'proto'}"},
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_resource_names_accept_bare_ids_and_names() -> None:
+    assert convert.resource_name("consents", "cs_1") == "consents/cs_1"
+    assert convert.resource_name("consents", "consents/cs_1") == "consents/cs_1"
+    for bad in ("", "consents/", "consents/a/b", "other/x/y"):
+        with pytest.raises(ValueError):
+            convert.resource_name("consents", bad)
+
+
+def test_values_round_trip_and_refuse_floats() -> None:
+    for value in ("USD", 5_000_000, True, date(2027, 6, 1)):
+        assert convert.from_value(convert.to_value(value)) == value
+    assert convert.to_value(True).WhichOneof("kind") == "bool_value"
+    with pytest.raises(TypeError):
+        convert.to_value(1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        convert.duration(timedelta(seconds=-1))
