@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 STAMP_RUN  := $(VENV)/.installed-server
 STAMP_DEV  := $(VENV)/.installed-dev
+STAMP_BENCH := $(VENV)/.installed-bench
 PROTO_SRC  := $(wildcard proto/attestgate/v1/*.proto)
 
 .PHONY: run test lint typecheck proto proto-check demo bench ci clean
@@ -57,7 +58,11 @@ demo: $(STAMP_RUN)
 	$(BIN)/attestgate demo
 
 ## bench: benchmarks (BENCH_QUICK=1 for a short run)
-bench: $(STAMP_DEV)
+$(STAMP_BENCH): $(STAMP_DEV)
+	$(PY) -m pip install --quiet -e '.[server,dev,bench]'
+	@touch $@
+
+bench: $(STAMP_BENCH)
 	$(PY) -m bench
 
 ci: lint typecheck proto-check test

@@ -244,9 +244,7 @@ class AuditLog:
             )
         return range_hashes(conn, inclusion_ranges(index, size))
 
-    def consistency_proof(
-        self, conn: Connection, old_size: int, new_size: int
-    ) -> list[bytes]:
+    def consistency_proof(self, conn: Connection, old_size: int, new_size: int) -> list[bytes]:
         """PROOF(old_size, D[0:new_size]) (RFC 9162 §2.1.4.1); empty when old is 0 or new."""
         self._check_size(conn, new_size)
         if not 0 <= old_size <= new_size:
@@ -282,8 +280,6 @@ class AuditLog:
             raise DomainError(Reason.CHECKPOINT_NOT_FOUND, f"no checkpoint at size {size}")
         return found
 
-    def checkpoints(
-        self, conn: Connection, *, start: int = 0
-    ) -> Iterator[StoredCheckpoint]:
+    def checkpoints(self, conn: Connection, *, start: int = 0) -> Iterator[StoredCheckpoint]:
         """Stored checkpoints with size >= ``start``, in increasing size (streamed)."""
         return store.iter_checkpoints(conn, start=start)

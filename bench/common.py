@@ -14,13 +14,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import grpc
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 """Where ``python -m bench`` writes ``<name>.json`` (and the plot)."""
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Sizes and durations of one run; ``full()`` for ``make bench``, ``quick()`` for a smoke run."""
+    """Sizes and durations of one run: ``full()`` (``make bench``) or ``quick()``."""
 
     mode: str
     rpc_seconds: float
@@ -31,6 +33,7 @@ class Settings:
     sweep_seconds: float
     audit_threads: tuple[int, ...]
     audit_units: int
+    audit_repeats: int
     proof_sizes: tuple[int, ...]
     proof_samples: int
     crypto_seconds: float
@@ -48,6 +51,7 @@ class Settings:
             sweep_seconds=6.0,
             audit_threads=(1, 8, 64, 256),
             audit_units=6000,
+            audit_repeats=3,
             proof_sizes=(10**4, 10**5, 10**6),
             proof_samples=2000,
             crypto_seconds=2.0,
@@ -66,6 +70,7 @@ class Settings:
             sweep_seconds=2.0,
             audit_threads=(1, 64),
             audit_units=1500,
+            audit_repeats=1,
             proof_sizes=(10**3, 10**4),
             proof_samples=300,
             crypto_seconds=0.5,
@@ -117,14 +122,13 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    import grpc  # local: keep this module importable without grpc for the audit subprocess
-
     return {
         "nproc": os.cpu_count(),
         "cpu_model": model,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "grpcio": grpc.__version__,
+        "load_average": [round(x, 2) for x in os.getloadavg()],  # other work on the machine
     }
 
 

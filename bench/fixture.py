@@ -42,6 +42,7 @@ from gateway.config import GatewayConfig, TrustedIssuer
 from gateway.context import Core
 from gateway.keys import DEV_ISSUER_JWKS_FILE, dev_issuer_name
 from gateway.server import Gateway, GatewayServicers, build_server
+from gateway.services.unimplemented import UnimplementedAttestationService
 from gateway.tls import TlsFiles
 from sdk._internal.jose import public_jwk
 from sdk.sdjwt import create_presentation, redemption_nonce
@@ -58,13 +59,13 @@ SUBJECTS = 16
 SETUP_THREADS = 16
 
 
-class NoopAttestationService(attestation_pb2_grpc.AttestationServiceServicer):
+class NoopAttestationService(UnimplementedAttestationService):
     """``IssueAttestation`` returns a canned response: the cost of the stack around a use case."""
 
     def __init__(self, canned: attestation_pb2.Attestation) -> None:
         self._canned = canned
 
-    def IssueAttestation(  # noqa: N802 - the RPC name
+    def IssueAttestation(  # noqa: N802 - the RPC's name
         self, request: attestation_pb2.IssueAttestationRequest, context: grpc.ServicerContext
     ) -> attestation_pb2.Attestation:
         """The canned attestation, whatever the request."""
@@ -223,9 +224,7 @@ def start_bench_gateway(data_dir: Path) -> BenchGateway:
     )
     core.providers.add(PROVIDER, pem)
     ca_pem = TlsFiles.in_dir(config.tls_dir).ca_cert.read_bytes()
-    channel = grpc.secure_channel(
-        f"127.0.0.1:{gateway.port}", grpc.ssl_channel_credentials(ca_pem)
-    )
+    channel = grpc.secure_channel(f"127.0.0.1:{gateway.port}", grpc.ssl_channel_credentials(ca_pem))
     bench = BenchGateway(
         gateway=gateway,
         noop=gateway,  # replaced below once a real attestation exists to can
@@ -236,7 +235,9 @@ def start_bench_gateway(data_dir: Path) -> BenchGateway:
     )
     bench.seed_records()
     sample = bench.issue(bench.issue_bodies(bench.make_consents(1), "sample")[:1])[0]
-    servicers = GatewayServicers(attestation=NoopAttestationService(sample))
+    # The base class fills in the other methods at import time, which mypy cannot see.
+    noop = NoopAttestationService(sample)  # type: ignore[abstract]
+    servicers = GatewayServicers(attestation=noop)
     bench.noop = build_server(config, keyring=core.keyring, clock=core.clock, servicers=servicers)
     bench.noop.start()
     return bench

@@ -47,6 +47,7 @@ class LoadSpec:
     rate: float | None = None  # open loop, total req/s over all processes; None: closed loop
     ca_pem: bytes | None = None  # None: plaintext (loopback only)
     timeout: float = 30.0
+    keep_responses: bool = False  # return the response bytes (to set up a later load)
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,11 @@ class _WorkerResult:
     samples: list[tuple[float, float]] = field(default_factory=list)  # (start, done) of OK calls
     errors: Counter[str] = field(default_factory=Counter)
     exhausted: bool = False
+    ended_at: float = 0.0  # when this worker stopped sending (bodies exhausted or window over)
     dropped: int = 0
     cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
+    responses: list[bytes] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,9 @@ class LoadResult:
     dropped: int
     offered_rps: float | None
     server_cpu_seconds: float
+    server_cpu_calls: int
     client_cpu_util: float
+    responses: tuple[bytes, ...] = ()
 
     @property
     def rps(self) -> float:
@@ -95,8 +100,10 @@ class LoadResult:
             "errors": self.errors,
             "dropped": self.dropped,
             "exhausted_requests": self.exhausted,
-            "server_cpu_us_per_call": round(1e6 * self.server_cpu_seconds / max(self.completed, 1)),
-            "server_cpu_util": round(self.server_cpu_seconds / self.seconds, 2),
+            "seconds": round(self.seconds, 2),
+            "server_cpu_us_per_call": round(
+                1e6 * self.server_cpu_seconds / max(self.server_cpu_calls, 1)
+            ),
             "client_cpu_util": round(self.client_cpu_util, 2),
         }
 
@@ -113,6 +120,7 @@ def _shard(spec: LoadSpec, n: int, i: int) -> LoadSpec:
         rate=None if spec.rate is None else spec.rate / n,
         ca_pem=spec.ca_pem,
         timeout=spec.timeout,
+        keep_responses=spec.keep_responses,
     )
 
 
@@ -135,39 +143,38 @@ def run_load(spec: LoadSpec, *, processes: int, warmup: float, seconds: float) -
     window = _Window(start, start + warmup, start + warmup + seconds)
     for pipe in pipes:
         pipe.send(window)
-    # The server runs in this process: its CPU time over the window is our cost per call.
+    # The server runs in this process: its CPU time from the window's start until every worker
+    # is done, over the calls completed meanwhile, is its cost per call.
     time.sleep(max(0.0, window.measure_from - time.monotonic()))
     cpu0 = time.process_time()
-    time.sleep(max(0.0, window.measure_to - time.monotonic()))
-    cpu1 = time.process_time()
     results: list[_WorkerResult] = [pipe.recv() for pipe in pipes]
+    cpu = time.process_time() - cpu0
     for worker in workers:
         worker.join(10)
-    return _merge(results, window, spec, cpu1 - cpu0, seconds)
+    return _merge(results, window, spec, cpu)
 
 
-def _merge(
-    results: list[_WorkerResult], window: _Window, spec: LoadSpec, cpu: float, seconds: float
-) -> LoadResult:
-    latencies = [
-        done - began
-        for r in results
-        for began, done in r.samples
-        if window.measure_from <= done <= window.measure_to
-    ]
+def _merge(results: list[_WorkerResult], window: _Window, spec: LoadSpec, cpu: float) -> LoadResult:
+    # A worker that ran out of bodies ends the window early: after that the load is lower.
+    end = min([window.measure_to, *(r.ended_at for r in results if r.exhausted)])
+    end = max(end, window.measure_from + 1e-3)
+    samples = [s for r in results for s in r.samples]
+    latencies = [done - began for began, done in samples if window.measure_from <= done <= end]
     errors: Counter[str] = Counter()
     for r in results:
         errors.update(r.errors)
     return LoadResult(
         completed=len(latencies),
-        seconds=seconds,
+        seconds=end - window.measure_from,
         latencies=tuple(latencies),
         errors=dict(errors),
         exhausted=any(r.exhausted for r in results),
         dropped=sum(r.dropped for r in results),
         offered_rps=spec.rate,
         server_cpu_seconds=cpu,
+        server_cpu_calls=sum(1 for _, done in samples if done >= window.measure_from),
         client_cpu_util=sum(r.cpu_seconds / max(r.wall_seconds, 1e-9) for r in results),
+        responses=tuple(body for r in results for body in r.responses),
     )
 
 
@@ -199,11 +206,13 @@ async def _run_worker(spec: LoadSpec, pipe: Connection) -> _WorkerResult:
 
         async def one(body: bytes, began: float) -> None:
             try:
-                await call(body, metadata=metadata, timeout=spec.timeout)
+                response = await call(body, metadata=metadata, timeout=spec.timeout)
             except grpc.aio.AioRpcError as exc:
                 result.errors[exc.code().name] += 1
                 return
             result.samples.append((began, time.monotonic()))
+            if spec.keep_responses:
+                result.responses.append(response)
 
         if spec.rate is None:
             await _closed_loop(spec, window, bodies, one, result)
@@ -222,6 +231,7 @@ async def _closed_loop(
             body = next(bodies, None)
             if body is None:
                 result.exhausted = True
+                result.ended_at = min(result.ended_at or began, began)
                 return
             await one(body, began)
 
@@ -242,6 +252,7 @@ async def _open_loop(
         body = next(bodies, None)
         if body is None:
             result.exhausted = True
+            result.ended_at = time.monotonic()
             break
         if len(tasks) >= MAX_OUTSTANDING:
             result.dropped += 1

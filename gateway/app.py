@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from audit import store as audit_store
 from audit.events import Pseudonymizer
 from audit.note import NoteSigner
 from audit.sequencer import Sequencer, SequencerSettings
 from audit.tree import AuditLog
-from consent import sqlite_store as consent_store
 from consent.catalog import Catalog
-from gateway import idempotency, records, trail, vault
-from gateway.attestations import ledger
+from gateway import trail, vault
 from gateway.clock import Clock, SystemClock
 from gateway.config import GatewayConfig
 from gateway.context import Core
@@ -23,23 +20,14 @@ from gateway.services.attestation import AttestationServicer
 from gateway.services.audit import AuditServicer
 from gateway.services.consent import ConsentServicer
 from gateway.services.record import RecordServicer
-from gateway.storage import SqliteStorage, sqlite_path
-
-SCHEMAS = (
-    audit_store.ensure_schema,
-    consent_store.ensure_schema,
-    vault.ensure_schema,
-    ledger.ensure_schema,
-    idempotency.ensure_schema,
-    records.ensure_schema,
-    trail.ensure_schema,
-)
+from gateway.storage import open_storage
 
 
 def build_core(config: GatewayConfig, *, clock: Clock, keyring: KeyRing) -> Core:
-    """Open (creating if needed) the database and build every collaborator; nothing runs yet."""
-    storage = SqliteStorage(sqlite_path(config.db, config.data_dir), SCHEMAS)
-    storage.create()
+    """Open the database (SQLite: created and migrated if needed; PostgreSQL: its schema must be
+    current) and build every collaborator; nothing runs yet."""
+    storage = open_storage(config)
+    storage.create(clock.now())
     signer = NoteSigner(config.log_origin, keyring.note_signer_key)
     log = AuditLog(storage.writer_connection, signer=signer, origin=config.log_origin)
     pseudonymizer = Pseudonymizer(keyring.pseudonym_key)
@@ -70,13 +58,14 @@ def start_core(core: Core) -> None:
         now=core.clock.now,
         on_commit=core.notify_commit,
         indexer=trail.index_subjects,
+        begin=core.storage.begin_batch,
     )
     core.storage.attach(sequencer)
     core.storage.write(lambda tx: None)  # writes the first checkpoint of a new log
 
 
 def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Gateway:
-    """The gateway ``attestgate serve`` runs: real services on the embedded database."""
+    """The gateway ``attestgate serve`` runs: real services on the configured database."""
     clock = clock or SystemClock()
     keyring = prepare_data_dir(config, clock=clock)
     core = build_core(config, clock=clock, keyring=keyring)

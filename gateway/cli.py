@@ -30,6 +30,8 @@ from gateway.config import (
     load_config,
     parse_duration,
 )
+from gateway.db import cli as db_cli
+from gateway.demo.cli import add_demo_command
 from gateway.keys import (
     DEV_ISSUER_JWKS_FILE,
     KeyFileError,
@@ -287,6 +289,24 @@ def _run_audit_vkey(args: argparse.Namespace) -> int:
 @register_command("audit")
 def _add_audit(sub: Any) -> None:
     cli_audit.add_audit_command(sub, {"verify": _run_audit_verify, "vkey": _run_audit_vkey})
+
+
+# --- db ------------------------------------------------------------------------------------------
+
+
+def _run_db_migrate(args: argparse.Namespace) -> int:
+    config = load_cli_config(args, db=args.db)
+    return db_cli.run_migrate(config, now=SystemClock().now())
+
+
+@register_command("db")
+def _add_db(sub: Any) -> None:
+    db_cli.add_db_command(sub, {"migrate": _run_db_migrate})
+
+
+# --- demo ----------------------------------------------------------------------------------------
+
+register_command("demo")(add_demo_command)
 
 
 # --- main ----------------------------------------------------------------------------------------

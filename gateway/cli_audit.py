@@ -2,14 +2,14 @@
 
 ``verify`` recomputes every leaf hash and the whole Merkle tree from storage, checks every stored
 checkpoint's signature and its consistency with the next, and exits 0 printing size and root when
-intact, 1 naming the first bad index otherwise. It reads the database without writing to it.
+intact, 1 naming the first bad index otherwise. It reads the database without writing to it, in one
+snapshot: the SQLite file, or a PostgreSQL database that replicas keep writing meanwhile.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import sqlite3
 import sys
 import time
 from typing import Any
@@ -17,8 +17,9 @@ from typing import Any
 from audit.note import NoteSigner
 from audit.verify import verify_log
 from gateway.config import DEFAULT_DATA_DIR, GatewayConfig
+from gateway.db.cli import open_connection
+from gateway.db.url import StorageError, parse_db
 from gateway.keys import KeyRing
-from gateway.storage import StorageError, sqlite_path
 from sdk._internal.note import NoteError, Verifier
 
 PROGRESS_MIN_SIZE = 100_000
@@ -56,16 +57,11 @@ def run_verify(config: GatewayConfig, keyring: KeyRing | None, vkey: str | None)
     """Verify the log; 0 when intact, 1 otherwise."""
     verifiers = _verifiers(config, keyring, vkey)
     try:
-        path = sqlite_path(config.db, config.data_dir)
+        url = parse_db(config.db, config.data_dir)
+        with open_connection(url, read_only=True) as conn:
+            report = verify_log(conn, verifiers, origin=config.log_origin, progress=Progress())
     except StorageError as exc:
         raise CliError(str(exc)) from None
-    if not path.exists():
-        raise CliError(f"no database at {path}")
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        report = verify_log(conn, verifiers, origin=config.log_origin, progress=Progress())
-    finally:
-        conn.close()
     if report.ok:
         root = base64.b64encode(report.root).decode() if report.root else ""
         print(f"audit log intact: size {report.size}, root {root}")

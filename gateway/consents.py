@@ -42,9 +42,8 @@ from consent.model import (
     RequestState,
 )
 from consent.policy import narrow_claims, validate_request
-from consent.sqlite_store import SqliteConsentStore
-from consent.store import Page
-from gateway import idempotency
+from consent.store import ConsentStore, Page
+from gateway import idempotency, trail
 from gateway.context import Caller, Core
 from gateway.idempotency import IdempotencyKey
 from sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
@@ -128,7 +127,7 @@ class ConsentManager:
             replay = idempotency.lookup(tx.conn, key)
             if replay is not None:
                 return RequestId(replay.decode())
-            SqliteConsentStore(tx.conn).add_request(request)
+            self._core.consents(tx.conn).add_request(request)
             self._feed(tx, request, None, RequestState.PENDING, now)
             tx.emit(self._event(EventType.CONSENT_REQUESTED, caller, request, None, now))
             idempotency.remember(tx.conn, key, request.id.encode(), now.isoformat())
@@ -139,7 +138,7 @@ class ConsentManager:
 
     def get_request(self, caller: Caller, request_id: str) -> ConsentRequest:
         """A request its grantee or owner may see, with expiry folded in."""
-        store = SqliteConsentStore(self._core.storage.read())
+        store = self._core.consents(self._core.storage.read())
         request = store.get_request(RequestId(request_id))
         self._check_party(caller, request.owner, request.grantee)
         state = effective_request_state(request, self._core.clock.now())
@@ -149,7 +148,7 @@ class ConsentManager:
         self, caller: Caller, state: RequestState | None, page_size: int, after: str | None
     ) -> Page[ConsentRequest]:
         """The caller's requests (as bank: made; as owner: received)."""
-        store = SqliteConsentStore(self._core.storage.read())
+        store = self._core.consents(self._core.storage.read())
         owner, grantee = self._parties(caller)
         page = store.list_requests(
             owner=owner,
@@ -164,7 +163,7 @@ class ConsentManager:
 
     def get_consent(self, caller: Caller, consent_id: str) -> Consent:
         """A consent its grantee or owner may see, with expiry and exhaustion folded in."""
-        store = SqliteConsentStore(self._core.storage.read())
+        store = self._core.consents(self._core.storage.read())
         consent = store.get_consent(ConsentId(consent_id))
         self._check_party(caller, consent.owner, consent.grantee)
         return replace(consent, state=effective_state(consent, self._core.clock.now()))
@@ -173,7 +172,7 @@ class ConsentManager:
         self, caller: Caller, state: ConsentState | None, page_size: int, after: str | None
     ) -> Page[Consent]:
         """The caller's consents (as bank: granted to it; as owner: given)."""
-        store = SqliteConsentStore(self._core.storage.read())
+        store = self._core.consents(self._core.storage.read())
         owner, grantee = self._parties(caller)
         page = store.list_consents(
             owner=owner,
@@ -188,7 +187,7 @@ class ConsentManager:
 
     def events_after(self, caller: Caller, seq: int, limit: int = 100) -> list[ConsentEvent]:
         """The bank's consent status changes after ``seq`` (resume cursor)."""
-        store = SqliteConsentStore(self._core.storage.read())
+        store = self._core.consents(self._core.storage.read())
         return store.events_after(GranteeId(caller.subject), seq, limit)
 
     # -- owners --------------------------------------------------------------------------------
@@ -206,7 +205,7 @@ class ConsentManager:
             replay = idempotency.lookup(tx.conn, key)
             if replay is not None:
                 return ConsentId(replay.decode())
-            store = SqliteConsentStore(tx.conn)
+            store = self._core.consents(tx.conn)
             request = self._owned_request(store, caller, request_id)
             now = self._core.clock.now()
             decided = apply_request_action(request, RequestAction.APPROVE, now)
@@ -232,7 +231,7 @@ class ConsentManager:
         """PENDING -> REJECTED."""
 
         def unit(tx: Tx) -> None:
-            store = SqliteConsentStore(tx.conn)
+            store = self._core.consents(tx.conn)
             request = self._owned_request(store, caller, request_id)
             now = self._core.clock.now()
             decided = apply_request_action(request, RequestAction.REJECT, now)
@@ -250,7 +249,7 @@ class ConsentManager:
         """Pause, resume or revoke a consent the caller owns."""
 
         def unit(tx: Tx) -> None:
-            store = SqliteConsentStore(tx.conn)
+            store = self._core.consents(tx.conn)
             consent = store.get_consent(ConsentId(consent_id))
             if consent.owner != caller.subject:
                 raise DomainError(Reason.NOT_CONSENT_OWNER, "only the owner may change a consent")
@@ -273,7 +272,7 @@ class ConsentManager:
     # -- helpers -------------------------------------------------------------------------------
 
     def _owned_request(
-        self, store: SqliteConsentStore, caller: Caller, request_id: str
+        self, store: ConsentStore, caller: Caller, request_id: str
     ) -> ConsentRequest:
         request = store.get_request(RequestId(request_id))
         if request.owner != caller.subject:
@@ -317,7 +316,7 @@ class ConsentManager:
         now: datetime,
     ) -> None:
         event = ConsentEvent(0, request.id, consent_id, request.grantee, request.owner, state, now)
-        SqliteConsentStore(tx.conn).append_event(event)
+        self._core.consents(tx.conn).append_event(event)
         self._core.notify_consent_events()
 
     def _event(
@@ -348,6 +347,8 @@ class ConsentManager:
         self, kind: EventType, caller: Caller, objects: dict[str, str]
     ) -> Callable[[DomainError], list[AuditEvent]]:
         def events(error: DomainError) -> list[AuditEvent]:
+            if not trail.audits_refusal(error):
+                return []
             subject = self._subject_of(objects)
             return [
                 self._core.trail.event(
@@ -365,7 +366,7 @@ class ConsentManager:
 
     def _subject_of(self, objects: dict[str, str]) -> str | None:
         """The owner a refused attempt was about, if the request or consent exists."""
-        store = SqliteConsentStore(self._core.storage.read())
+        store = self._core.consents(self._core.storage.read())
         try:
             if "consent_id" in objects:
                 return store.get_consent(ConsentId(objects["consent_id"])).owner

@@ -8,13 +8,15 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from audit.sql import Connection
 from audit.tree import AuditLog
 from consent.catalog import Catalog
+from consent.store import ConsentStore
 from gateway.clock import Clock
 from gateway.config import GatewayConfig
 from gateway.keys import KeyRing
 from gateway.providers import ProviderRegistry
-from gateway.storage import SqliteStorage
+from gateway.storage import Storage
 from gateway.trail import Trail
 from gateway.vault import RecordVault
 
@@ -33,7 +35,7 @@ class Core:
 
     config: GatewayConfig
     clock: Clock
-    storage: SqliteStorage
+    storage: Storage
     catalog: Catalog
     keyring: KeyRing
     vault: RecordVault
@@ -42,6 +44,11 @@ class Core:
     providers: ProviderRegistry
     _consent_changed: threading.Condition = field(default_factory=threading.Condition)
     _checkpoint_changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def consents(self, conn: Connection) -> ConsentStore:
+        """The consent store of the configured backend over ``conn`` (a read connection from
+        ``storage.read()`` or a unit of work's ``tx.conn``)."""
+        return self.storage.consents(conn)
 
     def notify_consent_events(self) -> None:
         """Wake consent-event streams (called when a change is staged; they re-read storage)."""

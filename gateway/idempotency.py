@@ -9,28 +9,12 @@ nothing; a retry with a different request under the same id is refused (``REQUES
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from dataclasses import dataclass
 
+from audit.sql import Connection
 from sdk.reasons import DomainError, FieldViolation, Reason
 
 MAX_REQUEST_ID = 128
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS idempotency (
-    scope TEXT NOT NULL,
-    request_id TEXT NOT NULL,
-    fingerprint BLOB NOT NULL,
-    response BLOB NOT NULL,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (scope, request_id)
-);
-"""
-
-
-def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the idempotency table if it is missing."""
-    conn.executescript(SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -61,7 +45,7 @@ class IdempotencyKey:
         )
 
 
-def lookup(conn: sqlite3.Connection, key: IdempotencyKey | None) -> bytes | None:
+def lookup(conn: Connection, key: IdempotencyKey | None) -> bytes | None:
     """The stored response of an earlier identical call, if any; a conflicting one is refused."""
     if key is None:
         return None
@@ -80,9 +64,7 @@ def lookup(conn: sqlite3.Connection, key: IdempotencyKey | None) -> bytes | None
     return bytes(row[1])
 
 
-def remember(
-    conn: sqlite3.Connection, key: IdempotencyKey | None, response: bytes, now: str
-) -> None:
+def remember(conn: Connection, key: IdempotencyKey | None, response: bytes, now: str) -> None:
     """Store the response of a first successful call (inside its transaction)."""
     if key is None:
         return

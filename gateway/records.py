@@ -10,7 +10,6 @@ caller is that provider, validates the record against the catalog, then seals it
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from audit.events import EventType
 from audit.sequencer import Tx
+from audit.sql import Connection
 from consent.fx import FxRateTable
 from consent.policy import validate_record
 from gateway import idempotency
@@ -30,22 +30,6 @@ from gateway.idempotency import IdempotencyKey
 from sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
 
 MAX_SIGNED_BYTES = 256 * 1024
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS fx_rates (
-    table_id TEXT PRIMARY KEY,
-    provider_id TEXT NOT NULL,
-    base TEXT NOT NULL,
-    rates TEXT NOT NULL,
-    effective_at TEXT,
-    created_at TEXT NOT NULL
-);
-"""
-
-
-def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the FX rate table if it is missing."""
-    conn.executescript(SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -79,8 +63,9 @@ class ErasureReceipt:
     log_index: int
 
 
-def latest_fx_table(conn: sqlite3.Connection) -> FxRateTable | None:
+def latest_fx_table(conn: Connection) -> FxRateTable | None:
     """The most recently uploaded FX rate table, if any."""
+    # rowid: SQLite's implicit one; PostgreSQL's schema has an identity column of that name.
     row = conn.execute(
         "SELECT table_id, base, rates, effective_at FROM fx_rates ORDER BY created_at DESC, "
         "rowid DESC LIMIT 1"
@@ -149,7 +134,8 @@ class RecordManager:
             if idempotency.lookup(tx.conn, key) is not None:
                 return
             tx.conn.execute(
-                "INSERT INTO fx_rates VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO fx_rates (table_id, provider_id, base, rates, effective_at, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (table.id, caller.subject, table.base, json.dumps(dict(table.rates)),
                  str(payload.get("effective_at", "")) or None, now.isoformat()),
             )  # fmt: skip

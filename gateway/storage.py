@@ -146,7 +146,7 @@ class SqliteStorage(SequencedWrites):
         return str(self.path)
 
     def create(self, now: datetime) -> None:
-        """Create the file (0600) if missing and apply pending migrations (the default just works)."""
+        """Create the file (0600) if missing and apply pending migrations: no setup step."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not self.path.exists():
             fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)

@@ -7,31 +7,16 @@ pseudonyms, and an owner acting is recorded by pseudonym too.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from audit.events import ActorRole, AuditEvent, Decision, EventType, Pseudonymizer
+from audit.sql import Connection
 from audit.tree import AuditLog
-from sdk.reasons import DomainError
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS activity_index (
-    subject TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    PRIMARY KEY (subject, idx)
-);
-"""
+from sdk.reasons import DomainError, Reason
 
 
-def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the activity index if it is missing."""
-    conn.executescript(SCHEMA)
-
-
-def index_subjects(
-    conn: sqlite3.Connection, first_index: int, events: Sequence[AuditEvent]
-) -> None:
+def index_subjects(conn: Connection, first_index: int, events: Sequence[AuditEvent]) -> None:
     """Sequencer hook: remember which log entries are about which subject pseudonym."""
     rows = [
         (event.subject, first_index + offset)
@@ -41,7 +26,7 @@ def index_subjects(
     conn.executemany("INSERT INTO activity_index VALUES (?, ?)", rows)
 
 
-def activity_indices(conn: sqlite3.Connection, subject: str, after: int, limit: int) -> list[int]:
+def activity_indices(conn: Connection, subject: str, after: int, limit: int) -> list[int]:
     """Log indices of events about ``subject`` (a pseudonym) after ``after``, oldest first."""
     rows = conn.execute(
         "SELECT idx FROM activity_index WHERE subject = ? AND idx > ? ORDER BY idx LIMIT ?",
@@ -51,7 +36,7 @@ def activity_indices(conn: sqlite3.Connection, subject: str, after: int, limit: 
 
 
 def activity_page(
-    conn: sqlite3.Connection, log: AuditLog, subject: str, after: int, limit: int
+    conn: Connection, log: AuditLog, subject: str, after: int, limit: int
 ) -> tuple[list[tuple[int, AuditEvent]], int | None]:
     """One page of ``(log index, event)`` about ``subject`` (a pseudonym) after log index
     ``after`` (-1: from the start), oldest first, and the cursor of the next page (None: last)."""
@@ -96,3 +81,13 @@ class Trail:
             reason=reason or (refusal.reason.value if refusal is not None else None),
             claims=tuple(claims),
         )
+
+
+def audits_refusal(error: DomainError) -> bool:
+    """Whether a refusal is an audit event.
+
+    Well-formed attempts that policy or state refused are audited (owners see them in their
+    activity, regulators in the log). Malformed requests, the ones answered with field violations,
+    change nothing, not even the log: bad input never changes state.
+    """
+    return not error.violations and error.reason is not Reason.INVALID_ARGUMENT

@@ -24,36 +24,12 @@ from typing import Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from audit.sql import Connection
+from gateway.db.migrate import create_sqlite_schema
 from sdk.reasons import DomainError, Reason
 
 NONCE_BYTES = 12
 JsonValue = str | int | bool | None
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS subject_keys (
-    subject_ref TEXT PRIMARY KEY,
-    kek_id TEXT NOT NULL,
-    wrapped_key BLOB NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS records (
-    domain TEXT NOT NULL,
-    record_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    subject_ref TEXT NOT NULL,
-    provider_id TEXT NOT NULL,
-    nonce BLOB NOT NULL,
-    ciphertext BLOB NOT NULL,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (domain, record_id, version)
-);
-CREATE INDEX IF NOT EXISTS records_by_subject ON records (subject_ref, domain);
-CREATE TABLE IF NOT EXISTS erasures (
-    subject_ref TEXT PRIMARY KEY,
-    erased_at TEXT NOT NULL,
-    records INTEGER NOT NULL
-);
-"""
 
 
 class KekSource(Protocol):
@@ -82,8 +58,8 @@ class StoredRecord:
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the vault tables if they are missing."""
-    conn.executescript(SCHEMA)
+    """SQLite: create the gateway's tables if missing (the schema lives in ``gateway.db``)."""
+    create_sqlite_schema(conn)
 
 
 class RecordVault:
@@ -99,7 +75,7 @@ class RecordVault:
 
     def put(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         *,
         domain: str,
         record_id: str,
@@ -132,7 +108,7 @@ class RecordVault:
         return version
 
     def get(
-        self, conn: sqlite3.Connection, *, domain: str, subject: str, record_id: str | None
+        self, conn: Connection, *, domain: str, subject: str, record_id: str | None
     ) -> StoredRecord:
         """The latest version of a subject's record (by id, or the latest in the domain)."""
         ref = self.subject_ref(subject)
@@ -159,7 +135,7 @@ class RecordVault:
             created_at=datetime.fromisoformat(created_at),
         )
 
-    def erase(self, conn: sqlite3.Connection, subject: str, now: datetime) -> int:
+    def erase(self, conn: Connection, subject: str, now: datetime) -> int:
         """Crypto-shred a subject's records; returns how many record versions became unreadable."""
         ref = self.subject_ref(subject)
         (count,) = conn.execute(
@@ -175,7 +151,7 @@ class RecordVault:
         )
         return int(count)
 
-    def rewrap(self, conn: sqlite3.Connection) -> int:
+    def rewrap(self, conn: Connection) -> int:
         """Re-wrap every data key under the current KEK (after rotation); returns how many."""
         kid, kek = self._keks.current_kek()
         rows = conn.execute(
@@ -191,12 +167,12 @@ class RecordVault:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _refuse_if_erased(self, conn: sqlite3.Connection, ref: str) -> None:
+    def _refuse_if_erased(self, conn: Connection, ref: str) -> None:
         erased = conn.execute("SELECT 1 FROM erasures WHERE subject_ref = ?", (ref,)).fetchone()
         if erased is not None:
             raise DomainError(Reason.DATA_ERASED, "the subject's data was erased")
 
-    def _next_version(self, conn: sqlite3.Connection, domain: str, record_id: str) -> int:
+    def _next_version(self, conn: Connection, domain: str, record_id: str) -> int:
         (latest,) = conn.execute(
             "SELECT MAX(version) FROM records WHERE domain = ? AND record_id = ?",
             (domain, record_id),
@@ -204,7 +180,7 @@ class RecordVault:
         return int(latest or 0) + 1
 
     def _latest_row(
-        self, conn: sqlite3.Connection, domain: str, ref: str, record_id: str | None
+        self, conn: Connection, domain: str, ref: str, record_id: str | None
     ) -> tuple[str, int, str, bytes, bytes, str] | None:
         sql = (
             "SELECT record_id, version, provider_id, nonce, ciphertext, created_at FROM records "
@@ -217,9 +193,7 @@ class RecordVault:
         row = conn.execute(sql + " ORDER BY created_at DESC, version DESC LIMIT 1", args).fetchone()
         return None if row is None else tuple(row)
 
-    def _data_key(
-        self, conn: sqlite3.Connection, ref: str, now: datetime | None, *, create: bool
-    ) -> bytes:
+    def _data_key(self, conn: Connection, ref: str, now: datetime | None, *, create: bool) -> bytes:
         row = conn.execute(
             "SELECT kek_id, wrapped_key FROM subject_keys WHERE subject_ref = ?", (ref,)
         ).fetchone()

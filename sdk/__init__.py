@@ -9,9 +9,11 @@
                                        claims=["tax_year", "covers_amount"])
 
 Clients: ``OwnerClient``, ``ProviderClient``, ``BankClient``, ``RegulatorClient`` (plus
-``LogMonitor``, ``export_receipt``, ``verify_receipt``). Results are the frozen dataclasses of
-``sdk.types``; every failure is an ``sdk.errors.AttestgateError``. ``__all__`` is pinned by
-``tests/unit/sdk/test_sdk_public_api.py``.
+``LogMonitor``, ``export_receipt``, ``verify_receipt``), and their ``asyncio`` twins
+``AsyncOwnerClient``, ``AsyncProviderClient``, ``AsyncBankClient``, ``AsyncRegulatorClient``
+(``sdk.aio``). Retries of idempotent calls follow ``sdk.retry``. Results are the frozen
+dataclasses of ``sdk.types``; every failure is an ``sdk.errors.AttestgateError``. ``__all__``
+is pinned by ``tests/unit/sdk/test_sdk_public_api.py``.
 
 Names are imported lazily (PEP 562) so that ``import sdk.reasons``, which the grpc-free core
 packages do, does not pull in grpc.
@@ -23,6 +25,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sdk.aio import (
+        AsyncBankClient,
+        AsyncOwnerClient,
+        AsyncProviderClient,
+        AsyncRegulatorClient,
+    )
     from sdk.bank import BankClient
     from sdk.errors import AttestgateError
     from sdk.log_errors import LogVerificationError, SplitViewError
@@ -77,6 +85,10 @@ _TYPES = (
 )
 
 _HOMES: dict[str, str] = {
+    "AsyncBankClient": "sdk.aio",
+    "AsyncOwnerClient": "sdk.aio",
+    "AsyncProviderClient": "sdk.aio",
+    "AsyncRegulatorClient": "sdk.aio",
     "AttestgateError": "sdk.errors",
     "BankClient": "sdk.bank",
     "LogMonitor": "sdk.regulator",
@@ -93,6 +105,10 @@ _HOMES: dict[str, str] = {
 
 __all__ = [
     "ActivityEntry",
+    "AsyncBankClient",
+    "AsyncOwnerClient",
+    "AsyncProviderClient",
+    "AsyncRegulatorClient",
     "Attestation",
     "AttestationState",
     "AttestgateError",

@@ -1,8 +1,9 @@
-"""Issued attestations and the capacity they may consume, in SQLite.
+"""Issued attestations and the capacity they may consume, in SQL (SQLite or PostgreSQL).
 
 An attestation row moves ISSUED -> REDEEMED exactly once: the redemption is a conditional update
 (``WHERE state = 'ISSUED'``) inside the unit of work that also applies the purpose's consumption, so
-single use and capacity hold even if units of work ran concurrently.
+single use and capacity hold even if units of work ran concurrently (on PostgreSQL the batch
+transactions of all replicas are serialized too: ``gateway.db.postgres``).
 
 Capacity rows are keyed by (domain, record_id): income tracks the minor units consumed from a tax
 year's after-tax income; warehouse receipts and patents track who pledged them.
@@ -11,38 +12,15 @@ year's after-tax income; warehouse receipts and patents track who pledged them.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
+from audit.sql import Connection
+from gateway.db.migrate import create_sqlite_schema
 from sdk.reasons import DomainError, Reason
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS attestations (
-    jti TEXT PRIMARY KEY,
-    consent_id TEXT NOT NULL,
-    grantee TEXT NOT NULL,
-    domain TEXT NOT NULL,
-    purpose TEXT NOT NULL,
-    record_id TEXT NOT NULL,
-    consumption_kind TEXT NOT NULL,
-    consumption_amount INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    issued_at TEXT NOT NULL,
-    expires_at TEXT NOT NULL,
-    redeemed_at TEXT,
-    transaction_ref TEXT,
-    response BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS attestations_by_consent ON attestations (consent_id);
-CREATE TABLE IF NOT EXISTS capacity (
-    domain TEXT NOT NULL,
-    record_id TEXT NOT NULL,
-    consumed INTEGER NOT NULL DEFAULT 0,
-    pledged_by TEXT,
-    PRIMARY KEY (domain, record_id)
-);
-"""
 
 
 class AttestationState(StrEnum):
@@ -82,12 +60,20 @@ class AttestationRow:
     response: bytes
 
 
+# Named, in table order, so a row reads the same on every backend.
+_SELECT = (
+    "SELECT jti, consent_id, grantee, domain, purpose, record_id, consumption_kind, "
+    "consumption_amount, state, issued_at, expires_at, redeemed_at, transaction_ref, response "
+    "FROM attestations"
+)
+
+
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the attestation and capacity tables if they are missing."""
-    conn.executescript(SCHEMA)
+    """SQLite: create the gateway's tables if missing (the schema lives in ``gateway.db``)."""
+    create_sqlite_schema(conn)
 
 
-def insert(conn: sqlite3.Connection, row: AttestationRow) -> None:
+def insert(conn: Connection, row: AttestationRow) -> None:
     """Record a newly issued attestation."""
     conn.execute(
         "INSERT INTO attestations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -110,20 +96,26 @@ def insert(conn: sqlite3.Connection, row: AttestationRow) -> None:
     )
 
 
-def get(conn: sqlite3.Connection, jti: str) -> AttestationRow:
+def get(conn: Connection, jti: str) -> AttestationRow:
     """One attestation by jti (``ATTESTATION_NOT_FOUND`` if unknown)."""
-    found = conn.execute("SELECT * FROM attestations WHERE jti = ?", (jti,)).fetchone()
+    found = conn.execute(_SELECT + " WHERE jti = ?", (jti,)).fetchone()
     if found is None:
         raise DomainError(Reason.ATTESTATION_NOT_FOUND, "no such attestation")
     return _row(found)
 
 
-def mark_redeemed(conn: sqlite3.Connection, jti: str, transaction_ref: str, now: datetime) -> None:
+def mark_redeemed(conn: Connection, jti: str, transaction_ref: str, now: datetime) -> None:
     """ISSUED -> REDEEMED, or ``ATTESTATION_ALREADY_REDEEMED`` if it was redeemed before."""
     cursor = conn.execute(
         "UPDATE attestations SET state = ?, redeemed_at = ?, transaction_ref = ? "
         "WHERE jti = ? AND state = ?",
-        (AttestationState.REDEEMED.value, _ts(now), transaction_ref, jti, AttestationState.ISSUED),
+        (
+            AttestationState.REDEEMED.value,
+            _ts(now),
+            transaction_ref,
+            jti,
+            AttestationState.ISSUED.value,
+        ),
     )
     if cursor.rowcount != 1:
         raise DomainError(
@@ -133,7 +125,7 @@ def mark_redeemed(conn: sqlite3.Connection, jti: str, transaction_ref: str, now:
         )
 
 
-def consumed(conn: sqlite3.Connection, domain: str, record_id: str) -> tuple[int, str | None]:
+def consumed(conn: Connection, domain: str, record_id: str) -> tuple[int, str | None]:
     """(minor units consumed, jti of the pledge or None) for a record."""
     found = conn.execute(
         "SELECT consumed, pledged_by FROM capacity WHERE domain = ? AND record_id = ?",
@@ -142,9 +134,7 @@ def consumed(conn: sqlite3.Connection, domain: str, record_id: str) -> tuple[int
     return (0, None) if found is None else (int(found[0]), found[1])
 
 
-def consume_amount(
-    conn: sqlite3.Connection, domain: str, record_id: str, amount: int, limit: int
-) -> int:
+def consume_amount(conn: Connection, domain: str, record_id: str, amount: int, limit: int) -> int:
     """Consume ``amount`` from a record's capacity ``limit``; returns what remains.
 
     ``CAPACITY_EXHAUSTED`` when what was consumed before plus ``amount`` would exceed the limit.
@@ -154,13 +144,14 @@ def consume_amount(
         raise DomainError(Reason.CAPACITY_EXHAUSTED, "not enough capacity left on the record")
     conn.execute(
         "INSERT INTO capacity (domain, record_id, consumed) VALUES (?, ?, ?) "
-        "ON CONFLICT(domain, record_id) DO UPDATE SET consumed = consumed + excluded.consumed",
+        "ON CONFLICT(domain, record_id) DO UPDATE "
+        "SET consumed = capacity.consumed + excluded.consumed",
         (domain, record_id, amount),
     )
     return limit - already - amount
 
 
-def pledge(conn: sqlite3.Connection, domain: str, record_id: str, jti: str) -> None:
+def pledge(conn: Connection, domain: str, record_id: str, jti: str) -> None:
     """Pledge a record to the redemption ``jti``; ``CAPACITY_EXHAUSTED`` if already pledged."""
     _, pledged_by = consumed(conn, domain, record_id)
     if pledged_by is not None:
@@ -172,7 +163,7 @@ def pledge(conn: sqlite3.Connection, domain: str, record_id: str, jti: str) -> N
     )
 
 
-def _row(found: sqlite3.Row | tuple[object, ...]) -> AttestationRow:
+def _row(found: Sequence[Any]) -> AttestationRow:
     (jti, consent_id, grantee, domain, purpose, record_id, kind, amount, state, issued, expires,
      redeemed, ref, response) = tuple(found)  # fmt: skip
     return AttestationRow(

@@ -27,8 +27,7 @@ from consent.machine import check_usable, effective_state
 from consent.model import Consent, ConsentId, ConsentState
 from consent.policy import Withheld, WithheldReason, decide
 from consent.predicates import ConsumptionKind, PredicateContext
-from consent.sqlite_store import SqliteConsentStore
-from gateway import idempotency
+from gateway import idempotency, trail
 from gateway.attestations import ledger
 from gateway.attestations.sdjwt_issuer import issue_sd_jwt
 from gateway.context import Caller, Core
@@ -140,7 +139,7 @@ class AttestationManager:
         return self.get(caller, jti)
 
     def _usable_consent(self, conn: Any, caller: Caller, consent_id: str) -> Consent:
-        consent = SqliteConsentStore(conn).get_consent(ConsentId(consent_id))
+        consent = self._core.consents(conn).get_consent(ConsentId(consent_id))
         if consent.grantee != caller.subject:
             raise DomainError(Reason.NOT_CONSENT_GRANTEE, "the consent was not granted to you")
         check_usable(consent, self._core.clock.now())
@@ -253,7 +252,7 @@ class AttestationManager:
         return _Evaluated(values, kind, amount, detail)
 
     def _count_use(self, tx: Tx, caller: Caller, consent_id: str) -> None:
-        store = SqliteConsentStore(tx.conn)
+        store = self._core.consents(tx.conn)
         consent = store.get_consent(ConsentId(consent_id))
         now = self._core.clock.now()
         check_usable(consent, now)  # revoked, paused or spent since the read phase: refuse
@@ -334,7 +333,7 @@ class AttestationManager:
                 Reason.NOT_ATTESTATION_HOLDER, "the attestation was issued to another bank"
             )
         ledger.mark_redeemed(tx.conn, jti, transaction_ref, now)
-        consent = SqliteConsentStore(tx.conn).get_consent(ConsentId(row.consent_id))
+        consent = self._core.consents(tx.conn).get_consent(ConsentId(row.consent_id))
         _check_consent_still_granted(consent, now)
         purpose = self._core.catalog.purpose(row.domain, row.purpose)
         if (
@@ -404,6 +403,8 @@ class AttestationManager:
 
     def _refusal_events(self, caller: Caller, kind: EventType, objects: Mapping[str, str]) -> Any:
         def events(error: DomainError) -> list[AuditEvent]:
+            if not trail.audits_refusal(error):
+                return []
             return [self._refusal_event(caller, kind, objects, error, None)]
 
         return events
@@ -439,7 +440,7 @@ class AttestationManager:
         if consent_id is None:
             return None
         try:
-            return SqliteConsentStore(conn).get_consent(ConsentId(consent_id)).owner
+            return self._core.consents(conn).get_consent(ConsentId(consent_id)).owner
         except DomainError:
             return None
 
@@ -451,6 +452,8 @@ class AttestationManager:
         error: DomainError,
         detail: str | None = None,
     ) -> None:
+        if not trail.audits_refusal(error):
+            return
         event = self._refusal_event(caller, kind, objects, error, detail)
 
         def unit(tx: Tx) -> None:

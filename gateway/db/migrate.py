@@ -33,6 +33,8 @@ __all__ = [
     "applied_version",
     "available",
     "check_schema",
+    "create_sqlite_schema",
+    "latest_version",
     "migrate",
 ]
 
@@ -145,9 +147,20 @@ def migrate(conn: MigrationConnection, *, now: datetime) -> list[Migration]:
     return pending
 
 
+def create_sqlite_schema(conn: sqlite3.Connection) -> None:
+    """Create every table of the latest SQLite schema if missing, without recording a version.
+
+    For tests and tools that use one store alone; ``migrate`` later adopts such a database (the
+    SQLite migrations are idempotent). Runs in the caller's transaction, if any.
+    """
+    for migration in available(Dialect.SQLITE):
+        _run_script(conn, Dialect.SQLITE, migration.sql)
+
+
 def _run_script(conn: MigrationConnection, dialect: Dialect, script: str) -> None:
     if dialect is Dialect.POSTGRESQL:
-        conn.executescript(script)  # inside our transaction: PostgreSQL DDL is transactional
+        # One simple-protocol round trip, inside our transaction: PostgreSQL DDL is transactional.
+        conn.executescript(script)
         return
     # sqlite3's executescript() would COMMIT our transaction first; run statement by statement,
     # split where SQLite itself says a statement is complete (trigger bodies contain ';').

@@ -51,10 +51,15 @@ class Session:
 
 
 class SessionStore:
-    """Bounded, thread-safe, in-memory sessions (a restart signs everyone out)."""
+    """Bounded, thread-safe, in-memory sessions (a restart signs everyone out).
+
+    Anonymous and signed-in sessions are bounded separately, oldest evicted first, so a flood of
+    anonymous visits cannot push signed-in people out.
+    """
 
     def __init__(self, max_sessions: int = 10_000) -> None:
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._anonymous: OrderedDict[str, Session] = OrderedDict()
+        self._signed_in: OrderedDict[str, Session] = OrderedDict()
         self._max = max_sessions
         self._lock = threading.Lock()
 
@@ -63,27 +68,30 @@ class SessionStore:
         if not session_id:
             return None
         with self._lock:
-            session = self._sessions.get(session_id)
-            if session is None or session.expires_at <= now:
-                self._sessions.pop(session_id, None)
-                return None
-            return session
+            for table in (self._signed_in, self._anonymous):
+                session = table.get(session_id)
+                if session is not None and session.expires_at > now:
+                    return session
+                table.pop(session_id, None)
+            return None
 
     def new(self, now: datetime, principal: Principal | None = None, token: str = "") -> Session:
         """A fresh session (new id, new CSRF token); a signed-in one ends with its token."""
         expires = principal.expires_at if principal is not None else now + ANONYMOUS_TTL
         session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), expires)
         session = replace(session, principal=principal, token=token)
+        table = self._anonymous if principal is None else self._signed_in
         with self._lock:
-            self._sessions[session.id] = session
-            while len(self._sessions) > self._max:
-                self._sessions.popitem(last=False)
+            table[session.id] = session
+            while len(table) > self._max:
+                table.popitem(last=False)
         return session
 
     def drop(self, session_id: str) -> None:
         """Forget a session (sign-out)."""
         with self._lock:
-            self._sessions.pop(session_id, None)
+            self._anonymous.pop(session_id, None)
+            self._signed_in.pop(session_id, None)
 
 
 def csrf_matches(session: Session | None, submitted: str | None) -> bool:

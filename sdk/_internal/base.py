@@ -4,7 +4,8 @@ Internal (no stability guarantee). Every client owns one channel built by ``open
 default, bearer token, errors mapped to ``sdk.errors``) and closes it on ``close()`` or when its
 ``with`` block ends. Unary calls get a deadline (``timeout``, seconds) so a hung gateway surfaces
 as ``sdk.errors.DeadlineExceeded`` instead of blocking forever; streams run without one unless
-the caller asks.
+the caller asks. Idempotent unary calls are retried on transient failures (``sdk.retry``).
+Channels get keepalive and message-size defaults (``channel_options``); the caller's win.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from sdk._internal.channel import TokenSource, open_channel
+from sdk.retry import DEFAULT_RETRY, RetryPolicy, call_with_retry, classify
 from sdk.tls import TlsConfig
 
 T = TypeVar("T")
@@ -29,6 +31,25 @@ PAGE_SIZE = 200
 MAX_PAGES = 100_000
 """Safety stop for a server that keeps returning a next page token."""
 
+DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
+    # Keepalive pings only while calls are open (long watch streams through NAT and load
+    # balancers); 5 minutes is the most often a gateway with gRPC's default server policy
+    # accepts before it answers with GOAWAY "too_many_pings" (gRFC A8).
+    ("grpc.keepalive_time_ms", 300_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 0),
+    # The gateway refuses requests over its max_message_bytes (1 MiB by default) itself.
+    ("grpc.max_send_message_length", 4 * 1024 * 1024),
+    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+)
+"""Channel options every client starts from; ``options=`` entries with the same key replace them."""
+
+
+def channel_options(options: Sequence[tuple[str, Any]] = ()) -> list[tuple[str, Any]]:
+    """``DEFAULT_CHANNEL_OPTIONS`` with the caller's ``options`` applied over them."""
+    given = {key for key, _ in options}
+    return [item for item in DEFAULT_CHANNEL_OPTIONS if item[0] not in given] + list(options)
+
 
 class ClientBase:
     """A channel with defaults; subclasses add stubs and typed methods."""
@@ -42,13 +63,15 @@ class ClientBase:
         insecure: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         options: Sequence[tuple[str, Any]] = (),
+        retry: RetryPolicy | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         self._target = target
         self._timeout = timeout
+        self._retry = retry or DEFAULT_RETRY
         self._channel = open_channel(
-            target, tls=tls, insecure=insecure, token=token, options=options
+            target, tls=tls, insecure=insecure, token=token, options=channel_options(options)
         )
         self._closed = False
         self._lock = threading.Lock()
@@ -59,8 +82,12 @@ class ClientBase:
         return self._target
 
     def _unary(self, method: Callable[..., M], request: Any) -> M:
-        """Call a unary method with the client's default deadline."""
-        return method(request, timeout=self._timeout)
+        """Call a unary method with the client's deadline per attempt, retrying what is safe."""
+        return call_with_retry(
+            lambda: method(request, timeout=self._timeout),
+            policy=self._retry,
+            idempotency=classify(request),
+        )
 
     def _stream(
         self, method: Callable[..., Any], request: Any, timeout: float | None

@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -67,6 +68,7 @@ class Deployment:
     core: Core
     portal_url: str
     channel: grpc.Channel
+    ca_pem: bytes
 
     def token(self, role: str, sub: str) -> str:
         """A dev-issuer bearer token."""
@@ -82,6 +84,17 @@ class Deployment:
     def metadata(self, role: str, sub: str) -> tuple[tuple[str, str], ...]:
         """gRPC call metadata with a bearer token."""
         return (("authorization", "Bearer " + self.token(role, sub)),)
+
+    def wait_for_checkpoint(self) -> None:
+        """Block until a signed checkpoint covers every committed log entry."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            conn = self.core.storage.read()
+            latest = self.core.log.latest_checkpoint(conn)
+            if latest is not None and latest.size >= self.core.log.size(conn):
+                return
+            time.sleep(0.02)
+        raise AssertionError("no checkpoint covered the log within 10 s")
 
     def request_consent(self, owner: str, claims: list[str], bank: str = "bank-a") -> str:
         """The bank asks ``owner`` for consent (income / fx_purchase); returns the request id."""
@@ -160,7 +173,6 @@ def _upload_records(channel: grpc.Channel, deployment: Deployment) -> None:
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """One gateway (TLS, port 0) with its portal on 127.0.0.1:0 and income records uploaded."""
-    _require_chromium()
     data_dir = tmp_path_factory.mktemp("portal") / "data"
     config = GatewayConfig(
         data_dir=data_dir,
@@ -181,7 +193,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     ca = TlsFiles.in_dir(config.tls_dir).ca_cert.read_bytes()
     channel = grpc.secure_channel(f"127.0.0.1:{port}", grpc.ssl_channel_credentials(ca))
     portal_url = gateway.portal.url  # type: ignore[attr-defined]
-    found = Deployment(gateway, core, portal_url, channel)
+    found = Deployment(gateway, core, portal_url, channel, ca)
     _upload_records(channel, found)
     yield found
     channel.close()
@@ -242,8 +254,12 @@ def screenshot(driver: Any, name: str) -> Path:
     """Save the current page as ``test-artifacts/screenshots/<name>.png``."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    # The full page height, so long lists are captured whole.
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1280, max(800, min(int(height) + 40, 4000)))
-    driver.save_screenshot(str(path))
+    # The whole page, not just the viewport (Chrome DevTools Protocol, Page.captureScreenshot).
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 4000)}
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {"format": "png", "captureBeyondViewport": True, "clip": {**clip, "scale": 1}},
+    )
+    path.write_bytes(base64.b64decode(shot["data"]))
     return path

@@ -37,20 +37,29 @@ def text_of(driver: Any, element_id: str) -> str:
 
 
 def click(driver: Any, element_id: str = "", *, element: Any = None) -> None:
-    """Click a button or link and wait until the next page has replaced this one."""
+    """Click a button or link and wait until the next page has replaced this one and loaded."""
+    from selenium.common.exceptions import WebDriverException  # noqa: PLC0415
     from selenium.webdriver.common.by import By  # noqa: PLC0415
-    from selenium.webdriver.support import expected_conditions  # noqa: PLC0415
     from selenium.webdriver.support.ui import WebDriverWait  # noqa: PLC0415
 
     target = element if element is not None else driver.find_element(By.ID, element_id)
     page = driver.find_element(By.TAG_NAME, "html")
     target.click()
-    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(page))
+
+    def replaced(_: Any) -> bool:
+        try:
+            page.is_enabled()
+        except WebDriverException:  # stale, or "node does not belong to the document"
+            return True
+        return False
+
+    WebDriverWait(driver, 10).until(replaced)
+    WebDriverWait(driver, 10).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
 
 
-def test_owner_approves_with_one_claim_unticked(
-    deployment: Deployment, browser: Any
-) -> None:
+def test_owner_approves_with_one_claim_unticked(deployment: Deployment, browser: Any) -> None:
     from selenium.webdriver.common.by import By  # noqa: PLC0415
 
     request_id = deployment.request_consent("alice", ["tax_year", "covers_amount"])
@@ -61,7 +70,8 @@ def test_owner_approves_with_one_claim_unticked(
     card = text_of(browser, f"request-{request_id}")
     assert "bank-a" in card
     assert "not your income" in card  # the predicate says what it does not reveal
-    assert "Never shared" in card and "your taxpayer id" in card
+    assert "Never shared" in card
+    assert "your taxpayer id" in card
     assert "30 days" in card
     screenshot(browser, "02-owner-requests")
 
@@ -79,14 +89,12 @@ def test_owner_approves_with_one_claim_unticked(
 
     click(browser, element=browser.find_element(By.LINK_TEXT, "Activity"))
     activity = text_of(browser, "activity")
-    assert "consent.approved" in activity and "attestation.issued" in activity
+    assert "consent.approved" in activity
+    assert "attestation.issued" in activity
     screenshot(browser, "04-owner-activity")
 
 
-def test_owner_revokes_and_the_next_issue_is_refused(
-    deployment: Deployment, browser: Any
-) -> None:
-    from selenium.webdriver.common.by import By  # noqa: PLC0415
+def test_owner_revokes_and_the_next_issue_is_refused(deployment: Deployment, browser: Any) -> None:
 
     request_id = deployment.request_consent("bob", ["tax_year", "covers_amount"])
     sign_in(browser, deployment, "owner", "bob")
@@ -107,7 +115,8 @@ def test_owner_revokes_and_the_next_issue_is_refused(
 
     browser.get(deployment.portal_url + "/owner/activity")
     rows = text_of(browser, "activity")
-    assert "consent.revoked" in rows and "CONSENT_REVOKED" in rows  # the refused attempt, too
+    assert "consent.revoked" in rows
+    assert "CONSENT_REVOKED" in rows
 
 
 def test_regulator_opens_an_event_and_sees_it_verified(
@@ -117,7 +126,7 @@ def test_regulator_opens_an_event_and_sees_it_verified(
     from selenium.webdriver.support.ui import Select  # noqa: PLC0415
 
     deployment.request_consent("carol", ["covers_amount"])
-    time.sleep(0.3)  # let a checkpoint cover the new event (interval 100 ms)
+    deployment.wait_for_checkpoint()  # the viewer lists only what a signed checkpoint covers
     sign_in(browser, deployment, "regulator", "reg-1")
     assert browser.current_url.endswith("/regulator")
     assert "Verified" in text_of(browser, "checkpoint-verified")
@@ -127,7 +136,8 @@ def test_regulator_opens_an_event_and_sees_it_verified(
     Select(browser.find_element(By.ID, "f-type")).select_by_value("consent.requested")
     click(browser, "f-submit")
     table = text_of(browser, "events")
-    assert "consent.requested" in table and "record.put" not in table
+    assert "consent.requested" in table
+    assert "record.put" not in table
     assert "carol" not in browser.page_source  # pseudonyms only
     screenshot(browser, "07-regulator-events")
 
@@ -177,3 +187,13 @@ def _log_vkey(deployment: Deployment) -> str:
     from gateway.portal.auditview import log_verifier  # noqa: PLC0415
 
     return log_verifier(deployment.core).vkey
+
+
+def test_the_language_switch_shows_chinese(deployment: Deployment, browser: Any) -> None:
+    deployment.request_consent("dora", ["tax_year", "covers_amount"])
+    sign_in(browser, deployment, "owner", "dora")
+    assert "Pending consent requests" in text_of(browser, "requests-title")
+    click(browser, "lang-switch")
+    assert text_of(browser, "requests-title") == "待处理的授权请求"
+    assert "不透露您的收入" in browser.page_source
+    screenshot(browser, "10-owner-requests-zh")

@@ -21,6 +21,10 @@ REPO = Path(__file__).resolve().parents[3]
 
 PUBLIC_API = [
     "ActivityEntry",
+    "AsyncBankClient",
+    "AsyncOwnerClient",
+    "AsyncProviderClient",
+    "AsyncRegulatorClient",
     "Attestation",
     "AttestationState",
     "AttestgateError",
@@ -95,6 +99,49 @@ def test_client_methods_and_keyword_only_constructor(client: str) -> None:
     assert [p.name for p in parameters[:2]] == ["self", "target"]
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters[2:])
     assert "token" in {p.name for p in parameters}
+
+
+SYNC_ASYNC = ["BankClient", "OwnerClient", "ProviderClient", "RegulatorClient"]
+NO_IO = {"open_checkpoint"}  # offline methods stay plain methods on the async clients
+
+
+def _public_members(cls: type) -> dict[str, object]:
+    found: dict[str, object] = {}
+    for klass in reversed(cls.__mro__[:-1]):  # base classes first, overridden by subclasses
+        found.update({n: m for n, m in vars(klass).items() if not n.startswith("_")})
+    return found
+
+
+def _parameters(
+    function: object, *, skip: frozenset[str] = frozenset()
+) -> list[tuple[object, ...]]:
+    signature = inspect.signature(function)  # type: ignore[arg-type]
+    return [
+        (p.name, p.kind, p.default, p.annotation)
+        for p in signature.parameters.values()
+        if p.name not in skip
+    ]
+
+
+@pytest.mark.parametrize("name", SYNC_ASYNC)
+def test_async_client_has_the_sync_surface(name: str) -> None:
+    sync_cls, async_cls = getattr(sdk, name), getattr(sdk, "Async" + name)
+    sync_members, async_members = _public_members(sync_cls), _public_members(async_cls)
+    assert set(sync_members) == set(async_members)
+    for member, sync_member in sync_members.items():
+        async_member = async_members[member]
+        if isinstance(sync_member, property):
+            assert isinstance(async_member, property), member
+            continue
+        assert _parameters(sync_member) == _parameters(async_member), member
+        is_async = inspect.iscoroutinefunction(async_member) or inspect.isasyncgenfunction(
+            async_member
+        )
+        assert is_async is (member not in NO_IO), member
+    # The async constructors also take ``retry``; the sync ones get it from ``ClientBase`` later.
+    skip = frozenset({"retry"})
+    assert _parameters(sync_cls.__init__, skip=skip) == _parameters(async_cls.__init__, skip=skip)
+    assert "retry" in inspect.signature(async_cls.__init__).parameters
 
 
 def _annotation_texts() -> list[tuple[str, str]]:

@@ -1,0 +1,152 @@
+"""``python -m bench [--only rpc,audit,crypto] [--out DIR]``: run the benchmarks, write
+``<out>/<name>.json`` (default ``bench/results``), draw ``latency.png``, print tables and targets.
+
+``BENCH_QUICK=1`` runs a reduced version (about a minute) and writes ``<name>-quick.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.audit_append import append_rows, run_audit_append
+from bench.audit_proofs import proof_rows, run_audit_proofs
+from bench.common import RESULTS_DIR, Settings, progress, table, verdict, write_result
+from bench.crypto import crypto_rows, run_crypto
+from bench.fixture import start_bench_gateway
+from bench.plot import draw_latency
+from bench.rpc import RpcRunner, run_latency, run_throughput, throughput_rows
+from gateway.logs import configure_logging
+
+SUITES = ("crypto", "audit", "rpc")
+
+
+@contextlib.contextmanager
+def access_log(path: Path) -> Iterator[None]:
+    """Log like ``attestgate serve`` (text, INFO: one access line per call), into a file."""
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    with path.open("w") as stream:
+        configure_logging("text", "INFO", stream=stream)
+        try:
+            yield
+        finally:
+            for handler in list(root.handlers):
+                if handler not in before:
+                    root.removeHandler(handler)
+            root.setLevel(level)
+
+
+def run_rpc_suite(settings: Settings, work_dir: Path) -> dict[str, dict[str, Any]]:
+    """Benchmarks 1, 4 and 5 against one seeded gateway and its no-op twin."""
+    progress("rpc: starting the gateway (TLS, dev issuer, SQLite) and its no-op twin")
+    bench = start_bench_gateway(work_dir / "data")
+    try:
+        runner = RpcRunner(bench, settings)
+        throughput = run_throughput(runner)
+        max_rps = {name: throughput["results"][name]["rps"] for name in ("noop", "issue")}
+        latency = run_latency(runner, max_rps)
+    finally:
+        bench.close()
+    return {"rpc": throughput, "latency": latency}
+
+
+def run_suites(settings: Settings, only: Sequence[str], work_dir: Path) -> dict[str, Any]:
+    """Run the chosen suites; returns ``{result name: data}``."""
+    results: dict[str, Any] = {}
+    if "crypto" in only:
+        results["crypto"] = run_crypto(settings)
+    if "audit" in only:
+        results["audit_append"] = run_audit_append(settings, work_dir)
+        results["audit_proofs"] = run_audit_proofs(settings, work_dir)
+    if "rpc" in only:
+        with access_log(work_dir / "gateway.log"):
+            results.update(run_rpc_suite(settings, work_dir))
+    return results
+
+
+_TABLES: dict[str, tuple[str, list[str], Callable[[dict[str, Any]], list[list[object]]]]] = {
+    "rpc": (
+        "1. transport ceiling vs gateway (closed loop)",
+        ["call", "req/s", "p50 ms", "p99 ms", "server CPU us/call", "vs no-op"],
+        throughput_rows,
+    ),
+    "audit_append": (
+        "2a. durable appends: sequencer vs the same rows vs bare rows (events/s)",
+        ["submitters", "mean batch", "sequencer", "same rows", "bare", "seq/same", "max_wait=0"],
+        append_rows,
+    ),
+    "audit_proofs": (
+        "2b. proofs (ms) and peak RSS",
+        ["entries", "incl p50", "incl p99", "cons p50", "cons p99", "RSS MB", "build/s"],
+        proof_rows,
+    ),
+    "crypto": (
+        "3. SD-JWT vs the IETF reference (us per operation)",
+        ["operation", "ours", "reference", "speedup"],
+        crypto_rows,
+    ),
+}
+
+
+def summary_rows(results: dict[str, Any]) -> list[list[object]]:
+    """Every target of every result: name, value, target, verdict."""
+    rows: list[list[object]] = []
+    for name, data in results.items():
+        for target_name, target in data.get("targets", {}).items():
+            value = target.get("value", target.get("ratio", target.get("min_ratio")))
+            rows.append([f"{name}.{target_name}", value, target.get("target", ""), target["holds"]])
+    return [[n, v, t, verdict(bool(h))] for n, v, t, h in rows]
+
+
+def report(results: dict[str, Any]) -> str:
+    """The stdout report: one table per benchmark, then the targets."""
+    parts = []
+    for name, (title, header, rows) in _TABLES.items():
+        if name in results:
+            parts.append(f"{title}\n{table(rows(results[name]), header)}")
+    if "latency" in results:
+        half = results["latency"]["issue_at_half_max"]
+        parts.append(
+            "4. IssueAttestation at half its max "
+            f"({half['offered_rps']} req/s offered): p50 {half['p50_ms']} ms, "
+            f"p99 {half['p99_ms']} ms"
+        )
+    parts.append("targets\n" + table(summary_rows(results), ["target", "value", "want", ""]))
+    return "\n\n".join(parts)
+
+
+def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None) -> int:
+    """Entry point of ``python -m bench`` (``settings``: default from ``BENCH_QUICK``)."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--only", default=",".join(SUITES), help="comma-separated: " + ",".join(SUITES)
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where the JSON goes")
+    args = parser.parse_args(argv)
+    settings = settings or Settings.from_env()
+    only = [s for s in args.only.split(",") if s]
+    unknown = set(only) - set(SUITES)
+    if unknown:
+        parser.error(f"unknown suites: {sorted(unknown)}")
+    progress(f"{settings.mode} run: {', '.join(only)}")
+    with tempfile.TemporaryDirectory(prefix="attestgate-bench-") as tmp:
+        results = run_suites(settings, only, Path(tmp))
+    for name, data in results.items():
+        progress(f"wrote {write_result(name, settings, data, args.out)}")
+    if "latency" in results:
+        suffix = "" if settings.mode == "full" else f"-{settings.mode}"
+        plot = draw_latency(results["latency"], args.out / f"latency{suffix}.png")
+        if plot is not None:
+            progress(f"wrote {plot}")
+    print(report(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,144 @@
+"""Plumbing shared by the async clients: a ``grpc.aio`` channel, the token, deadlines, retries.
+
+Internal (no stability guarantee). The twin of ``sdk._internal.base`` for ``asyncio``: the same
+TLS rules, default channel options, per-call deadline and retry policy (``sdk.retry``), and the
+same one translation point for errors (``sdk.errors.from_rpc_error``), applied here to
+``grpc.aio.AioRpcError``. Create async clients inside the running event loop that uses them:
+a ``grpc.aio`` channel belongs to the loop it was made in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import grpc
+import grpc.aio
+
+from sdk._internal.base import DEFAULT_TIMEOUT, MAX_PAGES, channel_options
+from sdk._internal.channel import TokenSource
+from sdk.errors import from_rpc_error
+from sdk.retry import DEFAULT_RETRY, RetryPolicy, call_with_retry_async, classify
+from sdk.tls import TlsConfig
+
+T = TypeVar("T")
+M = TypeVar("M")
+
+__all__ = ["DEFAULT_TIMEOUT", "AsyncClientBase", "TokenSource", "follow_pages_async"]
+
+
+def open_aio_channel(
+    target: str,
+    *,
+    tls: TlsConfig | None,
+    insecure: bool,
+    options: Sequence[tuple[str, Any]],
+) -> grpc.aio.Channel:
+    """A ``grpc.aio`` channel: TLS unless ``insecure``; ``tls=None`` trusts the system roots."""
+    if insecure and tls is not None:
+        raise ValueError("give either tls or insecure=True, not both")
+    all_options = channel_options(options)
+    if insecure:
+        return grpc.aio.insecure_channel(target, options=all_options)
+    tls = tls or TlsConfig()
+    if tls.server_name:
+        all_options.append(("grpc.ssl_target_name_override", tls.server_name))
+    return grpc.aio.secure_channel(target, tls.channel_credentials(), options=all_options)
+
+
+class AsyncClientBase:
+    """An async channel with defaults; subclasses add stubs and typed coroutine methods."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        token: TokenSource | None,
+        tls: TlsConfig | None = None,
+        insecure: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+        options: Sequence[tuple[str, Any]] = (),
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        self._target = target
+        self._token = token
+        self._timeout = timeout
+        self._retry = retry or DEFAULT_RETRY
+        self._channel = open_aio_channel(target, tls=tls, insecure=insecure, options=options)
+        self._closed = False
+
+    @property
+    def target(self) -> str:
+        """The ``host:port`` this client talks to."""
+        return self._target
+
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        """``authorization: Bearer <token>`` (RFC 6750 §2.1), read anew for every call."""
+        if self._token is None:
+            return ()
+        token = self._token() if callable(self._token) else self._token
+        return (("authorization", f"Bearer {token}"),)
+
+    async def _unary(self, method: Callable[..., Awaitable[M]], request: Any) -> M:
+        """Call a unary method with the client's deadline per attempt, retrying what is safe."""
+
+        async def attempt() -> M:
+            try:
+                return await method(request, timeout=self._timeout, metadata=self._metadata())
+            except grpc.aio.AioRpcError as exc:
+                raise from_rpc_error(exc) from exc
+
+        return await call_with_retry_async(
+            attempt, policy=self._retry, idempotency=classify(request)
+        )
+
+    async def _stream(
+        self, method: Callable[..., Any], request: Any, timeout: float | None
+    ) -> AsyncIterator[Any]:
+        """Iterate a server stream; leaving the loop (closing the generator) cancels the call."""
+        call = method(request, timeout=timeout, metadata=self._metadata())
+        try:
+            async for message in call:
+                yield message
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from exc
+        finally:
+            call.cancel()
+
+    async def close(self) -> None:
+        """Close the channel; calls in flight are cancelled. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._channel.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._target!r})"
+
+
+async def follow_pages_async(
+    fetch: Callable[[str], Awaitable[tuple[Sequence[T], str]]],
+) -> list[T]:
+    """Collect every item of a paged List call: ``await fetch(page_token) -> (items, next)``."""
+    items: list[T] = []
+    token = ""
+    for _ in range(MAX_PAGES):
+        page, token = await fetch(token)
+        items.extend(page)
+        if not token:
+            return items
+    raise RuntimeError("the server kept returning page tokens")

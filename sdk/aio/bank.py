@@ -1,0 +1,246 @@
+"""``AsyncBankClient``: ``sdk.BankClient`` for ``asyncio`` (same methods, awaited).
+
+Holder key, offline verification against the cached JWKS (refetched once for an unknown
+``kid``), and the redemption presentation are exactly the sync client's; only the I/O awaits.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from attestgate.v1 import attestation_pb2, attestation_pb2_grpc, consent_pb2, consent_pb2_grpc
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from sdk._internal import convert
+from sdk._internal.base import PAGE_SIZE
+from sdk._internal.jose import JoseError, Jwks, public_jwk
+from sdk.aio._base import DEFAULT_TIMEOUT, AsyncClientBase, TokenSource, follow_pages_async
+from sdk.bank import VCT_PREFIX, _IssuerInfo
+from sdk.errors import InvalidAttestation
+from sdk.retry import RetryPolicy
+from sdk.sdjwt import (
+    KeyBindingPolicy,
+    SdJwtError,
+    VerifyFailure,
+    create_presentation,
+    redemption_nonce,
+    unverified_jti,
+    verify_sd_jwt,
+)
+from sdk.tls import TlsConfig
+from sdk.types import (
+    Attestation,
+    ClaimValue,
+    Consent,
+    ConsentEvent,
+    ConsentRequest,
+    ConsentState,
+    Redemption,
+)
+
+__all__ = ["AsyncBankClient"]
+
+
+class AsyncBankClient(AsyncClientBase):
+    """Consent requests, attestations, offline verification and single redemption for a bank.
+
+    The parameters are ``sdk.BankClient``'s; ``retry`` replaces the default retry policy.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        token: TokenSource,
+        tls: TlsConfig | None = None,
+        insecure: bool = False,
+        holder_key: ec.EllipticCurvePrivateKey | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        clock: Callable[[], datetime] | None = None,
+        leeway: timedelta = timedelta(seconds=30),
+        options: Sequence[tuple[str, Any]] = (),
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        if holder_key is not None and not isinstance(holder_key.curve, ec.SECP256R1):
+            raise ValueError("holder_key must be a P-256 key (ES256)")
+        super().__init__(
+            target,
+            token=token,
+            tls=tls,
+            insecure=insecure,
+            timeout=timeout,
+            options=options,
+            retry=retry,
+        )
+        self._holder_key = holder_key or ec.generate_private_key(ec.SECP256R1())
+        self._holder_jwk = json.dumps(public_jwk(self._holder_key.public_key()), sort_keys=True)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._leeway = leeway
+        self._issuer: _IssuerInfo | None = None
+        self._consents = consent_pb2_grpc.ConsentServiceStub(self._channel)
+        self._attestations = attestation_pb2_grpc.AttestationServiceStub(self._channel)
+
+    @property
+    def holder_key(self) -> ec.EllipticCurvePrivateKey:
+        """The P-256 private key attestations obtained by this client are bound to."""
+        return self._holder_key
+
+    # --- consent ---------------------------------------------------------------------------------
+
+    async def request_consent(
+        self,
+        *,
+        owner: str,
+        domain: str,
+        purpose: str,
+        claims: Iterable[str],
+        record_id: str | None = None,
+        valid_for: timedelta | None = None,
+        max_uses: int = 1,
+        request_id: str | None = None,
+    ) -> ConsentRequest:
+        """Ask ``owner`` for consent to learn ``claims`` of a ``domain`` record for ``purpose``."""
+        body = consent_pb2.ConsentRequest(
+            owner=owner,
+            domain=domain,
+            purpose=purpose,
+            claims=list(claims),
+            record_id=record_id or "",
+            max_uses=max_uses,
+        )
+        if valid_for is not None:
+            body.valid_for.CopyFrom(convert.duration(valid_for))
+        request = consent_pb2.CreateConsentRequestRequest(
+            consent_request=body, request_id=request_id or str(uuid.uuid4())
+        )
+        response = await self._unary(self._consents.CreateConsentRequest, request)
+        return convert.consent_request(response)
+
+    async def get_consent(self, consent_id: str) -> Consent:
+        """A consent granted to this bank (bare id or ``consents/{id}``)."""
+        request = consent_pb2.GetConsentRequest(name=convert.resource_name("consents", consent_id))
+        return convert.consent(await self._unary(self._consents.GetConsent, request))
+
+    async def list_consents(self, *, state: ConsentState | str | None = None) -> list[Consent]:
+        """Every consent granted to this bank (all pages), optionally only those in ``state``."""
+        state_filter = convert.consent_state_filter(state)
+
+        async def fetch(token: str) -> tuple[list[Consent], str]:
+            request = consent_pb2.ListConsentsRequest(
+                page_size=PAGE_SIZE, page_token=token, state=state_filter
+            )
+            response = await self._unary(self._consents.ListConsents, request)
+            return [convert.consent(c) for c in response.consents], response.next_page_token
+
+        return await follow_pages_async(fetch)
+
+    async def watch_consent_events(
+        self, cursor: str | None = None, *, timeout: float | None = None
+    ) -> AsyncGenerator[ConsentEvent, None]:
+        """Status changes of this bank's requests and consents, oldest first, then live; pass
+        the last ``cursor`` handled to resume after it. ``aclose()`` the generator to stop."""
+        request = consent_pb2.WatchConsentEventsRequest(cursor=cursor or "")
+        async for message in self._stream(self._consents.WatchConsentEvents, request, timeout):
+            yield convert.consent_event(message)
+
+    # --- attestations ----------------------------------------------------------------------------
+
+    async def issue(
+        self,
+        consent_id: str,
+        *,
+        params: Mapping[str, ClaimValue] | None = None,
+        request_id: str | None = None,
+        claims: Iterable[str] | None = None,
+    ) -> Attestation:
+        """Obtain an attestation under an ACTIVE consent, bound to ``holder_key``; uses one use."""
+        request = attestation_pb2.IssueAttestationRequest(
+            consent=convert.resource_name("consents", consent_id),
+            params={name: convert.to_value(value) for name, value in (params or {}).items()},
+            holder_jwk=self._holder_jwk,
+            claims=list(claims or ()),
+            request_id=request_id or str(uuid.uuid4()),
+        )
+        response = await self._unary(self._attestations.IssueAttestation, request)
+        return convert.attestation(response)
+
+    async def get_attestation(self, jti: str) -> Attestation:
+        """An attestation this bank holds, with its current state."""
+        request = attestation_pb2.GetAttestationRequest(
+            name=convert.resource_name("attestations", jti)
+        )
+        return convert.attestation(await self._unary(self._attestations.GetAttestation, request))
+
+    async def issuer_keys(self) -> dict[str, Any]:
+        """The issuer's JWKS (RFC 7517 §5), fetched now; also refreshes the verification cache."""
+        return dict((await self._fetch_issuer()).raw)
+
+    async def verify(self, token: str) -> dict[str, Any]:
+        """Verify an attestation offline (JWKS fetched once, then cached); its disclosed claims.
+
+        Raises ``InvalidAttestation`` for every failure, the precise ``SdJwtError`` as cause."""
+        info = self._issuer or await self._fetch_issuer()
+        try:
+            return self._verify_with(info, token)
+        except SdJwtError as exc:
+            if exc.code is not VerifyFailure.UNKNOWN_KID:
+                raise InvalidAttestation("attestation invalid") from exc
+        try:  # a rotated issuer key: refresh once, then decide for good
+            return self._verify_with(await self._fetch_issuer(), token)
+        except SdJwtError as exc:
+            raise InvalidAttestation("attestation invalid") from exc
+
+    async def redeem(self, attestation: Attestation | str, *, transaction_ref: str) -> Redemption:
+        """Redeem an attestation once, for the transaction ``transaction_ref`` (never retried)."""
+        if not transaction_ref:
+            raise ValueError("transaction_ref is required")
+        token = attestation.token if isinstance(attestation, Attestation) else attestation
+        try:
+            jti = unverified_jti(token)  # only to derive the nonce; the gateway verifies
+        except SdJwtError as exc:
+            raise InvalidAttestation("attestation invalid") from exc
+        info = self._issuer or await self._fetch_issuer()
+        presentation = create_presentation(
+            token,
+            holder_key=self._holder_key,
+            audience=info.issuer,
+            nonce=redemption_nonce(jti, transaction_ref),
+            now=self._clock(),
+        )
+        request = attestation_pb2.RedeemAttestationRequest(
+            presentation=presentation, transaction_ref=transaction_ref
+        )
+        response = await self._unary(self._attestations.RedeemAttestation, request)
+        return convert.redemption(response)
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    async def _fetch_issuer(self) -> _IssuerInfo:
+        response = await self._unary(
+            self._attestations.GetIssuerKeys, attestation_pb2.GetIssuerKeysRequest()
+        )
+        try:
+            raw = json.loads(response.jwks)
+            info = _IssuerInfo(response.issuer, Jwks.from_dict(raw), raw)
+        except (ValueError, JoseError) as exc:
+            raise InvalidAttestation("the gateway published an unusable JWKS") from exc
+        if not info.issuer:
+            raise InvalidAttestation("the gateway published no issuer name")
+        self._issuer = info
+        return info
+
+    def _verify_with(self, info: _IssuerInfo, token: str) -> dict[str, Any]:
+        verified = verify_sd_jwt(
+            token,
+            jwks=info.jwks,
+            issuer=info.issuer,
+            now=self._clock(),
+            key_binding=KeyBindingPolicy.none(),
+            leeway=self._leeway,
+            expected_vct_prefix=VCT_PREFIX,
+        )
+        return dict(verified.claims)
