@@ -19,7 +19,9 @@ use or capacity checks inside a unit of work are race-free because batches run o
 writer thread per process, and across processes (gateway replicas on one PostgreSQL) the ``begin``
 step serializes the batch transactions (see ``gateway.db.postgres``).
 
-The sequencer is storage-agnostic: it speaks ``audit.sql.Connection`` and is given ``begin``.
+The sequencer is storage-agnostic: it speaks ``audit.sql.Connection`` and is given ``begin``. It
+reports each batch (units, events, commit time, outcome) to an optional ``on_batch`` callback, which
+is how the gateway's metrics see it without this package knowing about any metrics library.
 """
 
 from __future__ import annotations
@@ -108,6 +110,16 @@ class LogWriter(Protocol):
 
 
 @dataclass(frozen=True)
+class BatchReport:
+    """One batch transaction, as ``on_batch`` observers see it."""
+
+    units: int
+    events: int
+    seconds: float
+    committed: bool
+
+
+@dataclass(frozen=True)
 class SequencerSettings:
     """Batching knobs: a batch closes at ``max_batch`` units or ``max_wait`` after its first."""
 
@@ -133,8 +145,10 @@ class Sequencer:
         on_commit: Callable[[int], None] | None = None,
         indexer: Indexer | None = None,
         begin: Callable[[Connection], None] = begin_immediate,
+        on_batch: Callable[[BatchReport], None] | None = None,
     ) -> None:
         self._connect = connect
+        self._on_batch = on_batch
         self._begin = begin
         self._log = log_writer
         self._settings = settings or SequencerSettings()
@@ -224,6 +238,7 @@ class Sequencer:
 
     def _commit_batch(self, conn: Connection | None, batch: list[_Item]) -> Connection | None:
         """Run one batch; returns the connection for the next one (None once it broke)."""
+        started = time.monotonic()
         try:
             # Opened lazily and again after a failure: a database restart costs the batches that
             # ran into it, not the writer thread.
@@ -238,13 +253,26 @@ class Sequencer:
                 self._log.write_checkpoint(conn, self._now())
             conn.execute("COMMIT")
         except Exception as exc:  # storage failure: nothing of this batch happened
+            self._report(batch, time.monotonic() - started, committed=False)
             return self._abort(conn, batch, exc)
+        elapsed = time.monotonic() - started
         self._log.commit_pending()
         self.batches += 1
         if checkpoint:
             self._last_checkpoint = time.monotonic()
         self._resolve(batch, first_index)
+        self._report(batch, elapsed, committed=True)  # after the callers were answered
         return conn
+
+    def _report(self, batch: list[_Item], seconds: float, *, committed: bool) -> None:
+        if self._on_batch is None:
+            return
+        events = sum(len(item.events) for item in batch) if committed else 0
+        report = BatchReport(len(batch), events, seconds, committed)
+        try:
+            self._on_batch(report)
+        except Exception:  # an observer must never sink the writer thread
+            log.exception("on_batch observer failed")
 
     def _run_unit(self, conn: Connection, item: _Item) -> None:
         conn.execute("SAVEPOINT unit")

@@ -1,12 +1,16 @@
-"""The composition root: storage, keys, the audit sequencer and the four services, wired once."""
+"""The composition root: storage, keys, the audit sequencer and the four services, wired once;
+plus the operational parts: the readiness watch (health follows storage) and, when configured,
+Prometheus metrics."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from audit.events import Pseudonymizer
 from audit.note import NoteSigner
-from audit.sequencer import Sequencer, SequencerSettings
+from audit.sequencer import BatchReport, Sequencer, SequencerSettings
 from audit.tree import AuditLog
 from consent.catalog import Catalog
 from gateway import trail, vault
@@ -15,12 +19,16 @@ from gateway.config import GatewayConfig
 from gateway.context import Core
 from gateway.keys import KeyRing
 from gateway.providers import ProviderRegistry
+from gateway.readiness import ReadinessWatch, storage_probe
 from gateway.server import Gateway, GatewayServicers, build_server, prepare_data_dir
 from gateway.services.attestation import AttestationServicer
 from gateway.services.audit import AuditServicer
 from gateway.services.consent import ConsentServicer
 from gateway.services.record import RecordServicer
 from gateway.storage import open_storage
+
+if TYPE_CHECKING:
+    from gateway.metrics import GatewayMetrics
 
 
 def build_core(config: GatewayConfig, *, clock: Clock, keyring: KeyRing) -> Core:
@@ -44,8 +52,9 @@ def build_core(config: GatewayConfig, *, clock: Clock, keyring: KeyRing) -> Core
     )
 
 
-def start_core(core: Core) -> None:
-    """Start the group-committing sequencer and make sure the log has a signed checkpoint."""
+def start_core(core: Core, *, on_batch: Callable[[BatchReport], None] | None = None) -> None:
+    """Start the group-committing sequencer and make sure the log has a signed checkpoint;
+    ``on_batch`` hears about every batch (metrics)."""
     config = core.config
     sequencer = Sequencer(
         core.storage.writer_connection,
@@ -59,6 +68,7 @@ def start_core(core: Core) -> None:
         on_commit=core.notify_commit,
         indexer=trail.index_subjects,
         begin=core.storage.begin_batch,
+        on_batch=on_batch,
     )
     core.storage.attach(sequencer)
     core.storage.write(lambda tx: None)  # writes the first checkpoint of a new log
@@ -75,9 +85,21 @@ def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Gatew
         record=RecordServicer(core),
         audit=AuditServicer(core),
     )
-    gateway = build_server(config, keyring=keyring, clock=clock, servicers=servicers)
-    gateway.on_start.append(lambda: start_core(core))
+    metrics = _metrics(config)
+    gateway = build_server(
+        config, keyring=keyring, clock=clock, servicers=servicers, observer=metrics
+    )
+    on_batch = metrics.batch_committed if metrics is not None else None
+    gateway.on_start.append(lambda: start_core(core, on_batch=on_batch))
     gateway.on_stop.append(core.storage.close)
+    _watch_readiness(gateway, core, metrics)
+    if metrics is not None:
+        from gateway.metrics import metrics_server  # noqa: PLC0415
+
+        endpoint = metrics_server(config, metrics)  # refuses a public address before any start
+        gateway.on_start.append(endpoint.start)
+        gateway.on_stop.append(endpoint.stop)
+        gateway.metrics_endpoint = endpoint  # type: ignore[attr-defined]
     gateway.core = core  # type: ignore[attr-defined]
     if config.portal:
         # Imported only when asked for: the portal's web stack is the optional "portal" extra.
@@ -85,3 +107,27 @@ def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Gatew
 
         attach_portal(gateway, core)
     return gateway
+
+
+def _metrics(config: GatewayConfig) -> GatewayMetrics | None:
+    """The metrics collectors when ``config.metrics`` names an endpoint, else ``None``."""
+    if not config.metrics:
+        return None
+    # Imported only when asked for: nothing of prometheus-client loads while metrics are off.
+    from gateway.metrics import GatewayMetrics  # noqa: PLC0415
+
+    return GatewayMetrics()
+
+
+def _watch_readiness(gateway: Gateway, core: Core, metrics: GatewayMetrics | None) -> None:
+    """Health NOT_SERVING while storage does not answer, SERVING again once it does."""
+    listeners: list[Callable[[bool], None]] = [gateway.set_serving]
+    if metrics is not None:
+        listeners.append(metrics.set_ready)
+    interval = core.config.storage_check_interval.total_seconds()
+    watch = ReadinessWatch(
+        storage_probe(core.storage), listeners, interval=interval, timeout=max(interval, 2.0)
+    )
+    gateway.after_start.append(watch.start)
+    gateway.on_stop.append(watch.stop)
+    gateway.readiness = watch  # type: ignore[attr-defined]

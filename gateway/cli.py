@@ -113,6 +113,7 @@ def _serve_config(args: argparse.Namespace) -> tuple[GatewayConfig, bool]:
         "db": args.db,
         "insecure": args.insecure or None,
         "portal": args.portal,
+        "metrics": args.metrics,
     }
     first_start = False
     if args.config is None:
@@ -176,6 +177,12 @@ def _add_serve(sub: Any) -> None:
         metavar="HOST:PORT",
         help="also serve the owner consent portal and regulator audit viewer (HTTPS with the "
         "gateway's certificate; loopback only with --insecure); off by default",
+    )
+    p.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (loopback only unless "
+        "metrics_allow_remote = true in the config); off by default",
     )
     p.set_defaults(func=_run_serve)
 

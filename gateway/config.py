@@ -79,6 +79,16 @@ class GatewayConfig:
     max_message_bytes: int = 1024 * 1024
     max_workers: int = 32
     portal: str = ""  # HOST:PORT of the owner/regulator web portal; empty: off (gateway.portal)
+    # Overload protection (gateway.limits): calls in flight at once (running or waiting for one
+    # of max_workers threads; beyond: OVERLOADED at once), and a token bucket per principal
+    # (subject + role): rate per second and burst (0: the rate rounded up); rate 0: off.
+    max_concurrent_rpcs: int = 256
+    rate_limit_per_second: float = 0.0
+    rate_limit_burst: int = 0
+    # Prometheus metrics (gateway.metrics): HOST:PORT, empty: off; loopback only unless allowed.
+    metrics: str = ""
+    metrics_allow_remote: bool = False
+    storage_check_interval: timedelta = timedelta(seconds=1)  # readiness (gateway.readiness)
 
     def __post_init__(self) -> None:
         if not self.db:
@@ -137,6 +147,18 @@ def _as_positive_int(value: object) -> int:
     return value
 
 
+def _as_non_negative_int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError("expected an integer >= 0")
+    return value
+
+
+def _as_non_negative_float(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e9:
+        raise ValueError("expected a number >= 0")
+    return float(value)
+
+
 def _as_log_format(value: object) -> str:
     if value not in ("text", "json"):
         raise ValueError("expected 'text' or 'json'")
@@ -173,6 +195,12 @@ _CONVERTERS: dict[str, Callable[[object], object]] = {
     "max_message_bytes": _as_positive_int,
     "max_workers": _as_positive_int,
     "portal": _as_str,
+    "max_concurrent_rpcs": _as_positive_int,
+    "rate_limit_per_second": _as_non_negative_float,
+    "rate_limit_burst": _as_non_negative_int,
+    "metrics": _as_str,
+    "metrics_allow_remote": _as_bool,
+    "storage_check_interval": parse_duration,
 }
 _ISSUER_KEYS = frozenset({"issuer", "jwks", "jwks_file", "audience"})
 assert set(_CONVERTERS) | {"issuers"} == {f.name for f in fields(GatewayConfig)}

@@ -2,10 +2,12 @@
 
 ``DomainError`` -> ``grpc.StatusCode[REASON_STATUS[reason]]`` with rich details in the
 ``grpc-status-details-bin`` trailer (https://google.aip.dev/193): a ``google.rpc.ErrorInfo``
-(reason, domain ``attestgate``, metadata) and, for bad input, a ``google.rpc.BadRequest`` listing
-the field violations. Any other exception becomes ``INTERNAL`` with the fixed message
-``internal error (correlation id X)`` and an ErrorInfo carrying only that id; the traceback is
-logged under the same id, the request never is.
+(reason, domain ``attestgate``, metadata), for bad input a ``google.rpc.BadRequest`` listing
+the field violations, and for a refusal that should be retried later (``RetryLaterError``:
+overload, rate limits) a ``google.rpc.RetryInfo`` with the delay (https://google.aip.dev/194).
+Any other exception becomes ``INTERNAL`` with the fixed message ``internal error (correlation id
+X)`` and an ErrorInfo carrying only that id; the traceback is logged under the same id, the
+request never is.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import uuid
 from typing import Any, NoReturn
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from gateway.limits import RetryLaterError
 from sdk.reasons import ERROR_DOMAIN, DomainError, Reason
 
 _log = logging.getLogger("attestgate.errors")
@@ -58,6 +61,10 @@ def domain_status(error: DomainError) -> grpc.Status:
                 )
             )
         )
+    if isinstance(error, RetryLaterError):
+        delay = duration_pb2.Duration()
+        delay.FromTimedelta(error.retry_after)
+        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     status = status_pb2.Status(
         code=getattr(code_pb2, code.name), message=error.message, details=details
     )

@@ -1,10 +1,14 @@
 """The server interceptor every call passes through.
 
-For each call it: authenticates the bearer token (except ``PUBLIC_METHODS``), checks the role table,
-binds the ``Principal`` for the servicer (``current_principal()``), turns any exception into a
-status through ``gateway.errors`` (so servicers just raise ``DomainError``), and writes one access
-log line: method, code, duration, role and a keyed hash of the subject. Never the token, never the
-request.
+For each call it: admits it under the concurrency limit (``gateway.limits``; health checks are
+exempt so probes stay answered under overload), authenticates the bearer token (except
+``PUBLIC_METHODS``), checks the role table, applies the caller's rate limit, refuses a request that
+did not parse (``INVALID_ARGUMENT``, not the ``INTERNAL`` gRPC itself would answer) or is larger
+than the configured limit (``MESSAGE_TOO_LARGE``), binds the ``Principal`` for the servicer
+(``current_principal()``), turns any exception into a status through ``gateway.errors`` (so
+servicers just raise ``DomainError``), writes one access log line (method, code, duration, role and
+a keyed hash of the subject; never the token, never the request) and tells an optional
+``CallObserver`` (metrics) how the call ended.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ import hmac
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import grpc
 from cryptography import x509
@@ -23,13 +29,72 @@ from cryptography.hazmat.primitives import serialization
 
 from gateway.auth import Principal, TokenVerifier, check_certificate_binding
 from gateway.errors import abort, status_for_exception
+from gateway.limits import AdmissionExecutor, RateLimiter
 from gateway.roles import PUBLIC_METHODS, allowed_roles
-from sdk.reasons import DomainError, Reason
+from sdk.reasons import DomainError, FieldViolation, Reason
 
 _access_log = logging.getLogger("attestgate.access")
 _principal: ContextVar[Principal | None] = ContextVar("attestgate_principal", default=None)
 
 Behavior = Callable[[Any, grpc.ServicerContext], Any]
+
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+UNLIMITED_METHODS: frozenset[str] = frozenset({HEALTH_CHECK, "/grpc.health.v1.Health/Watch"})
+"""Methods the concurrency limit never refuses: probes must see a busy gateway as alive."""
+
+
+class CallObserver(Protocol):
+    """Told about every finished call (``gateway.metrics`` implements it)."""
+
+    def call_finished(self, method: str, code: str, seconds: float, reason: str | None) -> None:
+        """``method`` ended with status ``code`` after ``seconds``; ``reason``: the refusal's."""
+        ...
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What refuses a call before it runs: overload, per-principal rate limits, size; and the
+    small pool health checks run on, so they never wait behind queued calls."""
+
+    concurrency: AdmissionExecutor | None = None
+    rate: RateLimiter | None = None
+    max_message_bytes: int | None = None
+    health_pool: ThreadPoolExecutor | None = None
+
+
+class _Unparsed:
+    """Stands in for a request whose bytes did not parse (or were too many)."""
+
+    def __init__(self, *, too_large: bool) -> None:
+        self.too_large = too_large
+
+
+def _tolerant(deserializer: Any, max_bytes: int | None) -> Any:
+    """A deserializer returning ``_Unparsed`` instead of raising (gRPC would answer INTERNAL)."""
+    if deserializer is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        if max_bytes is not None and len(data) > max_bytes:
+            return _Unparsed(too_large=True)
+        try:
+            return deserializer(data)
+        except Exception:  # protobuf DecodeError and the like: the client's bytes are bad
+            return _Unparsed(too_large=False)
+
+    return parse
+
+
+def _check_parsed(request: Any) -> None:
+    if not isinstance(request, _Unparsed):
+        return
+    if request.too_large:
+        raise DomainError(Reason.MESSAGE_TOO_LARGE, "the request message is too large")
+    raise DomainError(
+        Reason.INVALID_ARGUMENT,
+        "the request is not a valid message of this method's type",
+        violations=[FieldViolation("request", "not a valid protobuf message of the request type")],
+    )
 
 
 def current_principal() -> Principal:
@@ -71,11 +136,20 @@ def _peer_certificate_der(context: grpc.ServicerContext) -> bytes | None:
 
 
 class GatewayInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Authentication, authorization, error mapping and access logging for every call."""
+    """Admission, authentication, authorization, error mapping and access logging."""
 
-    def __init__(self, verifier: TokenVerifier, *, log_key: bytes) -> None:
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        *,
+        log_key: bytes,
+        admission: Admission | None = None,
+        observer: CallObserver | None = None,
+    ) -> None:
         self._verifier = verifier
         self._log_key = log_key
+        self._admission = admission or Admission()
+        self.observer = observer
 
     def intercept_service(
         self, continuation: Callable[[Any], Any], handler_call_details: Any
@@ -85,12 +159,18 @@ class GatewayInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         if handler is None:
             return None
         method: str = handler_call_details.method
+        deserializer = handler.request_deserializer
+        if handler.unary_unary is not None or handler.unary_stream is not None:
+            deserializer = _tolerant(deserializer, self._admission.max_message_bytes)
         kwargs = {
-            "request_deserializer": handler.request_deserializer,
+            "request_deserializer": deserializer,
             "response_serializer": handler.response_serializer,
         }
         if handler.unary_unary is not None:
             wrapped = self._wrap_unary(method, handler.unary_unary)
+            if method == HEALTH_CHECK and self._admission.health_pool is not None:
+                # grpc._server runs a behavior with this attribute on that pool instead.
+                wrapped.experimental_thread_pool = self._admission.health_pool  # type: ignore[attr-defined]
             return grpc.unary_unary_rpc_method_handler(wrapped, **kwargs)
         if handler.stream_unary is not None:
             wrapped = self._wrap_unary(method, handler.stream_unary)
@@ -116,12 +196,22 @@ class GatewayInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             )
         return principal
 
+    def _start(self, call: _CallLog, request: Any, context: grpc.ServicerContext) -> None:
+        """Everything before the servicer runs; raises the refusal, if any."""
+        limiter = self._admission.concurrency
+        if limiter is not None and call.method not in UNLIMITED_METHODS:
+            limiter.admit()  # first and cheap: an overloaded gateway does no crypto
+        call.principal = self.authenticate(call.method, context)
+        if call.principal is not None and self._admission.rate is not None:
+            self._admission.rate.admit(call.principal.subject, call.principal.role.value)
+        _check_parsed(request)  # after authentication: strangers learn nothing from parsing
+        _principal.set(call.principal)
+
     def _wrap_unary(self, method: str, inner: Behavior) -> Behavior:
         def behavior(request: Any, context: grpc.ServicerContext) -> Any:
             call = _CallLog(self, method)
             try:
-                call.principal = self.authenticate(method, context)
-                _principal.set(call.principal)
+                self._start(call, request, context)
                 response = inner(request, context)
                 call.code = _preset_code(context) or "OK"
                 return response
@@ -129,7 +219,7 @@ class GatewayInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 call.fail(exc, context)
             finally:
                 _principal.set(None)
-                call.write()
+                call.end()
 
         return behavior
 
@@ -137,8 +227,7 @@ class GatewayInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         def behavior(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             call = _CallLog(self, method)
             try:
-                call.principal = self.authenticate(method, context)
-                _principal.set(call.principal)
+                self._start(call, request, context)
                 yield from inner(request, context)
                 call.code = _preset_code(context) or "OK"
             except GeneratorExit:
@@ -148,7 +237,7 @@ class GatewayInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 call.fail(exc, context)
             finally:
                 _principal.set(None)
-                call.write()
+                call.end()
 
         return behavior
 
@@ -171,6 +260,7 @@ class _CallLog:
         self.start = time.monotonic()
         self.principal: Principal | None = None
         self.code = "UNKNOWN"
+        self.reason: str | None = None
         self.correlation_id: str | None = None
 
     def fail(self, exc: Exception, context: grpc.ServicerContext) -> None:
@@ -181,14 +271,19 @@ class _CallLog:
             raise exc
         status, self.correlation_id = status_for_exception(exc, method=self.method)
         self.code = status.code.name
+        self.reason = exc.reason.value if isinstance(exc, DomainError) else Reason.INTERNAL.value
         abort(context, status)
 
-    def write(self) -> None:
+    def end(self) -> None:
+        """Write the access line, tell the observer."""
+        seconds = time.monotonic() - self.start
         fields: dict[str, object] = {
             "method": self.method,
             "code": self.code,
-            "duration_ms": round((time.monotonic() - self.start) * 1000, 3),
+            "duration_ms": round(seconds * 1000, 3),
         }
+        if self.reason is not None:
+            fields["reason"] = self.reason
         if self.principal is not None:
             fields["role"] = str(self.principal.role)
             fields["subject_hash"] = self.interceptor.hashed_subject(self.principal.subject)
@@ -197,3 +292,6 @@ class _CallLog:
         _access_log.info(
             "rpc %s %s %.1fms", self.method, self.code, fields["duration_ms"], extra=fields
         )
+        observer = self.interceptor.observer
+        if observer is not None:
+            observer.call_finished(self.method, self.code, seconds, self.reason)

@@ -4,15 +4,19 @@
 is added there); ``build_server`` takes every dependency explicitly so tests can inject servicers
 and a ``FixedClock``. The server is synchronous ``grpc.server`` on a thread pool, behind
 ``GatewayInterceptor``, with gRPC health checking and server reflection so that
-``grpc_health_probe`` and ``grpcurl`` work out of the box.
+``grpc_health_probe`` and ``grpcurl`` work out of the box. Overload protection (``gateway.limits``)
+is configured here: a concurrency limit below the worker-thread count and optional per-principal
+rate limits, enforced by the interceptor.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
 import logging
+import math
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,8 +39,9 @@ from grpc_reflection.v1alpha import reflection
 from gateway.auth import TokenVerifier
 from gateway.clock import Clock
 from gateway.config import ConfigError, GatewayConfig
-from gateway.interceptors import GatewayInterceptor
+from gateway.interceptors import Admission, CallObserver, GatewayInterceptor
 from gateway.keys import KeyRing
+from gateway.limits import AdmissionExecutor, RateLimiter
 from gateway.services.unimplemented import (
     UnimplementedAttestationService,
     UnimplementedAuditService,
@@ -133,6 +138,8 @@ class Gateway:
         """Called in order before the port opens (e.g. start storage, the audit sequencer)."""
         self.on_stop: list[Callable[[], None]] = []
         """Called in reverse order after in-flight calls finished (e.g. flush and close storage)."""
+        self.after_start: list[Callable[[], None]] = []
+        """Called in order once the port serves (e.g. the readiness watch)."""
 
     @property
     def config(self) -> GatewayConfig:
@@ -169,10 +176,21 @@ class Gateway:
             )
         self._port = port
         self._server.start()
-        for service in ("", *SERVICE_NAMES):
-            self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        self.set_serving(True)
         _log.info("listening on %s", self.address, extra={"tls": self._credentials is not None})
+        for hook in self.after_start:
+            hook()
         return port
+
+    def set_serving(self, serving: bool) -> None:
+        """Health SERVING or NOT_SERVING for every service (ignored once stopping)."""
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for service in ("", *SERVICE_NAMES):
+            self._health.set(service, status)
 
     def stop(self, grace: float | None = None) -> None:
         """Graceful stop: health NOT_SERVING, refuse new calls, let in-flight calls finish
@@ -213,19 +231,26 @@ def build_server(
     clock: Clock,
     servicers: GatewayServicers | None = None,
     verifier: TokenVerifier | None = None,
+    observer: CallObserver | None = None,
 ) -> Gateway:
-    """A gateway serving ``servicers`` (default: all UNIMPLEMENTED) under ``config``."""
+    """A gateway serving ``servicers`` (default: all UNIMPLEMENTED) under ``config``;
+    ``observer`` hears about every finished call (metrics)."""
     check_listen_security(config)
     servicers = servicers or GatewayServicers()
     verifier = verifier or TokenVerifier(
         config.issuers, audience=config.gateway_id, leeway=config.token_leeway, clock=clock
     )
-    interceptor = GatewayInterceptor(verifier, log_key=_access_log_key(keyring))
+    admitted = admission(config)
+    interceptor = GatewayInterceptor(
+        verifier, log_key=_access_log_key(keyring), admission=admitted, observer=observer
+    )
     server = grpc.server(
-        ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="attestgate-rpc"),
+        admitted.concurrency,
         interceptors=[interceptor],
         options=[
-            ("grpc.max_receive_message_length", config.max_message_bytes),
+            # Twice the limit on the wire: a request up to that size is read and refused with
+            # reason MESSAGE_TOO_LARGE by the interceptor; beyond it gRPC refuses it unread.
+            ("grpc.max_receive_message_length", 2 * config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),
             ("grpc.so_reuseport", 0),  # never share a port with another process silently
         ],
@@ -243,7 +268,29 @@ def build_server(
         (*SERVICE_NAMES, health_name, reflection.SERVICE_NAME), server
     )
     credentials = None if config.insecure else server_credentials(config)
-    return Gateway(server, health_servicer, config=config, credentials=credentials)
+    gateway = Gateway(server, health_servicer, config=config, credentials=credentials)
+    for pool in (admitted.concurrency, admitted.health_pool):
+        if pool is not None:
+            gateway.on_stop.append(functools.partial(pool.shutdown, wait=False))
+    return gateway
+
+
+def admission(config: GatewayConfig) -> Admission:
+    """The worker pool and admission control for ``config`` (``gateway.limits``)."""
+    rate = None
+    if config.rate_limit_per_second > 0:
+        burst = config.rate_limit_burst or max(1, math.ceil(config.rate_limit_per_second))
+        rate = RateLimiter(config.rate_limit_per_second, burst)
+    workers = AdmissionExecutor(
+        config.max_workers, limit=config.max_concurrent_rpcs, thread_name_prefix="attestgate-rpc"
+    )
+    health = ThreadPoolExecutor(max_workers=2, thread_name_prefix="attestgate-health")
+    return Admission(
+        concurrency=workers,
+        rate=rate,
+        max_message_bytes=config.max_message_bytes,
+        health_pool=health,
+    )
 
 
 def prepare_data_dir(config: GatewayConfig, *, clock: Clock) -> KeyRing:

@@ -147,7 +147,8 @@ def test_quickstart_snippets_run_in_order(site: Site, monkeypatch: pytest.Monkey
     assert "PENDING" in bank1
     assert "approved: cs_" in owner
     assert "consent.approved" in owner
-    assert "{'tax_year': 2025, 'covers_amount': True}" in bank2
+    assert "'tax_year': 2025" in bank2  # the claims' order is not fixed
+    assert "'covers_amount': True" in bank2
     assert "consumed 35617000 CNY" in bank2
     assert "single use: ATTESTATION_ALREADY_REDEEMED" in bank2
     assert "EXHAUSTED 1/1 uses" in async_bank
@@ -180,7 +181,8 @@ def test_readme_tour_snippet_runs(site: Site) -> None:
         },
     )
     assert result.returncode == 0, result.stderr
-    assert "{'tax_year': 2025, 'covers_amount': True}" in result.stdout
+    assert "'tax_year': 2025" in result.stdout
+    assert "'covers_amount': True" in result.stdout
 
 
 # --- the other pages ------------------------------------------------------------------------------
