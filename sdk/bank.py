@@ -25,6 +25,7 @@ from sdk._internal.base import DEFAULT_TIMEOUT, PAGE_SIZE, ClientBase, follow_pa
 from sdk._internal.channel import TokenSource
 from sdk._internal.jose import JoseError, Jwks, public_jwk
 from sdk.errors import InvalidAttestation
+from sdk.retry import RetryPolicy
 from sdk.sdjwt import (
     KeyBindingPolicy,
     SdJwtError,
@@ -80,11 +81,18 @@ class BankClient(ClientBase):
         clock: Callable[[], datetime] | None = None,
         leeway: timedelta = timedelta(seconds=30),
         options: Sequence[tuple[str, Any]] = (),
+        retry: RetryPolicy | None = None,
     ) -> None:
         if holder_key is not None and not isinstance(holder_key.curve, ec.SECP256R1):
             raise ValueError("holder_key must be a P-256 key (ES256)")
         super().__init__(
-            target, token=token, tls=tls, insecure=insecure, timeout=timeout, options=options
+            target,
+            token=token,
+            tls=tls,
+            insecure=insecure,
+            timeout=timeout,
+            options=options,
+            retry=retry,
         )
         self._holder_key = holder_key or ec.generate_private_key(ec.SECP256R1())
         self._holder_jwk = json.dumps(public_jwk(self._holder_key.public_key()), sort_keys=True)

@@ -15,6 +15,7 @@ from attestgate.v1 import consent_pb2, consent_pb2_grpc
 from sdk._internal import convert
 from sdk._internal.base import DEFAULT_TIMEOUT, PAGE_SIZE, ClientBase, follow_pages
 from sdk._internal.channel import TokenSource
+from sdk.retry import RetryPolicy
 from sdk.tls import TlsConfig
 from sdk.types import ActivityEntry, Consent, ConsentRequest, ConsentState
 
@@ -39,9 +40,16 @@ class OwnerClient(ClientBase):
         insecure: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         options: Sequence[tuple[str, Any]] = (),
+        retry: RetryPolicy | None = None,
     ) -> None:
         super().__init__(
-            target, token=token, tls=tls, insecure=insecure, timeout=timeout, options=options
+            target,
+            token=token,
+            tls=tls,
+            insecure=insecure,
+            timeout=timeout,
+            options=options,
+            retry=retry,
         )
         self._stub = consent_pb2_grpc.ConsentServiceStub(self._channel)
 

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from sdk._internal import convert
 from sdk._internal.base import DEFAULT_TIMEOUT, ClientBase
 from sdk._internal.channel import TokenSource
+from sdk.retry import RetryPolicy
 from sdk.tls import TlsConfig
 from sdk.types import ClaimValue, ErasureReceipt, FxRatesReceipt, RecordReceipt
 
@@ -92,11 +93,18 @@ class ProviderClient(ClientBase):
         timeout: float = DEFAULT_TIMEOUT,
         clock: Callable[[], datetime] | None = None,
         options: Sequence[tuple[str, Any]] = (),
+        retry: RetryPolicy | None = None,
     ) -> None:
         self._algorithm = _algorithm(signing_key)
         self._provider_id = provider_id or _token_subject(token)
         super().__init__(
-            target, token=token, tls=tls, insecure=insecure, timeout=timeout, options=options
+            target,
+            token=token,
+            tls=tls,
+            insecure=insecure,
+            timeout=timeout,
+            options=options,
+            retry=retry,
         )
         self._key = signing_key
         self._clock = clock or (lambda: datetime.now(UTC))

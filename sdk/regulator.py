@@ -25,6 +25,7 @@ from sdk._internal.merkle import ProofError, leaf_hash
 from sdk._internal.merkle import verify_consistency as _check_consistency
 from sdk._internal.merkle import verify_inclusion as _check_inclusion
 from sdk.log_errors import LogVerificationError, SplitViewError
+from sdk.retry import RetryPolicy
 from sdk.tls import TlsConfig
 from sdk.types import Checkpoint, ConsistencyProof, InclusionProof, LogEntry
 
@@ -66,11 +67,18 @@ class RegulatorClient(ClientBase):
         origin: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         options: Sequence[tuple[str, Any]] = (),
+        retry: RetryPolicy | None = None,
     ) -> None:
         self._verifier = _verifier(vkey)  # refuse a bad key before opening a channel
         self._origin = origin or self._verifier.name
         super().__init__(
-            target, token=token, tls=tls, insecure=insecure, timeout=timeout, options=options
+            target,
+            token=token,
+            tls=tls,
+            insecure=insecure,
+            timeout=timeout,
+            options=options,
+            retry=retry,
         )
         self._stub = audit_pb2_grpc.AuditServiceStub(self._channel)
 

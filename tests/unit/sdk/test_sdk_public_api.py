@@ -138,10 +138,8 @@ def test_async_client_has_the_sync_surface(name: str) -> None:
             async_member
         )
         assert is_async is (member not in NO_IO), member
-    # The async constructors also take ``retry``; the sync ones get it from ``ClientBase`` later.
-    skip = frozenset({"retry"})
-    assert _parameters(sync_cls.__init__, skip=skip) == _parameters(async_cls.__init__, skip=skip)
-    assert "retry" in inspect.signature(async_cls.__init__).parameters
+    assert _parameters(sync_cls.__init__) == _parameters(async_cls.__init__)
+    assert "retry" in inspect.signature(sync_cls.__init__).parameters
 
 
 def _annotation_texts() -> list[tuple[str, str]]:
