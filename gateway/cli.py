@@ -19,6 +19,7 @@ from typing import Any
 
 from gateway import cli_audit
 from gateway.app import build_gateway
+from gateway.maintenance import record_key_rotation
 from gateway.auth import issue_dev_token
 from gateway.clock import SystemClock
 from gateway.config import (
@@ -230,7 +231,19 @@ def _add_token(sub: Any) -> None:
 def _run_keys_rotate(args: argparse.Namespace) -> int:
     config = load_cli_config(args)
     keyring = _open_existing_keyring(config)
-    kid = keyring.rotate_signing_key(SystemClock().now())
+    clock = SystemClock()
+    if args.kek:
+        kid = keyring.rotate_kek(clock.now())
+        rewrapped = record_key_rotation(
+            config, keyring, clock=clock, key="kek", kid=kid, rewrap=True
+        )
+        print(
+            f"new key-encryption key {kid}; {rewrapped} data keys re-wrapped "
+            "(records are not re-encrypted; running gateways pick the key up without a restart)"
+        )
+        return 0
+    kid = keyring.rotate_signing_key(clock.now())
+    record_key_rotation(config, keyring, clock=clock, key="attestation", kid=kid, rewrap=False)
     print(
         f"new attestation signing key {kid}; the previous key stays published for "
         f"{config.signing_key_overlap} (running gateways pick the new key up without a restart)"
@@ -245,6 +258,11 @@ def _add_keys(sub: Any) -> None:
     rotate = keys_sub.add_parser("rotate", help="rotate the attestation signing key")
     rotate.add_argument("--data-dir", help=f"data folder (default {DEFAULT_DATA_DIR})")
     rotate.add_argument("--config", help="TOML config (default <data-dir>/config.toml)")
+    rotate.add_argument(
+        "--kek",
+        action="store_true",
+        help="rotate the record key-encryption key instead, and re-wrap every data key",
+    )
     rotate.set_defaults(func=_run_keys_rotate)
 
 

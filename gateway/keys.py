@@ -233,6 +233,7 @@ class KeyRing:
         self._signing_stamp: tuple[int, int] | None = None
         self._keks: dict[Kid, bytes] = {}
         self._current_kek: Kid | None = None
+        self._kek_stamp: tuple[int, int] | None = None
         self._dev_issuer = _load_or_create_ed(keys_dir / "dev-issuer.pem")
         self._note = _load_or_create_ed(keys_dir / "note.pem")
         self._pseudonym = _load_or_create_secret(keys_dir / "pseudonym.key")
@@ -359,8 +360,14 @@ class KeyRing:
         return self._dir / "kek.json"
 
     def _load_keks(self) -> None:
+        # Re-read when the index changed, so `attestgate keys rotate --kek` reaches running gateways.
         if not self._kek_index.exists():
             return
+        stat = self._kek_index.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        if stamp == self._kek_stamp:
+            return
+        self._kek_stamp = stamp
         index = json.loads(read_private(self._kek_index))
         for entry in index["keys"]:
             path = self._dir / entry["file"]
@@ -380,22 +387,26 @@ class KeyRing:
         entries = [{"kid": k, "file": f"{k}.key"} for k in self._keks]
         index = {"version": 1, "current": kid, "keys": entries}
         write_private(self._kek_index, json.dumps(index).encode())
+        self._kek_stamp = None  # re-read our own write on next access
         return kid
 
     def current_kek(self) -> tuple[Kid, bytes]:
         """The key-encryption key new data keys are wrapped with."""
         with self._lock:
+            self._load_keks()
             assert self._current_kek is not None
             return self._current_kek, self._keks[self._current_kek]
 
     def kek(self, kid: str) -> bytes:
         """A key-encryption key by id (current or older); ``KeyError`` if unknown."""
         with self._lock:
+            self._load_keks()
             return self._keks[Kid(kid)]
 
     def rotate_kek(self, now: datetime) -> Kid:
         """Create a new current key-encryption key; older ones stay to unwrap existing data keys."""
         with self._lock:
+            self._load_keks()
             return self._add_kek(now)
 
     # --- single keys ---------------------------------------------------------------------------
