@@ -19,7 +19,6 @@ from typing import Any
 
 from gateway import cli_audit
 from gateway.app import build_gateway
-from gateway.maintenance import record_key_rotation
 from gateway.auth import issue_dev_token
 from gateway.clock import SystemClock
 from gateway.config import (
@@ -42,6 +41,7 @@ from gateway.keys import (
     write_atomic,
 )
 from gateway.logs import configure_logging
+from gateway.maintenance import record_key_rotation
 from gateway.providers import ProviderKeyError, ProviderRegistry
 from gateway.roles import Role
 from gateway.server import check_listen_security

@@ -360,7 +360,7 @@ class KeyRing:
         return self._dir / "kek.json"
 
     def _load_keks(self) -> None:
-        # Re-read when the index changed, so `attestgate keys rotate --kek` reaches running gateways.
+        # Re-read when the index changed: `keys rotate --kek` reaches running gateways.
         if not self._kek_index.exists():
             return
         stat = self._kek_index.stat()

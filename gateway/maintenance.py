@@ -1,9 +1,10 @@
 """Operator maintenance that touches the database: key rotation, recorded in the audit log.
 
-Runs from the CLI next to (or without) a running gateway: it opens the same storage, runs one unit of
-work through its own short-lived sequencer, and closes. Writers of different processes are serialized
-by the database (SQLite ``BEGIN IMMEDIATE``, the PostgreSQL coordination row), and every sequencer
-re-reads the log's head before a batch, so a running gateway and this command share one log.
+Runs from the CLI next to (or without) a running gateway: it opens the same storage, runs one unit
+of work through its own short-lived sequencer, and closes. Writers of different processes are
+serialized by the database (SQLite ``BEGIN IMMEDIATE``, the PostgreSQL coordination row), and
+every sequencer re-reads the log's head before a batch, so a running gateway and this command share
+one log.
 """
 
 from __future__ import annotations
