@@ -22,9 +22,14 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from gateway.limits import RetryLaterError
-from sdk.reasons import ERROR_DOMAIN, DomainError, Reason
+from sdk.reasons import ERROR_DOMAIN, DomainError, FieldViolation, Reason
 
 _log = logging.getLogger("attestgate.errors")
+
+MAX_VIOLATIONS = 20
+"""Field violations sent per refusal: the trailers carrying them are capped (16 KiB by default
+in gRPC), and an upload with 10,000 bad fields must still get its refusal through."""
+MAX_MESSAGE_CHARS = 1024
 
 
 def new_correlation_id() -> str:
@@ -41,6 +46,13 @@ def _pack(message: Any) -> any_pb2.Any:
 def domain_status(error: DomainError) -> grpc.Status:
     """The gRPC status (code, message, rich details) for a domain refusal."""
     code = grpc.StatusCode[error.status_name]
+    violations = list(error.violations[:MAX_VIOLATIONS])
+    if len(error.violations) > MAX_VIOLATIONS:
+        more = len(error.violations) - MAX_VIOLATIONS
+        violations.append(FieldViolation("", f"and {more} more"))
+    message = error.message
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[: MAX_MESSAGE_CHARS - 1] + "\u2026"
     details = [
         _pack(
             error_details_pb2.ErrorInfo(
@@ -48,7 +60,7 @@ def domain_status(error: DomainError) -> grpc.Status:
             )
         )
     ]
-    if error.violations:
+    if violations:
         details.append(
             _pack(
                 error_details_pb2.BadRequest(
@@ -56,7 +68,7 @@ def domain_status(error: DomainError) -> grpc.Status:
                         error_details_pb2.BadRequest.FieldViolation(
                             field=v.field, description=v.description
                         )
-                        for v in error.violations
+                        for v in violations
                     ]
                 )
             )
@@ -65,9 +77,7 @@ def domain_status(error: DomainError) -> grpc.Status:
         delay = duration_pb2.Duration()
         delay.FromTimedelta(error.retry_after)
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
-    status = status_pb2.Status(
-        code=getattr(code_pb2, code.name), message=error.message, details=details
-    )
+    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=message, details=details)
     return rpc_status.to_status(status)
 
 

@@ -185,7 +185,11 @@ class GatewayInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         """The caller of ``method``, or ``None`` for a public method; ``DomainError`` if refused."""
         if method in PUBLIC_METHODS:
             return None
-        principal = self._verifier.verify(bearer_token(context.invocation_metadata()))
+        token = bearer_token(context.invocation_metadata())
+        try:
+            principal = self._verifier.verify(token)
+        except RecursionError:  # JSON nested past the parser's depth: not a JWT anyone issued
+            raise DomainError(Reason.TOKEN_MALFORMED, "token is not a well-formed JWT") from None
         if principal.cnf_x5t is not None:  # RFC 8705 §3: bound tokens only over their certificate
             check_certificate_binding(principal, _peer_certificate_der(context))
         if principal.role not in allowed_roles(method):

@@ -133,6 +133,11 @@ class RecordManager:
         def unit(tx: Tx) -> None:
             if idempotency.lookup(tx.conn, key) is not None:
                 return
+            taken = tx.conn.execute("SELECT 1 FROM fx_rates WHERE table_id = ?", (table.id,))
+            if taken.fetchone() is not None:  # tables are immutable: a new one needs a new id
+                raise invalid_argument(
+                    FieldViolation("signed_rates.table_id", "a table with this id exists")
+                )
             tx.conn.execute(
                 "INSERT INTO fx_rates (table_id, provider_id, base, rates, effective_at, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -177,7 +182,7 @@ class RecordManager:
             )
         try:
             header = jwt.get_unverified_header(signed)
-        except jwt.PyJWTError:
+        except (jwt.PyJWTError, RecursionError):  # RecursionError: JSON nested too deep
             raise _bad_signature(field) from None
         if header.get("kid") != caller.subject:
             raise DomainError(

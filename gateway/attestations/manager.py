@@ -291,7 +291,10 @@ class AttestationManager:
 
     def _jti_of(self, caller: Caller, presentation: str) -> str:
         try:
-            return str(unverified_jti(presentation))
+            jti = str(unverified_jti(presentation))
+            if not jti.isprintable():  # e.g. NUL, which redemption_nonce cannot encode
+                raise ValueError("jti is not printable")
+            return jti
         except (SdJwtError, ValueError):
             error = DomainError(Reason.ATTESTATION_INVALID, "attestation invalid")
             self._audit_refusal(caller, EventType.ATTESTATION_REFUSED, {}, error, "MALFORMED")

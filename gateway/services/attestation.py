@@ -71,7 +71,7 @@ class AttestationServicer(attestation_pb2_grpc.AttestationServiceServicer):
             consent_id,
             params=wire.from_values("params", request.params),
             holder_jwk=_holder_jwk(request.holder_jwk),
-            claims=list(request.claims),
+            claims=list(wire.claim_names("claims", request.claims)),
             key=key,
         )
         return attestation_message(issued)

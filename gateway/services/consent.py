@@ -15,7 +15,7 @@ from gateway import trail
 from gateway.consents import ConsentManager, RequestDraft
 from gateway.context import Core
 from gateway.services import wire
-from sdk.reasons import DomainError, FieldViolation, Reason
+from sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
 
 _SERVICE = "/attestgate.v1.ConsentService/"
 _WATCH_POLL_SECONDS = 1.0
@@ -110,8 +110,11 @@ def _state_filter(value: int, prefix: str, enum: type[Any]) -> Any:
     if value == 0:
         return None
     name = consent_pb2.ConsentRequestState.Name if prefix.startswith("CONSENT_REQUEST") else None
-    text = (name or consent_pb2.ConsentState.Name)(value)  # type: ignore[arg-type]
-    return enum(text.removeprefix(prefix))
+    try:
+        text = (name or consent_pb2.ConsentState.Name)(value)  # type: ignore[arg-type]
+        return enum(text.removeprefix(prefix))
+    except ValueError:  # proto3 enums are open: any int arrives; only known states filter
+        raise invalid_argument(FieldViolation("state", "not a known state")) from None
 
 
 class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
@@ -127,9 +130,9 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         body = request.consent_request
         draft = RequestDraft(
             owner=body.owner,
-            domain=body.domain,
-            purpose=body.purpose,
-            claims=tuple(body.claims),
+            domain=wire.bounded_name("consent_request.domain", body.domain),
+            purpose=wire.bounded_name("consent_request.purpose", body.purpose),
+            claims=wire.claim_names("consent_request.claims", body.claims),
             record_id=body.record_id or None,
             valid_for=wire.optional_duration(
                 "consent_request.valid_for", body.valid_for, body.HasField("valid_for")
@@ -162,7 +165,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     ) -> consent_pb2.Consent:
         request_id = wire.parse_name("name", request.name, "consentRequests")
         key = wire.idempotency_key(_SERVICE + "ApproveConsentRequest", request.request_id, request)
-        claims = list(request.claims) or None
+        claims = list(wire.claim_names("claims", request.claims)) or None
         return consent_message(self._consents.approve(wire.caller(), request_id, claims, key))
 
     def RejectConsentRequest(

@@ -1,10 +1,15 @@
-"""Wire <-> domain helpers shared by the servicers: times, values, page tokens, names."""
+"""Wire <-> domain helpers shared by the servicers: times, values, page tokens, names.
+
+Every string, repeated and map field of a request is bounded here or in its use case, so that
+oversized input is refused as INVALID_ARGUMENT with a field violation before it costs anything
+or reaches storage or the audit log (bad input never changes state, DESIGN.md "Errors").
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -20,6 +25,13 @@ from sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 MAX_STRING = 4096
+MAX_NAME = 128
+"""Longest id in a resource name and longest catalog name (domain, purpose, claim)."""
+MAX_NAMES = 64
+"""Most entries in a repeated list of claim names."""
+MAX_PARAMS = 32
+"""Most predicate parameters in one request."""
+MAX_PAGE_TOKEN = 512
 
 
 def caller() -> Caller:
@@ -64,10 +76,28 @@ def to_value(raw: object) -> common_pb2.Value:
     return common_pb2.Value(string_value=str(raw))
 
 
+def bounded_name(field: str, value: str) -> str:
+    """A catalog name (domain, purpose, claim) of at most ``MAX_NAME`` printable characters;
+    empty stays empty (the use case says whether it is required)."""
+    if len(value) > MAX_NAME or not value.isprintable():
+        raise invalid_argument(FieldViolation(field, f"at most {MAX_NAME} printable characters"))
+    return value
+
+
+def claim_names(field: str, values: Sequence[str]) -> tuple[str, ...]:
+    """A repeated list of claim names: at most ``MAX_NAMES``, each a ``bounded_name``."""
+    if len(values) > MAX_NAMES:
+        raise invalid_argument(FieldViolation(field, f"at most {MAX_NAMES} entries"))
+    return tuple(bounded_name(f"{field}[{i}]", v) for i, v in enumerate(values))
+
+
 def from_values(field: str, values: Mapping[str, common_pb2.Value]) -> dict[str, object]:
     """Wire Values as plain Python values (dates stay ISO text); an empty Value is refused."""
+    if len(values) > MAX_PARAMS:
+        raise invalid_argument(FieldViolation(field, f"at most {MAX_PARAMS} entries"))
     out: dict[str, object] = {}
     for name, value in values.items():
+        bounded_name(f"{field} key", name)
         kind = value.WhichOneof("kind")
         if kind is None:
             raise invalid_argument(FieldViolation(f"{field}.{name}", "value is empty"))
@@ -96,6 +126,12 @@ def decode_page_token(token: str) -> str | None:
     """The cursor inside a page token; a forged or foreign token is INVALID_PAGE_TOKEN."""
     if not token:
         return None
+    if len(token) > MAX_PAGE_TOKEN:
+        raise DomainError(
+            Reason.INVALID_PAGE_TOKEN,
+            "page_token is not one this server issued",
+            violations=[FieldViolation("page_token", "too long")],
+        )
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError):
@@ -112,9 +148,18 @@ def decode_page_token(token: str) -> str | None:
 def parse_name(field: str, name: str, collection: str) -> str:
     """The id in a resource name ``{collection}/{id}`` (AIP-122)."""
     prefix = collection + "/"
-    if not name.startswith(prefix) or len(name) <= len(prefix) or "/" in name[len(prefix) :]:
-        raise invalid_argument(FieldViolation(field, f"must look like {collection}/{{id}}"))
-    return name[len(prefix) :]
+    resource_id = name[len(prefix) :]
+    if (
+        not name.startswith(prefix)
+        or not resource_id
+        or "/" in resource_id
+        or len(resource_id) > MAX_NAME
+        or not resource_id.isprintable()
+    ):
+        raise invalid_argument(
+            FieldViolation(field, f"must look like {collection}/{{id}}, id at most {MAX_NAME}")
+        )
+    return resource_id
 
 
 def idempotency_key(method: str, request_id: str, message: Any) -> IdempotencyKey | None:
