@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cached_property, lru_cache
 from types import MappingProxyType
 from typing import Any, NewType
 
@@ -146,6 +147,12 @@ class AuditEvent:
         for claim in self.claims:
             _check_text(claim, "claim name")
         object.__setattr__(self, "claims", tuple(sorted(set(self.claims))))
+        self.leaf  # noqa: B018 - encode now, in the thread that builds the event
+
+    @cached_property
+    def leaf(self) -> bytes:
+        """The canonical JSON bytes of this event: its Merkle leaf (see ``canonical_json``)."""
+        return _encode(self)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON object form (before canonical serialisation)."""
@@ -233,31 +240,26 @@ def _no_float(text: str) -> Any:
     raise EventFormatError("floats are not allowed in events")
 
 
-def _check_json_value(value: object) -> None:
-    """Only str/int/bool/None/list/dict with str keys: no floats (RFC 8785 would need rules)."""
-    if value is None or isinstance(value, str | int):  # bool is an int; float is neither
-        return
-    if isinstance(value, list):
-        for item in value:
-            _check_json_value(item)
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise EventFormatError("JSON object keys must be strings")
-            _check_json_value(item)
-        return
-    raise EventFormatError(f"{type(value).__name__} is not allowed in canonical event JSON")
-
-
 def canonical_json(event: AuditEvent) -> bytes:
-    """Sorted keys, no whitespace, UTF-8 (not \\u escapes): the leaf bytes of ``event``."""
-    obj = event.to_json_dict()
-    _check_json_value(obj)
-    text = json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-    return text.encode("utf-8")
+    """Sorted keys, no whitespace, UTF-8 (not \\u escapes): the leaf bytes of ``event``.
+
+    Computed once per event (events are immutable): whoever builds an event off the writer thread
+    also takes its encoding off the group commit's critical path.
+    """
+    return event.leaf
+
+
+def _encode(event: AuditEvent) -> bytes:
+    # Every member was checked by __post_init__ (text, pseudonyms, names): no float can get here.
+    return _CANONICAL_ENCODER.encode(event.to_json_dict()).encode("utf-8")
+
+
+_CANONICAL_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
+_PSEUDONYM_CACHE_SIZE = 10_000
 
 
 class Pseudonymizer:
@@ -271,8 +273,13 @@ class Pseudonymizer:
         if not isinstance(key, bytes) or len(key) < 32:
             raise ValueError("the pseudonym key must be at least 32 bytes")
         self._key = key
+        self._cached = lru_cache(maxsize=_PSEUDONYM_CACHE_SIZE)(self._compute)
 
     def pseudonym(self, subject_id: str) -> Pseudonym:
+        """``ps_`` + base64url (unpadded) of the first 128 bits of HMAC-SHA256(key, subject_id)."""
+        return self._cached(subject_id)
+
+    def _compute(self, subject_id: str) -> Pseudonym:
         """``ps_`` + base64url (unpadded) of the first 128 bits of HMAC-SHA256(key, subject_id)."""
         if not subject_id:
             raise ValueError("subject id must be non-empty")

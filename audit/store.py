@@ -117,10 +117,10 @@ def format_time(moment: datetime) -> str:
     """RFC 3339 UTC with a 'Z' and millisecond precision when there is a fraction."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("datetime must be timezone-aware")
-    moment = moment.astimezone(UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    millis = moment.microsecond // 1000
-    return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
+    moment = moment.astimezone(UTC).replace(tzinfo=None)
+    if moment.microsecond // 1000:
+        return moment.isoformat(timespec="milliseconds") + "Z"
+    return moment.isoformat(timespec="seconds") + "Z"
 
 
 def stored_size(conn: Connection) -> int:

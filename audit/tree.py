@@ -98,6 +98,7 @@ class AuditLog:
         self.origin = origin if origin is not None else (signer.name if signer else None)
         self._lock = threading.Lock()
         self._pending: _State | None = None
+        self._fresh = False  # refreshed inside the current write transaction
         if hasattr(source, "execute"):
             self._committed = self._load(cast(Connection, source))
         else:
@@ -127,7 +128,8 @@ class AuditLog:
         """
         with self._lock:
             base = self._pending or self._committed
-            if store.stored_size(conn) != base.tree.size:
+            # After ``refresh`` in this transaction the head is known to be current: skip a query.
+            if not self._fresh and store.stored_size(conn) != base.tree.size:
                 if self._pending is not None:
                     raise AuditStorageError("the log changed under a pending append")
                 base = self._committed = self._load(conn)
@@ -157,6 +159,7 @@ class AuditLog:
             if self._pending is not None:
                 raise AuditStorageError("refresh while an append is pending")
             state = self._committed
+            self._fresh = True
             if store.stored_size(conn) != state.tree.size:
                 self._committed = self._load(conn)
                 return
@@ -167,12 +170,14 @@ class AuditLog:
     def commit_pending(self) -> None:
         """The caller's transaction committed: adopt the pending state (no-op if none)."""
         with self._lock:
+            self._fresh = False
             if self._pending is not None:
                 self._committed, self._pending = self._pending, None
 
     def rollback_pending(self) -> None:
         """The caller's transaction rolled back: forget the pending state."""
         with self._lock:
+            self._fresh = False
             self._pending = None
 
     def head(self) -> TreeHead:

@@ -180,12 +180,12 @@ def _round(work_dir: Path, threads: int, units: int, k: int) -> dict[str, Append
     seq = run_sequencer(seq_db, threads, units)
     same = run_same_rows(seq_db, work_dir / f"rows-{threads}-{k}.db", seq.batches)
     bare = run_bare(work_dir / f"bare-{threads}-{k}.db", seq.batches)
-    # What-if (a setting, not a code change): close a batch as soon as the queue is empty.
+    # What-if (a setting): hold each batch open 5 ms for late joiners (audit_batch_wait_ms = 5).
     eager = run_sequencer(
         work_dir / f"eager-{threads}-{k}.db",
         threads,
         units,
-        SequencerSettings(max_wait=timedelta(0)),
+        SequencerSettings(max_wait=timedelta(milliseconds=5)),
     )
     return {"seq": seq, "same": same, "bare": bare, "eager": eager}
 
@@ -214,7 +214,7 @@ def _level(settings: Settings, work_dir: Path, threads: int) -> dict[str, Any]:
         "ratio": round(ratio, 3),
         "ratio_vs_bare": round(rate["seq"] / rate["bare"], 3),
         "holds": ratio >= TARGET,
-        "what_if_max_wait_0": {
+        "what_if_max_wait_5ms": {
             "sequencer_events_per_s": round(rate["eager"]),
             "mean_batch": round(batch["eager"], 1),
         },
@@ -228,7 +228,8 @@ def run_audit_append(settings: Settings, work_dir: Path) -> dict[str, Any]:
         "settings": {
             "journal_mode": "WAL",
             "synchronous": "FULL",
-            "sequencer": "gateway defaults: max_batch 256, max_wait 5 ms, checkpoint every 1 s",
+            "sequencer": "gateway defaults: max_batch 256, max_wait 0 (natural group commit), "
+            "checkpoint every 1 s",
             "same_rows": "the leaf and node rows the sequencer wrote, into the audit schema "
             "(append-only triggers on), in the sequencer's batch sizes, one connection",
             "bare": "the same event bytes into a bare (idx, data) table, same batch sizes",
@@ -254,7 +255,7 @@ def append_rows(data: dict[str, Any]) -> list[list[object]]:
             level["same_rows_events_per_s"],
             level["bare_events_per_s"],
             f"{level['ratio']:.2f} ({verdict(level['holds'])})",
-            level["what_if_max_wait_0"]["sequencer_events_per_s"],
+            level["what_if_max_wait_5ms"]["sequencer_events_per_s"],
         ]
         for level in data["levels"]
     ]

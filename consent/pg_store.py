@@ -14,6 +14,7 @@ SQLite store; flags are BOOLEAN here.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 from consent.model import (
@@ -28,7 +29,15 @@ from consent.model import (
     RequestState,
 )
 from consent.sqlite_store import _consent, _consent_row, _event, _request, _request_row, _ts
-from consent.store import Page, check_page_size, conflict, make_page, stale
+from consent.store import (
+    USE_CONSENT_SQL,
+    Page,
+    check_page_size,
+    conflict,
+    make_page,
+    refuse_use,
+    stale,
+)
 from sdk.reasons import DomainError, Reason
 
 __all__ = ["PgConsentStore"]
@@ -148,6 +157,13 @@ class PgConsentStore:
         if cursor.rowcount != 1:
             self.get_consent(consent.id)
             raise stale("consent")
+
+    def use_consent(self, consent_id: ConsentId, *, now: datetime) -> tuple[int, int]:
+        """Count one use if the consent is usable at ``now``; (uses, max_uses) after it."""
+        row = self._run(USE_CONSENT_SQL, [consent_id, _ts(now), _ts(now)]).fetchone()
+        if row is None:
+            raise refuse_use(self.get_consent(consent_id), now)
+        return int(row[0]), int(row[1])
 
     def list_consents(
         self,

@@ -33,7 +33,15 @@ from consent.model import (
     RequestId,
     RequestState,
 )
-from consent.store import Page, check_page_size, conflict, make_page, stale
+from consent.store import (
+    USE_CONSENT_SQL,
+    Page,
+    check_page_size,
+    conflict,
+    make_page,
+    refuse_use,
+    stale,
+)
 from sdk.reasons import DomainError, Reason
 
 _SCHEMA = (
@@ -198,7 +206,14 @@ class SqliteConsentStore:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self._db = sqlite_utils.Database(conn)
+        self._db_wrapper: sqlite_utils.Database | None = None
+
+    @property
+    def _db(self) -> sqlite_utils.Database:
+        # Built on first use: reads (the hot path) go straight to the connection.
+        if self._db_wrapper is None:
+            self._db_wrapper = sqlite_utils.Database(self._conn)
+        return self._db_wrapper
 
     def _begin(self) -> None:
         # Join the caller's transaction, or open one the caller will commit: never autocommit.
@@ -214,8 +229,11 @@ class SqliteConsentStore:
         return inserted.last_rowid
 
     def _one(self, sql: str, params: list[object]) -> dict[str, Any] | None:
-        rows = list(self._db.query(sql, params))
-        return rows[0] if rows else None
+        cursor = self._conn.execute(sql, params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return dict(zip([column[0] for column in cursor.description], row, strict=True))
 
     def add_request(self, request: ConsentRequest) -> None:
         """Store a new request."""
@@ -240,7 +258,7 @@ class SqliteConsentStore:
         """Set state, decided_at and consent_id if the state is still ``expected_state``."""
         self._begin()
         row = _request_row(request)
-        cursor = self._db.execute(
+        cursor = self._conn.execute(
             "UPDATE consent_requests SET state = ?, decided_at = ?, consent_id = ?"
             " WHERE id = ? AND state = ?",
             [row["state"], row["decided_at"], row["consent_id"], request.id, expected_state.value],
@@ -265,13 +283,21 @@ class SqliteConsentStore:
     ) -> None:
         """Replace state and uses if the stored ones are still the expected ones."""
         self._begin()
-        cursor = self._db.execute(
+        cursor = self._conn.execute(
             "UPDATE consents SET state = ?, uses = ? WHERE id = ? AND state = ? AND uses = ?",
             [consent.state.value, consent.uses, consent.id, expected_state.value, expected_uses],
         )
         if cursor.rowcount != 1:
             self.get_consent(consent.id)
             raise stale("consent")
+
+    def use_consent(self, consent_id: ConsentId, *, now: datetime) -> tuple[int, int]:
+        """Count one use if the consent is usable at ``now``; (uses, max_uses) after it."""
+        self._begin()
+        row = self._conn.execute(USE_CONSENT_SQL, [consent_id, _ts(now), _ts(now)]).fetchone()
+        if row is None:
+            raise refuse_use(self.get_consent(consent_id), now)
+        return int(row[0]), int(row[1])
 
     def list_consents(
         self,

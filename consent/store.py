@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
+from consent.machine import check_usable
 from consent.model import (
     Consent,
     ConsentEvent,
@@ -73,6 +75,13 @@ class ConsentStore(Protocol):
     ) -> None:
         """Replace state and uses if the stored ones are still the expected ones."""
 
+    def use_consent(self, consent_id: ConsentId, *, now: datetime) -> tuple[int, int]:
+        """Count one use, in one conditional write, if the consent is usable at ``now``.
+
+        Returns (uses, max_uses) after the use; otherwise raises the reason
+        ``consent.machine.check_usable`` gives (revoked, paused, expired, exhausted ...).
+        """
+
     def list_consents(
         self,
         *,
@@ -119,6 +128,19 @@ def make_page(rows: list[T], page_size: int, key: str) -> Page[T]:
 def conflict(what: str) -> DomainError:
     """The ALREADY_EXISTS error for a duplicate id or idempotency key."""
     return DomainError(Reason.REQUEST_ID_CONFLICT, f"{what} already exists")
+
+
+USE_CONSENT_SQL = (
+    "UPDATE consents SET uses = uses + 1 WHERE id = ? AND state = 'ACTIVE'"
+    " AND uses < max_uses AND valid_from <= ? AND valid_until > ? RETURNING uses, max_uses"
+)
+"""The conditional use-counting UPDATE (``?`` placeholders) shared by the SQL stores."""
+
+
+def refuse_use(consent: Consent, now: datetime) -> DomainError:
+    """Why a conditional use matched nothing: the precise reason, or a lost race."""
+    check_usable(consent, now)
+    return stale("consent")
 
 
 def stale(what: str) -> StaleWriteError:
@@ -198,6 +220,13 @@ class MemoryConsentStore:
             raise stale("consent")
         # Terms are immutable: only state and uses are taken from the caller's value.
         self._consents[consent.id] = replace(stored, state=consent.state, uses=consent.uses)
+
+    def use_consent(self, consent_id: ConsentId, *, now: datetime) -> tuple[int, int]:
+        """Count one use if the consent is usable at ``now``; (uses, max_uses) after it."""
+        stored = self.get_consent(consent_id)
+        check_usable(stored, now)
+        self._consents[consent_id] = replace(stored, uses=stored.uses + 1)
+        return stored.uses + 1, stored.max_uses
 
     def list_consents(
         self,

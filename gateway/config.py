@@ -73,7 +73,7 @@ class GatewayConfig:
     grace_period: timedelta = timedelta(seconds=10)
     attestation_ttl: timedelta = timedelta(minutes=10)
     audit_batch_max: int = 256
-    audit_batch_wait_ms: int = 5
+    audit_batch_wait_ms: int = 0  # extra wait for a batch to fill; 0: natural group commit
     checkpoint_interval: timedelta = timedelta(seconds=1)
     log_origin: str = "attestgate.local/log"
     max_message_bytes: int = 1024 * 1024
@@ -189,7 +189,7 @@ _CONVERTERS: dict[str, Callable[[object], object]] = {
     "grace_period": parse_duration,
     "attestation_ttl": parse_duration,
     "audit_batch_max": _as_positive_int,
-    "audit_batch_wait_ms": _as_positive_int,
+    "audit_batch_wait_ms": _as_non_negative_int,
     "checkpoint_interval": parse_duration,
     "log_origin": _as_str,
     "max_message_bytes": _as_positive_int,

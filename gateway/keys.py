@@ -400,8 +400,11 @@ class KeyRing:
     def kek(self, kid: str) -> bytes:
         """A key-encryption key by id (current or older); ``KeyError`` if unknown."""
         with self._lock:
-            self._load_keks()
-            return self._keks[Kid(kid)]
+            found = self._keks.get(Kid(kid))  # KEKs never change once written
+            if found is None:
+                self._load_keks()  # rotated by another process since we last looked
+                found = self._keks[Kid(kid)]
+            return found
 
     def rotate_kek(self, now: datetime) -> Kid:
         """Create a new current key-encryption key; older ones stay to unwrap existing data keys."""

@@ -19,6 +19,7 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -29,6 +30,7 @@ from gateway.db.migrate import create_sqlite_schema
 from sdk.reasons import DomainError, Reason
 
 NONCE_BYTES = 12
+UNWRAP_CACHE_SIZE = 4096
 JsonValue = str | int | bool | None
 
 
@@ -68,6 +70,9 @@ class RecordVault:
     def __init__(self, keks: KekSource, pseudonym: Callable[[str], str]) -> None:
         self._keks = keks
         self._pseudonym = pseudonym
+        # The subject_keys row is read on every access, so an erased subject (row deleted) is never
+        # served from this cache; it only saves unwrapping a wrapped key already seen.
+        self._unwrapped = lru_cache(maxsize=UNWRAP_CACHE_SIZE)(self._unwrap_uncached)
 
     def subject_ref(self, subject: str) -> str:
         """The stored (pseudonymous) reference of a subject."""
@@ -193,12 +198,15 @@ class RecordVault:
         row = conn.execute(sql + " ORDER BY created_at DESC, version DESC LIMIT 1", args).fetchone()
         return None if row is None else tuple(row)
 
+    def _unwrap_uncached(self, kid: str, ref: str, wrapped: bytes) -> bytes:
+        return _unwrap(self._keks.kek(kid), kid, ref, wrapped)
+
     def _data_key(self, conn: Connection, ref: str, now: datetime | None, *, create: bool) -> bytes:
         row = conn.execute(
             "SELECT kek_id, wrapped_key FROM subject_keys WHERE subject_ref = ?", (ref,)
         ).fetchone()
         if row is not None:
-            return _unwrap(self._keks.kek(row[0]), row[0], ref, row[1])
+            return self._unwrapped(str(row[0]), ref, bytes(row[1]))
         if not create:
             raise DomainError(Reason.DATA_ERASED, "the subject's data key is gone")
         kid, kek = self._keks.current_kek()

@@ -23,7 +23,7 @@ from typing import Any
 
 from audit.events import AuditEvent, EventType
 from audit.sequencer import Tx
-from consent.machine import check_usable, effective_state
+from consent.machine import check_usable
 from consent.model import Consent, ConsentId, ConsentState
 from consent.policy import Withheld, WithheldReason, decide
 from consent.predicates import ConsumptionKind, PredicateContext
@@ -125,7 +125,7 @@ class AttestationManager:
             stored = idempotency.lookup(tx.conn, key)
             if stored is not None:
                 return stored.decode()
-            self._count_use(tx, caller, consent_id)
+            self._count_use(tx, consent)
             ledger.insert(tx.conn, row)
             for event in events:
                 tx.emit(event)
@@ -136,7 +136,9 @@ class AttestationManager:
             caller, EventType.ATTESTATION_REFUSED, {"consent_id": consent_id}
         )
         jti = self._core.storage.write(unit, on_refusal=refusal).value
-        return self.get(caller, jti)
+        if jti != row.jti:  # a concurrent retry with the same request_id won: return its result
+            return self.get(caller, jti)
+        return _issued(row)
 
     def _usable_consent(self, conn: Any, caller: Caller, consent_id: str) -> Consent:
         consent = self._core.consents(conn).get_consent(ConsentId(consent_id))
@@ -251,14 +253,12 @@ class AttestationManager:
                 amount = max(amount, result.consumption.amount)
         return _Evaluated(values, kind, amount, detail)
 
-    def _count_use(self, tx: Tx, caller: Caller, consent_id: str) -> None:
-        store = self._core.consents(tx.conn)
-        consent = store.get_consent(ConsentId(consent_id))
+    def _count_use(self, tx: Tx, consent: Consent) -> None:
+        # One conditional write: refused (with the precise reason) if the consent was revoked,
+        # paused, spent or expired since the read phase.
         now = self._core.clock.now()
-        check_usable(consent, now)  # revoked, paused or spent since the read phase: refuse
-        used = replace(consent, uses=consent.uses + 1)
-        store.update_consent(used, expected_state=consent.state, expected_uses=consent.uses)
-        if effective_state(used, now) is ConsentState.EXHAUSTED:
+        uses, max_uses = self._core.consents(tx.conn).use_consent(consent.id, now=now)
+        if uses == max_uses:
             tx.emit(
                 self._core.trail.event(
                     EventType.CONSENT_EXHAUSTED,
@@ -387,20 +387,7 @@ class AttestationManager:
             raise DomainError(
                 Reason.NOT_ATTESTATION_HOLDER, "the attestation was issued to another bank"
             )
-        response = json.loads(row.response)
-        withheld = tuple(Withheld(c, WithheldReason(r)) for c, r in response["withheld"])
-        return IssuedAttestation(
-            jti=row.jti,
-            consent_id=row.consent_id,
-            token=response["token"],
-            claims=response["claims"],
-            withheld=withheld,
-            issued_at=row.issued_at,
-            expires_at=row.expires_at,
-            state=row.state,
-            redeemed_at=row.redeemed_at,
-            transaction_ref=row.transaction_ref,
-        )
+        return _issued(row)
 
     # -- audit of refusals ---------------------------------------------------------------------
 
@@ -479,6 +466,24 @@ def _verify_presentation(
         now=now,
         key_binding=policy,
         expected_vct_prefix="urn:attestgate:",
+    )
+
+
+def _issued(row: ledger.AttestationRow) -> IssuedAttestation:
+    """The bank's view of a stored attestation row."""
+    response = json.loads(row.response)
+    withheld = tuple(Withheld(c, WithheldReason(r)) for c, r in response["withheld"])
+    return IssuedAttestation(
+        jti=row.jti,
+        consent_id=row.consent_id,
+        token=response["token"],
+        claims=response["claims"],
+        withheld=withheld,
+        issued_at=row.issued_at,
+        expires_at=row.expires_at,
+        state=row.state,
+        redeemed_at=row.redeemed_at,
+        transaction_ref=row.transaction_ref,
     )
 
 

@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from types import MappingProxyType
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -27,7 +28,6 @@ from sdk._internal.jose import (
     JsonInput,
     b64url_encode,
     load_public_jwk,
-    public_jwk,
     sign_es256,
 )
 from sdk.reasons import FieldViolation, invalid_argument
@@ -60,7 +60,7 @@ def _salt() -> str:
 
 def _decoy_digest() -> str:
     # RFC 9901 §4.2.5: a decoy is the digest of a random value, indistinguishable from a real one.
-    return b64url_encode(hashlib.sha256(_salt().encode("ascii")).digest())
+    return b64url_encode(hashlib.sha256(secrets.token_bytes(SALT_BYTES)).digest())
 
 
 def _check_names(disclosed: Mapping[str, JsonInput], plain: Mapping[str, JsonInput]) -> None:
@@ -72,14 +72,21 @@ def _check_names(disclosed: Mapping[str, JsonInput], plain: Mapping[str, JsonInp
         raise ValueError(f"claims both disclosed and plain: {sorted(clash)}")
 
 
-def _holder_cnf(holder_jwk: Mapping[str, object]) -> dict[str, str]:
+def _holder_cnf(holder_jwk: Mapping[str, object]) -> Mapping[str, str]:
     """The holder's public key, re-encoded so that only public members reach the token."""
     try:
-        return public_jwk(load_public_jwk(holder_jwk))
+        load_public_jwk(holder_jwk)  # validates: P-256, public only, on the curve
+        return _public_members(str(holder_jwk["x"]), str(holder_jwk["y"]))
     except JoseError:
         raise invalid_argument(
             FieldViolation("holder_jwk", "must be a P-256 public JWK (kty EC, crv P-256, x, y)")
         ) from None
+
+
+@lru_cache(maxsize=1024)
+def _public_members(x: str, y: str) -> Mapping[str, str]:
+    # Banks reuse their holder keys: the canonical public JWK is computed once per key.
+    return MappingProxyType({"kty": "EC", "crv": "P-256", "x": x, "y": y})
 
 
 def _disclosures(disclosed: Mapping[str, JsonInput]) -> dict[str, str]:
@@ -131,7 +138,7 @@ def issue_sd_jwt(
         "exp": exp,
         "jti": token_id,
         "vct": vct,
-        "cnf": {"jwk": cnf},
+        "cnf": {"jwk": dict(cnf)},
         **plain,
         "_sd_alg": SD_ALG,
         # RFC 9901 §4.2.4.1: sorted, so the order reveals nothing about the claims.

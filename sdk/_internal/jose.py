@@ -11,18 +11,24 @@ nesting is bounded. Failures raise ``JoseError``; callers translate it into thei
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import accumulate
 from types import MappingProxyType
 from typing import TypeAlias
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from jwt.algorithms import ECAlgorithm
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 
 JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
 """A parsed JSON value."""
@@ -34,9 +40,17 @@ JsonInput: TypeAlias = (
 
 ES256 = "ES256"
 _B64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
+_B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_B64URL_VALUE = {char: value for value, char in enumerate(_B64URL_ALPHABET)}
+# Unused low bits of the last character, by the unpadded length modulo 4 (RFC 4648 §4).
+_SPARE_BITS = {0: 0, 2: 0b1111, 3: 0b11}
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+_JSON_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET_RE = re.compile(r"[^\[\]{}]")
 _P256_COORD_BYTES = 32
 # RFC 7518 §3.4: ES256 is ECDSA P-256 with SHA-256, signature R || S (32 bytes each).
-_ES256 = ECAlgorithm(ECAlgorithm.SHA256, ec.SECP256R1)
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
 
 class JoseError(ValueError):
@@ -45,7 +59,7 @@ class JoseError(ValueError):
 
 def b64url_encode(data: bytes) -> str:
     """Base64url without padding (RFC 7515 §2)."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode()
 
 
 def b64url_decode(text: str) -> bytes:
@@ -56,21 +70,27 @@ def b64url_decode(text: str) -> bytes:
     """
     if not isinstance(text, str) or len(text) % 4 == 1 or not _B64URL_RE.fullmatch(text):
         raise JoseError("invalid base64url")
+    # RFC 4648 §3.5: the bits of the last character beyond the data must be zero; checking them
+    # is equivalent to re-encoding and comparing, and much cheaper.
+    spare_bits = _SPARE_BITS[len(text) % 4]
+    if spare_bits and _B64URL_VALUE[text[-1]] & spare_bits:
+        raise JoseError("non-canonical base64url")
+    padded = (text + "=" * (-len(text) % 4)).encode("ascii").translate(_FROM_URLSAFE)
     try:
-        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return binascii.a2b_base64(padded)
     except (binascii.Error, ValueError) as exc:  # pragma: no cover - excluded by the regex
         raise JoseError("invalid base64url") from exc
-    if b64url_encode(data) != text:
-        raise JoseError("non-canonical base64url")
-    return data
 
 
 def json_dumps(value: JsonInput) -> str:
     """Compact JSON (no whitespace, UTF-8 text kept as is, no NaN); raises ``JoseError``."""
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return _COMPACT_ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise JoseError("value is not JSON-serialisable") from exc
+
+
+_COMPACT_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def _no_duplicates(pairs: list[tuple[str, JsonValue]]) -> dict[str, JsonValue]:
@@ -82,6 +102,15 @@ def _no_duplicates(pairs: list[tuple[str, JsonValue]]) -> dict[str, JsonValue]:
 
 def _reject_constant(name: str) -> None:
     raise JoseError("non-finite JSON number")
+
+
+def json_text_depth(text: str) -> int:
+    """Nesting depth of the containers of JSON ``text`` (brackets inside strings ignored)."""
+    openings = text.count("[") + text.count("{")
+    if openings <= 8:  # the depth is at most the number of openings: no need to look closer
+        return openings
+    brackets = _NOT_BRACKET_RE.sub("", _JSON_STRING_RE.sub("", text))
+    return max(accumulate(1 if c in "[{" else -1 for c in brackets), default=0)
 
 
 def json_depth(value: JsonValue) -> int:
@@ -106,15 +135,21 @@ def json_loads(data: bytes, *, max_depth: int) -> JsonValue:
     """Parse UTF-8 JSON strictly (no duplicate names, no NaN/Infinity, depth <= ``max_depth``)."""
     try:
         text = data.decode("utf-8")
-        value: JsonValue = json.loads(
-            text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
-        )
+        # Depth first, on the text: the parser then never recurses deeper than allowed.
+        if json_text_depth(text) > max_depth:
+            raise JoseError("JSON nested too deeply")
+        value: JsonValue = _STRICT_DECODER.decode(text)
+    except JoseError:
+        raise
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        # ValueError covers JSONDecodeError, JoseError and over-long integer literals.
+        # ValueError covers JSONDecodeError and over-long integer literals.
         raise JoseError("invalid JSON") from exc
-    if json_depth(value) > max_depth:
-        raise JoseError("JSON nested too deeply")
     return value
+
+
+_STRICT_DECODER = json.JSONDecoder(
+    object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
+)
 
 
 def json_object(data: bytes, *, max_depth: int) -> dict[str, JsonValue]:
@@ -147,10 +182,18 @@ def load_public_jwk(jwk: Mapping[str, object]) -> ec.EllipticCurvePublicKey:
         raise JoseError("not a P-256 EC JWK")
     if "d" in jwk:
         raise JoseError("JWK carries a private key")
+    x, y = jwk.get("x"), jwk.get("y")
+    if not isinstance(x, str) or not isinstance(y, str):
+        raise JoseError("bad EC coordinate")
+    return _p256_point(x, y)
+
+
+@lru_cache(maxsize=1024)
+def _p256_point(x: str, y: str) -> ec.EllipticCurvePublicKey:
+    """The validated point (cached: holders and issuers reuse their keys; keys are immutable)."""
     coords = []
-    for member in ("x", "y"):
-        text = jwk.get(member)
-        raw = b64url_decode(text) if isinstance(text, str) else b""
+    for text in (x, y):
+        raw = b64url_decode(text)
         # RFC 7518 §6.2.1.2: coordinates are the full-length octet string of the field size.
         if len(raw) != _P256_COORD_BYTES:
             raise JoseError("bad EC coordinate")
@@ -258,10 +301,20 @@ def sign_es256(
     signing_input = f"{head}.{body}".encode("ascii")
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
         raise JoseError("ES256 needs a P-256 private key")
-    signature = _ES256.sign(signing_input, key)
+    r, s = decode_dss_signature(key.sign(signing_input, _ECDSA_SHA256))
+    # RFC 7518 §3.4: the JWS signature is R || S, each as a 32-byte big-endian integer.
+    signature = r.to_bytes(_P256_COORD_BYTES, "big") + s.to_bytes(_P256_COORD_BYTES, "big")
     return f"{head}.{body}.{b64url_encode(signature)}"
 
 
 def verify_es256(jws: CompactJws, key: ec.EllipticCurvePublicKey) -> bool:
     """Whether ``jws`` carries a valid ES256 signature by ``key`` (the header is not consulted)."""
-    return _ES256.verify(jws.signing_input, key, jws.signature)
+    if len(jws.signature) != 2 * _P256_COORD_BYTES:
+        return False
+    r = int.from_bytes(jws.signature[:_P256_COORD_BYTES], "big")
+    s = int.from_bytes(jws.signature[_P256_COORD_BYTES:], "big")
+    try:
+        key.verify(encode_dss_signature(r, s), jws.signing_input, _ECDSA_SHA256)
+    except InvalidSignature:
+        return False
+    return True

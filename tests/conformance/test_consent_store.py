@@ -32,6 +32,7 @@ from tests.unit.consent.test_consent_store_contract import (
     test_request_round_trip,
     test_update_consent_is_optimistic,
     test_update_request_is_optimistic,
+    test_use_consent_counts_only_usable_consents,
 )
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "test_request_round_trip",
     "test_update_consent_is_optimistic",
     "test_update_request_is_optimistic",
+    "test_use_consent_counts_only_usable_consents",
 ]
 
 

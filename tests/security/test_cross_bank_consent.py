@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import grpc
 import pytest
+from attestgate.v1 import attestation_pb2
 
 from sdk import errors
 from sdk.reasons import Reason
+from sdk.sdjwt import create_presentation, redemption_nonce
 from tests.security.world import FX, World
 
 
@@ -38,10 +41,6 @@ def test_another_banks_consent_is_out_of_reach(world: World) -> None:
 
 def test_another_banks_presentation_cannot_be_redeemed_by_the_thief(world: World) -> None:
     """bank-b replays bank-a's finished presentation under its own token."""
-    from attestgate.v1 import attestation_pb2  # noqa: PLC0415
-
-    from sdk.sdjwt import create_presentation, redemption_nonce  # noqa: PLC0415
-
     attestation = world.issue()
     presentation = create_presentation(
         attestation.token,
@@ -56,10 +55,10 @@ def test_another_banks_presentation_cannot_be_redeemed_by_the_thief(world: World
         request = attestation_pb2.RedeemAttestationRequest(
             presentation=presentation, transaction_ref="fx-1"
         )
-        with pytest.raises(Exception) as caught:
+        with pytest.raises(grpc.RpcError) as caught:
             attestations.RedeemAttestation(
                 request, metadata=world.metadata("bank", "bank-b"), timeout=5
             )
-    assert errors.from_rpc_error(caught.value).reason == Reason.NOT_ATTESTATION_HOLDER  # type: ignore[arg-type]
+    assert errors.from_rpc_error(caught.value).reason == Reason.NOT_ATTESTATION_HOLDER
     assert world.snapshot() == before
     assert world.bank.redeem(attestation, transaction_ref="fx-1").jti == attestation.jti

@@ -100,10 +100,12 @@ def test_uploads_with_monstrous_json_are_bad_input(world: World, upload: str) ->
     with world.channel() as channel:
         _, _, records = world.stubs(channel)
         metadata = world.metadata("provider", "uploader")
-        if kind == "record":
-            call, request = records.PutRecord, record_pb2.PutRecordRequest(signed_record=signed)
-        else:
-            call, request = records.PutFxRates, record_pb2.PutFxRatesRequest(signed_rates=signed)
+        request: Any = (
+            record_pb2.PutRecordRequest(signed_record=signed)
+            if kind == "record"
+            else record_pb2.PutFxRatesRequest(signed_rates=signed)
+        )
+        call = records.PutRecord if kind == "record" else records.PutFxRates
         with pytest.raises(grpc.RpcError) as caught:
             call(request, metadata=metadata, timeout=10)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, reason_of(caught.value)

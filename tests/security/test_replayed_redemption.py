@@ -42,7 +42,7 @@ def test_a_redemption_cannot_be_replayed(world: World) -> None:
             try:
                 attestations.RedeemAttestation(request, metadata=metadata, timeout=5)
             except Exception as exc:  # grpc.RpcError
-                return str(errors.from_rpc_error(exc).reason)  # type: ignore[arg-type]
+                return str(errors.from_rpc_error(exc).reason)
             return "ok"
 
         assert redeem("fx-1") == "ok"

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -77,17 +77,18 @@ def _own_calls(data_dir: Path, address: str) -> list[str]:
     """A few calls of our own, refused and accepted; returns the tokens they carried."""
     keyring = KeyRing.open_or_create(data_dir, clock=SystemClock(), gateway_id="attestgate")
     now = SystemClock().now()
-    good = issue_dev_token(keyring, role="bank", sub="bank-z", ttl=timedelta(minutes=5), now=now)
-    expired = issue_dev_token(
-        keyring, role="bank", sub="bank-z", ttl=timedelta(minutes=5), now=now - timedelta(hours=1)
-    )
-    wrong_role = issue_dev_token(
-        keyring, role="owner", sub="zoe", ttl=timedelta(minutes=5), now=now
-    )
+
+    def token(role: str, sub: str, at: datetime) -> str:
+        return issue_dev_token(
+            keyring, role=role, sub=sub, ttl=timedelta(minutes=5), now=at, audience="attestgate"
+        )
+
+    good, wrong_role = token("bank", "bank-z", now), token("owner", "zoe", now)
+    expired = token("bank", "bank-z", now - timedelta(hours=1))
     credentials = grpc.ssl_channel_credentials((data_dir / "tls" / "ca.pem").read_bytes())
     with grpc.secure_channel(address, credentials) as channel:
         stub = consent_pb2_grpc.ConsentServiceStub(channel)
-        for token in (good, expired, wrong_role, good + "x"):
+        for carried in (good, expired, wrong_role, good + "x"):
             with contextlib.suppress(grpc.RpcError):
                 stub.CreateConsentRequest(
                     consent_pb2.CreateConsentRequestRequest(
@@ -96,7 +97,7 @@ def _own_calls(data_dir: Path, address: str) -> list[str]:
                             claims=["tax_year"],
                         )
                     ),
-                    metadata=[("authorization", f"Bearer {token}")],
+                    metadata=[("authorization", f"Bearer {carried}")],
                     timeout=10,
                 )  # fmt: skip
     return [good, expired, wrong_role]
@@ -161,6 +162,7 @@ def test_a_debug_run_of_the_demo_logs_no_secret(debug_gateway: tuple[Path, str, 
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert any(line.get("logger") == "attestgate.access" for line in lines), "no JSON access log"
     assert len(lines) > 50  # the demo's calls were logged ...
+    assert len(_key_fragments(data_dir)) >= 10  # the search terms exist: the check can fail
     leaks = {
         "PEM marker": [m for m in ("-----BEGIN", "PRIVATE KEY") if m in output],
         "token": [t[:20] for t in tokens for f in _token_fragments(t) if f in output],

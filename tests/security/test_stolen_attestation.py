@@ -46,7 +46,7 @@ def test_a_stolen_token_is_useless_without_the_holder_key(world: World) -> None:
                         request, metadata=world.metadata("bank", thief), timeout=5
                     )
                 except Exception as exc:  # grpc.RpcError
-                    reason = errors.from_rpc_error(exc).reason  # type: ignore[arg-type]
+                    reason = errors.from_rpc_error(exc).reason
                     assert reason == Reason.ATTESTATION_INVALID, (thief, name, reason)
                 else:
                     raise AssertionError(f"{thief}: {name} was redeemed")

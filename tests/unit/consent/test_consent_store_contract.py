@@ -186,6 +186,38 @@ def _fill(store: ConsentStore, make_consent: MakeConsent) -> None:
         )
 
 
+def test_use_consent_counts_only_usable_consents(
+    store: ConsentStore, make_consent: MakeConsent, now: datetime
+) -> None:
+    store.add_consent(make_consent(max_uses=2))
+    consent_id = ConsentId("con-0001")
+    assert store.use_consent(consent_id, now=now) == (1, 2)
+    assert store.use_consent(consent_id, now=now + timedelta(days=1)) == (2, 2)
+    refusals = {
+        "spent": (consent_id, now, Reason.CONSENT_EXHAUSTED),
+        "not yet valid": (ConsentId("con-late"), now, Reason.CONSENT_NOT_ACTIVE),
+        "expired": (ConsentId("con-old"), now + timedelta(days=31), Reason.CONSENT_EXPIRED),
+        "paused": (ConsentId("con-paused"), now, Reason.CONSENT_PAUSED),
+        "revoked": (ConsentId("con-revoked"), now, Reason.CONSENT_REVOKED),
+        "unknown": (ConsentId("con-none"), now, Reason.CONSENT_NOT_FOUND),
+    }
+    others = {
+        "con-late": {"valid_from": now + timedelta(hours=1)},
+        "con-old": {},
+        "con-paused": {"state": ConsentState.PAUSED},
+        "con-revoked": {"state": ConsentState.REVOKED},
+    }
+    for name, changes in others.items():
+        request_id = RequestId(f"req-{name}")
+        store.add_consent(make_consent(id=ConsentId(name), request_id=request_id, **changes))
+    for case, (target, moment, reason) in refusals.items():
+        with pytest.raises(DomainError) as caught:
+            store.use_consent(target, now=moment)
+        assert caught.value.reason is reason, case
+    assert store.get_consent(consent_id).uses == 2  # refusals counted nothing
+    assert store.get_consent(ConsentId("con-late")).uses == 0
+
+
 def test_list_consents_filters(store: ConsentStore, make_consent: MakeConsent) -> None:
     _fill(store, make_consent)
 
