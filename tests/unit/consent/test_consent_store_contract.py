@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -201,7 +202,7 @@ def test_use_consent_counts_only_usable_consents(
         "revoked": (ConsentId("con-revoked"), now, Reason.CONSENT_REVOKED),
         "unknown": (ConsentId("con-none"), now, Reason.CONSENT_NOT_FOUND),
     }
-    others = {
+    others: dict[str, dict[str, Any]] = {
         "con-late": {"valid_from": now + timedelta(hours=1)},
         "con-old": {},
         "con-paused": {"state": ConsentState.PAUSED},
