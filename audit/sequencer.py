@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Generic, Protocol, TypeVar
 
 from audit.events import AuditEvent, canonical_json
@@ -89,7 +90,7 @@ def _settle_all(
     """Record every outcome, chain the callers, wake the first: each wakes its successor."""
     for item, (result, error) in zip(batch, outcomes, strict=True):
         item.settle(result, error)
-    for item, successor in zip(batch, batch[1:], strict=False):
+    for item, successor in pairwise(batch):
         item.successor = successor
     if batch:
         batch[0].wake()
