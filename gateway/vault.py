@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -117,12 +117,14 @@ class RecordVault:
     ) -> StoredRecord:
         """The latest version of a subject's record (by id, or the latest in the domain)."""
         ref = self.subject_ref(subject)
-        self._refuse_if_erased(conn, ref)
         row = self._latest_row(conn, domain, ref, record_id)
         if row is None:
+            self._refuse_if_erased(conn, ref)
             raise DomainError(Reason.RECORD_NOT_FOUND, f"no {domain} record for this subject")
-        rec_id, version, provider_id, nonce, sealed, created_at = row
-        key = self._data_key(conn, ref, None, create=False)
+        rec_id, version, provider_id, nonce, sealed, created_at, kek_id, wrapped = row
+        if kek_id is None:
+            raise DomainError(Reason.DATA_ERASED, "the subject's data key is gone")
+        key = self._unwrapped(str(kek_id), ref, bytes(wrapped))
         try:
             plaintext = AESGCM(key).decrypt(
                 nonce, sealed, _record_aad(domain, rec_id, version, ref)
@@ -186,16 +188,20 @@ class RecordVault:
 
     def _latest_row(
         self, conn: Connection, domain: str, ref: str, record_id: str | None
-    ) -> tuple[str, int, str, bytes, bytes, str] | None:
+    ) -> tuple[Any, ...] | None:
+        # One statement on the hot path: the record and its subject's wrapped data key together.
         sql = (
-            "SELECT record_id, version, provider_id, nonce, ciphertext, created_at FROM records "
-            "WHERE domain = ? AND subject_ref = ?"
+            "SELECT r.record_id, r.version, r.provider_id, r.nonce, r.ciphertext, r.created_at,"
+            " k.kek_id, k.wrapped_key FROM records r"
+            " LEFT JOIN subject_keys k ON k.subject_ref = r.subject_ref"
+            " WHERE r.domain = ? AND r.subject_ref = ?"
         )
         args: tuple[str, ...] = (domain, ref)
         if record_id is not None:
-            sql += " AND record_id = ?"
+            sql += " AND r.record_id = ?"
             args += (record_id,)
-        row = conn.execute(sql + " ORDER BY created_at DESC, version DESC LIMIT 1", args).fetchone()
+        order = " ORDER BY r.created_at DESC, r.version DESC LIMIT 1"
+        row = conn.execute(sql + order, args).fetchone()
         return None if row is None else tuple(row)
 
     def _unwrap_uncached(self, kid: str, ref: str, wrapped: bytes) -> bytes:
