@@ -330,6 +330,15 @@ gateway_id = "{gateway_id}"
 # token_leeway = "30s"
 # attestation_ttl = "10m"
 # tls_client_auth = false        # true: clients must present a certificate from tls_ca
+# db = "postgresql://user@host:5432/attestgate"   # default: attestgate.db in the data dir
+# portal = "127.0.0.1:8080"      # owner consent portal and audit viewer (HTTPS); off by default
+# metrics = "127.0.0.1:9464"     # Prometheus metrics; off by default
+# max_concurrent_rpcs = 256      # past it: RESOURCE_EXHAUSTED (OVERLOADED) at once
+# rate_limit_per_second = 0      # per caller (subject + role); 0: off
+# rate_limit_burst = 0
+# audit_batch_max = 256          # group commit: units of work per durable transaction
+# audit_batch_wait_ms = 0        # extra wait for a batch to fill (0: natural group commit)
+# checkpoint_interval = "1s"     # at most one signed checkpoint per interval
 
 # The development token issuer of this data dir (`attestgate token ...`).
 # Production: replace with your identity provider(s).

@@ -54,13 +54,24 @@ class IssuedSdJwt:
     """Claim name -> its encoded disclosure (each also present in ``token``)."""
 
 
-def _salt() -> str:
-    return b64url_encode(secrets.token_bytes(SALT_BYTES))
+class _Randomness:
+    """Every random value of one token from one CSPRNG read (one system call, not one per salt)."""
 
+    def __init__(self, count: int) -> None:
+        self._pool = secrets.token_bytes(SALT_BYTES * count)
+        self._next = 0
 
-def _decoy_digest() -> str:
-    # RFC 9901 §4.2.5: a decoy is the digest of a random value, indistinguishable from a real one.
-    return b64url_encode(hashlib.sha256(secrets.token_bytes(SALT_BYTES)).digest())
+    def take(self) -> bytes:
+        start = self._next
+        self._next += SALT_BYTES
+        return self._pool[start : self._next]
+
+    def salt(self) -> str:
+        return b64url_encode(self.take())
+
+    def decoy_digest(self) -> str:
+        # RFC 9901 §4.2.5: a decoy is the digest of a random value, like a real digest.
+        return b64url_encode(hashlib.sha256(self.take()).digest())
 
 
 def _check_names(disclosed: Mapping[str, JsonInput], plain: Mapping[str, JsonInput]) -> None:
@@ -89,9 +100,11 @@ def _public_members(x: str, y: str) -> Mapping[str, str]:
     return MappingProxyType({"kty": "EC", "crv": "P-256", "x": x, "y": y})
 
 
-def _disclosures(disclosed: Mapping[str, JsonInput]) -> dict[str, str]:
+def _disclosures(disclosed: Mapping[str, JsonInput], random: _Randomness) -> dict[str, str]:
     try:
-        return {name: encode_disclosure(_salt(), name, value) for name, value in disclosed.items()}
+        return {
+            name: encode_disclosure(random.salt(), name, value) for name, value in disclosed.items()
+        }
     except JoseError:
         raise ValueError("disclosed claim values must be JSON values") from None
 
@@ -124,10 +137,11 @@ def issue_sd_jwt(
         raise ValueError(f"decoys must be between 0 and {MAX_DECOYS}")
     _check_names(disclosed, plain)
     cnf = _holder_cnf(holder_jwk)
-    encoded = _disclosures(disclosed)
+    random = _Randomness(len(disclosed) + n_decoys + 1)
+    encoded = _disclosures(disclosed, random)
     digests = [disclosure_digest(d) for d in encoded.values()]
-    digests.extend(_decoy_digest() for _ in range(n_decoys))
-    token_id = Jti(jti if jti is not None else b64url_encode(secrets.token_bytes(16)))
+    digests.extend(random.decoy_digest() for _ in range(n_decoys))
+    token_id = Jti(jti if jti is not None else b64url_encode(random.take()))
     if not 0 < len(token_id) <= MAX_JTI_CHARS:
         raise ValueError(f"jti must have 1 to {MAX_JTI_CHARS} characters")
     iat = int(now.timestamp())
