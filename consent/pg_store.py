@@ -34,6 +34,7 @@ from consent.store import (
     Page,
     check_page_size,
     conflict,
+    listing_sql,
     make_page,
     refuse_use,
     stale,
@@ -218,22 +219,17 @@ class PgConsentStore:
         page_size: int,
         after_id: str | None,
     ) -> list[dict[str, Any]]:
-        check_page_size(page_size)
-        clauses: list[str] = []
-        params: list[object] = []
-        for clause, value in (("owner = ?", owner), ("grantee = ?", grantee), ("id > ?", after_id)):
-            if value is not None:
-                clauses.append(clause)
-                params.append(value)
-        if states is not None:
-            values = sorted(state.value for state in states)
-            clauses.append(f"state IN ({', '.join('?' * len(values))})" if values else "0 = 1")
-            params.extend(values)
-        where = " AND ".join(clauses) or "1 = 1"
-        # Only fixed clause strings are interpolated; every value is a bound parameter. The id
-        # columns are COLLATE "C": byte order, as in SQLite and in memory.
-        sql = f"SELECT {', '.join(columns)} FROM {table} WHERE {where} ORDER BY id LIMIT ?"  # noqa: S608
-        rows = self._run(sql, [*params, page_size + 1]).fetchall()
+        # The id columns are COLLATE "C": byte order, as in SQLite and in memory.
+        sql, params = listing_sql(
+            table,
+            ", ".join(columns),
+            owner=owner,
+            grantee=grantee,
+            states=states,
+            page_size=page_size,
+            after_id=after_id,
+        )
+        rows = self._run(sql, params).fetchall()
         return [dict(zip(columns, row, strict=True)) for row in rows]
 
     def append_event(self, event: ConsentEvent) -> ConsentEvent:

@@ -38,6 +38,7 @@ from consent.store import (
     Page,
     check_page_size,
     conflict,
+    listing_sql,
     make_page,
     refuse_use,
     stale,
@@ -349,21 +350,18 @@ class SqliteConsentStore:
         page_size: int,
         after_id: str | None,
     ) -> list[dict[str, Any]]:
-        check_page_size(page_size)
-        clauses: list[str] = []
-        params: list[object] = []
-        for clause, value in (("owner = ?", owner), ("grantee = ?", grantee), ("id > ?", after_id)):
-            if value is not None:
-                clauses.append(clause)
-                params.append(value)
-        if states is not None:
-            values = sorted(state.value for state in states)
-            clauses.append(f"state IN ({', '.join('?' * len(values))})" if values else "0 = 1")
-            params.extend(values)
-        where = " AND ".join(clauses) or "1 = 1"
-        # Only fixed clause strings are interpolated; every value is a bound parameter.
-        sql = f"SELECT * FROM {table} WHERE {where} ORDER BY id LIMIT ?"  # noqa: S608
-        return list(self._db.query(sql, [*params, page_size + 1]))
+        sql, params = listing_sql(
+            table,
+            "*",
+            owner=owner,
+            grantee=grantee,
+            states=states,
+            page_size=page_size,
+            after_id=after_id,
+        )
+        cursor = self._conn.execute(sql, params)
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def append_event(self, event: ConsentEvent) -> ConsentEvent:
         """Store ``event`` with the next ``seq`` and return it."""

@@ -118,6 +118,37 @@ def check_page_size(page_size: int) -> int:
     return page_size
 
 
+def listing_sql(
+    table: str,
+    columns: str,
+    *,
+    owner: str | None,
+    grantee: str | None,
+    states: Collection[ConsentState] | Collection[RequestState] | None,
+    page_size: int,
+    after_id: str | None,
+) -> tuple[str, list[object]]:
+    """The paged, filtered SELECT both SQL stores run (``?`` placeholders), and its parameters.
+
+    One row more than the page is fetched: it proves there is a next page (``make_page``).
+    """
+    check_page_size(page_size)
+    clauses: list[str] = []
+    params: list[object] = []
+    for clause, value in (("owner = ?", owner), ("grantee = ?", grantee), ("id > ?", after_id)):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    if states is not None:
+        values = sorted(state.value for state in states)
+        clauses.append(f"state IN ({', '.join('?' * len(values))})" if values else "0 = 1")
+        params.extend(values)
+    where = " AND ".join(clauses) or "1 = 1"
+    # Only fixed table, column and clause strings are interpolated; every value is bound.
+    sql = f"SELECT {columns} FROM {table} WHERE {where} ORDER BY id LIMIT ?"  # noqa: S608
+    return sql, [*params, page_size + 1]
+
+
 def make_page(rows: list[T], page_size: int, key: str) -> Page[T]:
     """A page from up to ``page_size + 1`` fetched rows (the extra one proves there is more)."""
     items = tuple(rows[:page_size])

@@ -20,6 +20,7 @@ from typing import Any
 from gateway import cli_audit
 from gateway.app import build_gateway
 from gateway.auth import issue_dev_token
+from gateway.cli_audit import CliError
 from gateway.clock import SystemClock
 from gateway.config import (
     CONFIG_FILE_NAME,
@@ -51,10 +52,6 @@ CommandBuilder = Callable[[Any], None]
 
 COMMANDS: dict[str, CommandBuilder] = {}
 MAX_DEV_TOKEN_TTL = timedelta(days=30)
-
-
-class CliError(Exception):
-    """A user error: printed as ``attestgate: <message>``, exit code 2."""
 
 
 def register_command(name: str) -> Callable[[CommandBuilder], CommandBuilder]:
@@ -355,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except (CliError, cli_audit.CliError, ConfigError, KeyFileError) as exc:
+    except (CliError, ConfigError, KeyFileError) as exc:
         print(f"attestgate: {exc}", file=sys.stderr)
         return 2
     return code

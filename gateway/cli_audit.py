@@ -26,7 +26,7 @@ PROGRESS_MIN_SIZE = 100_000
 
 
 class CliError(Exception):
-    """A user error: printed as ``attestgate: <message>``, exit code 2."""
+    """A user error of any ``attestgate`` command: printed as ``attestgate: <message>``, exit 2."""
 
 
 def log_signer(config: GatewayConfig, keyring: KeyRing) -> NoteSigner:
