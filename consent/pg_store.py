@@ -13,10 +13,11 @@ SQLite store; flags are BOOLEAN here.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from consent._rows import SqlListing, _consent, _consent_row, _event, _request, _request_row, _ts
 from consent.model import (
     Consent,
     ConsentEvent,
@@ -24,18 +25,13 @@ from consent.model import (
     ConsentRequest,
     ConsentState,
     GranteeId,
-    OwnerId,
     RequestId,
     RequestState,
 )
-from consent.sqlite_store import _consent, _consent_row, _event, _request, _request_row, _ts
 from consent.store import (
     USE_CONSENT_SQL,
-    Page,
     check_page_size,
     conflict,
-    listing_sql,
-    make_page,
     refuse_use,
     stale,
 )
@@ -56,6 +52,7 @@ _CONSENT_COLUMNS = (
 _EVENT_COLUMNS = (
     "seq", "request_id", "consent_id", "grantee", "owner", "state_kind", "state", "at",
 )  # fmt: skip
+_COLUMNS = {"consents": _CONSENT_COLUMNS, "consent_requests": _REQUEST_COLUMNS}
 _FLAGS = frozenset({"separate_consent", "cross_border"})
 
 
@@ -75,7 +72,7 @@ class SqlConnection(Protocol):
         ...
 
 
-class PgConsentStore:
+class PgConsentStore(SqlListing):
     """A ``ConsentStore`` in PostgreSQL; the caller owns (and commits) the transaction."""
 
     def __init__(self, conn: SqlConnection) -> None:
@@ -166,71 +163,14 @@ class PgConsentStore:
             raise refuse_use(self.get_consent(consent_id), now)
         return int(row[0]), int(row[1])
 
-    def list_consents(
-        self,
-        *,
-        owner: OwnerId | None = None,
-        grantee: GranteeId | None = None,
-        states: Collection[ConsentState] | None = None,
-        page_size: int = 50,
-        after_id: str | None = None,
-    ) -> Page[Consent]:
-        """Consents matching every given filter, by ascending id."""
-        rows = self._list(
-            "consents",
-            _CONSENT_COLUMNS,
-            owner=owner,
-            grantee=grantee,
-            states=states,
-            page_size=page_size,
-            after_id=after_id,
-        )
-        return make_page([_consent(row) for row in rows], page_size, "id")
+    def _columns(self, table: str) -> str:
+        # Explicit columns: a psycopg row is a tuple, and the mapping needs the names.
+        return ", ".join(_COLUMNS[table])
 
-    def list_requests(
-        self,
-        *,
-        owner: OwnerId | None = None,
-        grantee: GranteeId | None = None,
-        states: Collection[RequestState] | None = None,
-        page_size: int = 50,
-        after_id: str | None = None,
-    ) -> Page[ConsentRequest]:
-        """Requests matching every given filter, by ascending id."""
-        rows = self._list(
-            "consent_requests",
-            _REQUEST_COLUMNS,
-            owner=owner,
-            grantee=grantee,
-            states=states,
-            page_size=page_size,
-            after_id=after_id,
-        )
-        return make_page([_request(row) for row in rows], page_size, "id")
-
-    def _list(
-        self,
-        table: str,
-        columns: Sequence[str],
-        *,
-        owner: str | None,
-        grantee: str | None,
-        states: Collection[ConsentState] | Collection[RequestState] | None,
-        page_size: int,
-        after_id: str | None,
-    ) -> list[dict[str, Any]]:
+    def _select(self, table: str, sql: str, params: list[object]) -> list[dict[str, Any]]:
         # The id columns are COLLATE "C": byte order, as in SQLite and in memory.
-        sql, params = listing_sql(
-            table,
-            ", ".join(columns),
-            owner=owner,
-            grantee=grantee,
-            states=states,
-            page_size=page_size,
-            after_id=after_id,
-        )
-        rows = self._run(sql, params).fetchall()
-        return [dict(zip(columns, row, strict=True)) for row in rows]
+        columns = _COLUMNS[table]
+        return [dict(zip(columns, row, strict=True)) for row in self._run(sql, params).fetchall()]
 
     def append_event(self, event: ConsentEvent) -> ConsentEvent:
         """Store ``event`` with the next ``seq`` and return it."""
