@@ -226,15 +226,10 @@ class AttestationManager:
         now: datetime,
     ) -> _Evaluated:
         catalog = self._core.catalog
-        consumed, pledged_by = ledger.consumed(conn, consent.domain, record.record_id)
-        ctx = PredicateContext(
-            subject=consent.owner,
-            now=now,
-            consumed=consumed,
-            pledged=pledged_by is not None,
-            fx_rates=latest_fx_table(conn),
-        )
         fields = catalog.domain(consent.domain).fields
+        ctx = self._predicate_context(
+            conn, consent, record, [c for c in disclosed if c not in fields], now
+        )
         values: dict[str, object] = {}
         detail: dict[str, str] = {}
         kind, amount = ledger.ConsumptionKind.NONE, 0
@@ -252,6 +247,29 @@ class AttestationManager:
                 kind = ledger.ConsumptionKind(result.consumption.kind.value)
                 amount = max(amount, result.consumption.amount)
         return _Evaluated(values, kind, amount, detail)
+
+    def _predicate_context(
+        self,
+        conn: Any,
+        consent: Consent,
+        record: StoredRecord,
+        predicates: Sequence[str],
+        now: datetime,
+    ) -> PredicateContext:
+        """What the predicates need: capacity only for consuming predicates, the FX table only for
+        amount predicates (a read saved on the hot path of the others)."""
+        kinds = {self._core.catalog.predicates.get(name).consumes for name in predicates}
+        consumed, pledged_by = 0, None
+        if kinds - {ConsumptionKind.NONE}:
+            consumed, pledged_by = ledger.consumed(conn, consent.domain, record.record_id)
+        fx_rates = latest_fx_table(conn) if ConsumptionKind.AMOUNT in kinds else None
+        return PredicateContext(
+            subject=consent.owner,
+            now=now,
+            consumed=consumed,
+            pledged=pledged_by is not None,
+            fx_rates=fx_rates,
+        )
 
     def _count_use(self, tx: Tx, consent: Consent) -> None:
         # One conditional write: refused (with the precise reason) if the consent was revoked,
