@@ -20,9 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import secrets
-import stat
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +32,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from gateway.clock import Clock
+from gateway.keyfiles import (
+    KeyFileError,
+    ensure_private_dir,
+    read_private,
+    write_atomic,
+    write_private,
+)
 
 __all__ = [
     "DEV_ISSUER_JWKS_FILE",
@@ -50,72 +55,6 @@ __all__ = [
     "write_atomic",
     "write_private",
 ]
-
-
-class KeyFileError(Exception):
-    """A key file or key directory is missing, malformed or too permissive."""
-
-
-# --- file helpers (shared with gateway.tls and gateway.providers) ------------------------------
-
-
-def ensure_private_dir(path: Path, *, strict: bool = True) -> None:
-    """Create ``path`` (and parents) as 0700; with ``strict``, refuse an existing one that group or
-    others may access."""
-    if not path.exists():
-        path.mkdir(mode=0o700, parents=True)
-        os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
-        return
-    if not path.is_dir():
-        raise KeyFileError(f"{path} exists and is not a directory")
-    if not strict:
-        return
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        raise KeyFileError(
-            f"{path} is accessible by group/others (mode {mode:04o}); run: chmod 700 {path}"
-        )
-
-
-def write_atomic(path: Path, data: bytes, *, mode: int) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        os.fchmod(fd, mode)  # the umask may have narrowed, never widened, the mode
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename durable
-    finally:
-        os.close(dir_fd)
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write a secret file: mode 0600, atomically."""
-    write_atomic(path, data, mode=0o600)
-
-
-def read_private(path: Path) -> bytes:
-    """Read a secret file, refusing one that group or others may read or write."""
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        raise KeyFileError(f"key file {path} is missing") from None
-    if mode & 0o077:
-        raise KeyFileError(
-            f"key file {path} is accessible by group/others (mode {mode:04o}); "
-            f"run: chmod 600 {path}"
-        )
-    return path.read_bytes()
 
 
 def private_key_pem(key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey) -> bytes:
