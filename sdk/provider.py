@@ -1,76 +1,27 @@
 """``ProviderClient``: a data source (tax bureau, warehouse, IP office, registry) uploads records.
 
-Every upload is a JWS compact signed with the provider's own key, the one the operator registered
-with ``attestgate providers add``: ES256 for an EC P-256 key, EdDSA for an Ed25519 key (RFC 7518
-§3.4, RFC 8037 §3.1). The ``kid`` header is the provider id, which must equal the ``sub`` of the
-provider's bearer token. Each call carries a fresh ``request_id`` (AIP-155) so that resending the
-same message is answered, not applied twice.
+Uploads are signed with the provider's own key (``sdk._internal.uploads``); the ``kid`` is the
+provider id, which must equal the ``sub`` of the provider's bearer token.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-import jwt
-from attestgate.v1 import record_pb2, record_pb2_grpc
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from attestgate.v1 import record_pb2_grpc
 
 from sdk._internal import convert
 from sdk._internal.base import DEFAULT_TIMEOUT, ClientBase
 from sdk._internal.channel import TokenSource
+from sdk._internal.uploads import SigningKey, UploadSigner
 from sdk.retry import RetryPolicy
 from sdk.tls import TlsConfig
 from sdk.types import ClaimValue, ErasureReceipt, FxRatesReceipt, RecordReceipt
 
 __all__ = ["ProviderClient", "SigningKey"]
-
-SigningKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-"""A provider signing key: EC P-256 (ES256) or Ed25519 (EdDSA)."""
-
-
-def _algorithm(key: SigningKey) -> str:
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        return "EdDSA"
-    if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):
-        return "ES256"
-    raise TypeError("signing_key must be an EC P-256 or Ed25519 private key")
-
-
-def _token_subject(token: TokenSource) -> str:
-    """The ``sub`` of a JWT, read **without verification**: only to name our own uploads."""
-    text = token() if callable(token) else token
-    try:
-        claims = jwt.decode(text, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        raise ValueError("token is not a JWT; pass provider_id explicitly") from None
-    sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub:
-        raise ValueError("token has no sub; pass provider_id explicitly")
-    return sub
-
-
-def _field(name: str, value: ClaimValue) -> str | int | bool:
-    if isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, datetime):
-        raise TypeError(f"field {name!r}: use a datetime.date, not a datetime")
-    if isinstance(value, date):
-        return value.isoformat()  # the catalog's date type is ISO 8601 YYYY-MM-DD
-    raise TypeError(f"field {name!r}: unsupported type {type(value).__name__}")
-
-
-def _rate(currency: str, rate: str | Decimal) -> str:
-    try:
-        value = Decimal(rate)
-    except (InvalidOperation, TypeError):
-        raise ValueError(f"rate for {currency!r} is not a decimal") from None
-    if not value.is_finite() or value <= 0:
-        raise ValueError(f"rate for {currency!r} must be a positive finite decimal")
-    return format(value, "f")  # plain notation: "7.1234", never "7.1234E+0"
 
 
 class ProviderClient(ClientBase):
@@ -95,8 +46,9 @@ class ProviderClient(ClientBase):
         options: Sequence[tuple[str, Any]] = (),
         retry: RetryPolicy | None = None,
     ) -> None:
-        self._algorithm = _algorithm(signing_key)
-        self._provider_id = provider_id or _token_subject(token)
+        self._uploads = UploadSigner(
+            token=token, signing_key=signing_key, provider_id=provider_id, clock=clock
+        )
         super().__init__(
             target,
             token=token,
@@ -106,34 +58,20 @@ class ProviderClient(ClientBase):
             options=options,
             retry=retry,
         )
-        self._key = signing_key
-        self._clock = clock or (lambda: datetime.now(UTC))
         self._stub = record_pb2_grpc.RecordServiceStub(self._channel)
 
     @property
     def provider_id(self) -> str:
         """The provider id: the ``kid`` of every upload."""
-        return self._provider_id
-
-    def _sign(self, payload: Mapping[str, Any]) -> str:
-        return jwt.encode(
-            dict(payload), self._key, algorithm=self._algorithm, headers={"kid": self._provider_id}
-        )
+        return self._uploads.provider_id
 
     def put_record(
         self, *, domain: str, subject: str, record_id: str, fields: Mapping[str, ClaimValue]
     ) -> RecordReceipt:
         """Store a new version of a record (amounts as integers in minor units, dates as
         ``datetime.date``). The gateway validates it against the domain's catalog."""
-        payload = {
-            "domain": domain,
-            "subject": subject,
-            "record_id": record_id,
-            "fields": {name: _field(name, value) for name, value in fields.items()},
-            "iat": int(self._clock().timestamp()),
-        }
-        request = record_pb2.PutRecordRequest(
-            signed_record=self._sign(payload), request_id=str(uuid.uuid4())
+        request = self._uploads.record_request(
+            domain=domain, subject=subject, record_id=record_id, fields=fields
         )
         return convert.record_receipt(self._unary(self._stub.PutRecord, request))
 
@@ -147,22 +85,12 @@ class ProviderClient(ClientBase):
     ) -> FxRatesReceipt:
         """Upload an FX rate table: units of ``base`` per one unit of each currency, as decimal
         text or ``Decimal`` (never float). ``effective_at`` defaults to now."""
-        moment = effective_at or self._clock()
-        if moment.tzinfo is None:
-            raise ValueError("effective_at must be an aware datetime")
-        payload = {
-            "table_id": table_id,
-            "base": base,
-            "rates": {currency: _rate(currency, rate) for currency, rate in rates.items()},
-            "effective_at": moment.astimezone(UTC).isoformat(),
-            "iat": int(self._clock().timestamp()),
-        }
-        request = record_pb2.PutFxRatesRequest(
-            signed_rates=self._sign(payload), request_id=str(uuid.uuid4())
+        request = self._uploads.rates_request(
+            table_id=table_id, rates=rates, base=base, effective_at=effective_at
         )
         return convert.fx_receipt(self._unary(self._stub.PutFxRates, request))
 
     def erase_subject(self, subject: str) -> ErasureReceipt:
         """Crypto-shred every record of ``subject``; later reads fail with ``DataErased``."""
-        request = record_pb2.EraseSubjectRequest(subject=subject, request_id=str(uuid.uuid4()))
+        request = self._uploads.erase_request(subject)
         return convert.erasure_receipt(self._unary(self._stub.EraseSubject, request))

@@ -7,18 +7,16 @@ to retry.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import jwt
-from attestgate.v1 import record_pb2, record_pb2_grpc
+from attestgate.v1 import record_pb2_grpc
 
 from sdk._internal import convert
+from sdk._internal.uploads import SigningKey, UploadSigner
 from sdk.aio._base import DEFAULT_TIMEOUT, AsyncClientBase, TokenSource
-from sdk.provider import SigningKey, _algorithm, _field, _rate, _token_subject
 from sdk.retry import RetryPolicy
 from sdk.tls import TlsConfig
 from sdk.types import ClaimValue, ErasureReceipt, FxRatesReceipt, RecordReceipt
@@ -46,8 +44,9 @@ class AsyncProviderClient(AsyncClientBase):
         options: Sequence[tuple[str, Any]] = (),
         retry: RetryPolicy | None = None,
     ) -> None:
-        self._algorithm = _algorithm(signing_key)
-        self._provider_id = provider_id or _token_subject(token)
+        self._uploads = UploadSigner(
+            token=token, signing_key=signing_key, provider_id=provider_id, clock=clock
+        )
         super().__init__(
             target,
             token=token,
@@ -57,33 +56,20 @@ class AsyncProviderClient(AsyncClientBase):
             options=options,
             retry=retry,
         )
-        self._key = signing_key
-        self._clock = clock or (lambda: datetime.now(UTC))
         self._stub = record_pb2_grpc.RecordServiceStub(self._channel)
 
     @property
     def provider_id(self) -> str:
         """The provider id: the ``kid`` of every upload."""
-        return self._provider_id
-
-    def _sign(self, payload: Mapping[str, Any]) -> str:
-        return jwt.encode(
-            dict(payload), self._key, algorithm=self._algorithm, headers={"kid": self._provider_id}
-        )
+        return self._uploads.provider_id
 
     async def put_record(
         self, *, domain: str, subject: str, record_id: str, fields: Mapping[str, ClaimValue]
     ) -> RecordReceipt:
-        """Store a new version of a record (amounts in minor units, dates as ``datetime.date``)."""
-        payload = {
-            "domain": domain,
-            "subject": subject,
-            "record_id": record_id,
-            "fields": {name: _field(name, value) for name, value in fields.items()},
-            "iat": int(self._clock().timestamp()),
-        }
-        request = record_pb2.PutRecordRequest(
-            signed_record=self._sign(payload), request_id=str(uuid.uuid4())
+        """Store a new version of a record (amounts as integers in minor units, dates as
+        ``datetime.date``). The gateway validates it against the domain's catalog."""
+        request = self._uploads.record_request(
+            domain=domain, subject=subject, record_id=record_id, fields=fields
         )
         return convert.record_receipt(await self._unary(self._stub.PutRecord, request))
 
@@ -95,23 +81,14 @@ class AsyncProviderClient(AsyncClientBase):
         base: str = "CNY",
         effective_at: datetime | None = None,
     ) -> FxRatesReceipt:
-        """Upload an FX rate table: units of ``base`` per one unit of each currency."""
-        moment = effective_at or self._clock()
-        if moment.tzinfo is None:
-            raise ValueError("effective_at must be an aware datetime")
-        payload = {
-            "table_id": table_id,
-            "base": base,
-            "rates": {currency: _rate(currency, rate) for currency, rate in rates.items()},
-            "effective_at": moment.astimezone(UTC).isoformat(),
-            "iat": int(self._clock().timestamp()),
-        }
-        request = record_pb2.PutFxRatesRequest(
-            signed_rates=self._sign(payload), request_id=str(uuid.uuid4())
+        """Upload an FX rate table: units of ``base`` per one unit of each currency, as decimal
+        text or ``Decimal`` (never float). ``effective_at`` defaults to now."""
+        request = self._uploads.rates_request(
+            table_id=table_id, rates=rates, base=base, effective_at=effective_at
         )
         return convert.fx_receipt(await self._unary(self._stub.PutFxRates, request))
 
     async def erase_subject(self, subject: str) -> ErasureReceipt:
         """Crypto-shred every record of ``subject``; later reads fail with ``DataErased``."""
-        request = record_pb2.EraseSubjectRequest(subject=subject, request_id=str(uuid.uuid4()))
+        request = self._uploads.erase_request(subject)
         return convert.erasure_receipt(await self._unary(self._stub.EraseSubject, request))
