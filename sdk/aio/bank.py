@@ -6,30 +6,22 @@ Holder key, offline verification against the cached JWKS (refetched once for an 
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from attestgate.v1 import attestation_pb2, attestation_pb2_grpc, consent_pb2, consent_pb2_grpc
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sdk._internal import convert
+from sdk._internal import convert, holder
 from sdk._internal.base import PAGE_SIZE
-from sdk._internal.jose import JoseError, Jwks, public_jwk
+from sdk._internal.holder import Holder, IssuerInfo
 from sdk.aio._base import DEFAULT_TIMEOUT, AsyncClientBase, TokenSource, follow_pages_async
-from sdk.bank import VCT_PREFIX, _IssuerInfo
 from sdk.errors import InvalidAttestation
 from sdk.retry import RetryPolicy
 from sdk.sdjwt import (
-    KeyBindingPolicy,
     SdJwtError,
     VerifyFailure,
-    create_presentation,
-    redemption_nonce,
-    unverified_jti,
-    verify_sd_jwt,
 )
 from sdk.tls import TlsConfig
 from sdk.types import (
@@ -65,8 +57,7 @@ class AsyncBankClient(AsyncClientBase):
         options: Sequence[tuple[str, Any]] = (),
         retry: RetryPolicy | None = None,
     ) -> None:
-        if holder_key is not None and not isinstance(holder_key.curve, ec.SECP256R1):
-            raise ValueError("holder_key must be a P-256 key (ES256)")
+        self._holder = Holder(holder_key, clock=clock, leeway=leeway)
         super().__init__(
             target,
             token=token,
@@ -76,18 +67,14 @@ class AsyncBankClient(AsyncClientBase):
             options=options,
             retry=retry,
         )
-        self._holder_key = holder_key or ec.generate_private_key(ec.SECP256R1())
-        self._holder_jwk = json.dumps(public_jwk(self._holder_key.public_key()), sort_keys=True)
-        self._clock = clock or (lambda: datetime.now(UTC))
-        self._leeway = leeway
-        self._issuer: _IssuerInfo | None = None
+        self._issuer: IssuerInfo | None = None
         self._consents = consent_pb2_grpc.ConsentServiceStub(self._channel)
         self._attestations = attestation_pb2_grpc.AttestationServiceStub(self._channel)
 
     @property
     def holder_key(self) -> ec.EllipticCurvePrivateKey:
         """The P-256 private key attestations obtained by this client are bound to."""
-        return self._holder_key
+        return self._holder.key
 
     # --- consent ---------------------------------------------------------------------------------
 
@@ -104,18 +91,15 @@ class AsyncBankClient(AsyncClientBase):
         request_id: str | None = None,
     ) -> ConsentRequest:
         """Ask ``owner`` for consent to learn ``claims`` of a ``domain`` record for ``purpose``."""
-        body = consent_pb2.ConsentRequest(
+        request = holder.consent_request(
             owner=owner,
             domain=domain,
             purpose=purpose,
-            claims=list(claims),
-            record_id=record_id or "",
+            claims=claims,
+            record_id=record_id,
+            valid_for=valid_for,
             max_uses=max_uses,
-        )
-        if valid_for is not None:
-            body.valid_for.CopyFrom(convert.duration(valid_for))
-        request = consent_pb2.CreateConsentRequestRequest(
-            consent_request=body, request_id=request_id or str(uuid.uuid4())
+            request_id=request_id,
         )
         response = await self._unary(self._consents.CreateConsentRequest, request)
         return convert.consent_request(response)
@@ -158,12 +142,8 @@ class AsyncBankClient(AsyncClientBase):
         claims: Iterable[str] | None = None,
     ) -> Attestation:
         """Obtain an attestation under an ACTIVE consent, bound to ``holder_key``; uses one use."""
-        request = attestation_pb2.IssueAttestationRequest(
-            consent=convert.resource_name("consents", consent_id),
-            params={name: convert.to_value(value) for name, value in (params or {}).items()},
-            holder_jwk=self._holder_jwk,
-            claims=list(claims or ()),
-            request_id=request_id or str(uuid.uuid4()),
+        request = self._holder.issue_request(
+            consent_id, params=params, request_id=request_id, claims=claims
         )
         response = await self._unary(self._attestations.IssueAttestation, request)
         return convert.attestation(response)
@@ -185,62 +165,28 @@ class AsyncBankClient(AsyncClientBase):
         Raises ``InvalidAttestation`` for every failure, the precise ``SdJwtError`` as cause."""
         info = self._issuer or await self._fetch_issuer()
         try:
-            return self._verify_with(info, token)
+            return self._holder.verify(info, token)
         except SdJwtError as exc:
             if exc.code is not VerifyFailure.UNKNOWN_KID:
                 raise InvalidAttestation("attestation invalid") from exc
         try:  # a rotated issuer key: refresh once, then decide for good
-            return self._verify_with(await self._fetch_issuer(), token)
+            return self._holder.verify(await self._fetch_issuer(), token)
         except SdJwtError as exc:
             raise InvalidAttestation("attestation invalid") from exc
 
     async def redeem(self, attestation: Attestation | str, *, transaction_ref: str) -> Redemption:
         """Redeem an attestation once, for the transaction ``transaction_ref`` (never retried)."""
-        if not transaction_ref:
-            raise ValueError("transaction_ref is required")
-        token = attestation.token if isinstance(attestation, Attestation) else attestation
-        try:
-            jti = unverified_jti(token)  # only to derive the nonce; the gateway verifies
-        except SdJwtError as exc:
-            raise InvalidAttestation("attestation invalid") from exc
         info = self._issuer or await self._fetch_issuer()
-        presentation = create_presentation(
-            token,
-            holder_key=self._holder_key,
-            audience=info.issuer,
-            nonce=redemption_nonce(jti, transaction_ref),
-            now=self._clock(),
-        )
-        request = attestation_pb2.RedeemAttestationRequest(
-            presentation=presentation, transaction_ref=transaction_ref
-        )
+        request = self._holder.redeem_request(info, attestation, transaction_ref)
         response = await self._unary(self._attestations.RedeemAttestation, request)
         return convert.redemption(response)
 
     # --- helpers ---------------------------------------------------------------------------------
 
-    async def _fetch_issuer(self) -> _IssuerInfo:
+    async def _fetch_issuer(self) -> IssuerInfo:
         response = await self._unary(
             self._attestations.GetIssuerKeys, attestation_pb2.GetIssuerKeysRequest()
         )
-        try:
-            raw = json.loads(response.jwks)
-            info = _IssuerInfo(response.issuer, Jwks.from_dict(raw), raw)
-        except (ValueError, JoseError) as exc:
-            raise InvalidAttestation("the gateway published an unusable JWKS") from exc
-        if not info.issuer:
-            raise InvalidAttestation("the gateway published no issuer name")
+        info = IssuerInfo.parse(response)
         self._issuer = info
         return info
-
-    def _verify_with(self, info: _IssuerInfo, token: str) -> dict[str, Any]:
-        verified = verify_sd_jwt(
-            token,
-            jwks=info.jwks,
-            issuer=info.issuer,
-            now=self._clock(),
-            key_binding=KeyBindingPolicy.none(),
-            leeway=self._leeway,
-            expected_vct_prefix=VCT_PREFIX,
-        )
-        return dict(verified.claims)

@@ -1,0 +1,153 @@
+"""The bank side of attestations, written once for ``BankClient`` and ``AsyncBankClient``.
+
+A ``Holder`` keeps the P-256 holder key every attestation is bound to (``cnf.jwk``, RFC 7800 §3.2),
+builds the requests that carry it, verifies issued tokens offline against the issuer's JWKS, and
+builds redemption presentations: the token plus a KB-JWT (RFC 9901 §4.3) whose ``aud`` is the
+gateway id and whose ``nonce`` binds it to one redemption. The clients only add the I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from attestgate.v1 import attestation_pb2, consent_pb2
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from sdk._internal import convert
+from sdk._internal.jose import JoseError, Jwks, public_jwk
+from sdk.errors import InvalidAttestation
+from sdk.sdjwt import (
+    KeyBindingPolicy,
+    SdJwtError,
+    create_presentation,
+    redemption_nonce,
+    unverified_jti,
+    verify_sd_jwt,
+)
+from sdk.types import Attestation, ClaimValue
+
+VCT_PREFIX = "urn:attestgate:"
+"""Every attestation's ``vct`` is ``urn:attestgate:<domain>:<purpose>:v1``."""
+
+
+@dataclass(frozen=True)
+class IssuerInfo:
+    """The gateway's issuer name and verification keys, as published by GetIssuerKeys."""
+
+    issuer: str
+    jwks: Jwks
+    raw: Mapping[str, Any]
+
+    @staticmethod
+    def parse(response: attestation_pb2.IssuerKeys) -> IssuerInfo:
+        """The published keys, or ``InvalidAttestation`` if they are unusable."""
+        try:
+            raw = json.loads(response.jwks)
+            info = IssuerInfo(response.issuer, Jwks.from_dict(raw), raw)
+        except (ValueError, JoseError) as exc:
+            raise InvalidAttestation("the gateway published an unusable JWKS") from exc
+        if not info.issuer:
+            raise InvalidAttestation("the gateway published no issuer name")
+        return info
+
+
+def consent_request(
+    *,
+    owner: str,
+    domain: str,
+    purpose: str,
+    claims: Iterable[str],
+    record_id: str | None,
+    valid_for: timedelta | None,
+    max_uses: int,
+    request_id: str | None,
+) -> consent_pb2.CreateConsentRequestRequest:
+    """A CreateConsentRequest (``request_id`` default: a fresh one, so a resend is answered)."""
+    body = consent_pb2.ConsentRequest(
+        owner=owner,
+        domain=domain,
+        purpose=purpose,
+        claims=list(claims),
+        record_id=record_id or "",
+        max_uses=max_uses,
+    )
+    if valid_for is not None:
+        body.valid_for.CopyFrom(convert.duration(valid_for))
+    return consent_pb2.CreateConsentRequestRequest(
+        consent_request=body, request_id=request_id or str(uuid.uuid4())
+    )
+
+
+class Holder:
+    """The holder key and what is built with it."""
+
+    def __init__(
+        self,
+        holder_key: ec.EllipticCurvePrivateKey | None,
+        *,
+        clock: Callable[[], datetime] | None,
+        leeway: timedelta,
+    ) -> None:
+        if holder_key is not None and not isinstance(holder_key.curve, ec.SECP256R1):
+            raise ValueError("holder_key must be a P-256 key (ES256)")
+        self.key = holder_key or ec.generate_private_key(ec.SECP256R1())
+        self._jwk = json.dumps(public_jwk(self.key.public_key()), sort_keys=True)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._leeway = leeway
+
+    def issue_request(
+        self,
+        consent_id: str,
+        *,
+        params: Mapping[str, ClaimValue] | None,
+        request_id: str | None,
+        claims: Iterable[str] | None,
+    ) -> attestation_pb2.IssueAttestationRequest:
+        """An IssueAttestation request bound to the holder key."""
+        return attestation_pb2.IssueAttestationRequest(
+            consent=convert.resource_name("consents", consent_id),
+            params={name: convert.to_value(value) for name, value in (params or {}).items()},
+            holder_jwk=self._jwk,
+            claims=list(claims or ()),
+            request_id=request_id or str(uuid.uuid4()),
+        )
+
+    def verify(self, info: IssuerInfo, token: str) -> dict[str, Any]:
+        """The disclosed claims of an issued token (no KB-JWT allowed); raises ``SdJwtError``."""
+        verified = verify_sd_jwt(
+            token,
+            jwks=info.jwks,
+            issuer=info.issuer,
+            now=self._clock(),
+            key_binding=KeyBindingPolicy.none(),
+            leeway=self._leeway,
+            expected_vct_prefix=VCT_PREFIX,
+        )
+        return dict(verified.claims)
+
+    def redeem_request(
+        self, info: IssuerInfo, attestation: Attestation | str, transaction_ref: str
+    ) -> attestation_pb2.RedeemAttestationRequest:
+        """A RedeemAttestation request: the presentation bound to this gateway and redemption."""
+        if not transaction_ref:
+            raise ValueError("transaction_ref is required")
+        token = attestation.token if isinstance(attestation, Attestation) else attestation
+        try:
+            jti = unverified_jti(token)  # only to derive the nonce; the gateway verifies
+        except SdJwtError as exc:
+            raise InvalidAttestation("attestation invalid") from exc
+        presentation = create_presentation(
+            token,
+            holder_key=self.key,
+            audience=info.issuer,
+            nonce=redemption_nonce(jti, transaction_ref),
+            now=self._clock(),
+        )
+        return attestation_pb2.RedeemAttestationRequest(
+            presentation=presentation, transaction_ref=transaction_ref
+        )
