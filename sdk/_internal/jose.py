@@ -25,10 +25,7 @@ from typing import TypeAlias
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
 """A parsed JSON value."""
@@ -91,6 +88,23 @@ def json_dumps(value: JsonInput) -> str:
 
 
 _COMPACT_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_json_string = json.encoder.encode_basestring
+
+
+def json_text(value: JsonInput) -> str:
+    """Exactly ``json_dumps(value)``, without the encoder's per-call cost for a string, a
+    boolean, null or an integer: for hot paths that assemble JSON from a few such values."""
+    if isinstance(value, str) and type(value) is str:
+        return _json_string(value)
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int) and type(value) is int:
+        return int.__repr__(value)
+    return json_dumps(value)
 
 
 def _no_duplicates(pairs: list[tuple[str, JsonValue]]) -> dict[str, JsonValue]:
@@ -288,6 +302,11 @@ def parse_compact_jws(token: str, *, max_header_depth: int = 4) -> CompactJws:
     return CompactJws(header, payload, signing_input, signature)
 
 
+def json_segment(value: Mapping[str, JsonInput]) -> str:
+    """The base64url of compact JSON ``value``: one segment of a compact JWS."""
+    return b64url_encode(json_dumps(value).encode("utf-8"))
+
+
 def sign_es256(
     header: Mapping[str, JsonInput],
     payload: Mapping[str, JsonInput],
@@ -296,15 +315,36 @@ def sign_es256(
     """Compact ES256 JWS over compact JSON ``header`` and ``payload`` (RFC 7515 §5.1)."""
     if header.get("alg") != ES256:
         raise JoseError("header alg must be ES256")
-    head = b64url_encode(json_dumps(header).encode("utf-8"))
-    body = b64url_encode(json_dumps(payload).encode("utf-8"))
-    signing_input = f"{head}.{body}".encode("ascii")
+    return sign_es256_segments(json_segment(header), json_segment(payload), key)
+
+
+def sign_es256_segments(head: str, body: str, key: ec.EllipticCurvePrivateKey) -> str:
+    """Compact ES256 JWS of already-encoded segments (``head`` must say ``"alg":"ES256"``).
+
+    For issuers that encode a fixed header once per key instead of once per token.
+    """
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
         raise JoseError("ES256 needs a P-256 private key")
-    r, s = decode_dss_signature(key.sign(signing_input, _ECDSA_SHA256))
-    # RFC 7518 §3.4: the JWS signature is R || S, each as a 32-byte big-endian integer.
-    signature = r.to_bytes(_P256_COORD_BYTES, "big") + s.to_bytes(_P256_COORD_BYTES, "big")
-    return f"{head}.{body}.{b64url_encode(signature)}"
+    signing_input = f"{head}.{body}"
+    der = key.sign(signing_input.encode("ascii"), _ECDSA_SHA256)
+    return f"{signing_input}.{b64url_encode(raw_p256_signature(der))}"
+
+
+def raw_p256_signature(der: bytes) -> bytes:
+    """RFC 7518 §3.4: the JWS form of a DER ECDSA P-256 signature, R || S in 32 bytes each.
+
+    Reads ``SEQUENCE { INTEGER r, INTEGER s }`` directly: for P-256 every length fits one byte,
+    and this runs once per issued token.
+    """
+    if len(der) < 8 or der[0] != 0x30 or der[1] != len(der) - 2 or der[2] != 0x02:
+        raise JoseError("not a DER ECDSA signature")
+    r_end = 4 + der[3]
+    if r_end + 2 > len(der) or der[r_end] != 0x02 or r_end + 2 + der[r_end + 1] != len(der):
+        raise JoseError("not a DER ECDSA signature")
+    r, s = der[4:r_end].lstrip(b"\0"), der[r_end + 2 :].lstrip(b"\0")
+    if len(r) > _P256_COORD_BYTES or len(s) > _P256_COORD_BYTES:
+        raise JoseError("not a P-256 signature")
+    return r.rjust(_P256_COORD_BYTES, b"\0") + s.rjust(_P256_COORD_BYTES, b"\0")
 
 
 def verify_es256(jws: CompactJws, key: ec.EllipticCurvePublicKey) -> bool:

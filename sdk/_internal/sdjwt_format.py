@@ -17,8 +17,8 @@ from sdk._internal.jose import (
     JsonValue,
     b64url_decode,
     b64url_encode,
-    json_dumps,
     json_loads,
+    json_text,
 )
 from sdk.reasons import DomainError, Reason
 
@@ -102,7 +102,8 @@ class Disclosure:
 
 def encode_disclosure(salt: str, name: str, value: JsonInput) -> str:
     """base64url of the compact JSON array ``[salt, name, value]`` (RFC 9901 §4.2.1)."""
-    return b64url_encode(json_dumps([salt, name, value]).encode("utf-8"))
+    text = f"[{json_text(salt)},{json_text(name)},{json_text(value)}]"
+    return b64url_encode(text.encode("utf-8"))
 
 
 def disclosure_digest(encoded: str) -> str:

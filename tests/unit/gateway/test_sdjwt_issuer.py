@@ -10,7 +10,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.attestations.sdjwt_issuer import SALT_BYTES, IssuedSdJwt, issue_sd_jwt
-from sdk._internal.jose import b64url_decode, b64url_encode, public_jwk
+from sdk._internal.jose import b64url_decode, b64url_encode, json_dumps, public_jwk
+from sdk._internal.sdjwt_format import encode_disclosure
 from sdk.reasons import DomainError, Reason
 from sdk.sdjwt import KeyBindingPolicy, decode_disclosure, disclosure_digest, verify_sd_jwt
 
@@ -130,10 +131,10 @@ def test_the_shared_verifier_accepts_it() -> None:
     assert result.payload["consent_hash"] == "sha256-abc"
 
 
-def test_default_jti_is_random_128_bits() -> None:
+def test_default_jti_is_random_at_least_128_bits() -> None:
     first, second = issue().jti, issue().jti
     assert first != second
-    assert len(b64url_decode(first)) == 16
+    assert len(b64url_decode(first)) == SALT_BYTES >= 16
 
 
 def test_holder_jwk_keeps_only_public_members() -> None:
@@ -178,3 +179,30 @@ def test_bad_holder_jwk_is_invalid_argument(bad: dict[str, str]) -> None:
 def test_programming_errors_are_value_errors(overrides: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         issue(**overrides)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"plain": {}},
+        {"disclosed": {}, "decoys": 0},
+        {"issuer": 'Iss "quoted" \\ 发行人\u2028', "jti": 'j"\\\n1', "vct": "urn:x:\u00e9"},
+        {"plain": {"n": 1, "f": 1.5, "b": False, "z": None, "l": [1, "a"], "o": {"k": "v"}}},
+    ],
+)
+def test_claims_set_is_byte_for_byte_the_compact_json_of_its_members(
+    overrides: dict[str, Any],
+) -> None:
+    # The issuer writes the claims set by hand (hot path); it must equal the general encoder's.
+    _, payload, body, _ = parts(issue(**overrides).token)
+    assert b64url_decode(body) == json_dumps(payload).encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["plain", 'quote " and \\ backslash', "控制\u0001字符\u2028", "", 7, -1.25, True, None, [1]],
+)
+def test_disclosure_encoding_matches_the_general_encoder(value: Any) -> None:
+    encoded = encode_disclosure("c2FsdA", "name", value)
+    assert b64url_decode(encoded) == json_dumps(["c2FsdA", "name", value]).encode("utf-8")

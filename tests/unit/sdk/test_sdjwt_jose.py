@@ -7,6 +7,9 @@ import json
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from hypothesis import given
+from hypothesis import strategies as st
 from jwcrypto.jwk import JWK
 
 from sdk._internal.jose import (
@@ -14,12 +17,15 @@ from sdk._internal.jose import (
     Jwks,
     b64url_decode,
     b64url_encode,
+    json_dumps,
     json_loads,
     json_object,
+    json_text,
     jwk_thumbprint,
     load_public_jwk,
     parse_compact_jws,
     public_jwk,
+    raw_p256_signature,
     sign_es256,
     verify_es256,
 )
@@ -185,3 +191,57 @@ class TestEs256:
             sign_es256({"alg": "none"}, {}, ec.generate_private_key(ec.SECP256R1()))
         with pytest.raises(JoseError):
             sign_es256({"alg": "ES256"}, {}, ec.generate_private_key(ec.SECP384R1()))
+
+
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+SCALARS = st.one_of(
+    st.integers(1, P256_ORDER - 1),
+    st.integers(1, 2**64),  # short INTEGERs: the raw form pads them to 32 bytes
+    st.integers(2**255, P256_ORDER - 1),  # high bit set: DER adds a leading zero byte
+)
+
+
+@given(SCALARS, SCALARS)
+def test_der_signature_to_raw_r_s(r: int, s: int) -> None:
+    raw = raw_p256_signature(encode_dss_signature(r, s))
+    assert raw == r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+@pytest.mark.parametrize(
+    "der",
+    [
+        b"",
+        b"\x30\x06\x02\x01\x01\x02\x01",  # sequence length says one byte more
+        b"\x31\x06\x02\x01\x01\x02\x01\x01",  # SET, not SEQUENCE
+        b"\x30\x06\x03\x01\x01\x02\x01\x01",  # r is not an INTEGER
+        b"\x30\x06\x02\x01\x01\x04\x01\x01",  # s is not an INTEGER
+        b"\x30\x06\x02\x09\x01\x02\x01\x01",  # r overruns
+        b"\x30\x07\x02\x01\x01\x02\x01\x01\x00",  # trailing byte after s
+        encode_dss_signature(2**256 + 1, 1),  # r wider than P-256
+    ],
+)
+def test_malformed_der_signature_is_refused(der: bytes) -> None:
+    with pytest.raises(JoseError):
+        raw_p256_signature(der)
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(JSON_VALUES)
+def test_json_text_is_exactly_json_dumps(value: object) -> None:
+    assert json_text(value) == json_dumps(value)  # type: ignore[arg-type]
+
+
+def test_json_text_refuses_what_json_dumps_refuses() -> None:
+    for bad in (float("nan"), float("inf"), {1: b"x"}, object()):
+        with pytest.raises(JoseError):
+            json_text(bad)  # type: ignore[arg-type]
