@@ -21,6 +21,7 @@ from bench.crypto import crypto_rows, run_crypto
 from bench.fixture import start_bench_gateway
 from bench.plot import draw_latency
 from bench.rpc import RpcRunner, run_latency, run_throughput, throughput_rows
+from bench.rpc_variants import run_server_variants, variant_rows
 from gateway.logs import configure_logging
 
 SUITES = ("crypto", "audit", "rpc")
@@ -43,12 +44,14 @@ def access_log(path: Path) -> Iterator[None]:
 
 
 def run_rpc_suite(settings: Settings, work_dir: Path) -> dict[str, dict[str, Any]]:
-    """Benchmarks 1, 4 and 5 against one seeded gateway and its no-op twin."""
+    """Benchmarks 1 (with the sync vs grpc.aio comparison), 4 and 5 against one seeded gateway
+    and its no-op twin."""
     progress("rpc: starting the gateway (TLS, dev issuer, SQLite) and its no-op twin")
     bench = start_bench_gateway(work_dir / "data")
     try:
         runner = RpcRunner(bench, settings)
         throughput = run_throughput(runner)
+        throughput["server_variants"] = run_server_variants(runner)
         max_rps = {name: throughput["results"][name]["rps"] for name in ("noop", "issue")}
         latency = run_latency(runner, max_rps)
     finally:
@@ -110,6 +113,12 @@ def report(results: dict[str, Any]) -> str:
     for name, (title, header, rows) in _TABLES.items():
         if name in results:
             parts.append(f"{title}\n{table(rows(results[name]), header)}")
+    variants = results.get("rpc", {}).get("server_variants")
+    if variants is not None:
+        header = ["variant", "req/s", "p50 ms", "p99 ms", "server CPU us/call", "aio/sync req/s"]
+        header.append("aio/sync CPU/call")
+        title = "1b. sync grpc.server vs grpc.aio (closed loop, median of rounds)"
+        parts.append(f"{title}\n{table(variant_rows(variants), header)}")
     if "latency" in results:
         half = results["latency"]["issue_at_half_max"]
         parts.append(

@@ -37,6 +37,8 @@ class Settings:
     proof_sizes: tuple[int, ...]
     proof_samples: int
     crypto_seconds: float
+    variant_rounds: int = 1
+    """rpc: rounds of the sync vs grpc.aio comparison (the order alternates between rounds)."""
 
     @classmethod
     def full(cls) -> Settings:
@@ -55,6 +57,7 @@ class Settings:
             proof_sizes=(10**4, 10**5, 10**6),
             proof_samples=2000,
             crypto_seconds=2.0,
+            variant_rounds=3,
         )
 
     @classmethod

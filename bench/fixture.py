@@ -6,6 +6,7 @@ with group commit: what ``attestgate serve`` runs) and a second server from the 
 AttestationService answers ``IssueAttestation`` with a canned response and does nothing else:
 the transport ceiling. The canned response is a real attestation, so both servers move the
 same bytes, and the no-op runs the same auth and role check (bank role for IssueAttestation).
+``aio_noop`` / ``aio_gateway`` start the ``grpc.aio`` variants of both (``bench/aio_server.py``).
 
 Seeding uses the public gRPC API only (provider upload, consent request and approval, issue), so
 storage refactorings do not break the benchmark. The scenario is a counterparty check
@@ -35,6 +36,7 @@ from attestgate.v1 import (
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from bench.aio_server import AioGateway, AsyncNoopAttestationService, start_aio_server
 from gateway.app import build_gateway
 from gateway.auth import issue_dev_token
 from gateway.clock import SystemClock
@@ -42,6 +44,10 @@ from gateway.config import GatewayConfig, TrustedIssuer
 from gateway.context import Core
 from gateway.keys import DEV_ISSUER_JWKS_FILE, dev_issuer_name
 from gateway.server import Gateway, GatewayServicers, build_server
+from gateway.services.attestation import AttestationServicer
+from gateway.services.audit import AuditServicer
+from gateway.services.consent import ConsentServicer
+from gateway.services.record import RecordServicer
 from gateway.services.unimplemented import UnimplementedAttestationService
 from gateway.tls import TlsFiles
 from sdk._internal.jose import public_jwk
@@ -88,6 +94,8 @@ class BenchGateway:
     holder_key: ec.EllipticCurvePrivateKey
     provider_key: ec.EllipticCurvePrivateKey
     channel: grpc.Channel
+    canned: attestation_pb2.Attestation | None = None
+    """The no-op twins' answer: a real attestation issued while seeding."""
 
     @property
     def core(self) -> Core:
@@ -197,6 +205,32 @@ class BenchGateway:
             bodies.append(request.SerializeToString())
         return bodies
 
+    def aio_noop(self) -> AioGateway:
+        """Start the ``grpc.aio`` no-op: the canned answer from an ``async def`` handler."""
+        if self.canned is None:
+            raise RuntimeError("the gateway is not seeded yet")
+        # The base class fills in the other methods at import time, which mypy cannot see.
+        noop = AsyncNoopAttestationService(self.canned)  # type: ignore[abstract]
+        return self._aio(GatewayServicers(attestation=noop))
+
+    def aio_gateway(self) -> AioGateway:
+        """Start the real servicers (plain functions, on the migration pool) over this gateway's
+        ``Core`` (same storage and audit sequencer) on a ``grpc.aio`` server."""
+        core = self.core
+        servicers = GatewayServicers(
+            consent=ConsentServicer(core),
+            attestation=AttestationServicer(core),
+            record=RecordServicer(core),
+            audit=AuditServicer(core),
+        )
+        return self._aio(servicers)
+
+    def _aio(self, servicers: GatewayServicers) -> AioGateway:
+        config = self.gateway.config
+        return start_aio_server(
+            config, keyring=self.core.keyring, clock=self.core.clock, servicers=servicers
+        )
+
     def close(self) -> None:
         """Stop both servers (the real one flushes its storage)."""
         self.channel.close()
@@ -239,6 +273,7 @@ def start_bench_gateway(data_dir: Path) -> BenchGateway:
     noop = NoopAttestationService(sample)  # type: ignore[abstract]
     servicers = GatewayServicers(attestation=noop)
     bench.noop = build_server(config, keyring=core.keyring, clock=core.clock, servicers=servicers)
+    bench.canned = sample
     bench.noop.start()
     return bench
 

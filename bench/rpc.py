@@ -85,20 +85,24 @@ class RpcRunner:
     def _window(self, seconds: float) -> float:
         return self.settings.rpc_warmup + seconds + 1.0
 
-    def noop(self, rate: float | None = None) -> LoadResult:
-        """The no-op twin: same method, same request and response bytes, no use case."""
+    def noop(self, rate: float | None = None, target: str = "") -> LoadResult:
+        """The no-op twin (or the no-op at ``target``): same method, same request and response
+        bytes, no use case."""
         bodies = self._issue_bodies(USES_PER_CONSENT)  # any valid request will do
-        return self._load(self.bench.noop_target, ISSUE_METHOD, bodies, cycle=True, rate=rate)
+        target = target or self.bench.noop_target
+        return self._load(target, ISSUE_METHOD, bodies, cycle=True, rate=rate)
 
-    def issue(self, rate: float | None = None, announce: str = "") -> LoadResult:
-        """IssueAttestation through the real gateway, one use of a consent per call
-        (``announce``: a progress line once the bodies are ready, for a profiler to attach)."""
+    def issue(self, rate: float | None = None, announce: str = "", target: str = "") -> LoadResult:
+        """IssueAttestation through the real gateway (or the server at ``target`` over the same
+        storage), one use of a consent per call (``announce``: a progress line once the bodies
+        are ready, for a profiler to attach)."""
         seconds = self.settings.rpc_seconds if rate is None else self.settings.sweep_seconds
         calls = (rate or ISSUE_RATE_CEILING) * self._window(seconds)
         bodies = self._issue_bodies(calls)
         if announce:
             progress(announce)
-        return self._load(self.bench.target, ISSUE_METHOD, bodies, cycle=False, rate=rate)
+        target = target or self.bench.target
+        return self._load(target, ISSUE_METHOD, bodies, cycle=False, rate=rate)
 
     def redeem(self, expected_rps: float, announce: str = "") -> LoadResult:
         """RedeemAttestation, each call a fresh attestation issued before the window

@@ -8,47 +8,38 @@ than the configured limit (``MESSAGE_TOO_LARGE``), binds the ``Principal`` for t
 (``current_principal()``), turns any exception into a status through ``gateway.errors`` (so
 servicers just raise ``DomainError``), writes one access log line (method, code, duration, role and
 a keyed hash of the subject; never the token, never the request) and tells an optional
-``CallObserver`` (metrics) how the call ended.
+``CallObserver`` (metrics) how the call ended (``gateway.call_log``).
+
+``wrap_handler`` and ``wrap_unary`` / ``wrap_stream`` are public so that another server flavour
+(the ``grpc.aio`` variant in ``bench/aio_server.py``) wraps handlers exactly like this one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from gateway.auth import Principal, TokenVerifier, check_certificate_binding
-from gateway.errors import abort, status_for_exception
+from gateway.call_log import CallLog, CallObserver, bound_principal
 from gateway.limits import AdmissionExecutor, RateLimiter
 from gateway.roles import PUBLIC_METHODS, allowed_roles
 from sdk.reasons import DomainError, FieldViolation, Reason
 
-_access_log = logging.getLogger("attestgate.access")
-_principal: ContextVar[Principal | None] = ContextVar("attestgate_principal", default=None)
-
 Behavior = Callable[[Any, grpc.ServicerContext], Any]
+Wrapper = Callable[[str, Any], Any]
+"""Wraps a method's behavior: ``(method, behavior) -> behavior``."""
 
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 UNLIMITED_METHODS: frozenset[str] = frozenset({HEALTH_CHECK, "/grpc.health.v1.Health/Watch"})
 """Methods the concurrency limit never refuses: probes must see a busy gateway as alive."""
-
-
-class CallObserver(Protocol):
-    """Told about every finished call (``gateway.metrics`` implements it)."""
-
-    def call_finished(self, method: str, code: str, seconds: float, reason: str | None) -> None:
-        """``method`` ended with status ``code`` after ``seconds``; ``reason``: the refusal's."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -99,7 +90,7 @@ def _check_parsed(request: Any) -> None:
 
 def current_principal() -> Principal:
     """The authenticated caller of the current call (inside a servicer method)."""
-    principal = _principal.get()
+    principal = bound_principal.get()
     if principal is None:
         # Only reachable from a public method, which must not depend on a caller identity.
         raise DomainError(Reason.TOKEN_MISSING, "this call is not authenticated")
@@ -108,7 +99,7 @@ def current_principal() -> Principal:
 
 def current_principal_or_none() -> Principal | None:
     """The caller of the current call, or ``None`` in a public method."""
-    return _principal.get()
+    return bound_principal.get()
 
 
 def bearer_token(metadata: Any) -> str:
@@ -155,10 +146,23 @@ class GatewayInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         self, continuation: Callable[[Any], Any], handler_call_details: Any
     ) -> Any:
         """Wrap the handler of the called method (``None``: unknown method, UNIMPLEMENTED)."""
-        handler = continuation(handler_call_details)
+        return self.wrap_handler(continuation(handler_call_details), handler_call_details.method)
+
+    def wrap_handler(
+        self,
+        handler: Any,
+        method: str,
+        *,
+        unary: Wrapper | None = None,
+        stream: Wrapper | None = None,
+    ) -> Any:
+        """``handler`` with each behavior wrapped by ``unary`` / ``stream`` (default: this
+        server's ``wrap_unary`` / ``wrap_stream``) and a tolerant request deserializer;
+        ``None`` (unknown method) stays ``None``."""
         if handler is None:
             return None
-        method: str = handler_call_details.method
+        unary = unary or self.wrap_unary
+        stream = stream or self.wrap_stream
         deserializer = handler.request_deserializer
         if handler.unary_unary is not None or handler.unary_stream is not None:
             deserializer = _tolerant(deserializer, self._admission.max_message_bytes)
@@ -167,19 +171,22 @@ class GatewayInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             "response_serializer": handler.response_serializer,
         }
         if handler.unary_unary is not None:
-            wrapped = self._wrap_unary(method, handler.unary_unary)
+            wrapped: Any = unary(method, handler.unary_unary)
             if method == HEALTH_CHECK and self._admission.health_pool is not None:
                 # grpc._server runs a behavior with this attribute on that pool instead.
-                wrapped.experimental_thread_pool = self._admission.health_pool  # type: ignore[attr-defined]
+                wrapped.experimental_thread_pool = self._admission.health_pool
             return grpc.unary_unary_rpc_method_handler(wrapped, **kwargs)
         if handler.stream_unary is not None:
-            wrapped = self._wrap_unary(method, handler.stream_unary)
-            return grpc.stream_unary_rpc_method_handler(wrapped, **kwargs)
+            return grpc.stream_unary_rpc_method_handler(
+                unary(method, handler.stream_unary), **kwargs
+            )
         if handler.unary_stream is not None:
-            wrapped = self._wrap_stream(method, handler.unary_stream)
-            return grpc.unary_stream_rpc_method_handler(wrapped, **kwargs)
-        wrapped = self._wrap_stream(method, handler.stream_stream)
-        return grpc.stream_stream_rpc_method_handler(wrapped, **kwargs)
+            return grpc.unary_stream_rpc_method_handler(
+                stream(method, handler.unary_stream), **kwargs
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            stream(method, handler.stream_stream), **kwargs
+        )
 
     def authenticate(self, method: str, context: grpc.ServicerContext) -> Principal | None:
         """The caller of ``method``, or ``None`` for a public method; ``DomainError`` if refused."""
@@ -200,47 +207,58 @@ class GatewayInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             )
         return principal
 
-    def _start(self, call: _CallLog, request: Any, context: grpc.ServicerContext) -> None:
-        """Everything before the servicer runs; raises the refusal, if any."""
+    def new_call(self, method: str) -> CallLog:
+        """The access-log record of a call to ``method`` starting now."""
+        return CallLog(method, hash_subject=self.hashed_subject, observer=self.observer)
+
+    def start_call(
+        self, call: CallLog, request: Any, context: Any, *, pool_admission: bool = True
+    ) -> None:
+        """Everything before the servicer runs; raises the refusal, if any.
+
+        ``pool_admission``: apply the worker pool's concurrency limit (a behavior that does not
+        run on that pool, e.g. a coroutine, passes ``False`` and admits the call itself)."""
         limiter = self._admission.concurrency
-        if limiter is not None and call.method not in UNLIMITED_METHODS:
+        if pool_admission and limiter is not None and call.method not in UNLIMITED_METHODS:
             limiter.admit()  # first and cheap: an overloaded gateway does no crypto
         call.principal = self.authenticate(call.method, context)
         if call.principal is not None and self._admission.rate is not None:
             self._admission.rate.admit(call.principal.subject, call.principal.role.value)
         _check_parsed(request)  # after authentication: strangers learn nothing from parsing
-        _principal.set(call.principal)
+        bound_principal.set(call.principal)
 
-    def _wrap_unary(self, method: str, inner: Behavior) -> Behavior:
+    def wrap_unary(self, method: str, inner: Behavior) -> Behavior:
+        """``inner`` (a synchronous unary-response behavior) behind the checks and the log."""
+
         def behavior(request: Any, context: grpc.ServicerContext) -> Any:
-            call = _CallLog(self, method)
+            call = self.new_call(method)
             try:
-                self._start(call, request, context)
+                self.start_call(call, request, context)
                 response = inner(request, context)
-                call.code = _preset_code(context) or "OK"
+                call.succeeded(context)
                 return response
             except Exception as exc:
                 call.fail(exc, context)
             finally:
-                _principal.set(None)
                 call.end()
 
         return behavior
 
-    def _wrap_stream(self, method: str, inner: Behavior) -> Behavior:
+    def wrap_stream(self, method: str, inner: Behavior) -> Behavior:
+        """``inner`` (a synchronous streaming-response behavior) behind the checks and the log."""
+
         def behavior(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            call = _CallLog(self, method)
+            call = self.new_call(method)
             try:
-                self._start(call, request, context)
+                self.start_call(call, request, context)
                 yield from inner(request, context)
-                call.code = _preset_code(context) or "OK"
+                call.succeeded(context)
             except GeneratorExit:
                 call.code = "CANCELLED"
                 raise
             except Exception as exc:
                 call.fail(exc, context)
             finally:
-                _principal.set(None)
                 call.end()
 
         return behavior
@@ -248,54 +266,3 @@ class GatewayInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     def hashed_subject(self, subject: str) -> str:
         """A keyed hash of a subject id: correlates log lines without naming anyone."""
         return hmac.new(self._log_key, subject.encode(), hashlib.sha256).hexdigest()[:16]
-
-
-def _preset_code(context: grpc.ServicerContext) -> str | None:
-    code = context.code()
-    return None if code is None else str(code.name)
-
-
-class _CallLog:
-    """Timing and outcome of one call, written as one access line."""
-
-    def __init__(self, interceptor: GatewayInterceptor, method: str) -> None:
-        self.interceptor = interceptor
-        self.method = method
-        self.start = time.monotonic()
-        self.principal: Principal | None = None
-        self.code = "UNKNOWN"
-        self.reason: str | None = None
-        self.correlation_id: str | None = None
-
-    def fail(self, exc: Exception, context: grpc.ServicerContext) -> None:
-        preset = _preset_code(context)
-        if preset is not None and preset != "OK":
-            # The servicer already chose a status (context.abort); keep it.
-            self.code = preset
-            raise exc
-        status, self.correlation_id = status_for_exception(exc, method=self.method)
-        self.code = status.code.name
-        self.reason = exc.reason.value if isinstance(exc, DomainError) else Reason.INTERNAL.value
-        abort(context, status)
-
-    def end(self) -> None:
-        """Write the access line, tell the observer."""
-        seconds = time.monotonic() - self.start
-        fields: dict[str, object] = {
-            "method": self.method,
-            "code": self.code,
-            "duration_ms": round(seconds * 1000, 3),
-        }
-        if self.reason is not None:
-            fields["reason"] = self.reason
-        if self.principal is not None:
-            fields["role"] = str(self.principal.role)
-            fields["subject_hash"] = self.interceptor.hashed_subject(self.principal.subject)
-        if self.correlation_id is not None:
-            fields["correlation_id"] = self.correlation_id
-        _access_log.info(
-            "rpc %s %s %.1fms", self.method, self.code, fields["duration_ms"], extra=fields
-        )
-        observer = self.interceptor.observer
-        if observer is not None:
-            observer.call_finished(self.method, self.code, seconds, self.reason)

@@ -106,11 +106,16 @@ class AdmissionExecutor(ThreadPoolExecutor):
     def admit(self) -> None:
         """Raise ``OVERLOADED`` (with a short back-off hint) if this task is over the limit."""
         if self.over_limit():
-            raise RetryLaterError(
-                Reason.OVERLOADED,
-                "the gateway is at its concurrency limit; retry shortly",
-                retry_after=timedelta(milliseconds=100),
-            )
+            raise overloaded_error()
+
+
+def overloaded_error() -> RetryLaterError:
+    """The refusal of a call past the concurrency limit, with a short back-off hint."""
+    return RetryLaterError(
+        Reason.OVERLOADED,
+        "the gateway is at its concurrency limit; retry shortly",
+        retry_after=timedelta(milliseconds=100),
+    )
 
 
 @dataclass

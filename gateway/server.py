@@ -12,14 +12,10 @@ rate limits, enforced by the interceptor.
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 import ipaddress
 import logging
-import math
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import grpc
@@ -37,17 +33,17 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gateway.auth import TokenVerifier
+from gateway.call_log import CallObserver
 from gateway.clock import Clock
 from gateway.config import ConfigError, GatewayConfig
-from gateway.interceptors import Admission, CallObserver, GatewayInterceptor
 from gateway.keys import KeyRing
-from gateway.limits import AdmissionExecutor, RateLimiter
 from gateway.services.unimplemented import (
     UnimplementedAttestationService,
     UnimplementedAuditService,
     UnimplementedConsentService,
     UnimplementedRecordService,
 )
+from gateway.serving import add_servicers, admission, gateway_interceptor, server_options
 from gateway.tls import ensure_dev_tls, server_credentials
 
 _log = logging.getLogger("attestgate.server")
@@ -216,14 +212,6 @@ class Gateway:
         return self._stopped.wait(timeout)
 
 
-def _access_log_key(keyring: KeyRing) -> bytes:
-    # A key derived from (not equal to) the audit pseudonym key, so access-log hashes cannot be
-    # joined with audit pseudonyms.
-    return hmac.new(
-        keyring.pseudonym_key, b"attestgate access-log subject v1", hashlib.sha256
-    ).digest()
-
-
 def build_server(
     config: GatewayConfig,
     *,
@@ -237,28 +225,19 @@ def build_server(
     ``observer`` hears about every finished call (metrics)."""
     check_listen_security(config)
     servicers = servicers or GatewayServicers()
-    verifier = verifier or TokenVerifier(
-        config.issuers, audience=config.gateway_id, leeway=config.token_leeway, clock=clock
-    )
     admitted = admission(config)
-    interceptor = GatewayInterceptor(
-        verifier, log_key=_access_log_key(keyring), admission=admitted, observer=observer
+    interceptor = gateway_interceptor(
+        config,
+        keyring=keyring,
+        clock=clock,
+        admitted=admitted,
+        verifier=verifier,
+        observer=observer,
     )
     server = grpc.server(
-        admitted.concurrency,
-        interceptors=[interceptor],
-        options=[
-            # Twice the limit on the wire: a request up to that size is read and refused with
-            # reason MESSAGE_TOO_LARGE by the interceptor; beyond it gRPC refuses it unread.
-            ("grpc.max_receive_message_length", 2 * config.max_message_bytes),
-            ("grpc.max_send_message_length", config.max_message_bytes),
-            ("grpc.so_reuseport", 0),  # never share a port with another process silently
-        ],
+        admitted.concurrency, interceptors=[interceptor], options=server_options(config)
     )
-    consent_pb2_grpc.add_ConsentServiceServicer_to_server(servicers.consent, server)
-    attestation_pb2_grpc.add_AttestationServiceServicer_to_server(servicers.attestation, server)
-    record_pb2_grpc.add_RecordServiceServicer_to_server(servicers.record, server)
-    audit_pb2_grpc.add_AuditServiceServicer_to_server(servicers.audit, server)
+    add_servicers(servicers, server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     for service in ("", *SERVICE_NAMES):
         health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -273,24 +252,6 @@ def build_server(
         if pool is not None:
             gateway.on_stop.append(functools.partial(pool.shutdown, wait=False))
     return gateway
-
-
-def admission(config: GatewayConfig) -> Admission:
-    """The worker pool and admission control for ``config`` (``gateway.limits``)."""
-    rate = None
-    if config.rate_limit_per_second > 0:
-        burst = config.rate_limit_burst or max(1, math.ceil(config.rate_limit_per_second))
-        rate = RateLimiter(config.rate_limit_per_second, burst)
-    workers = AdmissionExecutor(
-        config.max_workers, limit=config.max_concurrent_rpcs, thread_name_prefix="attestgate-rpc"
-    )
-    health = ThreadPoolExecutor(max_workers=2, thread_name_prefix="attestgate-health")
-    return Admission(
-        concurrency=workers,
-        rate=rate,
-        max_message_bytes=config.max_message_bytes,
-        health_pool=health,
-    )
 
 
 def prepare_data_dir(config: GatewayConfig, *, clock: Clock) -> KeyRing:

@@ -24,6 +24,7 @@ from bench.crypto import CryptoCase, run_crypto
 from bench.fixture import start_bench_gateway
 from bench.plot import draw_latency
 from bench.rpc import RpcRunner, run_latency, run_throughput
+from bench.rpc_variants import run_server_variants, variant_rows
 from sdk._internal.merkle import leaf_hash, verify_inclusion
 
 TINY = dataclasses.replace(
@@ -131,11 +132,20 @@ def test_rpc_benchmarks_drive_the_real_gateway_without_errors(tmp_path: Path) ->
             assert result["errors"] == {}, name
             assert result["completed"] > 0, name
         assert set(throughput["targets"]) == {"issue_vs_noop", "redeem_vs_noop"}
+        variants = run_server_variants(runner)
         max_rps = {name: throughput["results"][name]["rps"] for name in ("noop", "issue")}
         latency = run_latency(runner, max_rps)
     finally:
         bench.close()
     assert latency["issue_at_half_max"]["errors"] == {}
+    names = {"sync_noop", "aio_noop", "sync_issue", "aio_issue"}
+    assert set(variants["results"]) == names
+    for name in names:
+        assert variants["results"][name]["errors"] == {}, name
+        assert variants["results"][name]["completed"] > 0, name
+    assert [row[0] for row in variant_rows(variants)] == [
+        "sync noop", "aio noop", "sync issue", "aio issue"
+    ]  # fmt: skip
     assert [p["fraction_of_max"] for p in latency["sweep"]["issue"]] == [0.25]
     assert "issue_p99_at_half_max_ms" in latency["targets"]
     plot = draw_latency(latency, tmp_path / "latency.png")
