@@ -72,3 +72,19 @@ def remember(conn: Connection, key: IdempotencyKey | None, response: bytes, now:
         "INSERT INTO idempotency VALUES (?, ?, ?, ?, ?)",
         (key.scope, key.request_id, key.fingerprint, response, now),
     )
+
+
+def claim(conn: Connection, key: IdempotencyKey | None, response: bytes, now: str) -> bytes | None:
+    """``remember`` unless an earlier call holds the key: then its response, as ``lookup``.
+
+    One statement in the common case (the key is new), for units of work on the hot path. Call it
+    before the unit's other writes: a refusal after it rolls the claim back with them.
+    """
+    if key is None:
+        return None
+    inserted = conn.execute(
+        "INSERT INTO idempotency VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (scope, request_id) DO NOTHING",
+        (key.scope, key.request_id, key.fingerprint, response, now),
+    ).rowcount
+    return None if inserted == 1 else lookup(conn, key)

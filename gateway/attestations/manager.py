@@ -101,14 +101,13 @@ class AttestationManager:
         row, events = prepared
 
         def unit(tx: Tx) -> str:
-            stored = idempotency.lookup(tx.conn, key)
-            if stored is not None:
+            stored = idempotency.claim(tx.conn, key, row.jti.encode(), row.issued_at.isoformat())
+            if stored is not None:  # a concurrent retry committed first
                 return stored.decode()
-            self._count_use(tx, consent)
+            self._count_use(tx, consent)  # a refusal also rolls the claim back
             ledger.insert(tx.conn, row)
             for event in events:
                 tx.emit(event)
-            idempotency.remember(tx.conn, key, row.jti.encode(), row.issued_at.isoformat())
             return row.jti
 
         refusal = self._refusals.on_refusal(

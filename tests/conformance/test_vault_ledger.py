@@ -224,3 +224,20 @@ def test_idempotency_table(backend: Backend) -> None:
     assert caught.value.reason is Reason.REQUEST_ID_CONFLICT
     elsewhere = IdempotencyKey.of(method="m", caller="bank|b2", request_id="r-1", request=b"req")
     assert idempotency.lookup(conn, elsewhere) is None
+
+
+def test_idempotency_claim_stores_once_and_replays(backend: Backend) -> None:
+    conn = backend.connect()
+    key = IdempotencyKey.of(method="m", caller="bank|b1", request_id="r-9", request=b"req")
+    other = IdempotencyKey.of(method="m", caller="bank|b1", request_id="r-9", request=b"other")
+    assert idempotency.claim(conn, None, b"ignored", NOW.isoformat()) is None
+    conn.execute("BEGIN")
+    assert idempotency.claim(conn, key, b"first", NOW.isoformat()) is None
+    conn.execute("COMMIT")
+    conn.execute("BEGIN")
+    assert idempotency.claim(conn, key, b"second", NOW.isoformat()) == b"first"
+    with pytest.raises(DomainError) as caught:
+        idempotency.claim(conn, other, b"third", NOW.isoformat())
+    conn.execute("ROLLBACK")
+    assert caught.value.reason is Reason.REQUEST_ID_CONFLICT
+    assert idempotency.lookup(conn, key) == b"first"  # the replays wrote nothing

@@ -135,6 +135,22 @@ def test_repeated_request_id_returns_the_same_attestation(gw: LiveGateway) -> No
     assert bank.get_consent(consent.id).uses == 2
 
 
+def test_concurrent_retries_with_one_request_id_use_the_consent_once(gw: LiveGateway) -> None:
+    # The retries pass the read phase together; the unit of work lets exactly one count a use.
+    bank = gw.bank("bank-a")
+    consent = registry_consent(gw, bank)
+    start = threading.Barrier(8)
+
+    def retry(_: int) -> Attestation:
+        start.wait()
+        return bank.issue(consent.id, request_id="req-same")
+
+    with ThreadPoolExecutor(8) as pool:
+        issued = list(pool.map(retry, range(8)))
+    assert len({(a.jti, a.token) for a in issued}) == 1
+    assert bank.get_consent(consent.id).uses == 1
+
+
 def test_paused_and_revoked_since_issue(gw: LiveGateway) -> None:
     bank, owner = gw.bank("bank-a"), gw.owner("example-co")
     consent = registry_consent(gw, bank)
