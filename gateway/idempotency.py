@@ -83,8 +83,7 @@ def claim(conn: Connection, key: IdempotencyKey | None, response: bytes, now: st
     if key is None:
         return None
     inserted = conn.execute(
-        "INSERT INTO idempotency VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT (scope, request_id) DO NOTHING",
+        "INSERT INTO idempotency VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, request_id) DO NOTHING",
         (key.scope, key.request_id, key.fingerprint, response, now),
     ).rowcount
     return None if inserted == 1 else lookup(conn, key)
