@@ -125,6 +125,50 @@ def test_refusal_undoes_the_unit_and_logs_only_its_refusal(harness: Harness) -> 
     assert b"r2" in datas[1]
 
 
+def test_refused_unit_between_two_others_in_one_batch_undoes_only_itself(
+    harness: Harness,
+) -> None:
+    # A unit blocks the writer while three more queue up, so they share the next batch.
+    gate, entered = threading.Event(), threading.Event()
+
+    def blocker(tx: Tx) -> None:
+        entered.set()
+        gate.wait(10)
+
+    def refused(tx: Tx) -> None:
+        tx.conn.execute("INSERT INTO things VALUES (2)")
+        tx.emit(event(2))
+        raise DomainError(Reason.CAPACITY_EXHAUSTED, "no")
+
+    def submit_refused() -> None:
+        with pytest.raises(DomainError):
+            harness.sequencer.submit(refused, on_refusal=lambda e: [event(92, Decision.DENY)])
+
+    first = threading.Thread(target=harness.sequencer.submit, args=(blocker,))
+    first.start()
+    assert entered.wait(10)
+    batches_before = harness.sequencer.batches
+    threads = [
+        threading.Thread(target=harness.put, args=(1,)),
+        threading.Thread(target=submit_refused),
+        threading.Thread(target=harness.put, args=(3,)),
+    ]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)  # queued in this order
+    gate.set()
+    for thread in [first, *threads]:
+        thread.join(10)
+    assert harness.sequencer.batches == batches_before + 2  # the blocker's, then the three
+    conn = connect(harness.path)
+    things = conn.execute("SELECT n FROM things ORDER BY n").fetchall()
+    datas = [row[0] for row in conn.execute("SELECT data FROM audit_leaves ORDER BY idx")]
+    conn.close()
+    assert things == [(1,), (3,)]
+    assert [b"r1" in datas[0], b"r92" in datas[1], b"r3" in datas[2]] == [True, True, True]
+    assert harness.verify() == (True, 3)
+
+
 def test_a_failing_unit_does_not_sink_its_batch(harness: Harness) -> None:
     results: dict[str, object] = {}
 
