@@ -17,7 +17,14 @@ import pytest
 
 from audit.tree import AuditLog
 from bench import __main__ as bench_main
-from bench.audit_append import connect, run_bare, run_same_rows, run_sequencer
+from bench.audit_append import (
+    GATEWAY_SUBMITTERS,
+    connect,
+    run_audit_append,
+    run_bare,
+    run_same_rows,
+    run_sequencer,
+)
 from bench.audit_proofs import build_log, run_audit_proofs, time_proofs
 from bench.common import Settings, percentile, write_result
 from bench.crypto import CryptoCase, run_crypto
@@ -99,6 +106,19 @@ def test_sequencer_and_baselines_write_the_same_rows(tmp_path: Path) -> None:
         assert a.execute(nodes).fetchall() == b.execute(nodes).fetchall()
     with sqlite3.connect(tmp_path / "bare.db") as conn:
         assert conn.execute("SELECT COUNT(*) FROM bare_events").fetchone() == (40,)
+
+
+def test_append_target_covers_the_gateways_submitter_counts_only(tmp_path: Path) -> None:
+    # More submitters than the gateway has worker threads: reported, but not the target's level.
+    settings = dataclasses.replace(TINY, audit_threads=(2, GATEWAY_SUBMITTERS + 1))
+    data = run_audit_append(settings, tmp_path)
+    inside, beyond = data["levels"]
+    assert (inside["target_level"], beyond["target_level"]) == (True, False)
+    assert isinstance(inside["holds"], bool)
+    assert beyond["holds"] is None
+    target = data["targets"]["sequencer_vs_same_rows"]
+    assert target["min_ratio"] == inside["ratio"]
+    assert target["holds"] is inside["holds"]
 
 
 def test_the_proof_benchmark_builds_a_log_whose_proofs_verify(tmp_path: Path) -> None:
