@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import secrets
 import threading
 from collections.abc import Mapping
@@ -213,11 +214,14 @@ class KeyRing:
         return self._dir / "attestation.json"
 
     def _reload_signing(self) -> None:
+        # One stat per call (this runs for every attestation issued): rotation by another process
+        # (``attestgate keys rotate``) shows as a new mtime or size of the index.
         path = self._signing_index
-        if not path.exists():
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
             self._signing, self._signing_stamp = [], None
             return
-        stat = path.stat()
         stamp = (stat.st_mtime_ns, stat.st_size)
         if stamp == self._signing_stamp:
             return
