@@ -81,6 +81,7 @@ class Running:
     stub: attestation_pb2_grpc.AttestationServiceStub
     channel: grpc.Channel
     bank: tuple[tuple[str, str], ...]
+    owner: tuple[tuple[str, str], ...]
 
     def call(self, kind: str, what: str, metadata: Any = None) -> str:
         """Issue (coroutine) or redeem (plain function) with ``what``; the subject answered."""
@@ -123,9 +124,10 @@ def running(tmp_path: Path) -> Iterator[Running]:
     ca = TlsFiles.in_dir(config.tls_dir).ca_cert.read_bytes()
     channel = grpc.secure_channel(server.target, grpc.ssl_channel_credentials(ca))
     bank = (("authorization", f"Bearer {_token(keyring, config, 'bank', 'bank-a')}"),)
+    owner = (("authorization", f"Bearer {_token(keyring, config, 'owner', 'alice')}"),)
     try:
         stub = attestation_pb2_grpc.AttestationServiceStub(channel)
-        yield Running(server, service, stub, channel, bank)
+        yield Running(server, service, stub, channel, bank, owner)
     finally:
         service.release.set()
         channel.close()
@@ -187,6 +189,8 @@ def test_a_call_runs_with_the_caller_bound_and_is_logged(
 def test_refusals_keep_their_status_and_error_info(running: Running, kind: str) -> None:
     missing = _refusal(lambda: running.call(kind, "ok", metadata=()))
     assert error_info(missing)[:2] == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_MISSING")
+    owner = _refusal(lambda: running.call(kind, "ok", metadata=running.owner))
+    assert error_info(owner)[:2] == (grpc.StatusCode.PERMISSION_DENIED, "ROLE_NOT_ALLOWED")
     refused = _refusal(lambda: running.call(kind, "refuse"))
     assert error_info(refused)[:2] == (grpc.StatusCode.NOT_FOUND, "CONSENT_NOT_FOUND")
     assert refused.details() == "no such consent"
@@ -204,6 +208,12 @@ def test_an_unexpected_error_is_internal_with_a_correlation_id(
     assert line.correlation_id in error.details()  # type: ignore[attr-defined]
     # grpc.aio itself logs nothing: the interceptor ended the call with a status.
     assert not [r for r in caplog.records if r.name.startswith("grpc")]
+
+
+def test_an_unimplemented_plain_method_answers_unimplemented(running: Running) -> None:
+    request = attestation_pb2.GetAttestationRequest(name="attestations/x")
+    error = _refusal(lambda: running.stub.GetAttestation(request, metadata=running.bank))
+    assert error_info(error)[:2] == (grpc.StatusCode.UNIMPLEMENTED, "NOT_IMPLEMENTED")
 
 
 def test_an_unparsable_request_is_invalid_argument(running: Running) -> None:
