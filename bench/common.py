@@ -39,6 +39,9 @@ class Settings:
     crypto_seconds: float
     variant_rounds: int = 1
     """rpc: rounds of the sync vs grpc.aio comparison (the order alternates between rounds)."""
+    throughput_rounds: int = 1
+    """rpc: rounds of no-op / issue / redeem (the no-op and issue order alternates); the ratio
+    of each round pairs measurements taken a minute apart, and the median round counts."""
 
     @classmethod
     def full(cls) -> Settings:
@@ -58,6 +61,7 @@ class Settings:
             proof_samples=2000,
             crypto_seconds=2.0,
             variant_rounds=3,
+            throughput_rounds=3,
         )
 
     @classmethod
