@@ -25,6 +25,7 @@ from consent.policy import Withheld, WithheldReason, decide
 from consent.predicates import ConsumptionKind, PredicateContext
 from gateway import idempotency
 from gateway.attestations import ledger
+from gateway.attestations.consent_cache import ActiveConsents
 from gateway.attestations.redeem import Redeemer, RedemptionResult
 from gateway.attestations.refusals import RefusalAudit
 from gateway.attestations.sdjwt_issuer import issue_sd_jwt
@@ -69,6 +70,7 @@ class AttestationManager:
         self._core = core
         self._refusals = RefusalAudit(core)
         self._redeemer = Redeemer(core, self._refusals)
+        self._active = ActiveConsents(core.consents)
 
     def redeem(self, caller: Caller, presentation: str, transaction_ref: str) -> RedemptionResult:
         """Verify the presentation and move ISSUED -> REDEEMED exactly once (``redeem.py``)."""
@@ -113,16 +115,21 @@ class AttestationManager:
         refusal = self._refusals.on_refusal(
             caller, EventType.ATTESTATION_REFUSED, {"consent_id": consent_id}
         )
-        jti = self._core.storage.write(unit, on_refusal=refusal).value
+        try:
+            jti = self._core.storage.write(unit, on_refusal=refusal).value
+        except DomainError:
+            self._active.evict(consent_id)  # it changed since the read phase saw it
+            raise
         if jti != row.jti:  # a concurrent retry with the same request_id won: return its result
             return self.get(caller, jti)
         return _issued(row)
 
     def _usable_consent(self, conn: Any, caller: Caller, consent_id: str) -> Consent:
-        consent = self._core.consents(conn).get_consent(ConsentId(consent_id))
+        now = self._core.clock.now()
+        consent = self._active.get(conn, ConsentId(consent_id), now)
         if consent.grantee != caller.subject:
             raise DomainError(Reason.NOT_CONSENT_GRANTEE, "the consent was not granted to you")
-        check_usable(consent, self._core.clock.now())
+        check_usable(consent, now)
         return consent
 
     def _prepare(

@@ -166,6 +166,38 @@ def test_paused_and_revoked_since_issue(gw: LiveGateway) -> None:
     assert bank.get_consent(consent.id).state is ConsentState.REVOKED
 
 
+def test_issue_sees_pause_resume_and_revoke_made_after_earlier_issues(gw: LiveGateway) -> None:
+    # The read phase keeps ACTIVE consents in memory; the unit of work must still refuse with
+    # the precise reason, count nothing, and later calls must see the consent as it is now.
+    bank, owner = gw.bank("bank-a"), gw.owner("example-co")
+    consent = registry_consent(gw, bank)
+    bank.issue(consent.id)
+    owner.pause(consent.id)
+    for _ in range(2):
+        with pytest.raises(errors.ConsentPaused):
+            bank.issue(consent.id)
+    owner.resume(consent.id)
+    bank.issue(consent.id)
+    assert bank.get_consent(consent.id).uses == 2
+    owner.revoke(consent.id)
+    for _ in range(2):
+        with pytest.raises(errors.ConsentRevoked):
+            bank.issue(consent.id)
+    assert bank.get_consent(consent.id).uses == 2
+
+
+def test_issue_refuses_a_spent_consent_after_serving_it(gw: LiveGateway) -> None:
+    bank = gw.bank("bank-a")
+    consent = registry_consent(gw, bank, max_uses=2)
+    bank.issue(consent.id)
+    bank.issue(consent.id)
+    for _ in range(2):
+        with pytest.raises(errors.FailedPrecondition) as refused:
+            bank.issue(consent.id)
+        assert refused.value.reason == "CONSENT_EXHAUSTED"
+    assert bank.get_consent(consent.id).uses == 2
+
+
 def test_verify_refreshes_jwks_after_key_rotation(gw: LiveGateway) -> None:
     bank = gw.bank("bank-a")
     consent = registry_consent(gw, bank)
