@@ -129,6 +129,15 @@ def stored_size(conn: Connection) -> int:
     return int(row[0])
 
 
+def head(conn: Connection) -> tuple[int, int | None]:
+    """``(stored_size, latest_checkpoint_size)`` in one statement (two index lookups)."""
+    row = conn.execute(
+        "SELECT (SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves),"
+        " (SELECT MAX(size) FROM audit_checkpoints)"
+    ).fetchone()
+    return int(row[0]), None if row[1] is None else int(row[1])
+
+
 def latest_checkpoint_size(conn: Connection) -> int | None:
     """The size of the newest checkpoint, or None before the first (one index lookup)."""
     row = conn.execute("SELECT MAX(size) FROM audit_checkpoints").fetchone()

@@ -153,17 +153,17 @@ class AuditLog:
 
         Call at the start of a write transaction that excludes the other writers, before any
         append: a changed size reloads the compact range (O(log n) rows), a newer checkpoint by
-        another writer is adopted so this one is not signed twice. Two index lookups otherwise.
+        another writer is adopted so this one is not signed twice. One statement otherwise.
         """
         with self._lock:
             if self._pending is not None:
                 raise AuditStorageError("refresh while an append is pending")
             state = self._committed
             self._fresh = True
-            if store.stored_size(conn) != state.tree.size:
+            size, checkpoint_size = store.head(conn)  # one statement: it runs every batch
+            if size != state.tree.size:
                 self._committed = self._load(conn)
                 return
-            checkpoint_size = store.latest_checkpoint_size(conn)
             if checkpoint_size != state.checkpoint_size:
                 self._committed = _State(state.tree, checkpoint_size)
 

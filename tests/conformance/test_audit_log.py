@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from audit import store
 from audit.events import ActorRole, AuditEvent, Decision, EventType
 from audit.note import NoteSigner
 from audit.sequencer import Sequencer, SequencerSettings, Tx
@@ -54,6 +55,20 @@ def test_append_and_proofs(backend: Backend) -> None:
     )
     assert log.entries(conn, 35, 37) == [(35, leaves[35]), (36, leaves[36])]
     assert isinstance(log.leaf(conn, 0), bytes)
+
+
+def test_head_reads_size_and_newest_checkpoint_in_one_statement(backend: Backend) -> None:
+    conn = backend.connect()
+    log = AuditLog(conn, signer=NoteSigner.generate("test.example/log"))
+    assert store.head(conn) == (0, None)
+    append(log, conn, backend, [b"a", b"b", b"c"])
+    assert store.head(conn) == (3, None)
+    backend.begin_batch(conn)
+    log.write_checkpoint(conn, NOW)
+    conn.execute("COMMIT")
+    log.commit_pending()
+    append(log, conn, backend, [b"d"])
+    assert store.head(conn) == (4, 3)
 
 
 def test_storage_is_append_only(backend: Backend) -> None:
