@@ -146,25 +146,35 @@ def latest_checkpoint_size(conn: Connection) -> int | None:
 
 def insert_leaves(conn: Connection, rows: Sequence[tuple[int, bytes, bytes]]) -> None:
     """Insert ``(idx, data, leaf_hash)`` rows."""
-    _insert_many(conn, "audit_leaves (idx, data, leaf_hash)", rows)
+    insert_rows(conn, "audit_leaves (idx, data, leaf_hash)", rows)
 
 
 def insert_nodes(conn: Connection, rows: Sequence[tuple[int, int, bytes]]) -> None:
     """Insert ``(level, idx, hash)`` rows."""
-    _insert_many(conn, "audit_nodes (level, idx, hash)", rows)
+    insert_rows(conn, "audit_nodes (level, idx, hash)", rows)
 
 
-_ROWS_PER_INSERT = 300
-"""Three columns each: 900 parameters, under SQLite's oldest default limit of 999."""
+MAX_PARAMETERS = 999
+"""Bound parameters per statement: SQLite's oldest default limit (newer builds allow more)."""
 
 
-def _insert_many(conn: Connection, target: str, rows: Sequence[tuple[object, ...]]) -> None:
-    # One multi-row INSERT per chunk instead of one statement per row: a batch of the sequencer
-    # is then a handful of statements, each one step inside SQLite (and one GIL release in
-    # Python's sqlite3 instead of one per row, which matters with many RPC threads waiting).
-    for start in range(0, len(rows), _ROWS_PER_INSERT):
-        chunk = rows[start : start + _ROWS_PER_INSERT]
-        values = ", ".join(["(?, ?, ?)"] * len(chunk))
+def insert_rows(conn: Connection, target: str, rows: Sequence[Sequence[object]]) -> None:
+    """``INSERT INTO target VALUES (...), (...), ...``: ``rows`` (all of one width) in as few
+    statements as the parameter limit allows.
+
+    One statement per chunk instead of one per row: a batch of the sequencer is then a handful
+    of statements, each a single step inside SQLite, and one GIL release in Python's ``sqlite3``
+    instead of one per row (which matters with many RPC threads waiting for the GIL). ``target``
+    is a table and column list from this code base, never caller input.
+    """
+    if not rows:
+        return
+    width = len(rows[0])
+    placeholder = "(" + ", ".join(["?"] * width) + ")"
+    per_statement = MAX_PARAMETERS // width
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        values = ", ".join([placeholder] * len(chunk))
         params = [value for row in chunk for value in row]
         conn.execute(f"INSERT INTO {target} VALUES {values}", params)  # noqa: S608 - placeholders
 

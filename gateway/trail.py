@@ -12,6 +12,7 @@ from datetime import datetime
 
 from audit.events import ActorRole, AuditEvent, Decision, EventType, Pseudonymizer
 from audit.sql import Connection
+from audit.store import insert_rows
 from audit.tree import AuditLog
 from sdk.reasons import DomainError, Reason
 
@@ -23,7 +24,7 @@ def index_subjects(conn: Connection, first_index: int, events: Sequence[AuditEve
         for offset, event in enumerate(events)
         if event.subject is not None
     ]
-    conn.executemany("INSERT INTO activity_index VALUES (?, ?)", rows)
+    insert_rows(conn, "activity_index (subject, idx)", rows)
 
 
 def activity_indices(conn: Connection, subject: str, after: int, limit: int) -> list[int]:

@@ -227,3 +227,12 @@ def test_sequencer_survives_a_lost_connection(pg_url: str) -> None:
         sequencer.stop()
     assert conn.execute("SELECT COUNT(*) FROM audit_leaves").fetchone() == (1,)
     conn.close()
+
+
+def test_insert_rows_spans_statements_within_the_parameter_limit(backend: Backend) -> None:
+    conn = backend.connect()
+    conn.execute("CREATE TABLE pairs (a INTEGER PRIMARY KEY, b TEXT NOT NULL)")
+    rows = [(n, f"v{n}") for n in range(1200)]  # 2 400 parameters: three statements
+    store.insert_rows(conn, "pairs (a, b)", rows)
+    store.insert_rows(conn, "pairs (a, b)", [])
+    assert conn.execute("SELECT a, b FROM pairs ORDER BY a").fetchall() == rows
