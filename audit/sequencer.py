@@ -7,8 +7,10 @@ apart, in ONE transaction:
 
     begin (SQLite: BEGIN IMMEDIATE; PostgreSQL: BEGIN + lock the coordination row FOR UPDATE)
       adopt what other writers committed to the log meanwhile (``LogWriter.refresh``)
-      SAVEPOINT unit; fn(tx) ...                 (a refused unit rolls back to its savepoint and
-      SAVEPOINT unit; fn(tx) ...                  emits its refusal events instead)
+      fn(tx) ...; fn(tx) ...                     (no savepoints: one statement per unit less)
+        if a unit fails after it wrote: ROLLBACK, begin again, and run the batch once more with
+        SAVEPOINT unit; fn(tx) ...               (a refused unit rolls back to its savepoint and
+        SAVEPOINT unit; fn(tx) ...                emits its refusal events instead)
       append every emitted event to the Merkle log (sequencing and integration in one step)
       sign a checkpoint when one is due
     COMMIT                                       (durable on return)
@@ -49,21 +51,27 @@ T = TypeVar("T")
 class Tx:
     """What a unit of work sees: the open transaction and an event collector.
 
-    The unit's savepoint is opened on first use of ``conn``: a unit that only emits events (an
-    audited refusal, a plain audit append) costs no statement of its own.
+    In the first run of a batch no unit gets a savepoint (a savepoint costs the writer thread a
+    statement, and PostgreSQL a subtransaction, per unit). If a unit fails after it wrote, the
+    sequencer rolls the batch back and runs it again with ``savepoints=True``: then each unit's
+    savepoint is opened on first use of ``conn``, and a failing unit undoes only its own writes.
     """
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, *, savepoints: bool = True) -> None:
         self._conn = conn
+        self._savepoints = savepoints
+        self.touched = False
         self.savepoint = False
         self.events: list[AuditEvent] = []
 
     @property
     def conn(self) -> Connection:
-        """The batch's connection, inside this unit's savepoint."""
-        if not self.savepoint:
-            self._conn.execute("SAVEPOINT unit")
-            self.savepoint = True
+        """The batch's connection (inside this unit's savepoint when the batch uses them)."""
+        if not self.touched:
+            self.touched = True
+            if self._savepoints:
+                self._conn.execute("SAVEPOINT unit")
+                self.savepoint = True
         return self._conn
 
     def emit(self, event: AuditEvent) -> None:
@@ -306,8 +314,13 @@ class Sequencer:
             conn = conn if conn is not None else self._connect()
             self._begin(conn)
             self._log.refresh(conn)
-            for item in batch:
-                self._run_unit(conn, item)
+            if not self._run_units(conn, batch, savepoints=False):
+                # A unit failed after writing: its writes are mixed into the batch's. Start over,
+                # this time with a savepoint per unit, so that it undoes only its own.
+                conn.execute("ROLLBACK")
+                self._begin(conn)
+                self._log.refresh(conn)
+                self._run_units(conn, batch, savepoints=True)
             first_index = self._append_events(conn, batch)
             checkpoint = self._checkpoint_is_due(force=self._stopping.is_set())
             if checkpoint:
@@ -335,23 +348,32 @@ class Sequencer:
         except Exception:  # an observer must never sink the writer thread
             log.exception("on_batch observer failed")
 
-    def _run_unit(self, conn: Connection, item: _Item) -> None:
-        tx = Tx(conn)
+    def _run_units(self, conn: Connection, batch: list[_Item], *, savepoints: bool) -> bool:
+        """Run every unit; False (at once) if, without savepoints, one failed after writing."""
+        return all(self._run_unit(conn, item, savepoints=savepoints) for item in batch)
+
+    def _run_unit(self, conn: Connection, item: _Item, *, savepoints: bool) -> bool:
+        tx = Tx(conn, savepoints=savepoints)
+        item.value, item.error, item.events = None, None, []
         try:
             item.value = item.fn(tx)
         except DomainError as exc:
+            if tx.touched and not savepoints:
+                return False
             self._undo(conn, tx)
             item.error = exc
             item.events = list(item.on_refusal(exc)) if item.on_refusal else []
         except Exception as exc:  # a bug in a unit of work must not sink the batch
+            if tx.touched and not savepoints:
+                return False
             self._undo(conn, tx)
             item.error = exc
         else:
             item.events = tx.events
         # No RELEASE: the savepoint stays open until COMMIT. The next unit's "SAVEPOINT unit"
         # nests inside it and "ROLLBACK TO unit" goes back to the newest savepoint of that name
-        # (SQLite and PostgreSQL alike), so a refusal still undoes only its own unit. That saves
-        # one statement per unit on the writer thread.
+        # (SQLite and PostgreSQL alike), so a refusal still undoes only its own unit.
+        return True
 
     @staticmethod
     def _undo(conn: Connection, tx: Tx) -> None:

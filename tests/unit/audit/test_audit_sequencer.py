@@ -169,6 +169,75 @@ def test_refused_unit_between_two_others_in_one_batch_undoes_only_itself(
     assert harness.verify() == (True, 3)
 
 
+def _one_batch(harness: Harness, units: list[object]) -> list[BaseException | None]:
+    """Submit ``units`` so that they share one batch (a blocker holds the writer meanwhile)."""
+    gate, entered = threading.Event(), threading.Event()
+
+    def blocker(tx: Tx) -> None:
+        entered.set()
+        gate.wait(10)
+
+    outcomes: list[BaseException | None] = [None] * len(units)
+
+    def submit(k: int) -> None:
+        try:
+            harness.sequencer.submit(units[k], on_refusal=lambda e: [])  # type: ignore[arg-type]
+        except Exception as exc:
+            outcomes[k] = exc
+
+    first = threading.Thread(target=harness.sequencer.submit, args=(blocker,))
+    first.start()
+    assert entered.wait(10)
+    threads = [threading.Thread(target=submit, args=(k,)) for k in range(len(units))]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)  # queued in this order
+    gate.set()
+    for thread in [first, *threads]:
+        thread.join(10)
+    return outcomes
+
+
+def test_a_unit_failing_after_its_writes_reruns_the_batch_with_savepoints(
+    harness: Harness,
+) -> None:
+    runs = {"a": 0, "b": 0, "c": 0}
+
+    def writer(name: str, n: int, *, refuse: bool = False) -> object:
+        def unit(tx: Tx) -> None:
+            runs[name] += 1
+            tx.conn.execute("INSERT INTO things VALUES (?)", (n,))
+            if refuse:
+                raise DomainError(Reason.CAPACITY_EXHAUSTED, "no")
+
+        return unit
+
+    outcomes = _one_batch(harness, [writer("a", 1), writer("b", 2, refuse=True), writer("c", 3)])
+    assert [type(o).__name__ for o in outcomes] == ["NoneType", "DomainError", "NoneType"]
+    # First pass without savepoints: a, then b fails after writing; the batch is rolled back
+    # and run again, each unit in its own savepoint.
+    assert runs == {"a": 2, "b": 2, "c": 1}
+    conn = connect(harness.path)
+    assert conn.execute("SELECT n FROM things ORDER BY n").fetchall() == [(1,), (3,)]
+    conn.close()
+
+
+def test_a_refusal_before_any_write_needs_no_rerun(harness: Harness) -> None:
+    runs = {"a": 0, "b": 0}
+
+    def unit_a(tx: Tx) -> None:
+        runs["a"] += 1
+        tx.conn.execute("INSERT INTO things VALUES (1)")
+
+    def unit_b(tx: Tx) -> None:
+        runs["b"] += 1
+        raise DomainError(Reason.CAPACITY_EXHAUSTED, "no")
+
+    outcomes = _one_batch(harness, [unit_a, unit_b])
+    assert isinstance(outcomes[1], DomainError)
+    assert runs == {"a": 1, "b": 1}
+
+
 def test_a_failing_unit_does_not_sink_its_batch(harness: Harness) -> None:
     results: dict[str, object] = {}
 
