@@ -40,9 +40,9 @@ from bench.aio_server import AioGateway, AsyncNoopAttestationService, start_aio_
 from gateway.app import build_gateway
 from gateway.auth import issue_dev_token
 from gateway.clock import SystemClock
-from gateway.config import GatewayConfig, TrustedIssuer
+from gateway.config import GatewayConfig
 from gateway.context import Core
-from gateway.keys import DEV_ISSUER_JWKS_FILE, dev_issuer_name
+from gateway.keys import dev_issuer
 from gateway.server import Gateway, GatewayServicers, build_server
 from gateway.services.attestation import AttestationServicer
 from gateway.services.audit import AuditServicer
@@ -243,11 +243,7 @@ def start_bench_gateway(data_dir: Path) -> BenchGateway:
     config = GatewayConfig(
         data_dir=data_dir,
         listen="127.0.0.1:0",
-        issuers=(
-            TrustedIssuer(
-                issuer=dev_issuer_name("attestgate"), jwks_file=data_dir / DEV_ISSUER_JWKS_FILE
-            ),
-        ),
+        issuers=(dev_issuer(data_dir),),
     )
     gateway = build_gateway(config, clock=SystemClock())
     gateway.start()

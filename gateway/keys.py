@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from gateway.clock import Clock
+from gateway.config import TrustedIssuer
 from gateway.keyfiles import (
     KeyFileError,
     ensure_private_dir,
@@ -112,6 +113,13 @@ DEFAULT_OVERLAP = timedelta(minutes=10, seconds=30)
 def dev_issuer_name(gateway_id: str) -> str:
     """The ``iss`` of tokens minted by ``attestgate token`` for this gateway."""
     return f"attestgate-dev:{gateway_id}"
+
+
+def dev_issuer(data_dir: Path, gateway_id: str = "attestgate") -> TrustedIssuer:
+    """Trust in the dev token issuer of ``data_dir`` (the one ``attestgate token`` signs with)."""
+    return TrustedIssuer(
+        issuer=dev_issuer_name(gateway_id), jwks_file=data_dir / DEV_ISSUER_JWKS_FILE
+    )
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from gateway.app import build_gateway
 from gateway.auth import issue_dev_token
 from gateway.cli_audit import log_signer
 from gateway.clock import SystemClock
-from gateway.config import CONFIG_FILE_NAME, GatewayConfig, TrustedIssuer, load_config
-from gateway.keys import DEV_ISSUER_JWKS_FILE, KeyRing, dev_issuer_name
+from gateway.config import CONFIG_FILE_NAME, GatewayConfig, load_config
+from gateway.keys import KeyRing, dev_issuer
 from gateway.providers import ProviderRegistry
 from gateway.tls import TlsFiles
 from sdk.tls import TlsConfig
@@ -103,11 +103,7 @@ def local_stage() -> Stage:
     config = GatewayConfig(
         data_dir=data_dir,
         listen="127.0.0.1:0",
-        issuers=(
-            TrustedIssuer(
-                issuer=dev_issuer_name("attestgate"), jwks_file=data_dir / DEV_ISSUER_JWKS_FILE
-            ),
-        ),
+        issuers=(dev_issuer(data_dir),),
         checkpoint_interval=CHECKPOINT_EVERY,
         grace_period=timedelta(seconds=1),
     )

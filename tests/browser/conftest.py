@@ -36,9 +36,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from gateway.app import build_gateway
 from gateway.auth import issue_dev_token
 from gateway.clock import SystemClock
-from gateway.config import GatewayConfig, TrustedIssuer
+from gateway.config import GatewayConfig
 from gateway.context import Core
-from gateway.keys import DEV_ISSUER_JWKS_FILE, dev_issuer_name
+from gateway.keys import dev_issuer
 from gateway.server import Gateway
 from gateway.tls import TlsFiles
 from sdk._internal.jose import public_jwk
@@ -178,11 +178,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         data_dir=data_dir,
         listen="127.0.0.1:0",
         portal="127.0.0.1:0",
-        issuers=(
-            TrustedIssuer(
-                issuer=dev_issuer_name("attestgate"), jwks_file=data_dir / DEV_ISSUER_JWKS_FILE
-            ),
-        ),
+        issuers=(dev_issuer(data_dir),),
         checkpoint_interval=timedelta(milliseconds=100),
         grace_period=timedelta(seconds=2),
         max_workers=8,

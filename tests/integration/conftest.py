@@ -17,8 +17,8 @@ import pytest
 
 from gateway.auth import issue_dev_token
 from gateway.clock import FixedClock
-from gateway.config import GatewayConfig, TrustedIssuer
-from gateway.keys import DEV_ISSUER_JWKS_FILE, KeyRing, dev_issuer_name
+from gateway.config import GatewayConfig
+from gateway.keys import KeyRing, dev_issuer
 from gateway.roles import Role
 from gateway.server import Gateway, GatewayServicers, build_server, prepare_data_dir
 from gateway.tls import TlsFiles
@@ -76,11 +76,7 @@ def gateway_config(data_dir: Path, **changes: Any) -> GatewayConfig:
     values: dict[str, Any] = {
         "data_dir": data_dir,
         "listen": "127.0.0.1:0",
-        "issuers": (
-            TrustedIssuer(
-                issuer=dev_issuer_name("attestgate"), jwks_file=data_dir / DEV_ISSUER_JWKS_FILE
-            ),
-        ),
+        "issuers": (dev_issuer(data_dir),),
         "grace_period": timedelta(seconds=5),
         "max_workers": 8,
     }

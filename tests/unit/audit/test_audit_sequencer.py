@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -125,51 +126,9 @@ def test_refusal_undoes_the_unit_and_logs_only_its_refusal(harness: Harness) -> 
     assert b"r2" in datas[1]
 
 
-def test_refused_unit_between_two_others_in_one_batch_undoes_only_itself(
-    harness: Harness,
-) -> None:
-    # A unit blocks the writer while three more queue up, so they share the next batch.
-    gate, entered = threading.Event(), threading.Event()
-
-    def blocker(tx: Tx) -> None:
-        entered.set()
-        gate.wait(10)
-
-    def refused(tx: Tx) -> None:
-        tx.conn.execute("INSERT INTO things VALUES (2)")
-        tx.emit(event(2))
-        raise DomainError(Reason.CAPACITY_EXHAUSTED, "no")
-
-    def submit_refused() -> None:
-        with pytest.raises(DomainError):
-            harness.sequencer.submit(refused, on_refusal=lambda e: [event(92, Decision.DENY)])
-
-    first = threading.Thread(target=harness.sequencer.submit, args=(blocker,))
-    first.start()
-    assert entered.wait(10)
-    batches_before = harness.sequencer.batches
-    threads = [
-        threading.Thread(target=harness.put, args=(1,)),
-        threading.Thread(target=submit_refused),
-        threading.Thread(target=harness.put, args=(3,)),
-    ]
-    for thread in threads:
-        thread.start()
-        time.sleep(0.05)  # queued in this order
-    gate.set()
-    for thread in [first, *threads]:
-        thread.join(10)
-    assert harness.sequencer.batches == batches_before + 2  # the blocker's, then the three
-    conn = connect(harness.path)
-    things = conn.execute("SELECT n FROM things ORDER BY n").fetchall()
-    datas = [row[0] for row in conn.execute("SELECT data FROM audit_leaves ORDER BY idx")]
-    conn.close()
-    assert things == [(1,), (3,)]
-    assert [b"r1" in datas[0], b"r92" in datas[1], b"r3" in datas[2]] == [True, True, True]
-    assert harness.verify() == (True, 3)
-
-
-def _one_batch(harness: Harness, units: list[object]) -> list[BaseException | None]:
+def _one_batch(
+    harness: Harness, units: list[object], on_refusal: Any = lambda e: []
+) -> list[BaseException | None]:
     """Submit ``units`` so that they share one batch (a blocker holds the writer meanwhile)."""
     gate, entered = threading.Event(), threading.Event()
 
@@ -181,7 +140,7 @@ def _one_batch(harness: Harness, units: list[object]) -> list[BaseException | No
 
     def submit(k: int) -> None:
         try:
-            harness.sequencer.submit(units[k], on_refusal=lambda e: [])  # type: ignore[arg-type]
+            harness.sequencer.submit(units[k], on_refusal=on_refusal)  # type: ignore[arg-type]
         except Exception as exc:
             outcomes[k] = exc
 
@@ -196,6 +155,35 @@ def _one_batch(harness: Harness, units: list[object]) -> list[BaseException | No
     for thread in [first, *threads]:
         thread.join(10)
     return outcomes
+
+
+def test_refused_unit_between_two_others_in_one_batch_undoes_only_itself(
+    harness: Harness,
+) -> None:
+    def put(n: int, *, refuse: bool = False) -> object:
+        def unit(tx: Tx) -> None:
+            tx.conn.execute("INSERT INTO things VALUES (?)", (n,))
+            tx.emit(event(n))
+            if refuse:
+                raise DomainError(Reason.CAPACITY_EXHAUSTED, "no")
+
+        return unit
+
+    batches_before = harness.sequencer.batches
+    outcomes = _one_batch(
+        harness,
+        [put(1), put(2, refuse=True), put(3)],
+        on_refusal=lambda e: [event(92, Decision.DENY)],
+    )
+    assert isinstance(outcomes[1], DomainError)
+    assert harness.sequencer.batches == batches_before + 2  # the blocker's, then the three
+    conn = connect(harness.path)
+    things = conn.execute("SELECT n FROM things ORDER BY n").fetchall()
+    datas = [row[0] for row in conn.execute("SELECT data FROM audit_leaves ORDER BY idx")]
+    conn.close()
+    assert things == [(1,), (3,)]
+    assert [b"r1" in datas[0], b"r92" in datas[1], b"r3" in datas[2]] == [True, True, True]
+    assert harness.verify() == (True, 3)
 
 
 def test_a_unit_failing_after_its_writes_reruns_the_batch_with_savepoints(
