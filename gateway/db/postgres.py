@@ -122,7 +122,15 @@ class PgConnection:
         self._release = release
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> BufferedCursor:
-        """Run one statement with ``?`` placeholders."""
+        """Run one statement with ``?`` placeholders.
+
+        ``COMMIT`` of a transaction that an error aborted is refused: PostgreSQL would answer it
+        with a silent ROLLBACK, and the caller would take lost writes for committed ones.
+        """
+        if sql == "COMMIT" and self.raw.info.transaction_status is TransactionStatus.INERROR:
+            raise psycopg.errors.InFailedSqlTransaction(
+                "COMMIT of a transaction aborted by an earlier error: nothing was committed"
+            )
         return _buffered(self.raw.execute(_query(sql), tuple(parameters)))
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> BufferedCursor:

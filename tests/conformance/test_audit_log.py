@@ -236,3 +236,20 @@ def test_insert_rows_spans_statements_within_the_parameter_limit(backend: Backen
     store.insert_rows(conn, "pairs (a, b)", rows)
     store.insert_rows(conn, "pairs (a, b)", [])
     assert conn.execute("SELECT a, b FROM pairs ORDER BY a").fetchall() == rows
+
+
+@pytest.mark.postgres
+def test_commit_of_an_aborted_transaction_is_an_error_not_a_silent_rollback(pg_url: str) -> None:
+    conn = PgConnection(psycopg.connect(pg_url, autocommit=True))
+    try:
+        conn.execute("CREATE TABLE once (n INTEGER PRIMARY KEY)")
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO once VALUES (1)")
+        with pytest.raises(psycopg.IntegrityError):
+            conn.execute("INSERT INTO once VALUES (1)")
+        with pytest.raises(psycopg.errors.InFailedSqlTransaction):
+            conn.execute("COMMIT")
+        conn.execute("ROLLBACK")
+        assert conn.execute("SELECT COUNT(*) FROM once").fetchone() == (0,)
+    finally:
+        conn.close()
