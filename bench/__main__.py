@@ -1,4 +1,4 @@
-"""``python -m bench [--only rpc,audit,crypto] [--out DIR]``: run the benchmarks, write
+"""``python -m bench [--only rpc,audit,crypto,sweep] [--out DIR]``: run the benchmarks, write
 ``<out>/<name>.json`` (default ``bench/results``), draw ``latency.png``, print tables and targets.
 
 ``BENCH_QUICK=1`` runs a reduced version (about a minute) and writes ``<name>-quick.json``.
@@ -21,10 +21,11 @@ from bench.crypto import crypto_rows, run_crypto
 from bench.fixture import start_bench_gateway
 from bench.plot import draw_latency
 from bench.rpc import RpcRunner, run_latency, run_throughput, throughput_rows
+from bench.rpc_sweep import run_concurrency_sweep, sweep_rows
 from bench.rpc_variants import run_server_variants, variant_rows
 from gateway.logs import configure_logging
 
-SUITES = ("crypto", "audit", "rpc")
+SUITES = ("crypto", "audit", "rpc", "sweep")
 
 
 @contextlib.contextmanager
@@ -59,6 +60,16 @@ def run_rpc_suite(settings: Settings, work_dir: Path) -> dict[str, dict[str, Any
     return {"rpc": throughput, "latency": latency}
 
 
+def run_sweep_suite(settings: Settings, work_dir: Path) -> dict[str, Any]:
+    """Benchmark 1c on a gateway of its own (fresh storage, like benchmark 1's)."""
+    progress("sweep: starting the gateway and its no-op twin")
+    bench = start_bench_gateway(work_dir / "sweep-data")
+    try:
+        return run_concurrency_sweep(bench, settings)
+    finally:
+        bench.close()
+
+
 def run_suites(settings: Settings, only: Sequence[str], work_dir: Path) -> dict[str, Any]:
     """Run the chosen suites; returns ``{result name: data}``."""
     results: dict[str, Any] = {}
@@ -70,6 +81,9 @@ def run_suites(settings: Settings, only: Sequence[str], work_dir: Path) -> dict[
     if "rpc" in only:
         with access_log(work_dir / "gateway.log"):
             results.update(run_rpc_suite(settings, work_dir))
+    if "sweep" in only:
+        with access_log(work_dir / "gateway-sweep.log"):
+            results["rpc_concurrency"] = run_sweep_suite(settings, work_dir)
     return results
 
 
@@ -78,6 +92,11 @@ _TABLES: dict[str, tuple[str, list[str], Callable[[dict[str, Any]], list[list[ob
         "1. transport ceiling vs gateway (closed loop)",
         ["call", "req/s", "p50 ms", "p99 ms", "server CPU us/call", "vs no-op"],
         throughput_rows,
+    ),
+    "rpc_concurrency": (
+        "1c. no-op and issue by calls in flight (closed loop; information)",
+        ["in flight", "no-op req/s", "p50", "p99", "issue req/s", "p50", "p99", "issue/no-op"],
+        sweep_rows,
     ),
     "audit_append": (
         "2a. durable appends: sequencer vs the same rows vs bare rows (events/s)",

@@ -40,6 +40,10 @@ class Settings:
     variant_rounds: int = 1
     """rpc: rounds of the sync vs grpc.aio comparison (the order alternates between rounds)."""
     throughput_rounds: int = 1
+    concurrency_levels: tuple[int, ...] = (8, 32)
+    """sweep: calls in flight of the closed-loop concurrency sweep (benchmark 1c)."""
+    concurrency_seconds: float = 2.0
+    """sweep: measured seconds per level and call."""
     """rpc: rounds of no-op / issue / redeem (the no-op and issue order alternates); the ratio
     of each round pairs measurements taken a minute apart, and the median round counts."""
 
@@ -62,6 +66,8 @@ class Settings:
             crypto_seconds=2.0,
             variant_rounds=3,
             throughput_rounds=3,
+            concurrency_levels=(4, 8, 16, 32, 64),
+            concurrency_seconds=5.0,
         )
 
     @classmethod

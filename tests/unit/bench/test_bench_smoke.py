@@ -48,6 +48,8 @@ TINY = dataclasses.replace(
     proof_sizes=(50, 120),
     proof_samples=20,
     crypto_seconds=0.03,
+    concurrency_levels=(2, 4),
+    concurrency_seconds=0.3,
 )
 
 
@@ -170,6 +172,20 @@ def test_rpc_benchmarks_drive_the_real_gateway_without_errors(tmp_path: Path) ->
     assert "issue_p99_at_half_max_ms" in latency["targets"]
     plot = draw_latency(latency, tmp_path / "latency.png")
     assert plot is None or plot.stat().st_size > 0
+
+
+def test_concurrency_sweep_runs_each_level_without_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert bench_main.main(["--only", "sweep", "--out", str(tmp_path)], settings=TINY) == 0
+    data = json.loads((tmp_path / "rpc_concurrency-tiny.json").read_text())
+    assert [level["concurrency"] for level in data["levels"]] == [2, 4]
+    for level in data["levels"]:
+        for call in ("noop", "issue"):
+            assert level[call]["errors"] == {}
+            assert level[call]["completed"] > 0
+        assert level["issue_vs_noop"] > 0
+    assert "1c. no-op and issue by calls in flight" in capsys.readouterr().out
 
 
 def test_main_writes_json_and_prints_the_targets(
