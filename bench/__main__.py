@@ -145,7 +145,9 @@ def report(results: dict[str, Any]) -> str:
             f"({half['offered_rps']} req/s offered): p50 {half['p50_ms']} ms, "
             f"p99 {half['p99_ms']} ms"
         )
-    parts.append("targets\n" + table(summary_rows(results), ["target", "value", "want", ""]))
+    targets = summary_rows(results)
+    if targets:
+        parts.append("targets\n" + table(targets, ["target", "value", "want", ""]))
     return "\n\n".join(parts)
 
 
