@@ -1,5 +1,6 @@
-"""``python -m bench [--only rpc,audit,crypto,sweep] [--out DIR]``: run the benchmarks, write
-``<out>/<name>.json`` (default ``bench/results``), draw ``latency.png``, print tables and targets.
+"""``python -m bench [--only SUITES] [--out DIR]``: run the benchmarks (default: crypto, audit,
+rpc and sweep; ``audit_pg`` on request), write ``<out>/<name>.json`` (default
+``bench/results``), draw ``latency.png``, print tables and targets.
 
 ``BENCH_QUICK=1`` runs a reduced version (about a minute) and writes ``<name>-quick.json``.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.audit_append import append_rows, run_audit_append
+from bench.audit_pg import append_pg_rows, run_audit_append_pg
 from bench.audit_proofs import proof_rows, run_audit_proofs
 from bench.common import RESULTS_DIR, Settings, progress, table, verdict, write_result
 from bench.crypto import crypto_rows, run_crypto
@@ -26,6 +28,9 @@ from bench.rpc_variants import run_server_variants, variant_rows
 from gateway.logs import configure_logging
 
 SUITES = ("crypto", "audit", "rpc", "sweep")
+"""What ``make bench`` runs."""
+OPTIONAL_SUITES = ("audit_pg",)
+"""Run only when asked for (``--only audit_pg``): they need a PostgreSQL server."""
 
 
 @contextlib.contextmanager
@@ -81,6 +86,8 @@ def run_suites(settings: Settings, only: Sequence[str], work_dir: Path) -> dict[
     if "rpc" in only:
         with access_log(work_dir / "gateway.log"):
             results.update(run_rpc_suite(settings, work_dir))
+    if "audit_pg" in only:
+        results["audit_append_pg"] = run_audit_append_pg(settings)
     if "sweep" in only:
         with access_log(work_dir / "gateway-sweep.log"):
             results["rpc_concurrency"] = run_sweep_suite(settings, work_dir)
@@ -102,6 +109,11 @@ _TABLES: dict[str, tuple[str, list[str], Callable[[dict[str, Any]], list[list[ob
         "2a. durable appends: sequencer vs the same rows vs bare rows (events/s)",
         ["submitters", "mean batch", "sequencer", "same rows", "bare", "seq/same", "max_wait=5ms"],
         append_rows,
+    ),
+    "audit_append_pg": (
+        "2c. durable appends on PostgreSQL: sequencer vs the same rows (events/s; information)",
+        ["submitters", "mean batch", "sequencer", "same rows", "seq/same"],
+        append_pg_rows,
     ),
     "audit_proofs": (
         "2b. proofs (ms) and peak RSS",
@@ -155,13 +167,15 @@ def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None)
     """Entry point of ``python -m bench`` (``settings``: default from ``BENCH_QUICK``)."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "--only", default=",".join(SUITES), help="comma-separated: " + ",".join(SUITES)
+        "--only",
+        default=",".join(SUITES),
+        help="comma-separated: " + ",".join(SUITES + OPTIONAL_SUITES),
     )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where the JSON goes")
     args = parser.parse_args(argv)
     settings = settings or Settings.from_env()
     only = [s for s in args.only.split(",") if s]
-    unknown = set(only) - set(SUITES)
+    unknown = set(only) - set(SUITES) - set(OPTIONAL_SUITES)
     if unknown:
         parser.error(f"unknown suites: {sorted(unknown)}")
     progress(f"{settings.mode} run: {', '.join(only)}")

@@ -24,6 +24,7 @@ from audit import store
 from audit.events import ActorRole, AuditEvent, Decision, EventType, Pseudonym, canonical_json
 from audit.note import NoteSigner
 from audit.sequencer import Sequencer, SequencerSettings, Tx
+from audit.sql import Connection, begin_immediate
 from audit.tree import AuditLog
 from bench.common import Settings, progress, verdict
 from gateway.config import GatewayConfig
@@ -74,11 +75,24 @@ class AppendRun:
 def run_sequencer(
     path: Path, threads: int, units: int, settings: SequencerSettings | None = None
 ) -> AppendRun:
-    """``threads`` submitters each wait for ``units // threads`` one-event units of work
-    (``settings``: the sequencer's batching knobs, default the gateway's: 256 units or 5 ms)."""
+    """``threads`` submitters each wait for ``units // threads`` one-event units of work on the
+    SQLite file ``path`` (``settings``: the sequencer's batching knobs, default the gateway's)."""
     with connect(path) as conn:
         store.ensure_schema(conn)
-    log = AuditLog(lambda: connect(path), signer=NoteSigner.generate("bench.local/log"))
+    return run_sequencer_on(lambda: connect(path), threads, units, settings=settings)
+
+
+def run_sequencer_on(
+    open_conn: Callable[[], Connection],
+    threads: int,
+    units: int,
+    *,
+    settings: SequencerSettings | None = None,
+    begin: Callable[[Connection], None] = begin_immediate,
+) -> AppendRun:
+    """``run_sequencer`` on any migrated database: ``open_conn`` opens a connection to it and
+    ``begin`` opens a batch transaction (PostgreSQL: ``gateway.db.postgres.lock_batch``)."""
+    log = AuditLog(open_conn, signer=NoteSigner.generate("bench.local/log"))
     sizes: list[int] = []
     last = [0]
 
@@ -88,11 +102,12 @@ def run_sequencer(
             last[0] = next_index
 
     sequencer = Sequencer(
-        lambda: connect(path),
+        open_conn,
         log,
         settings=settings or SequencerSettings(),
         now=lambda: datetime.now(UTC),
         on_commit=on_commit,
+        begin=begin,
     )
     per_thread = units // threads
     events = [sample_event(i) for i in range(per_thread * threads)]
@@ -135,11 +150,13 @@ def _batch_ranges(batches: tuple[int, ...]) -> list[tuple[int, int]]:
 
 
 def _commit_batches(
-    conn: sqlite3.Connection, batches: list[list[tuple[str, list[tuple[Any, ...]]]]]
+    conn: Connection,
+    batches: list[list[tuple[str, list[tuple[Any, ...]]]]],
+    begin: str = "BEGIN IMMEDIATE",
 ) -> float:
     start = time.perf_counter()
     for statements in batches:
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(begin)
         for sql, rows in statements:
             conn.executemany(sql, rows)
         conn.execute("COMMIT")
@@ -159,26 +176,33 @@ def run_bare(path: Path, batches: tuple[int, ...]) -> AppendRun:
     return AppendRun(sum(batches), seconds, batches)
 
 
-def run_same_rows(source: Path, path: Path, batches: tuple[int, ...]) -> AppendRun:
-    """The rows the sequencer stored (leaves and Merkle nodes, read back from ``source``),
-    ``INSERT``ed into the real audit schema (append-only triggers included) in ``batches``."""
-    with connect(source) as conn:
-        leaves = conn.execute("SELECT idx, data, leaf_hash FROM audit_leaves ORDER BY idx")
-        leaf_rows = leaves.fetchall()
-        node_rows = conn.execute("SELECT level, idx, hash FROM audit_nodes").fetchall()
-    # Node (level, idx) is written with the leaf that completes it.
+def same_rows_work(
+    source: Connection, batches: tuple[int, ...]
+) -> list[list[tuple[str, list[tuple[Any, ...]]]]]:
+    """The leaf and Merkle-node rows stored in ``source``, as ``INSERT``s grouped in ``batches``
+    (a node goes with the leaf that completes it)."""
+    leaves = source.execute("SELECT idx, data, leaf_hash FROM audit_leaves ORDER BY idx")
+    leaf_rows = [tuple(row) for row in leaves.fetchall()]
+    node_rows = source.execute("SELECT level, idx, hash FROM audit_nodes").fetchall()
     by_leaf: dict[int, list[tuple[int, int, bytes]]] = {}
     for level, idx, digest in node_rows:
         by_leaf.setdefault(((idx + 1) << level) - 1, []).append((level, idx, digest))
     leaf_sql = "INSERT INTO audit_leaves (idx, data, leaf_hash) VALUES (?, ?, ?)"
     node_sql = "INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)"
-    work = [
+    return [
         [
             (leaf_sql, leaf_rows[lo:hi]),
             (node_sql, [node for i in range(lo, hi) for node in by_leaf.get(i, [])]),
         ]
         for lo, hi in _batch_ranges(batches)
     ]
+
+
+def run_same_rows(source: Path, path: Path, batches: tuple[int, ...]) -> AppendRun:
+    """The rows the sequencer stored (leaves and Merkle nodes, read back from ``source``),
+    ``INSERT``ed into the real audit schema (append-only triggers included) in ``batches``."""
+    with connect(source) as conn:
+        work = same_rows_work(conn, batches)
     with connect(path) as conn:
         store.ensure_schema(conn)
         seconds = _commit_batches(conn, work)

@@ -10,14 +10,11 @@ rows. An unreachable server skips the PostgreSQL tests saying why, unless
 from __future__ import annotations
 
 import os
-import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, urlencode, urlparse, urlunparse
 
 import psycopg
 import pytest
@@ -28,21 +25,13 @@ from consent.sqlite_store import SqliteConsentStore
 from consent.store import ConsentStore
 from gateway.db.migrate import MigrationConnection, migrate
 from gateway.db.postgres import PgConnection, lock_batch
+from gateway.db.schemas import fresh_schema
 from gateway.storage import connect
 
 PG_DSN_ENV = "ATTESTGATE_TEST_PG_DSN"
 DEFAULT_PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 REQUIRE_ENV = "ATTESTGATE_REQUIRE_COMPONENTS"
 MIGRATED_AT = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def with_search_path(dsn: str, schema: str) -> str:
-    """``dsn`` whose sessions use ``schema`` (libpq ``options=-c search_path=...``)."""
-    parsed = urlparse(dsn)
-    query = [(k, v) for k, v in parse_qsl(parsed.query) if k not in ("options", "application_name")]
-    # application_name tags the sessions so teardown can end the ones a failed test left behind.
-    query += [("options", f"-c search_path={schema}"), ("application_name", schema)]
-    return urlunparse(parsed._replace(query=urlencode(query, quote_via=quote)))
 
 
 @pytest.fixture(scope="session")
@@ -58,25 +47,6 @@ def pg_server() -> str:
             pytest.fail(f"{reason}; {REQUIRE_ENV}=1 requires it", pytrace=False)
         pytest.skip(reason)
     return dsn
-
-
-@contextmanager
-def fresh_schema(server_dsn: str) -> Iterator[str]:
-    """A ``postgresql://`` URL of a new, empty schema of its own; dropped on exit."""
-    schema = f"attestgate_test_{secrets.token_hex(6)}"
-    with psycopg.connect(server_dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"'.encode())
-    try:
-        yield with_search_path(server_dsn, schema)
-    finally:
-        with psycopg.connect(server_dsn, autocommit=True) as admin:
-            # Sessions a failed test left behind must not block the drop.
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE pid <> pg_backend_pid() AND application_name = %s",
-                (schema,),
-            )
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE'.encode())
 
 
 @pytest.fixture

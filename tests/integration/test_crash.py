@@ -43,12 +43,13 @@ from audit.note import NoteSigner
 from gateway.auth import issue_dev_token
 from gateway.cli import main
 from gateway.clock import SystemClock
+from gateway.db.schemas import fresh_schema
 from gateway.keys import KeyRing
 from gateway.providers import ProviderRegistry
 from sdk import LogMonitor, RegulatorClient
 from sdk._internal.jose import public_jwk
 from sdk.sdjwt import create_presentation, redemption_nonce
-from tests.conformance.conftest import fresh_schema, pg_server
+from tests.conformance.conftest import pg_server
 from tests.integration import live
 from tests.integration.test_replicas import Replica, _start, _stop, _wait_listening
 

@@ -40,12 +40,13 @@ from gateway.auth import issue_dev_token
 from gateway.cli import main
 from gateway.clock import SystemClock
 from gateway.config import load_config
+from gateway.db.schemas import fresh_schema
 from gateway.keys import KeyRing
 from gateway.providers import ProviderRegistry
 from sdk._internal.jose import public_jwk
 from sdk.errors import from_rpc_error
 from sdk.sdjwt import create_presentation, redemption_nonce
-from tests.conformance.conftest import fresh_schema, pg_server
+from tests.conformance.conftest import pg_server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 __all__ = ["pg_server"]  # the session fixture that skips (or fails in CI) without a server
