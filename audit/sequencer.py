@@ -61,8 +61,12 @@ class Tx:
         self._conn = conn
         self._savepoints = savepoints
         self.touched = False
-        self.savepoint = False
         self.events: list[AuditEvent] = []
+
+    @property
+    def savepoint(self) -> bool:
+        """Whether this unit opened a savepoint (it used ``conn`` in a batch that has them)."""
+        return self.touched and self._savepoints
 
     @property
     def conn(self) -> Connection:
@@ -71,7 +75,6 @@ class Tx:
             self.touched = True
             if self._savepoints:
                 self._conn.execute("SAVEPOINT unit")
-                self.savepoint = True
         return self._conn
 
     def emit(self, event: AuditEvent) -> None:

@@ -36,12 +36,13 @@ __all__ = [
     "ensure_schema",
     "format_time",
     "get_checkpoint",
+    "head",
     "insert_checkpoint",
     "insert_leaves",
     "insert_nodes",
+    "insert_rows",
     "iter_checkpoints",
     "latest_checkpoint",
-    "latest_checkpoint_size",
     "read_entries",
     "read_leaf",
     "read_nodes",
@@ -123,25 +124,22 @@ def format_time(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds") + "Z"
 
 
+_SIZE_SQL = "SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves"
+
+
 def stored_size(conn: Connection) -> int:
     """Number of leaves visible to ``conn`` (one index lookup: leaves are dense)."""
-    row = conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves").fetchone()
+    row = conn.execute(_SIZE_SQL).fetchone()
     return int(row[0])
 
 
 def head(conn: Connection) -> tuple[int, int | None]:
-    """``(stored_size, latest_checkpoint_size)`` in one statement (two index lookups)."""
+    """``(stored_size, size of the newest checkpoint or None)`` in one statement (two index
+    lookups): what a writer re-reads at the start of every batch."""
     row = conn.execute(
-        "SELECT (SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves),"
-        " (SELECT MAX(size) FROM audit_checkpoints)"
+        f"SELECT ({_SIZE_SQL}), (SELECT MAX(size) FROM audit_checkpoints)"  # noqa: S608
     ).fetchone()
     return int(row[0]), None if row[1] is None else int(row[1])
-
-
-def latest_checkpoint_size(conn: Connection) -> int | None:
-    """The size of the newest checkpoint, or None before the first (one index lookup)."""
-    row = conn.execute("SELECT MAX(size) FROM audit_checkpoints").fetchone()
-    return None if row is None or row[0] is None else int(row[0])
 
 
 def insert_leaves(conn: Connection, rows: Sequence[tuple[int, bytes, bytes]]) -> None:

@@ -149,11 +149,12 @@ def _batch_ranges(batches: tuple[int, ...]) -> list[tuple[int, int]]:
     return ranges
 
 
-def _commit_batches(
+def commit_batches(
     conn: Connection,
     batches: list[list[tuple[str, list[tuple[Any, ...]]]]],
     begin: str = "BEGIN IMMEDIATE",
 ) -> float:
+    """Seconds to commit ``batches`` (each: statements with their rows) one transaction each."""
     start = time.perf_counter()
     for statements in batches:
         conn.execute(begin)
@@ -172,7 +173,7 @@ def run_bare(path: Path, batches: tuple[int, ...]) -> AppendRun:
     ]
     with connect(path) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS bare_events (idx INTEGER PRIMARY KEY, data BLOB)")
-        seconds = _commit_batches(conn, work)
+        seconds = commit_batches(conn, work)
     return AppendRun(sum(batches), seconds, batches)
 
 
@@ -205,7 +206,7 @@ def run_same_rows(source: Path, path: Path, batches: tuple[int, ...]) -> AppendR
         work = same_rows_work(conn, batches)
     with connect(path) as conn:
         store.ensure_schema(conn)
-        seconds = _commit_batches(conn, work)
+        seconds = commit_batches(conn, work)
     return AppendRun(sum(batches), seconds, batches)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from audit.sql import Connection
-from bench.audit_append import AppendRun, _commit_batches, run_sequencer_on, same_rows_work
+from bench.audit_append import AppendRun, commit_batches, run_sequencer_on, same_rows_work
 from bench.common import Settings, progress
 from gateway.db.migrate import migrate
 from gateway.db.postgres import PgConnection, lock_batch
@@ -49,7 +49,7 @@ def _same_rows(source_url: str, target_url: str, batches: tuple[int, ...]) -> Ap
     source, target = _opener(source_url)(), _opener(target_url)()
     try:
         work = same_rows_work(source, batches)
-        seconds = _commit_batches(target, work, begin="BEGIN")
+        seconds = commit_batches(target, work, begin="BEGIN")
     finally:
         source.close()
         target.close()

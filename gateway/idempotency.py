@@ -15,6 +15,7 @@ from audit.sql import Connection
 from sdk.reasons import DomainError, FieldViolation, Reason
 
 MAX_REQUEST_ID = 128
+_INSERT = "INSERT INTO idempotency VALUES (?, ?, ?, ?, ?)"
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,7 @@ def remember(conn: Connection, key: IdempotencyKey | None, response: bytes, now:
     """Store the response of a first successful call (inside its transaction)."""
     if key is None:
         return
-    conn.execute(
-        "INSERT INTO idempotency VALUES (?, ?, ?, ?, ?)",
-        (key.scope, key.request_id, key.fingerprint, response, now),
-    )
+    conn.execute(_INSERT, (key.scope, key.request_id, key.fingerprint, response, now))
 
 
 def claim(conn: Connection, key: IdempotencyKey | None, response: bytes, now: str) -> bytes | None:
@@ -83,7 +81,7 @@ def claim(conn: Connection, key: IdempotencyKey | None, response: bytes, now: st
     if key is None:
         return None
     inserted = conn.execute(
-        "INSERT INTO idempotency VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, request_id) DO NOTHING",
+        _INSERT + " ON CONFLICT (scope, request_id) DO NOTHING",
         (key.scope, key.request_id, key.fingerprint, response, now),
     ).rowcount
     return None if inserted == 1 else lookup(conn, key)
