@@ -252,7 +252,7 @@ def start_bench_gateway(data_dir: Path) -> BenchGateway:
     pem = provider_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    core.providers.add(PROVIDER, pem)
+    core.providers.add(PROVIDER, pem, roles=("commercial_registry",))
     ca_pem = TlsFiles.in_dir(config.tls_dir).ca_cert.read_bytes()
     channel = grpc.secure_channel(f"127.0.0.1:{gateway.port}", grpc.ssl_channel_credentials(ca_pem))
     bench = BenchGateway(

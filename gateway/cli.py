@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from gateway import cli_audit
+from gateway import audit_resolve, cli_audit, cli_providers
 from gateway.app import build_gateway
 from gateway.auth import issue_dev_token
 from gateway.cli_audit import CliError
@@ -43,7 +43,6 @@ from gateway.keys import (
 )
 from gateway.logs import configure_logging
 from gateway.maintenance import record_key_rotation
-from gateway.providers import ProviderKeyError, ProviderRegistry
 from gateway.roles import Role
 from gateway.server import check_listen_security
 
@@ -266,31 +265,13 @@ def _add_keys(sub: Any) -> None:
 # --- providers -----------------------------------------------------------------------------------
 
 
-def _run_providers_add(args: argparse.Namespace) -> int:
-    config = load_cli_config(args)
-    try:
-        pem = Path(args.public_key_pem_file).read_bytes()
-    except OSError as exc:
-        raise CliError(f"cannot read {args.public_key_pem_file}: {exc.strerror}") from None
-    try:
-        pid = ProviderRegistry(config.data_dir).add(args.provider_id, pem, replace=args.replace)
-    except ProviderKeyError as exc:
-        raise CliError(str(exc)) from None
-    print(f"registered provider {pid}")
-    return 0
+def _run_providers(args: argparse.Namespace) -> int:
+    return cli_providers.run_providers(args, load_cli_config(args))
 
 
 @register_command("providers")
 def _add_providers(sub: Any) -> None:
-    p = sub.add_parser("providers", help="register data providers (operator)")
-    providers_sub = p.add_subparsers(dest="providers_command", required=True)
-    add = providers_sub.add_parser("add", help="register a provider's public key")
-    add.add_argument("--data-dir", help=f"data folder (default {DEFAULT_DATA_DIR})")
-    add.add_argument("--config", help="TOML config (default <data-dir>/config.toml)")
-    add.add_argument("--replace", action="store_true", help="replace an existing provider's key")
-    add.add_argument("provider_id", metavar="PROVIDER_ID")
-    add.add_argument("public_key_pem_file", metavar="PUBLIC_KEY_PEM_FILE")
-    add.set_defaults(func=_run_providers_add)
+    cli_providers.add_providers_command(sub, _run_providers)
 
 
 # --- audit ---------------------------------------------------------------------------------------
@@ -308,9 +289,18 @@ def _run_audit_vkey(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_audit_resolve(args: argparse.Namespace) -> int:
+    config = load_cli_config(args, db=args.db)
+    keyring = _open_existing_keyring(config)
+    return audit_resolve.run_resolve(
+        config, keyring, clock=SystemClock(), pseudonym=args.pseudonym, reason=args.reason
+    )
+
+
 @register_command("audit")
 def _add_audit(sub: Any) -> None:
-    cli_audit.add_audit_command(sub, {"verify": _run_audit_verify, "vkey": _run_audit_vkey})
+    run = {"verify": _run_audit_verify, "vkey": _run_audit_vkey, "resolve": _run_audit_resolve}
+    cli_audit.add_audit_command(sub, run)
 
 
 # --- db ------------------------------------------------------------------------------------------

@@ -85,10 +85,26 @@ class GatewayConfig:
     max_concurrent_rpcs: int = 256
     rate_limit_per_second: float = 0.0
     rate_limit_burst: int = 0
+    # Refusal leaves per caller (gateway.refusal_budget): beyond the bucket a refusal is answered
+    # and counted, not logged one leaf each; per minute 0: every refusal is a leaf.
+    refusal_audit_per_minute: float = 60.0
+    refusal_audit_burst: int = 20
+    # Streams (gateway.streams): open at once in total (0: half of max_workers; at most
+    # max_workers minus a quarter of them, the rest stays for unary calls), per caller (token
+    # principal, or peer address without a token), and without a token (all peers together);
+    # beyond: TOO_MANY_STREAMS at once. Watches end (status OK) after stream_max_lifetime; a
+    # stream waiting for client messages (reflection) is closed after stream_idle_timeout.
+    max_streams: int = 0
+    max_streams_per_caller: int = 4
+    max_anonymous_streams: int = 4
+    stream_max_lifetime: timedelta = timedelta(minutes=30)
+    stream_idle_timeout: timedelta = timedelta(seconds=60)
     # Prometheus metrics (gateway.metrics): HOST:PORT, empty: off; loopback only unless allowed.
     metrics: str = ""
     metrics_allow_remote: bool = False
     storage_check_interval: timedelta = timedelta(seconds=1)  # readiness (gateway.readiness)
+    # The provider role that may upload FX rate tables (gateway.records; `attestgate providers`).
+    fx_rates_role: str = "fx_authority"
 
     def __post_init__(self) -> None:
         if not self.db:
@@ -159,6 +175,12 @@ def _as_non_negative_float(value: object) -> float:
     return float(value)
 
 
+def _as_role(value: object) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", value):
+        raise ValueError("expected a role name matching [a-z][a-z0-9_]{0,63}")
+    return value
+
+
 def _as_log_format(value: object) -> str:
     if value not in ("text", "json"):
         raise ValueError("expected 'text' or 'json'")
@@ -198,9 +220,17 @@ _CONVERTERS: dict[str, Callable[[object], object]] = {
     "max_concurrent_rpcs": _as_positive_int,
     "rate_limit_per_second": _as_non_negative_float,
     "rate_limit_burst": _as_non_negative_int,
+    "refusal_audit_per_minute": _as_non_negative_float,
+    "refusal_audit_burst": _as_non_negative_int,
+    "max_streams": _as_non_negative_int,
+    "max_streams_per_caller": _as_positive_int,
+    "max_anonymous_streams": _as_positive_int,
+    "stream_max_lifetime": parse_duration,
+    "stream_idle_timeout": parse_duration,
     "metrics": _as_str,
     "metrics_allow_remote": _as_bool,
     "storage_check_interval": parse_duration,
+    "fx_rates_role": _as_role,
 }
 _ISSUER_KEYS = frozenset({"issuer", "jwks", "jwks_file", "audience"})
 assert set(_CONVERTERS) | {"issuers"} == {f.name for f in fields(GatewayConfig)}
@@ -336,9 +366,17 @@ gateway_id = "{gateway_id}"
 # max_concurrent_rpcs = 256      # past it: RESOURCE_EXHAUSTED (OVERLOADED) at once
 # rate_limit_per_second = 0      # per caller (subject + role); 0: off
 # rate_limit_burst = 0
+# max_streams = 0                # streams at once (0: half of max_workers); then TOO_MANY_STREAMS
+# max_streams_per_caller = 4     # per token principal, or per peer address without a token
+# max_anonymous_streams = 4      # without a token (reflection, health Watch), all peers together
+# stream_max_lifetime = "30m"    # watches then end with OK; reopen with the last cursor
+# stream_idle_timeout = "60s"    # a reflection stream without a request for this long is closed
+# refusal_audit_per_minute = 60  # refusal leaves per caller; beyond: answered, counted, not logged
+# refusal_audit_burst = 20
 # audit_batch_max = 256          # group commit: units of work per durable transaction
 # audit_batch_wait_ms = 0        # extra wait for a batch to fill (0: natural group commit)
 # checkpoint_interval = "1s"     # at most one signed checkpoint per interval
+# fx_rates_role = "fx_authority" # the provider role that uploads FX rate tables
 
 # The development token issuer of this data dir (`attestgate token ...`).
 # Production: replace with your identity provider(s).

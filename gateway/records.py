@@ -4,7 +4,9 @@ A provider signs what it uploads with its own key (a JWS whose ``kid`` is its pr
 registered by the operator with ``attestgate providers add``. The gateway verifies the signature
 with
 the registered key and an algorithm fixed by that key's type (never by the token), checks that the
-caller is that provider, validates the record against the catalog, then seals it in the vault.
+caller is that provider and holds the role the upload needs (``gateway.provider_access``: the
+domain's ``provider_role``, or the configured ``fx_rates_role``), validates the record against the
+catalog, then seals it in the vault. Each event names the role that allowed it.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from audit.sequencer import Tx
 from audit.sql import Connection
 from consent.fx import FxRateTable
 from consent.policy import validate_record
-from gateway import idempotency
+from gateway import idempotency, provider_access
 from gateway.consents import check_id
 from gateway.context import Caller, Core
 from gateway.idempotency import IdempotencyKey
+from gateway.providers import Provider
 from sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
 
 MAX_SIGNED_BYTES = 256 * 1024
@@ -67,12 +70,12 @@ def latest_fx_table(conn: Connection) -> FxRateTable | None:
     """The most recently uploaded FX rate table, if any."""
     # rowid: SQLite's implicit one; PostgreSQL's schema has an identity column of that name.
     row = conn.execute(
-        "SELECT table_id, base, rates, effective_at FROM fx_rates ORDER BY created_at DESC, "
-        "rowid DESC LIMIT 1"
+        "SELECT table_id, base, rates, effective_at, created_at FROM fx_rates "
+        "ORDER BY created_at DESC, rowid DESC LIMIT 1"
     ).fetchone()
     if row is None:
         return None
-    as_of = datetime.fromisoformat(row[3]) if row[3] else None
+    as_of = provider_access.stored_as_of(row[3], row[4])
     return FxRateTable(id=row[0], rates=json.loads(row[2]), base=row[1], as_of=as_of)
 
 
@@ -84,8 +87,12 @@ class RecordManager:
 
     def put_record(self, caller: Caller, signed: str, key: IdempotencyKey | None) -> RecordReceipt:
         """Verify, validate and seal a new record version."""
-        payload = self._verified_payload(caller, signed, "signed_record")
+        provider, payload = self._verified_payload(caller, signed, "signed_record")
         domain = _text(payload, "domain")
+        role = self._core.catalog.domain(domain).provider_role
+        provider_access.require_role(
+            provider, role, f"upload {domain} records", data_dir=self._core.config.data_dir
+        )
         subject = check_id("signed_record.subject", _text(payload, "subject"))
         record_id = check_id("signed_record.record_id", _text(payload, "record_id"))
         fields = payload.get("fields")
@@ -107,7 +114,11 @@ class RecordManager:
                 fields=normalized,  # type: ignore[arg-type]
                 now=now,
             )
-            objects = {"domain": domain, "record_id": record_id, "version": str(version)}
+            objects = {
+                **self._core.trail.record_objects(domain, record_id),
+                "version": str(version),
+                "provider_role": role,
+            }
             tx.emit(self._event(EventType.RECORD_PUT, caller, subject, objects, now))
             idempotency.remember(tx.conn, key, str(version).encode(), now.isoformat())
             return version
@@ -119,7 +130,11 @@ class RecordManager:
 
     def put_fx_rates(self, caller: Caller, signed: str, key: IdempotencyKey | None) -> FxReceipt:
         """Verify and store an FX rate table (used by covers_amount)."""
-        payload = self._verified_payload(caller, signed, "signed_rates")
+        provider, payload = self._verified_payload(caller, signed, "signed_rates")
+        role = self._core.config.fx_rates_role
+        provider_access.require_role(
+            provider, role, "upload FX rate tables", data_dir=self._core.config.data_dir
+        )
         table_id = check_id("signed_rates.table_id", _text(payload, "table_id"))
         rates = payload.get("rates")
         if not isinstance(rates, dict) or not rates or len(rates) > 300:
@@ -129,6 +144,9 @@ class RecordManager:
         except ValueError as exc:
             raise invalid_argument(FieldViolation("signed_rates.rates", str(exc))) from None
         now = self._core.clock.now()
+        effective = provider_access.effective_at(
+            payload.get("effective_at"), now=now, leeway=self._core.config.token_leeway
+        )
 
         def unit(tx: Tx) -> None:
             if idempotency.lookup(tx.conn, key) is not None:
@@ -138,13 +156,15 @@ class RecordManager:
                 raise invalid_argument(
                     FieldViolation("signed_rates.table_id", "a table with this id exists")
                 )
+            provider_access.check_fx_order(latest_fx_table(tx.conn), effective)
             tx.conn.execute(
                 "INSERT INTO fx_rates (table_id, provider_id, base, rates, effective_at, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (table.id, caller.subject, table.base, json.dumps(dict(table.rates)),
-                 str(payload.get("effective_at", "")) or None, now.isoformat()),
+                 effective.isoformat(), now.isoformat()),
             )  # fmt: skip
-            tx.emit(self._event(EventType.FX_RATES_PUT, caller, None, {"fx_table": table.id}, now))
+            objects = {"fx_table": table.id, "provider_role": role}
+            tx.emit(self._event(EventType.FX_RATES_PUT, caller, None, objects, now))
             idempotency.remember(tx.conn, key, b"{}", now.isoformat())
 
         committed = self._core.storage.write(unit)
@@ -154,16 +174,25 @@ class RecordManager:
     def erase_subject(
         self, caller: Caller, subject: str, key: IdempotencyKey | None
     ) -> ErasureReceipt:
-        """Crypto-shred a subject's records and log a deletion receipt."""
+        """Crypto-shred a subject's records of the caller's own domains (those whose
+        ``provider_role`` it holds) and log a deletion receipt."""
         check_id("subject", subject)
+        provider = self._core.providers.provider(caller.subject)
+        scope = provider_access.erasable_domains(
+            provider, self._core.catalog, data_dir=self._core.config.data_dir
+        )
         now = self._core.clock.now()
 
         def unit(tx: Tx) -> int:
             replay = idempotency.lookup(tx.conn, key)
             if replay is not None:
                 return int(replay)
-            erased = self._core.vault.erase(tx.conn, subject, now)
-            objects = {"records_erased": str(erased)}
+            erased = self._core.vault.erase(tx.conn, subject, now, domains=scope)
+            objects = {
+                "records_erased": str(erased),
+                "domains": ",".join(sorted(scope)),
+                "provider_role": ",".join(sorted(set(scope.values()))),
+            }
             tx.emit(self._event(EventType.RECORD_ERASED, caller, subject, objects, now))
             idempotency.remember(tx.conn, key, str(erased).encode(), now.isoformat())
             return erased
@@ -175,7 +204,10 @@ class RecordManager:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _verified_payload(self, caller: Caller, signed: str, field: str) -> dict[str, Any]:
+    def _verified_payload(
+        self, caller: Caller, signed: str, field: str
+    ) -> tuple[Provider, dict[str, Any]]:
+        """The caller's registration and the payload its registered key signed."""
         if not signed or len(signed) > MAX_SIGNED_BYTES:
             raise invalid_argument(
                 FieldViolation(field, f"a JWS of at most {MAX_SIGNED_BYTES} bytes")
@@ -188,10 +220,8 @@ class RecordManager:
             raise DomainError(
                 Reason.UNKNOWN_PROVIDER, "the upload must be signed with the caller's provider key"
             )
-        try:
-            public_key = self._core.providers.public_key(caller.subject)
-        except (KeyError, LookupError, ValueError):
-            raise DomainError(Reason.UNKNOWN_PROVIDER, "the provider is not registered") from None
+        provider = self._core.providers.provider(caller.subject)  # else UNKNOWN_PROVIDER
+        public_key = provider.key
         algorithm = "EdDSA" if isinstance(public_key, ed25519.Ed25519PublicKey) else "ES256"
         if not isinstance(public_key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
             raise DomainError(Reason.UNKNOWN_PROVIDER, "the provider key type is not supported")
@@ -202,7 +232,7 @@ class RecordManager:
             raise _bad_signature(field) from None
         if not isinstance(payload, dict):
             raise invalid_argument(FieldViolation(field, "payload must be a JSON object"))
-        return payload
+        return provider, payload
 
     def _event(
         self,

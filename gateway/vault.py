@@ -7,6 +7,9 @@ ciphertext moved to another record, version or subject fails to open. Data keys 
 (AES-256-GCM) by a key-encryption key (KEK) named by its key id: rotating the KEK re-wraps the data
 keys and never touches the records. Erasing a subject deletes its data key, after which its
 ciphertexts can never be opened again (crypto-shredding); reads then fail with ``DATA_ERASED``.
+An erasure covers some domains only (a provider erases its own domains' records): the subject's
+records of other domains are re-sealed under a new data key before the old key is deleted, so the
+erased ciphertexts are shredded all the same, and later uploads to an erased domain are refused.
 
 Subjects are stored only as a keyed pseudonym, never as the id itself.
 """
@@ -16,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -91,7 +94,7 @@ class RecordVault:
     ) -> int:
         """Store a new version of a record; returns the version number (1, 2, ...)."""
         ref = self.subject_ref(subject)
-        self._refuse_if_erased(conn, ref)
+        self._refuse_if_erased(conn, ref, domain)
         owner = conn.execute(
             "SELECT subject_ref FROM records WHERE domain = ? AND record_id = ? LIMIT 1",
             (domain, record_id),
@@ -119,19 +122,13 @@ class RecordVault:
         ref = self.subject_ref(subject)
         row = self._latest_row(conn, domain, ref, record_id)
         if row is None:
-            self._refuse_if_erased(conn, ref)
+            self._refuse_if_erased(conn, ref, domain)
             raise DomainError(Reason.RECORD_NOT_FOUND, f"no {domain} record for this subject")
         rec_id, version, provider_id, nonce, sealed, created_at, kek_id, wrapped = row
         if kek_id is None:
             raise DomainError(Reason.DATA_ERASED, "the subject's data key is gone")
         key = self._unwrapped(str(kek_id), ref, bytes(wrapped))
-        try:
-            plaintext = AESGCM(key).decrypt(
-                nonce, sealed, _record_aad(domain, rec_id, version, ref)
-            )
-        except InvalidTag:
-            # Tampered storage: never hand out data that does not authenticate.
-            raise DomainError(Reason.INTERNAL, "stored record failed authentication") from None
+        plaintext = _open(key, nonce, sealed, _record_aad(domain, rec_id, version, ref))
         return StoredRecord(
             domain=domain,
             record_id=rec_id,
@@ -142,21 +139,32 @@ class RecordVault:
             created_at=datetime.fromisoformat(created_at),
         )
 
-    def erase(self, conn: Connection, subject: str, now: datetime) -> int:
-        """Crypto-shred a subject's records; returns how many record versions became unreadable."""
+    def erase(
+        self, conn: Connection, subject: str, now: datetime, *, domains: Collection[str]
+    ) -> int:
+        """Crypto-shred a subject's records of ``domains`` (a non-empty set) and refuse later
+        uploads there; returns how many record versions became unreadable."""
+        if not domains:
+            raise ValueError("an erasure needs at least one domain")
         ref = self.subject_ref(subject)
-        (count,) = conn.execute(
-            "SELECT COUNT(*) FROM records WHERE subject_ref = ?", (ref,)
-        ).fetchone()
-        conn.execute("DELETE FROM subject_keys WHERE subject_ref = ?", (ref,))
-        # The ciphertexts are useless without the key; deleting them too frees space.
-        conn.execute("DELETE FROM records WHERE subject_ref = ?", (ref,))
-        conn.execute(
-            "INSERT INTO erasures VALUES (?, ?, ?) ON CONFLICT(subject_ref) DO UPDATE SET "
-            "erased_at = excluded.erased_at, records = erasures.records + excluded.records",
-            (ref, _ts(now), count),
-        )
-        return int(count)
+        scope = sorted(set(domains))
+        rows = conn.execute(
+            "SELECT domain, record_id, version, nonce, ciphertext FROM records "
+            "WHERE subject_ref = ?",
+            (ref,),
+        ).fetchall()
+        self._reseal(conn, ref, [tuple(r) for r in rows if r[0] not in scope], now)
+        counts = {domain: sum(1 for r in rows if r[0] == domain) for domain in scope}
+        for domain, count in counts.items():
+            # The ciphertexts are useless without the old key; deleting them too frees space.
+            conn.execute("DELETE FROM records WHERE subject_ref = ? AND domain = ?", (ref, domain))
+            conn.execute(
+                "INSERT INTO domain_erasures VALUES (?, ?, ?, ?) ON CONFLICT(subject_ref, domain) "
+                "DO UPDATE SET erased_at = excluded.erased_at, "
+                "records = domain_erasures.records + excluded.records",
+                (ref, domain, _ts(now), count),
+            )
+        return sum(counts.values())
 
     def rewrap(self, conn: Connection) -> int:
         """Re-wrap every data key under the current KEK (after rotation); returns how many."""
@@ -174,10 +182,33 @@ class RecordVault:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _refuse_if_erased(self, conn: Connection, ref: str) -> None:
-        erased = conn.execute("SELECT 1 FROM erasures WHERE subject_ref = ?", (ref,)).fetchone()
+    def _refuse_if_erased(self, conn: Connection, ref: str, domain: str) -> None:
+        erased = conn.execute(
+            "SELECT 1 FROM domain_erasures WHERE subject_ref = ? AND domain IN (?, '*') LIMIT 1",
+            (ref, domain),
+        ).fetchone()
         if erased is not None:
-            raise DomainError(Reason.DATA_ERASED, "the subject's data was erased")
+            raise DomainError(Reason.DATA_ERASED, f"the subject's {domain} data was erased")
+
+    def _reseal(
+        self, conn: Connection, ref: str, kept: list[tuple[Any, ...]], now: datetime
+    ) -> None:
+        """Delete the subject's data key; first re-seal the ``kept`` records (domain, record id,
+        version, nonce, ciphertext) under a new one, associated data unchanged."""
+        old = self._data_key(conn, ref, None, create=False) if kept else b""
+        conn.execute("DELETE FROM subject_keys WHERE subject_ref = ?", (ref,))
+        if not kept:
+            return
+        new = self._data_key(conn, ref, now, create=True)
+        for domain, record_id, version, nonce, sealed in kept:
+            aad = _record_aad(domain, record_id, version, ref)
+            plaintext = _open(old, bytes(nonce), bytes(sealed), aad)
+            fresh = os.urandom(NONCE_BYTES)
+            conn.execute(
+                "UPDATE records SET nonce = ?, ciphertext = ? "
+                "WHERE domain = ? AND record_id = ? AND version = ?",
+                (fresh, AESGCM(new).encrypt(fresh, plaintext, aad), domain, record_id, version),
+            )
 
     def _next_version(self, conn: Connection, domain: str, record_id: str) -> int:
         (latest,) = conn.execute(
@@ -230,6 +261,14 @@ def _record_aad(domain: str, record_id: str, version: int, ref: str) -> bytes:
         sort_keys=True,
         separators=(",", ":"),
     ).encode()
+
+
+def _open(key: bytes, nonce: bytes, sealed: bytes, aad: bytes) -> bytes:
+    try:
+        return AESGCM(key).decrypt(nonce, sealed, aad)
+    except InvalidTag:
+        # Tampered storage: never hand out data that does not authenticate.
+        raise DomainError(Reason.INTERNAL, "stored record failed authentication") from None
 
 
 def _wrap(kek: bytes, kid: str, ref: str, key: bytes) -> bytes:

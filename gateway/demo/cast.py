@@ -1,9 +1,10 @@
 """The parties of the demo, each an SDK client with its own token, and what a case leaves behind.
 
-Four providers (tax bureau, warehouse, IP center, registry), four owners, two banks and a
-regulator. ``WitnessBank`` is a ``BankClient`` that keeps the presentation it sends with each
-redemption (the SD-JWT plus its key-binding JWT), so the evidence bundle holds exactly what the
-gateway verified.
+Four providers (tax bureau, warehouse, IP center, registry), each holding its domain's
+``provider_role`` (the tax bureau also the configured FX role: it uploads the FX rate table), four
+owners, two banks and a regulator. ``WitnessBank`` is a ``BankClient`` that keeps the presentation
+it sends with each redemption (the SD-JWT plus its key-binding JWT), so the evidence bundle holds
+exactly what the gateway verified.
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ PROVIDERS = {
     "ip": "ip-center",
     "registry": "samr",
 }
+PROVIDER_ROLES = {
+    "tax": "tax_bureau",
+    "warehouse": "warehouse",
+    "ip": "ip_office",
+    "registry": "commercial_registry",
+}
+"""Each provider's catalog ``provider_role``."""
 OWNERS = {
     "person": "alice",
     "trader": "acme-trading",
@@ -68,7 +76,10 @@ class Cast:
         target, tls = stage.target, stage.tls
         for role, base in PROVIDERS.items():
             pid = stage.name(base)
-            key = stage.register_provider(pid)
+            roles = [PROVIDER_ROLES[role]]
+            if role == "tax":
+                roles.append(stage.config.fx_rates_role)
+            key = stage.register_provider(pid, roles)
             token = stage.token("provider", pid)
             cast.providers[role] = ProviderClient(target, token=token, signing_key=key, tls=tls)
         for role, base in OWNERS.items():

@@ -62,6 +62,15 @@ def upload(report: Report, cast: Cast) -> None:
     table = cast.providers["tax"].put_fx_rates(table_id=name("pboc-demo"), rates={"USD": USD_RATE})
     report.expect(table.rate_count == 1, f"tax bureau uploaded FX table {table.table_id}: "
                   f"1 USD = {USD_RATE} CNY")  # fmt: skip
+    _, domain, subject, record_id, fields = records[0]
+    forged = {**fields, "after_tax_income": 10**11}  # CNY 1 bn
+    report.refused(
+        lambda: cast.providers["warehouse"].put_record(
+            domain=domain, subject=subject, record_id=record_id, fields=forged
+        ),
+        Reason.PROVIDER_NOT_ALLOWED_FOR_DOMAIN,
+        "the warehouse's key may not overwrite the tax bureau's income record",
+    )
 
 
 @dataclass(frozen=True)

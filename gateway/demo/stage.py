@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -66,13 +66,16 @@ class Stage:
             audience=self.config.gateway_id,
         )
 
-    def register_provider(self, provider_id: str) -> ec.EllipticCurvePrivateKey:
-        """Generate a P-256 key for ``provider_id`` and register its public half."""
+    def register_provider(
+        self, provider_id: str, roles: Sequence[str]
+    ) -> ec.EllipticCurvePrivateKey:
+        """Generate a P-256 key for ``provider_id`` and register its public half with ``roles``
+        (as ``attestgate providers add ... --role ROLE`` does)."""
         key = ec.generate_private_key(ec.SECP256R1())
         pem = key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        ProviderRegistry(self.config.data_dir).add(provider_id, pem, replace=True)
+        ProviderRegistry(self.config.data_dir).add(provider_id, pem, roles=roles, replace=True)
         return key
 
     def vkey(self) -> str:

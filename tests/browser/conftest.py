@@ -148,7 +148,7 @@ def _upload_records(channel: grpc.Channel, deployment: Deployment) -> None:
     pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    deployment.core.providers.add("tax-bureau", pem)
+    deployment.core.providers.add("tax-bureau", pem, roles=("tax_bureau", "fx_authority"))
     stub = record_pb2_grpc.RecordServiceStub(channel)
     fields = {
         "tax_year": 2025,

@@ -105,7 +105,7 @@ def test_vault_erasure_shreds(backend: Backend) -> None:
     put(v, conn, "inc-2024")
     put(v, conn, "inc-x", subject="owner-2")
     conn.execute("BEGIN")
-    assert v.erase(conn, "owner-1", NOW) == 2
+    assert v.erase(conn, "owner-1", NOW, domains=("income",)) == 2
     conn.execute("COMMIT")
     for record_id in ("inc-2025", None):
         with pytest.raises(DomainError) as caught:

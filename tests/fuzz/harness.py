@@ -49,11 +49,12 @@ STATE_TABLES = (
     "consent_events",
     "subject_keys",
     "records",
-    "erasures",
+    "domain_erasures",
     "attestations",
     "capacity",
     "idempotency",
     "fx_rates",
+    "evaluation_budgets",
 )
 """Every table but the audit log's own (leaves, nodes, checkpoints, activity index)."""
 
@@ -229,7 +230,9 @@ def build_world(data_dir: Path, clock: FixedClock) -> Harness:
     pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    ProviderRegistry(gw.config.data_dir).add("tax", pem, replace=True)
+    ProviderRegistry(gw.config.data_dir).add(
+        "tax", pem, roles=("tax_bureau", "fx_authority"), replace=True
+    )
     provider = ProviderClient(
         gw.target, token=gw.token("provider", "tax"), signing_key=key, tls=gw.tls,
         clock=gw.clock.now,

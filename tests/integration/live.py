@@ -10,7 +10,7 @@ that need "now" (key-binding JWTs, offline verification, upload ``iat``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -25,7 +25,7 @@ from gateway.auth import issue_dev_token
 from gateway.clock import FixedClock
 from gateway.config import GatewayConfig
 from gateway.context import Core
-from gateway.providers import ProviderRegistry
+from gateway.providers import ProviderRegistry, role_owners
 from gateway.server import Gateway
 from gateway.tls import TlsFiles
 from sdk import BankClient, Checkpoint, OwnerClient, ProviderClient, RegulatorClient, TlsConfig
@@ -98,8 +98,16 @@ class LiveGateway:
         )
         return self._keep(client)  # type: ignore[no-any-return]
 
-    def provider(self, provider_id: str, *, ed25519_key: bool = False) -> ProviderClient:
-        """Register a fresh P-256 (or Ed25519) key for ``provider_id``; a client signing with it."""
+    @property
+    def every_role(self) -> tuple[str, ...]:
+        """Every provider role: the catalog domains' ``provider_role``s and the FX role."""
+        return tuple(role_owners(self.core.catalog, self.config.fx_rates_role))
+
+    def provider(
+        self, provider_id: str, *, roles: Sequence[str] | None = None, ed25519_key: bool = False
+    ) -> ProviderClient:
+        """Register a fresh P-256 (or Ed25519) key for ``provider_id`` holding ``roles`` (default:
+        ``every_role``, for tests that are not about authorization); a client signing with it."""
         key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
         key = (
             ed25519.Ed25519PrivateKey.generate()
@@ -109,7 +117,8 @@ class LiveGateway:
         pem = key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        ProviderRegistry(self.config.data_dir).add(provider_id, pem, replace=True)
+        granted = self.every_role if roles is None else roles
+        ProviderRegistry(self.config.data_dir).add(provider_id, pem, roles=granted, replace=True)
         client = ProviderClient(
             self.target,
             token=self.token("provider", provider_id),

@@ -50,7 +50,9 @@ def clients(gw: LiveGateway) -> tuple[AsyncProviderClient, AsyncBankClient, Asyn
     pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    ProviderRegistry(gw.config.data_dir).add("tax-bureau", pem, replace=True)
+    ProviderRegistry(gw.config.data_dir).add(
+        "tax-bureau", pem, roles=("tax_bureau", "fx_authority"), replace=True
+    )
     provider = AsyncProviderClient(
         gw.target,
         token=gw.token("provider", "tax-bureau"),

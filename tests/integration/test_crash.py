@@ -151,7 +151,7 @@ def _setup(server: Server) -> Rig:
     pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    ProviderRegistry(server.data_dir).add("tax", pem)
+    ProviderRegistry(server.data_dir).add("tax", pem, roles=("tax_bureau", "fx_authority"))
     rig = Rig(server, keyring, key)
     _, _, records = rig.stubs()
     md = rig.md("provider", "tax")

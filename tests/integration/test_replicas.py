@@ -166,7 +166,7 @@ def cluster(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             pem = provider_key.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             )
-            ProviderRegistry(data_dir).add("tax", pem)
+            ProviderRegistry(data_dir).add("tax", pem, roles=("tax_bureau", "fx_authority"))
             made = Cluster(url, data_dir, replicas, keyring, provider_key)
             _put_fx(made)
             yield made

@@ -94,7 +94,7 @@ def test_uploads_with_monstrous_json_are_bad_input(world: World, upload: str) ->
     pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    ProviderRegistry(world.gw.config.data_dir).add("uploader", pem)
+    ProviderRegistry(world.gw.config.data_dir).add("uploader", pem, roles=world.gw.every_role)
     kind, signed = UPLOADS[upload](key)
     before, size = world.snapshot(), world.log_size()
     with world.channel() as channel:

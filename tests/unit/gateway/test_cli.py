@@ -106,11 +106,13 @@ def test_providers_add(
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     argv = ["providers", "add", "--data-dir", str(initialized), "tax-bureau", str(key_file)]
+    argv += ["--role", "tax_bureau"]
     assert main(argv) == 0
     assert ProviderRegistry(initialized).provider_ids() == ("tax-bureau",)
     assert main(argv) == 2
     assert "already registered" in capsys.readouterr().err
-    bad = ["providers", "add", "--data-dir", str(initialized), "../evil", str(key_file)]
+    bad = ["providers", "add", "--data-dir", str(initialized), "../evil", str(key_file), "--role"]
+    bad += ["tax_bureau"]
     assert main(bad) == 2
 
 

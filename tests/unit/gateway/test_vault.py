@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from audit.sql import Dialect
 from gateway import vault
+from gateway.db.migrate import available, migrate
 from gateway.storage import connect
 from sdk.reasons import DomainError, Reason
 
@@ -130,7 +132,7 @@ def test_erasure_shreds_and_later_reads_fail(db: sqlite3.Connection, keks: Keks)
     v = vault.RecordVault(keks, pseudonym)
     put(v, db)
     put(v, db, record_id="inc-2024")
-    assert v.erase(db, "owner-1", NOW) == 2
+    assert v.erase(db, "owner-1", NOW, domains={"income"}) == 2
     assert db.execute("SELECT COUNT(*) FROM subject_keys").fetchone() == (0,)
     for record_id in ("inc-2025", None):
         with pytest.raises(DomainError) as err:
@@ -162,3 +164,68 @@ def test_missing_record(db: sqlite3.Connection, keks: Keks) -> None:
     with pytest.raises(DomainError) as err:
         v.get(db, domain="patent", subject="nobody", record_id=None)
     assert err.value.reason is Reason.RECORD_NOT_FOUND
+
+
+def test_erasure_of_some_domains_keeps_the_others(db: sqlite3.Connection, keks: Keks) -> None:
+    v = vault.RecordVault(keks, pseudonym)
+    put(v, db)
+    patent = {"patent_no": "ZL1", "title": "Coupler", "status": "VALID"}
+    v.put(db, domain="patent", record_id="ZL1", subject="owner-1", provider_id="ip",
+          fields=patent, now=NOW)  # fmt: skip
+    key_before = db.execute("SELECT wrapped_key FROM subject_keys").fetchone()
+    sealed_before = db.execute("SELECT ciphertext FROM records WHERE domain = 'patent'").fetchone()
+    assert v.erase(db, "owner-1", NOW, domains={"income", "warehouse_receipt"}) == 1
+    # The old data key is gone: the patent record lives on, re-sealed under a new one.
+    assert db.execute("SELECT wrapped_key FROM subject_keys").fetchone() != key_before
+    assert (
+        db.execute("SELECT ciphertext FROM records WHERE domain = 'patent'").fetchone()
+        != sealed_before
+    )
+    assert v.get(db, domain="patent", subject="owner-1", record_id=None).fields == patent
+    for domain in ("income", "warehouse_receipt"):
+        with pytest.raises(DomainError) as err:
+            v.get(db, domain=domain, subject="owner-1", record_id=None)
+        assert err.value.reason is Reason.DATA_ERASED
+    with pytest.raises(DomainError) as err:
+        put(v, db)
+    assert err.value.reason is Reason.DATA_ERASED
+    v.put(
+        db,
+        domain="patent",
+        record_id="ZL1",
+        subject="owner-1",
+        provider_id="ip",
+        fields=patent,
+        now=NOW,
+    )  # fmt: skip  (the kept domain still takes uploads)
+    rows = db.execute("SELECT domain, records FROM domain_erasures ORDER BY domain").fetchall()
+    assert rows == [("income", 1), ("warehouse_receipt", 0)]
+
+
+def test_erasure_needs_a_domain(db: sqlite3.Connection, keks: Keks) -> None:
+    with pytest.raises(ValueError, match="at least one domain"):
+        vault.RecordVault(keks, pseudonym).erase(db, "owner-1", NOW, domains=())
+
+
+def test_an_erasure_from_before_domains_still_covers_every_domain(
+    tmp_path: Path, keks: Keks
+) -> None:
+    conn = connect(tmp_path / "old.db")
+    first = available(Dialect.SQLITE)[0]
+    conn.executescript(first.sql)  # a database of schema version 1 with a full erasure
+    conn.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)"
+    )
+    conn.execute("INSERT INTO schema_migrations VALUES (1, ?, '2026-01-01')", (first.name,))
+    conn.execute(
+        "INSERT INTO erasures VALUES (?, '2026-01-02T00:00:00+00:00', 3)", (pseudonym("owner-1"),)
+    )
+    migrate(conn, now=NOW)
+    v = vault.RecordVault(keks, pseudonym)
+    for domain in ("income", "patent"):
+        with pytest.raises(DomainError) as err:
+            v.put(conn, domain=domain, record_id="r", subject="owner-1", provider_id="p",
+                  fields={"x": 1}, now=NOW)  # fmt: skip
+        assert err.value.reason is Reason.DATA_ERASED
+    v.put(conn, domain="income", record_id="r", subject="owner-2", provider_id="p",
+          fields={"x": 1}, now=NOW)  # fmt: skip
