@@ -8,9 +8,10 @@
 3. ``iss`` names a configured issuer (``TOKEN_WRONG_ISSUER``) and ``kid`` one of its keys, of the
    key type the algorithm needs (``TOKEN_UNKNOWN_KEY``);
 4. the signature verifies (``TOKEN_SIGNATURE_INVALID``);
-5. ``exp`` (required) and ``nbf`` with leeway against the injected clock (``TOKEN_EXPIRED``,
-   ``TOKEN_NOT_YET_VALID``), ``aud`` contains the audience (``TOKEN_WRONG_AUDIENCE``), ``sub`` is a
-   non-empty string and ``role`` a known role (``TOKEN_CLAIMS_INVALID``).
+5. ``exp`` (required), ``nbf`` and ``iat`` with leeway against the injected clock
+   (``TOKEN_EXPIRED``; ``TOKEN_NOT_YET_VALID`` when ``nbf`` or ``iat`` lies in the future),
+   ``aud`` contains the audience (``TOKEN_WRONG_AUDIENCE``), ``sub`` is a non-empty string of
+   valid Unicode (no lone surrogates) and ``role`` a known role (``TOKEN_CLAIMS_INVALID``).
 
 Claims are checked here rather than by PyJWT because PyJWT reads the wall clock (STYLE.md).
 Verified tokens are cached (bounded LRU keyed by SHA-256 of the token) until their ``exp``.
@@ -210,10 +211,13 @@ class TokenVerifier:
         assert expires is not None
         if now >= expires + self._leeway:  # RFC 7519 §4.1.4
             raise DomainError(Reason.TOKEN_EXPIRED, "token has expired")
-        not_before = _numeric_date(claims, "nbf", required=False)
-        if not_before is not None and now + self._leeway < not_before:  # RFC 7519 §4.1.5
-            raise DomainError(Reason.TOKEN_NOT_YET_VALID, "token is not valid yet")
-        _numeric_date(claims, "iat", required=False)
+        for name in ("nbf", "iat"):  # RFC 7519 §4.1.5, §4.1.6: neither may lie in the future
+            moment = _numeric_date(claims, name, required=False)
+            if moment is not None and now + self._leeway < moment:
+                raise DomainError(
+                    Reason.TOKEN_NOT_YET_VALID,
+                    f"token '{name}' lies in the future; check the issuer's clock",
+                )
         audience = issuer.audience or self._audience
         aud = claims.get("aud")
         audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
@@ -222,6 +226,8 @@ class TokenVerifier:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject.strip() or len(subject) > 256:
             raise DomainError(Reason.TOKEN_CLAIMS_INVALID, "token 'sub' must be a non-empty string")
+        if not _is_unicode(subject):  # JSON may carry a lone surrogate ("\\ud800")
+            raise DomainError(Reason.TOKEN_CLAIMS_INVALID, "token 'sub' is not valid Unicode")
         try:
             role = Role(str(claims.get("role")))
         except ValueError:
@@ -235,6 +241,15 @@ class TokenVerifier:
             expires_at=expires,
             cnf_x5t=_cnf_thumbprint(claims.get("cnf")),
         )
+
+
+def _is_unicode(text: str) -> bool:
+    """False for a string with a lone surrogate, which no UTF-8 encoder (SQLite, gRPC) accepts."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _cnf_thumbprint(cnf: object) -> str | None:

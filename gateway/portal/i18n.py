@@ -29,6 +29,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "login.token": ("Token", "令牌"),
     "login.submit": ("Sign in", "登录"),
     "login.failed": ("The token was not accepted.", "令牌未被接受。"),
+    "login.bound_mismatch": (
+        "This token is bound to a client certificate (RFC 8705) that your browser did not "
+        "present. Sign in from a browser that holds that certificate.",
+        "此令牌已绑定客户端证书（RFC 8705），但您的浏览器未出示该证书。"
+        "请使用持有该证书的浏览器登录。",
+    ),
+    "login.bound_unsupported": (
+        "This token is bound to a client certificate (RFC 8705), and this portal does not ask "
+        "for client certificates (the gateway runs without tls_client_auth), so it cannot check "
+        "the binding. Use an unbound token, or ask the operator to turn on tls_client_auth.",
+        "此令牌已绑定客户端证书（RFC 8705），但本门户不要求客户端证书（网关未启用 "
+        "tls_client_auth），无法核验绑定。请使用未绑定的令牌，或请运维人员启用 tls_client_auth。",
+    ),
     "signed_in_as": ("Signed in as {subject} ({role})", "当前用户：{subject}（{role}）"),
     "requests.title": ("Pending consent requests", "待处理的授权请求"),
     "requests.none": ("No pending requests.", "没有待处理的请求。"),

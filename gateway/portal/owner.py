@@ -20,6 +20,7 @@ from consent.machine import ConsentAction
 from consent.model import ConsentRequest, RequestState
 from gateway import trail
 from gateway.consents import ConsentManager
+from gateway.cursors import parse_cursor
 from gateway.portal.describe import (
     Disclosure,
     describe_disclosure,
@@ -159,7 +160,7 @@ async def activity_page(request: Request) -> Response:
     portal: Portal = request.app.state.portal
     caller = portal.caller(request, Role.OWNER)
     after_text = request.query_params.get("after", "")
-    after = int(after_text) if after_text.isdigit() and len(after_text) < 19 else -1
+    after = parse_cursor(after_text, field="after") if after_text else -1
     core = portal.core
 
     def load() -> tuple[list[Any], int | None]:

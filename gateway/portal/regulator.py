@@ -15,6 +15,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from audit.events import ActorRole, Decision, EventType
+from gateway.cursors import parse_cursor
 from gateway.portal.auditview import (
     EventFilter,
     ViewError,
@@ -83,7 +84,7 @@ async def events_page(request: Request) -> Response:
     portal.caller(request, Role.REGULATOR)
     wanted = event_filter(request)
     before_text = request.query_params.get("before", "")
-    before = int(before_text) if before_text.isdigit() and len(before_text) < 19 else None
+    before = parse_cursor(before_text, field="before") if before_text else None
     core = portal.core
     verifier = log_verifier(core)
 
@@ -113,7 +114,7 @@ async def event_page(request: Request) -> Response:
     """GET ``/regulator/events/{index}``: the event and its inclusion proof, checked here."""
     portal: Portal = request.app.state.portal
     portal.caller(request, Role.REGULATOR)
-    index: int = request.path_params["index"]
+    index = parse_cursor(request.path_params["index"], field="index")
     verifier = log_verifier(portal.core)
     try:
         proved = await run_in_threadpool(prove_event, portal.core, index, verifier)
@@ -126,7 +127,7 @@ async def receipt(request: Request) -> Response:
     """GET ``/regulator/events/{index}/receipt``: the tlog-proof as a file download."""
     portal: Portal = request.app.state.portal
     portal.caller(request, Role.REGULATOR)
-    index: int = request.path_params["index"]
+    index = parse_cursor(request.path_params["index"], field="index")
     verifier = log_verifier(portal.core)
     try:
         text = await run_in_threadpool(event_receipt, portal.core, index, verifier)
@@ -139,7 +140,7 @@ async def receipt(request: Request) -> Response:
 ROUTES = [
     Route("/regulator", checkpoint_page, methods=["GET"]),
     Route("/regulator/events", events_page, methods=["GET"]),
-    Route("/regulator/events/{index:int}", event_page, methods=["GET"]),
-    Route("/regulator/events/{index:int}/receipt", receipt, methods=["GET"]),
+    Route("/regulator/events/{index}", event_page, methods=["GET"]),
+    Route("/regulator/events/{index}/receipt", receipt, methods=["GET"]),
 ]
 """The regulator's routes."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +29,20 @@ from gateway.config import ConfigError, GatewayConfig
 from gateway.context import Core
 from gateway.portal import owner, regulator
 from gateway.portal.security import SecurityHeaders
-from gateway.portal.web import Portal, home, http_error, login, login_page, logout, switch_lang
+from gateway.portal.tlspeer import PeerCertProtocol
+from gateway.portal.web import (
+    Portal,
+    domain_error,
+    home,
+    http_error,
+    internal_error,
+    login,
+    login_page,
+    logout,
+    switch_lang,
+)
 from gateway.tls import TlsFiles
+from sdk.reasons import DomainError
 
 _log = logging.getLogger("attestgate.portal")
 STATIC_DIR = Path(__file__).parent / "static"
@@ -65,6 +78,12 @@ def portal_address(config: GatewayConfig) -> PortalAddress:
     return PortalAddress(host, port, https=not config.insecure)
 
 
+def asks_for_client_certs(config: GatewayConfig, address: PortalAddress) -> bool:
+    """Whether the portal asks browsers for a client certificate: over HTTPS when the gateway
+    runs with ``tls_client_auth`` (verified against the same CA as the gRPC port's)."""
+    return address.https and config.tls_client_auth
+
+
 def build_app(portal: Portal) -> Starlette:
     """The ASGI application: sign-in, owner and regulator pages, static CSS."""
     routes = [
@@ -80,7 +99,11 @@ def build_app(portal: Portal) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[Middleware(SecurityHeaders, https=portal.https)],
-        exception_handlers={HTTPException: http_error},
+        exception_handlers={
+            HTTPException: http_error,
+            DomainError: domain_error,
+            Exception: internal_error,
+        },
     )
     app.state.portal = portal
     return app
@@ -92,15 +115,19 @@ class PortalServer:
     def __init__(self, app: Starlette, address: PortalAddress, config: GatewayConfig) -> None:
         self._address = address
         tls = TlsFiles.in_dir(config.tls_dir)
+        asks_for_certs = asks_for_client_certs(config, address)
         self._uvicorn = uvicorn.Server(
             uvicorn.Config(
                 app,
+                http=PeerCertProtocol,  # the client certificate, for bound tokens (tlspeer.py)
                 lifespan="off",
                 log_config=None,
                 access_log=False,  # URLs carry consent ids; the audit log is the record
                 server_header=False,
                 ssl_certfile=str(config.tls_cert or tls.server_cert) if address.https else None,
                 ssl_keyfile=str(config.tls_key or tls.server_key) if address.https else None,
+                ssl_cert_reqs=ssl.CERT_OPTIONAL if asks_for_certs else ssl.CERT_NONE,
+                ssl_ca_certs=str(config.tls_ca or tls.ca_cert) if asks_for_certs else None,
             )
         )
         self._thread: threading.Thread | None = None
@@ -152,7 +179,16 @@ def attach_portal(gateway: grpc_server.Gateway, core: Core) -> PortalServer:
         config.issuers, audience=config.gateway_id, leeway=config.token_leeway, clock=core.clock
     )
     server = PortalServer(
-        build_app(Portal.build(core, verifier, https=address.https)), address, config
+        build_app(
+            Portal.build(
+                core,
+                verifier,
+                https=address.https,
+                client_certs=asks_for_client_certs(config, address),
+            )
+        ),
+        address,
+        config,
     )
     gateway.on_start.append(server.start)
     gateway.on_stop.append(server.stop)

@@ -8,6 +8,7 @@ the token is kept server-side only and re-verified on every request, so its expi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,9 +16,9 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
-from gateway.auth import TokenVerifier
+from gateway.auth import Principal, TokenVerifier, check_certificate_binding
 from gateway.context import Caller, Core
 from gateway.portal.i18n import LANG_COOKIE, Lang, choose_lang, translate
 from gateway.portal.security import (
@@ -28,7 +29,9 @@ from gateway.portal.security import (
     csrf_matches,
     first,
     read_form,
+    security_headers,
 )
+from gateway.portal.tlspeer import peer_certificate_der
 from gateway.roles import Role
 from sdk.reasons import REASON_STATUS, DomainError
 
@@ -43,6 +46,7 @@ _HTTP_STATUS = {
     "RESOURCE_EXHAUSTED": 429,
     "UNAVAILABLE": 503,
 }
+_log = logging.getLogger("attestgate.portal")
 HOME = {Role.OWNER: "/owner/requests", Role.REGULATOR: "/regulator"}
 
 
@@ -55,15 +59,18 @@ class Portal:
     sessions: SessionStore
     https: bool
     templates: Environment
+    client_certs: bool = False  # the TLS handshake asks for a client certificate (tlspeer.py)
 
     @classmethod
-    def build(cls, core: Core, verifier: TokenVerifier, *, https: bool) -> Portal:
+    def build(
+        cls, core: Core, verifier: TokenVerifier, *, https: bool, client_certs: bool = False
+    ) -> Portal:
         """A portal over ``core`` with the packaged templates."""
         env = Environment(
             loader=PackageLoader("gateway.portal", "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
         )
-        return cls(core, verifier, SessionStore(), https, env)
+        return cls(core, verifier, SessionStore(), https, env, client_certs)
 
     @property
     def session_cookie(self) -> str:
@@ -106,9 +113,28 @@ class Portal:
         except DomainError:
             self.sessions.drop(session.id)
             raise HTTPException(303, headers={"location": "/login"}) from None
+        if self.binding_problem(request, principal) is not None:
+            # A bound token's session works only over the connection's own certificate: a
+            # stolen session cookie without the certificate is as useless as the token alone.
+            self.sessions.drop(session.id)
+            raise HTTPException(303, headers={"location": "/login"})
         if principal.role is not role:
             raise HTTPException(403)
         return Caller(subject=principal.subject, role=principal.role.value)
+
+    def binding_problem(self, request: Request, principal: Principal) -> str | None:
+        """None if the token may be used on this connection; else the message key saying why
+        not: a token bound to a client certificate (RFC 8705 ``cnf.x5t#S256``) needs that very
+        certificate in this connection's TLS handshake, as on the gRPC port."""
+        if principal.cnf_x5t is None:
+            return None
+        if not self.client_certs:
+            return "login.bound_unsupported"
+        try:
+            check_certificate_binding(principal, peer_certificate_der(request.scope))
+        except DomainError:
+            return "login.bound_mismatch"
+        return None
 
     async def form(self, request: Request) -> dict[str, list[str]]:
         """The POSTed form, after its CSRF token matched the session's (403 otherwise)."""
@@ -189,6 +215,9 @@ async def login(request: Request) -> Response:
         return portal.render(request, "login.html", {"failed": True}, 401)
     if principal.role not in HOME:
         return portal.render(request, "login.html", {"failed": True}, 403)
+    problem = portal.binding_problem(request, principal)
+    if problem is not None:
+        return portal.render(request, "login.html", {"failed": True, "reason_key": problem}, 401)
     old = request.cookies.get(portal.session_cookie)
     if old:
         portal.sessions.drop(old)
@@ -224,6 +253,24 @@ async def switch_lang(request: Request) -> Response:
             httponly=True,
             samesite="strict",
         )
+    return response
+
+
+async def domain_error(request: Request, exc: Exception) -> Response:
+    """A refusal no handler caught (bad input in a URL, say): its page and status."""
+    assert isinstance(exc, DomainError)
+    portal: Portal = request.app.state.portal
+    return portal.refused(request, exc)
+
+
+async def internal_error(request: Request, exc: Exception) -> Response:
+    """The last resort (outside the middleware): a 500 that still carries the security headers;
+    the traceback goes to the log, never to the browser."""
+    _log.error("portal request failed", exc_info=exc)
+    portal: Portal = request.app.state.portal
+    response = PlainTextResponse("internal error", status_code=500)
+    extra = [(b"cache-control", b"no-store"), *security_headers(https=portal.https)]
+    response.raw_headers.extend(extra)
     return response
 
 

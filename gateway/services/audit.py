@@ -49,14 +49,8 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     ) -> audit_pb2.ListEntriesResponse:
         if request.start < 0 or request.end < 0:
             raise invalid_argument(FieldViolation("start", "start and end must not be negative"))
-        cursor = wire.decode_page_token(request.page_token)
-        start = request.start
-        if cursor is not None:
-            if not cursor.isdigit():
-                raise DomainError(
-                    Reason.INVALID_PAGE_TOKEN, "page_token is not one this server issued"
-                )
-            start = int(cursor)
+        position = wire.decode_page_position(request.page_token)
+        start = request.start if position is None else position
         end = request.end or self._latest().size
         size = wire.page_size(request.page_size)
         stop = min(end, start + size)

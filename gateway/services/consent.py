@@ -14,8 +14,9 @@ from consent.model import Consent, ConsentEvent, ConsentRequest, ConsentState, R
 from gateway import trail
 from gateway.consents import ConsentManager, RequestDraft
 from gateway.context import Core
+from gateway.cursors import parse_cursor
 from gateway.services import wire
-from sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
+from sdk.reasons import FieldViolation, invalid_argument
 
 _SERVICE = "/attestgate.v1.ConsentService/"
 _WATCH_POLL_SECONDS = 1.0
@@ -232,8 +233,8 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     ) -> consent_pb2.ListActivityResponse:
         caller = wire.caller()
         size = wire.page_size(request.page_size)
-        after = wire.decode_page_token(request.page_token)
-        start = _cursor(after or "", field="page_token") if after else -1
+        position = wire.decode_page_position(request.page_token)
+        start = -1 if position is None else position
         pseudonym = self._core.trail.pseudonym(caller.subject)
         events, cursor = trail.activity_page(
             self._core.storage.read(), self._core.log, pseudonym, start, size
@@ -244,13 +245,5 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         )
 
 
-def _cursor(text: str, *, field: str = "cursor") -> int:
-    if not text:
-        return 0
-    if not text.isdigit() or len(text) > 19:
-        raise DomainError(
-            Reason.INVALID_ARGUMENT,
-            f"{field} is not one this server issued",
-            violations=[FieldViolation(field, "invalid")],
-        )
-    return int(text)
+def _cursor(text: str) -> int:
+    return parse_cursor(text, field="cursor") if text else 0

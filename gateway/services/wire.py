@@ -18,6 +18,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.context import Caller
+from gateway.cursors import parse_cursor
 from gateway.idempotency import IdempotencyKey
 from gateway.interceptors import current_principal
 from sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
@@ -143,6 +144,14 @@ def decode_page_token(token: str) -> str | None:
             violations=[FieldViolation("page_token", "invalid")],
         )
     return raw[3:].decode(errors="replace")
+
+
+def decode_page_position(token: str) -> int | None:
+    """The log or feed position inside a page token of a numbered listing (None: first page)."""
+    after = decode_page_token(token)
+    if after is None:
+        return None
+    return parse_cursor(after, field="page_token", reason=Reason.INVALID_PAGE_TOKEN)
 
 
 def parse_name(field: str, name: str, collection: str) -> str:
