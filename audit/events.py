@@ -31,6 +31,7 @@ __all__ = [
     "EventFormatError",
     "EventType",
     "Pseudonym",
+    "PseudonymKind",
     "Pseudonymizer",
     "canonical_json",
 ]
@@ -66,6 +67,7 @@ class EventType(StrEnum):
     RECORD_ERASED = "record.erased"
     FX_RATES_PUT = "fx_rates.put"
     KEY_ROTATED = "key.rotated"
+    PSEUDONYM_RESOLVED = "pseudonym.resolved"
 
 
 class ActorRole(StrEnum):
@@ -262,29 +264,70 @@ _CANONICAL_ENCODER = json.JSONEncoder(
 _PSEUDONYM_CACHE_SIZE = 10_000
 
 
-class Pseudonymizer:
-    """Maps subject ids to stable pseudonyms under a secret audit key (HMAC-SHA256, RFC 2104).
+class PseudonymKind(StrEnum):
+    """What a pseudonym stands for; the value is its prefix.
 
-    Without the key a pseudonym cannot be linked to a subject id; with it, an owner's events can be
-    found (``ListActivity``). The id itself is never stored.
+    Each kind is an HMAC under a key of its own (derived from the audit key with the kind's label),
+    so a record pseudonym can never equal, or be mistaken for, a subject pseudonym.
+    """
+
+    SUBJECT = "ps_"
+    """A subject (data owner) id; HMAC under the audit key itself (the original layout)."""
+    RECORD = "pr_"
+    """A record of a personal domain: HMAC of ``domain 0x00 record_id``."""
+    TRANSACTION = "pt_"
+    """A bank's ``transaction_ref``."""
+    UNVERIFIED_JTI = "pj_"
+    """The ``jti`` of a presentation that did not verify (attacker-controlled text)."""
+
+    @classmethod
+    def of(cls, pseudonym: str) -> PseudonymKind | None:
+        """The kind a pseudonym's prefix names, or None."""
+        return next((kind for kind in cls if pseudonym.startswith(kind.value)), None)
+
+
+class Pseudonymizer:
+    """Maps ids to stable pseudonyms under a secret audit key (HMAC-SHA256, RFC 2104).
+
+    Without the key a pseudonym cannot be linked to its id; with it, an owner's events can be
+    found (``ListActivity``) and a regulator's lawful request resolved (``attestgate audit
+    resolve``). The id itself is never stored in the log.
     """
 
     def __init__(self, key: bytes) -> None:
         if not isinstance(key, bytes) or len(key) < 32:
             raise ValueError("the pseudonym key must be at least 32 bytes")
-        self._key = key
+        self._keys = {
+            kind: key
+            if kind is PseudonymKind.SUBJECT
+            else hmac.new(
+                key, b"attestgate pseudonym " + kind.name.encode(), hashlib.sha256
+            ).digest()
+            for kind in PseudonymKind
+        }
         self._cached = lru_cache(maxsize=_PSEUDONYM_CACHE_SIZE)(self._compute)
 
     def pseudonym(self, subject_id: str) -> Pseudonym:
         """``ps_`` + base64url (unpadded) of the first 128 bits of HMAC-SHA256(key, subject_id)."""
-        return self._cached(subject_id)
+        return self._cached(PseudonymKind.SUBJECT, subject_id)
 
-    def _compute(self, subject_id: str) -> Pseudonym:
-        """``ps_`` + base64url (unpadded) of the first 128 bits of HMAC-SHA256(key, subject_id)."""
-        if not subject_id:
-            raise ValueError("subject id must be non-empty")
-        digest = hmac.new(self._key, subject_id.encode("utf-8"), hashlib.sha256).digest()
-        return Pseudonym("ps_" + base64.urlsafe_b64encode(digest[:16]).decode("ascii").rstrip("="))
+    def record(self, domain: str, record_id: str) -> str:
+        """``pr_`` + the keyed hash of a record (its domain and id)."""
+        if not domain or not record_id:
+            raise ValueError("domain and record id must be non-empty")
+        return self._cached(PseudonymKind.RECORD, f"{domain}\x00{record_id}")
+
+    def of_kind(self, kind: PseudonymKind, text: str) -> str:
+        """The pseudonym of ``text`` as ``kind`` (records: ``domain 0x00 record_id``)."""
+        return self._cached(kind, text)
+
+    def _compute(self, kind: PseudonymKind, text: str) -> Pseudonym:
+        if not text:
+            raise ValueError("the id must be non-empty")
+        digest = hmac.new(self._keys[kind], text.encode("utf-8"), hashlib.sha256).digest()
+        return Pseudonym(
+            kind.value + base64.urlsafe_b64encode(digest[:16]).decode("ascii").rstrip("=")
+        )
 
     def __repr__(self) -> str:
         return "Pseudonymizer(<key>)"

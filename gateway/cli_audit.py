@@ -1,4 +1,4 @@
-"""``attestgate audit verify`` and ``attestgate audit vkey``: the operator's and auditor's view.
+"""``attestgate audit verify``, ``vkey`` and ``resolve``: the operator's and auditor's view.
 
 ``verify`` recomputes every leaf hash and the whole Merkle tree from storage, checks every stored
 checkpoint's signature and its consistency with the next, and exits 0 printing size and root when
@@ -85,8 +85,10 @@ def _verifiers(config: GatewayConfig, keyring: KeyRing | None, vkey: str | None)
 
 
 def add_audit_command(sub: Any, run: Any) -> None:
-    """Register ``audit verify`` and ``audit vkey`` (``run`` dispatches to the CLI's handlers)."""
-    p = sub.add_parser("audit", help="verify the audit log, print its verifier key")
+    """Register ``audit verify``, ``vkey`` and ``resolve`` (``run``: the CLI's handlers)."""
+    p = sub.add_parser(
+        "audit", help="verify the audit log, print its verifier key, resolve a pseudonym"
+    )
     audit_sub = p.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="recompute and check the whole log")
     _common(verify)
@@ -96,6 +98,18 @@ def add_audit_command(sub: Any, run: Any) -> None:
     vkey = audit_sub.add_parser("vkey", help="print the log's C2SP verifier key")
     _common(vkey)
     vkey.set_defaults(func=run["vkey"])
+    resolve = audit_sub.add_parser(
+        "resolve",
+        help="find the subject id, record id or transaction ref behind a pseudonym "
+        "(for a regulator's lawful request; the resolution is itself audited)",
+    )
+    _common(resolve)
+    resolve.add_argument("--db", help="database URL or SQLite path (default: in the data dir)")
+    resolve.add_argument(
+        "--reason", required=True, help="why (a case or request number; logged, so no names)"
+    )
+    resolve.add_argument("pseudonym", metavar="PSEUDONYM", help="ps_..., pr_..., pt_... or pj_...")
+    resolve.set_defaults(func=run["resolve"])
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

@@ -16,6 +16,7 @@ from gateway.clock import Clock
 from gateway.config import GatewayConfig
 from gateway.keys import KeyRing
 from gateway.providers import ProviderRegistry
+from gateway.refusal_budget import RefusalBudget
 from gateway.storage import Storage
 from gateway.trail import Trail
 from gateway.vault import RecordVault
@@ -42,6 +43,7 @@ class Core:
     log: AuditLog
     trail: Trail
     providers: ProviderRegistry
+    refusal_budget: RefusalBudget = field(default_factory=RefusalBudget.default)
     _consent_changed: threading.Condition = field(default_factory=threading.Condition)
     _checkpoint_changed: threading.Condition = field(default_factory=threading.Condition)
 

@@ -1,16 +1,24 @@
 """Audit events of the gateway's steps, and the per-subject index behind ListActivity.
 
 Events name who acted, about whom (a pseudonym), on which objects, the decision and its reason, and
-the names of disclosed claims. They never carry a personal value: subject ids become HMAC
-pseudonyms, and an owner acting is recorded by pseudonym too.
+the names of disclosed claims. They never carry a personal value: subject ids, record ids of
+personal domains and transaction refs become keyed HMAC pseudonyms (``Trail``), and an owner
+acting is recorded by pseudonym too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
-from audit.events import ActorRole, AuditEvent, Decision, EventType, Pseudonymizer
+from audit.events import (
+    ActorRole,
+    AuditEvent,
+    Decision,
+    EventType,
+    Pseudonymizer,
+    PseudonymKind,
+)
 from audit.sql import Connection
 from audit.store import insert_rows
 from audit.tree import AuditLog
@@ -47,14 +55,38 @@ def activity_page(
 
 
 class Trail:
-    """Builds audit events with the gateway's pseudonymizer."""
+    """Builds audit events with the gateway's pseudonymizer.
 
-    def __init__(self, pseudonymizer: Pseudonymizer) -> None:
+    Ids that may name a person never reach a leaf verbatim: subjects become ``ps_`` pseudonyms,
+    records of personal domains ``pr_`` (in clear only where the catalog marks the domain's record
+    ids public: ``record_id_public``), transaction refs always ``pt_``, and the ``jti`` of a
+    presentation that did not verify ``pj_``. Each kind is keyed apart (``PseudonymKind``).
+    """
+
+    def __init__(
+        self, pseudonymizer: Pseudonymizer, public_record_domains: Collection[str] = ()
+    ) -> None:
         self._pseudonymizer = pseudonymizer
+        self._public = frozenset(public_record_domains)
+
+    @property
+    def pseudonymizer(self) -> Pseudonymizer:
+        """The keyed pseudonym functions (``attestgate audit resolve`` recomputes them)."""
+        return self._pseudonymizer
 
     def pseudonym(self, subject_id: str) -> str:
         """The audit pseudonym of a subject id."""
         return self._pseudonymizer.pseudonym(subject_id)
+
+    def record_objects(self, domain: str, record_id: str) -> dict[str, str]:
+        """How a record is named in a leaf: its domain, and its id in clear only if public."""
+        if domain in self._public:
+            return {"domain": domain, "record_id": record_id}
+        return {"domain": domain, "record_pseudonym": self._pseudonymizer.record(domain, record_id)}
+
+    def unverified_jti(self, jti: str) -> str:
+        """A short keyed hash standing for a ``jti`` nobody vouched for (fixed size, no text)."""
+        return self._pseudonymizer.of_kind(PseudonymKind.UNVERIFIED_JTI, jti)
 
     def event(
         self,
@@ -68,8 +100,25 @@ class Trail:
         claims: Sequence[str] = (),
         refusal: DomainError | None = None,
         reason: str | None = None,
+        record: tuple[str, str] | None = None,
+        transaction_ref: str | None = None,
     ) -> AuditEvent:
-        """One event; the actor of an owner is recorded by pseudonym, the subject always is."""
+        """One event; the actor of an owner is recorded by pseudonym, the subject always is.
+
+        ``record`` is ``(domain, record_id)`` and ``transaction_ref`` a bank's reference: both are
+        named the way the class docstring says; ``objects`` may hold a ``record_id`` only next to
+        the ``domain`` it is public in (as ``record_objects`` gives it), never a transaction ref."""
+        if "transaction_ref" in objects or (
+            "record_id" in objects and objects.get("domain") not in self._public
+        ):
+            raise ValueError("pass record ids and transaction refs as record= / transaction_ref=")
+        named = dict(objects)
+        if record is not None:
+            named.update(self.record_objects(*record))
+        if transaction_ref:
+            named["transaction_pseudonym"] = self._pseudonymizer.of_kind(
+                PseudonymKind.TRANSACTION, transaction_ref
+            )
         actor_role = ActorRole(role)
         return AuditEvent(
             type=kind,
@@ -77,7 +126,7 @@ class Trail:
             actor_role=actor_role,
             actor_id=self.pseudonym(actor) if actor_role is ActorRole.OWNER else actor,
             subject=self._pseudonymizer.pseudonym(subject) if subject is not None else None,
-            objects={k: v for k, v in objects.items() if v},
+            objects={k: v for k, v in named.items() if v},
             decision=Decision.DENY if refusal is not None else Decision.ALLOW,
             reason=reason or (refusal.reason.value if refusal is not None else None),
             claims=tuple(claims),

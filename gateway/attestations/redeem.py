@@ -9,7 +9,6 @@ pledge): all or nothing, and race-free because units of work run one batch at a 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -61,16 +60,18 @@ class Redeemer:
         """Verify the presentation and move ISSUED -> REDEEMED exactly once."""
         _check_transaction_ref(transaction_ref)
         jti = self._jti_of(caller, presentation)
-        objects = {"attestation_jti": jti, "transaction_ref": transaction_ref}
         now = self._core.clock.now()
-        self._verify(
-            caller, presentation, jti=jti, transaction_ref=transaction_ref, objects=objects, now=now
-        )
+        self._verify(caller, presentation, jti=jti, transaction_ref=transaction_ref, now=now)
 
         def unit(tx: Tx) -> RedemptionResult:
             return self._redeem_unit(tx, caller, jti, transaction_ref, now)
 
-        refusal = self._refusals.on_refusal(caller, EventType.ATTESTATION_REFUSED, objects)
+        refusal = self._refusals.on_refusal(
+            caller,
+            EventType.ATTESTATION_REFUSED,
+            {"attestation_jti": jti},  # verified from here on: the gateway's own id
+            transaction_ref=transaction_ref,
+        )
         committed = self._core.storage.write(unit, on_refusal=refusal)
         return replace(committed.value, log_index=committed.log_indices[0])
 
@@ -92,7 +93,6 @@ class Redeemer:
         *,
         jti: str,
         transaction_ref: str,
-        objects: Mapping[str, str],
         now: datetime,
     ) -> None:
         """The shared verifier; the public error is opaque, the audit log gets the precise code."""
@@ -107,9 +107,7 @@ class Redeemer:
                 if exc.code is VerifyFailure.EXPIRED
                 else DomainError(Reason.ATTESTATION_INVALID, "attestation invalid")
             )
-            self._refusals.record(
-                caller, EventType.ATTESTATION_REFUSED, objects, public, exc.code.value
-            )
+            self._refusals.record_unverified(caller, jti, transaction_ref, public, exc.code.value)
             raise public from None
 
     def _redeem_unit(
@@ -137,10 +135,11 @@ class Redeemer:
                 role=caller.role,
                 actor=caller.subject,
                 subject=consent.owner,
-                objects={"attestation_jti": jti, "consent_id": consent.id,
-                         "transaction_ref": transaction_ref, "record_id": row.record_id},
+                objects={"attestation_jti": jti, "consent_id": consent.id},
+                record=(row.domain, row.record_id),
+                transaction_ref=transaction_ref,
             )
-        )  # fmt: skip
+        )
         return RedemptionResult(
             jti, transaction_ref, now, row.consumption_kind, row.consumption_amount, currency, -1
         )

@@ -4,6 +4,11 @@ Every well-formed attempt that policy or state refuses becomes an ``attestation.
 about the owner it concerned (when the consent or attestation it names exists), with the public
 reason and, where the verifier knows it, the precise one (``ATTESTATION_INVALID:KB_STALE``).
 Malformed input is not audited: it changes nothing (``gateway.trail.audits_refusal``).
+
+Bounded (``gateway.refusal_budget``): each caller's refusal leaves draw from a token bucket; beyond
+it a refusal is answered but counted instead of logged, and the caller's next leaf carries the
+count. A presentation that did not verify writes one fixed-size leaf: its ``jti`` and transaction
+ref as short keyed hashes (``pj_``, ``pt_``), never the text the caller sent.
 """
 
 from __future__ import annotations
@@ -16,24 +21,38 @@ from consent.model import ConsentId
 from gateway import trail
 from gateway.attestations import ledger
 from gateway.context import Caller, Core
+from gateway.refusal_budget import SUPPRESSED_OBJECT
 from sdk.reasons import DomainError
 
 
 class RefusalAudit:
-    """Builds and records refusal events."""
+    """Builds and records refusal events, within each caller's refusal budget."""
 
     def __init__(self, core: Core) -> None:
         self._core = core
 
     def on_refusal(
-        self, caller: Caller, kind: EventType, objects: Mapping[str, str]
+        self,
+        caller: Caller,
+        kind: EventType,
+        objects: Mapping[str, str],
+        *,
+        transaction_ref: str | None = None,
     ) -> Callable[[DomainError], list[AuditEvent]]:
-        """A sequencer ``on_refusal`` hook: the refusal's event, in the refused unit's batch."""
+        """A sequencer ``on_refusal`` hook: the refusal's event, in the refused unit's batch.
+
+        The budget is taken once per call, even if the writer runs the unit a second time."""
+        taken: list[int | None] = []
 
         def events(error: DomainError) -> list[AuditEvent]:
             if not trail.audits_refusal(error):
                 return []
-            return [self.event(caller, kind, objects, error, None)]
+            if not taken:
+                taken.append(self._core.refusal_budget.take(caller.role, caller.subject))
+            if taken[0] is None:
+                return []
+            counted = _with_suppressed(objects, taken[0])
+            return [self.event(caller, kind, counted, error, None, transaction_ref=transaction_ref)]
 
         return events
 
@@ -44,16 +63,49 @@ class RefusalAudit:
         objects: Mapping[str, str],
         error: DomainError,
         detail: str | None = None,
+        *,
+        subject: str | None = None,
+        transaction_ref: str | None = None,
     ) -> None:
-        """Log a refusal decided outside a unit of work (durable before the caller is answered)."""
+        """Log a refusal decided outside a unit of work (durable before the caller is answered);
+        ``subject`` overrides the owner found from ``objects``."""
         if not trail.audits_refusal(error):
             return
-        event = self.event(caller, kind, objects, error, detail)
+        suppressed = self._core.refusal_budget.take(caller.role, caller.subject)
+        if suppressed is None:
+            return
+        event = self.event(
+            caller,
+            kind,
+            _with_suppressed(objects, suppressed),
+            error,
+            detail,
+            subject=subject,
+            transaction_ref=transaction_ref,
+        )
 
         def unit(tx: Tx) -> None:
             tx.emit(event)
 
         self._core.storage.write(unit)
+
+    def record_unverified(
+        self, caller: Caller, jti: str, transaction_ref: str, error: DomainError, detail: str
+    ) -> None:
+        """A presentation that did not verify: a fixed-size leaf. Its ``jti`` and transaction ref
+        are attacker-controlled text, so both are logged as short keyed hashes only, and the
+        refusal names an owner only when the ``jti`` is an attestation held by this caller."""
+        objects = {"unverified_jti": self._core.trail.unverified_jti(jti)}
+        owner = self._holder_owner(caller, jti)
+        self.record(
+            caller,
+            EventType.ATTESTATION_REFUSED,
+            objects,
+            error,
+            detail,
+            subject=owner,
+            transaction_ref=transaction_ref,
+        )
 
     def event(
         self,
@@ -62,6 +114,9 @@ class RefusalAudit:
         objects: Mapping[str, str],
         error: DomainError,
         detail: str | None,
+        *,
+        subject: str | None = None,
+        transaction_ref: str | None = None,
     ) -> AuditEvent:
         """The refusal event; ``detail`` is the precise internal reason, if any."""
         return self._core.trail.event(
@@ -69,11 +124,21 @@ class RefusalAudit:
             now=self._core.clock.now(),
             role=caller.role,
             actor=caller.subject,
-            subject=self._subject_of(objects),
+            subject=subject if subject is not None else self._subject_of(objects),
             objects=dict(objects),
             refusal=error,
             reason=f"{error.reason.value}:{detail}" if detail else None,
+            transaction_ref=transaction_ref,
         )
+
+    def _holder_owner(self, caller: Caller, jti: str) -> str | None:
+        try:
+            row = ledger.get(self._core.storage.read(), jti)
+        except DomainError:
+            return None
+        if row.grantee != caller.subject:
+            return None
+        return self._subject_of({"consent_id": row.consent_id})
 
     def _subject_of(self, objects: Mapping[str, str]) -> str | None:
         """The owner an attempt was about, when the consent or attestation it names exists."""
@@ -90,3 +155,8 @@ class RefusalAudit:
             return self._core.consents(conn).get_consent(ConsentId(consent_id)).owner
         except DomainError:
             return None
+
+
+def _with_suppressed(objects: Mapping[str, str], suppressed: int) -> Mapping[str, str]:
+    """``objects`` plus the count of refusals the budget left out before this leaf, if any."""
+    return {**objects, SUPPRESSED_OBJECT: str(suppressed)} if suppressed else objects
