@@ -19,6 +19,8 @@ Every failure, remote or local, is an ``AttestgateError``::
     │   └── DataErased                    DATA_ERASED
     ├── InvalidAttestation                ATTESTATION_INVALID, and offline verification failures
     ├── ResourceExhausted                 RESOURCE_EXHAUSTED
+    │   ├── EvaluationBudgetExhausted     EVALUATION_BUDGET_EXHAUSTED
+    │   └── TooManyPendingRequests        TOO_MANY_PENDING_REQUESTS
     ├── Unavailable                       UNAVAILABLE
     │   └── DeadlineExceeded              DEADLINE_EXCEEDED
     ├── Cancelled                         CANCELLED
@@ -57,6 +59,7 @@ __all__ = [
     "ConsentRevoked",
     "DataErased",
     "DeadlineExceeded",
+    "EvaluationBudgetExhausted",
     "FailedPrecondition",
     "InternalError",
     "InvalidArgument",
@@ -66,6 +69,7 @@ __all__ = [
     "OutOfRange",
     "PermissionDenied",
     "ResourceExhausted",
+    "TooManyPendingRequests",
     "Unavailable",
     "Unimplemented",
     "error_class",
@@ -217,6 +221,20 @@ class ResourceExhausted(AttestgateError):
     default_reason = Reason.OVERLOADED
 
 
+class EvaluationBudgetExhausted(ResourceExhausted):
+    """The bank has had every predicate evaluation the purpose allows on this record in this
+    period; ``metadata["renews_at"]`` (RFC 3339) says when the budget renews. Not retried."""
+
+    default_reason = Reason.EVALUATION_BUDGET_EXHAUSTED
+
+
+class TooManyPendingRequests(ResourceExhausted):
+    """The bank already has the maximum of undecided requests to this owner
+    (``metadata["limit"]``); ask again once the owner decided some or they expired."""
+
+    default_reason = Reason.TOO_MANY_PENDING_REQUESTS
+
+
 class Unavailable(AttestgateError):
     """The gateway (or its storage) is not reachable right now; safe to retry idempotent calls."""
 
@@ -258,6 +276,8 @@ _BY_REASON: Mapping[Reason, type[AttestgateError]] = {
     Reason.NOTHING_TO_DISCLOSE: NothingToDisclose,
     Reason.DATA_ERASED: DataErased,
     Reason.ATTESTATION_INVALID: InvalidAttestation,
+    Reason.EVALUATION_BUDGET_EXHAUSTED: EvaluationBudgetExhausted,
+    Reason.TOO_MANY_PENDING_REQUESTS: TooManyPendingRequests,
 }
 _CODE_CLASSES: tuple[type[AttestgateError], ...] = (
     AuthenticationError,

@@ -10,8 +10,16 @@ from consent.catalog._model import (
     Catalog,
     CatalogError,
     DomainSpec,
+    EvaluationBudget,
     PredicateBinding,
     PurposeSpec,
 )
 
-__all__ = ["Catalog", "CatalogError", "DomainSpec", "PredicateBinding", "PurposeSpec"]
+__all__ = [
+    "Catalog",
+    "CatalogError",
+    "DomainSpec",
+    "EvaluationBudget",
+    "PredicateBinding",
+    "PurposeSpec",
+]

@@ -5,11 +5,14 @@ File format (one domain per file)::
     domain = "income"            # [a-z][a-z0-9_]*
     description = "..."
     provider_role = "tax_bureau"
+    record_id_public = false     # true: record ids are public asset ids, in clear in the log
     [fields.<name>]              type, sensitivity, max_length, values, required, currency,
                                  description
     [predicates.<name>]          options = {...}, description  (name must be registered)
     [purposes.<name>]            description, claims, predicates, max_uses, max_validity_days,
-                                 default_validity_days, data_life_days, consumption
+                                 default_validity_days, data_life_days, consumption,
+                                 evaluation_budget = { count = 4, period = "30d" } (period: Nd
+                                 or Nh; required when a predicate takes the bank's parameters)
     [[rules]]                    kind = "date_span" (start, end, max_years)
                                  | kind = "required_when" (field, equals, require)
 
@@ -29,6 +32,7 @@ from typing import Any
 from consent.catalog._model import (
     CatalogError,
     DomainSpec,
+    EvaluationBudget,
     PredicateBinding,
     PurposeSpec,
 )
@@ -49,6 +53,7 @@ _DOMAIN_KEYS = {
     "domain",
     "description",
     "provider_role",
+    "record_id_public",
     "fields",
     "predicates",
     "purposes",
@@ -64,7 +69,9 @@ _PURPOSE_KEYS = {
     "default_validity_days",
     "data_life_days",
     "consumption",
+    "evaluation_budget",
 }
+_PERIOD = re.compile(r"([1-9][0-9]{0,4})([dh])")
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,12 @@ class _Where:
             raise self.error(path, "required integer" if value is None else "must be an integer")
         if value < low:
             raise self.error(path, f"must be at least {low}")
+        return value
+
+    def flag(self, table: Mapping[str, Any], key: str, path: str, *, default: bool) -> bool:
+        value = table.get(key, default)
+        if not isinstance(value, bool):
+            raise self.error(path, "must be a boolean")
         return value
 
     def names(self, table: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
@@ -164,6 +177,7 @@ def parse_domain(file_name: str, data: bytes, registry: PredicateRegistry) -> Do
         predicates=MappingProxyType(predicates),
         purposes=MappingProxyType(purposes),
         rules=rules,
+        record_id_public=where.flag(doc, "record_id_public", "record_id_public", default=False),
     )
 
 
@@ -190,9 +204,7 @@ def _field(where: _Where, name: str, raw: object) -> FieldSpec:
     max_length = DEFAULT_MAX_LENGTH
     if "max_length" in table:
         max_length = where.integer(table, "max_length", f"{path}.max_length", low=1)
-    required = table.get("required", True)
-    if not isinstance(required, bool):
-        raise where.error(f"{path}.required", "must be a boolean")
+    required = where.flag(table, "required", f"{path}.required", default=True)
     return FieldSpec(
         name=name,
         type=field_type,
@@ -272,7 +284,33 @@ def _purpose(
             days=where.integer(table, "data_life_days", f"{path}.data_life_days", low=0)
         ),
         consumption=kind,
+        evaluation_budget=_budget(where, path, table, evaluated, registry),
     )
+
+
+def _budget(
+    where: _Where,
+    path: str,
+    table: Mapping[str, Any],
+    evaluated: Sequence[str],
+    registry: PredicateRegistry,
+) -> EvaluationBudget | None:
+    """The purpose's evaluation budget; required when a predicate takes the bank's parameters
+    (those can be bisected: docs/catalog.md "Evaluation budgets")."""
+    key = f"{path}.evaluation_budget"
+    if "evaluation_budget" not in table:
+        chosen = [name for name in evaluated if registry.get(name).params]
+        if chosen:
+            raise where.error(key, f"required: predicate {chosen[0]!r} takes the bank's parameters")
+        return None
+    budget = where.table(table["evaluation_budget"], key, {"count", "period"})
+    period = where.text(budget, "period", f"{key}.period")
+    match = _PERIOD.fullmatch(period)
+    if match is None:
+        raise where.error(f"{key}.period", 'must be a number of days or hours: "30d", "12h"')
+    unit = timedelta(days=1) if match[2] == "d" else timedelta(hours=1)
+    count = where.integer(budget, "count", f"{key}.count", low=1)
+    return EvaluationBudget(count=count, period=int(match[1]) * unit)
 
 
 def _purpose_claims(

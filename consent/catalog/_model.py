@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -44,6 +44,42 @@ class PredicateBinding:
 
 
 @dataclass(frozen=True)
+class EvaluationBudget:
+    """How many predicate evaluations one bank may have on one record per period.
+
+    Periods are fixed windows counted from the Unix epoch (UTC): the budget renews at the end of
+    each window (``period_start``, ``renews_at``). Every predicate an attestation evaluates costs
+    one, whatever its result: a bank learns at most ``count`` bits about a record per window.
+    """
+
+    count: int
+    period: timedelta
+
+    def period_start(self, now: datetime) -> datetime:
+        """The start of the window ``now`` falls in."""
+        elapsed = now - _EPOCH
+        return _EPOCH + (elapsed // self.period) * self.period
+
+    def renews_at(self, now: datetime) -> datetime:
+        """When the window ``now`` falls in ends."""
+        return self.period_start(now) + self.period
+
+    def describe(self) -> str:
+        """``4 per 30d`` (the catalog's notation)."""
+        return f"{self.count} per {format_period(self.period)}"
+
+
+def format_period(period: timedelta) -> str:
+    """A period in the catalog's notation: ``30d`` or ``12h``."""
+    if period % timedelta(days=1):
+        return f"{period // timedelta(hours=1)}h"
+    return f"{period.days}d"
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
 class PurposeSpec:
     """A purpose template: what it may disclose and evaluate, its limits and its consumption."""
 
@@ -60,6 +96,8 @@ class PurposeSpec:
     data_life: timedelta
     """How long the grantee may keep what it learns (AA consent artefact ``DataLife``)."""
     consumption: ConsumptionKind
+    evaluation_budget: EvaluationBudget | None = None
+    """Predicate evaluations per (bank, record, period); None: unbounded (see docs/catalog.md)."""
 
     @property
     def allowed(self) -> frozenset[str]:
@@ -79,6 +117,9 @@ class DomainSpec:
     predicates: Mapping[str, PredicateBinding]
     purposes: Mapping[str, PurposeSpec]
     rules: tuple[RecordRule, ...] = ()
+    record_id_public: bool = False
+    """Record ids are public asset identifiers (a receipt or patent number, a company's USCC) and
+    appear in clear in the audit log; otherwise (the default) the log holds a record pseudonym."""
 
     def is_claim(self, name: str) -> bool:
         """True when ``name`` is a field or predicate of this domain."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ from consent.model import Consent, ConsentId
 from consent.policy import Withheld, WithheldReason, decide
 from consent.predicates import ConsumptionKind, PredicateContext
 from gateway import idempotency
-from gateway.attestations import ledger
+from gateway.attestations import budget, ledger
 from gateway.attestations.consent_cache import ActiveConsents
 from gateway.attestations.redeem import Redeemer, RedemptionResult
 from gateway.attestations.refusals import RefusalAudit
@@ -61,6 +61,8 @@ class _Evaluated:
     kind: ledger.ConsumptionKind
     amount: int
     detail: dict[str, str]
+    evaluations: int
+    """Predicates evaluated (each costs one of the purpose's evaluation budget)."""
 
 
 class AttestationManager:
@@ -100,7 +102,7 @@ class AttestationManager:
             objects = {"consent_id": consent_id}
             self._refusals.record(caller, EventType.ATTESTATION_REFUSED, objects, exc)
             raise
-        row, events = prepared
+        row, events, evaluations = prepared
 
         def unit(tx: Tx) -> str:
             stored = idempotency.claim(tx.conn, key, row.jti.encode(), row.issued_at.isoformat())
@@ -108,7 +110,7 @@ class AttestationManager:
                 return stored.decode()
             self._count_use(tx, consent)  # a refusal also rolls the claim back
             ledger.insert(tx.conn, row)
-            for event in events:
+            for event in self._spend_budget(tx, consent, row.record_id, evaluations, events):
                 tx.emit(event)
             return row.jti
 
@@ -139,7 +141,7 @@ class AttestationManager:
         params: Mapping[str, object],
         holder_jwk: Mapping[str, object],
         claims: Sequence[str],
-    ) -> tuple[ledger.AttestationRow, list[AuditEvent]]:
+    ) -> tuple[ledger.AttestationRow, list[AuditEvent], int]:
         core, now = self._core, self._core.clock.now()
         disclosure = decide(
             core.catalog,
@@ -194,11 +196,11 @@ class AttestationManager:
             role="bank",
             actor=consent.grantee,
             subject=consent.owner,
-            objects={"consent_id": consent.id, "attestation_jti": issued.jti,
-                     "record_id": record.record_id},
+            objects={"consent_id": consent.id, "attestation_jti": issued.jti},
             claims=disclosure.disclosed,
-        )  # fmt: skip
-        return row, [event]
+            record=(consent.domain, record.record_id),
+        )
+        return row, [event], evaluated.evaluations
 
     def _evaluate(
         self,
@@ -231,7 +233,8 @@ class AttestationManager:
             ):
                 kind = ledger.ConsumptionKind(result.consumption.kind.value)
                 amount = max(amount, result.consumption.amount)
-        return _Evaluated(values, kind, amount, detail)
+        evaluations = sum(1 for claim in values if claim not in fields)
+        return _Evaluated(values, kind, amount, detail, evaluations)
 
     def _predicate_context(
         self,
@@ -255,6 +258,23 @@ class AttestationManager:
             pledged=pledged_by is not None,
             fx_rates=fx_rates,
         )
+
+    def _spend_budget(
+        self, tx: Tx, consent: Consent, record_id: str, cost: int, events: list[AuditEvent]
+    ) -> list[AuditEvent]:
+        """Count the predicate evaluations against the purpose's budget (``budget.py``); the
+        issued event shows the owner how much of it is used and when it renews."""
+        limit = self._core.catalog.purpose(consent.domain, consent.purpose).evaluation_budget
+        if limit is None or cost == 0:
+            return events
+        key = budget.BudgetKey(consent.grantee, consent.domain, record_id, consent.purpose)
+        shown = budget.spend(tx.conn, key, limit, cost, self._core.clock.now()).objects(cost)
+        return [
+            replace(e, objects={**e.objects, **shown})
+            if e.type is EventType.ATTESTATION_ISSUED
+            else e
+            for e in events
+        ]
 
     def _count_use(self, tx: Tx, consent: Consent) -> None:
         # One conditional write: refused (with the precise reason) if the consent was revoked,

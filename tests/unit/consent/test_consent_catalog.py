@@ -341,3 +341,61 @@ def test_a_registered_custom_predicate_can_be_bound(tmp_path: Path) -> None:
     catalog = Catalog.from_dir(tmp_path, predicates=registry)
     assert "not_stolen" in catalog.purpose("vehicle", "car_loan").allowed
     assert not_stolen.description == "The vehicle is not reported stolen."
+
+
+BUDGETED = VALID.replace("predicates = []", 'predicates = ["owned_by_subject"]')
+
+
+@pytest.mark.parametrize(
+    ("budget", "count", "period"),
+    [
+        ('{ count = 4, period = "30d" }', 4, timedelta(days=30)),
+        ('{ count = 1, period = "12h" }', 1, timedelta(hours=12)),
+    ],
+)
+def test_evaluation_budget_is_parsed(
+    tmp_path: Path, budget: str, count: int, period: timedelta
+) -> None:
+    text = BUDGETED.replace(
+        "data_life_days = 1", f"data_life_days = 1\nevaluation_budget = {budget}"
+    )
+    spec = Catalog.from_dir(write(tmp_path, text)).purpose("vehicle", "car_loan").evaluation_budget
+    assert spec is not None
+    assert (spec.count, spec.period) == (count, period)
+    assert (
+        Catalog.from_dir(write(tmp_path, BUDGETED)).purpose("vehicle", "car_loan").evaluation_budget
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("budget", "key", "fragment"),
+    [
+        ('{ count = 0, period = "30d" }', "evaluation_budget.count", "at least 1"),
+        ('{ count = 4, period = "30" }', "evaluation_budget.period", "days or hours"),
+        ('{ count = 4, period = "0d" }', "evaluation_budget.period", "days or hours"),
+        ("{ count = 4 }", "evaluation_budget.period", "required string"),
+        ('{ count = 4, period = "1d", per = "bank" }', "evaluation_budget.per", "unknown key"),
+        ("4", "evaluation_budget", "must be a table"),
+    ],
+)
+def test_broken_evaluation_budget(tmp_path: Path, budget: str, key: str, fragment: str) -> None:
+    text = BUDGETED.replace(
+        "data_life_days = 1", f"data_life_days = 1\nevaluation_budget = {budget}"
+    )
+    with pytest.raises(CatalogError, match=fragment) as caught:
+        Catalog.from_dir(write(tmp_path, text))
+    assert caught.value.key == f"purposes.car_loan.{key}"
+
+
+def test_a_parameterized_predicate_needs_a_budget(tmp_path: Path, catalog: Catalog) -> None:
+    source = Path(__file__).parents[3] / "consent" / "catalog" / "income.toml"
+    text = source.read_text(encoding="utf-8")
+    budget = 'evaluation_budget = { count = 4, period = "30d" }'
+    assert budget in text
+    with pytest.raises(CatalogError, match=r"covers_amount.*parameters") as caught:
+        Catalog.from_dir(write(tmp_path, text.replace(budget, ""), "income.toml"))
+    assert caught.value.key == "purposes.fx_purchase.evaluation_budget"
+    spec = catalog.purpose("income", "fx_purchase").evaluation_budget
+    assert spec is not None
+    assert spec.describe() == "4 per 30d"

@@ -1,0 +1,15 @@
+-- Predicate evaluations per (bank, record, purpose, period) (gateway/attestations/budget.py): the
+-- issue unit of work adds an attestation's evaluations with one conditional upsert, so the
+-- catalog's evaluation_budget holds under concurrency and across replicas.
+-- Idempotent like 0001 (create_sqlite_schema runs every file again).
+CREATE TABLE IF NOT EXISTS evaluation_budgets (
+    grantee TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    period_start TEXT NOT NULL,
+    used INTEGER NOT NULL,
+    PRIMARY KEY (grantee, domain, record_id, purpose, period_start)
+);
+-- Pending requests per (owner, bank), counted before each new request (gateway/consents.py).
+CREATE INDEX IF NOT EXISTS consent_requests_pending ON consent_requests (owner, grantee, state);
