@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -15,6 +18,7 @@ from audit.events import (
     EventType,
     Pseudonym,
     Pseudonymizer,
+    PseudonymKind,
     canonical_json,
 )
 
@@ -164,3 +168,35 @@ class TestPseudonymizer:
 
     def test_repr_hides_key(self) -> None:
         assert KEY.hex() not in repr(Pseudonymizer(KEY))
+
+    def test_subject_pseudonyms_keep_their_original_layout(self) -> None:
+        # Existing logs, the activity index and the vault's subject refs depend on it.
+        digest = hmac.new(KEY, b"subject-1", hashlib.sha256).digest()[:16]
+        expected = "ps_" + base64.urlsafe_b64encode(digest).decode().rstrip("=")
+        assert Pseudonymizer(KEY).pseudonym("subject-1") == expected
+
+
+class TestPseudonymKinds:
+    def test_each_kind_is_keyed_apart_and_named_by_its_prefix(self) -> None:
+        pseudonymizer = Pseudonymizer(KEY)
+        made = {kind: pseudonymizer.of_kind(kind, "same-id") for kind in PseudonymKind}
+        assert len({value[3:] for value in made.values()}) == len(PseudonymKind)
+        for kind, value in made.items():
+            assert value.startswith(kind.value)
+            assert len(value) == 3 + 22
+            assert PseudonymKind.of(value) is kind
+        assert PseudonymKind.of("alice") is None
+        assert made[PseudonymKind.SUBJECT] == pseudonymizer.pseudonym("same-id")
+
+    def test_a_record_pseudonym_depends_on_domain_and_id(self) -> None:
+        pseudonymizer = Pseudonymizer(KEY)
+        record = pseudonymizer.record("income", "inc-1")
+        assert record == pseudonymizer.of_kind(PseudonymKind.RECORD, "income\x00inc-1")
+        assert record != pseudonymizer.record("patent", "inc-1")
+        assert record != pseudonymizer.record("income", "inc-2")
+        assert record != Pseudonymizer(bytes(32)).record("income", "inc-1")
+        with pytest.raises(ValueError, match="non-empty"):
+            pseudonymizer.record("income", "")
+
+    def test_resolving_is_audited_as_its_own_event_type(self) -> None:
+        assert EventType("pseudonym.resolved") is EventType.PSEUDONYM_RESOLVED

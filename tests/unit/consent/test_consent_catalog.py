@@ -399,3 +399,19 @@ def test_a_parameterized_predicate_needs_a_budget(tmp_path: Path, catalog: Catal
     spec = catalog.purpose("income", "fx_purchase").evaluation_budget
     assert spec is not None
     assert spec.describe() == "4 per 30d"
+
+
+def test_record_ids_are_pseudonymous_unless_the_domain_marks_them_public(
+    tmp_path: Path, catalog: Catalog
+) -> None:
+    public = {name for name, spec in catalog.domains.items() if spec.record_id_public}
+    assert public == {"warehouse_receipt", "patent", "business_registration"}  # not income
+    assert not Catalog.from_dir(write(tmp_path, VALID)).domain("vehicle").record_id_public
+    marked = VALID.replace(
+        'provider_role = "traffic_police"',
+        'provider_role = "traffic_police"\nrecord_id_public = true',
+    )
+    assert Catalog.from_dir(write(tmp_path, marked)).domain("vehicle").record_id_public
+    wrong = marked.replace("record_id_public = true", 'record_id_public = "yes"')
+    with pytest.raises(CatalogError, match="record_id_public: must be a boolean"):
+        Catalog.from_dir(write(tmp_path, wrong))
