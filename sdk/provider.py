@@ -84,13 +84,16 @@ class ProviderClient(ClientBase):
         effective_at: datetime | None = None,
     ) -> FxRatesReceipt:
         """Upload an FX rate table: units of ``base`` per one unit of each currency, as decimal
-        text or ``Decimal`` (never float). ``effective_at`` defaults to now."""
+        text or ``Decimal`` (never float). ``effective_at`` defaults to now; one before the
+        newest table's is refused (``FX_TABLE_OUT_OF_ORDER``). Needs the gateway's FX role."""
         request = self._uploads.rates_request(
             table_id=table_id, rates=rates, base=base, effective_at=effective_at
         )
         return convert.fx_receipt(self._unary(self._stub.PutFxRates, request))
 
     def erase_subject(self, subject: str) -> ErasureReceipt:
-        """Crypto-shred every record of ``subject``; later reads fail with ``DataErased``."""
+        """Crypto-shred ``subject``'s records of this provider's domains (those whose
+        ``provider_role`` it holds; other domains stay); later reads and uploads there fail with
+        ``DataErased``."""
         request = self._uploads.erase_request(subject)
         return convert.erasure_receipt(self._unary(self._stub.EraseSubject, request))
