@@ -37,6 +37,7 @@ from jwt.api_jws import PyJWS
 
 from gateway.clock import Clock
 from gateway.config import ConfigError, TrustedIssuer
+from gateway.keyfiles import KeyFileError, refuse_writable_by_others
 from gateway.keys import KeyRing
 from gateway.roles import Role
 from sdk.reasons import DomainError, Reason
@@ -114,6 +115,10 @@ def _load_jwks(issuer: TrustedIssuer) -> dict[str, _IssuerKey]:
 
 
 def _read_jwks_file(path: Path) -> Any:
+    try:
+        refuse_writable_by_others(path, "JWKS file")  # its keys sign tokens we trust
+    except KeyFileError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         return json.loads(path.read_bytes())
     except FileNotFoundError:

@@ -27,6 +27,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from gateway.keyfiles import KeyFileError, refuse_writable_by_others
+
 DEFAULT_DATA_DIR = Path(".attestgate")
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DB_FILE_NAME = "attestgate.db"
@@ -105,6 +107,9 @@ class GatewayConfig:
     storage_check_interval: timedelta = timedelta(seconds=1)  # readiness (gateway.readiness)
     # The provider role that may upload FX rate tables (gateway.records; `attestgate providers`).
     fx_rates_role: str = "fx_authority"
+    # Undecided consent requests one bank may have open to one owner (gateway.consents); beyond:
+    # TOO_MANY_PENDING_REQUESTS until the owner decides some or they expire.
+    max_pending_requests: int = 10
 
     def __post_init__(self) -> None:
         if not self.db:
@@ -231,6 +236,7 @@ _CONVERTERS: dict[str, Callable[[object], object]] = {
     "metrics_allow_remote": _as_bool,
     "storage_check_interval": parse_duration,
     "fx_rates_role": _as_role,
+    "max_pending_requests": _as_positive_int,
 }
 _ISSUER_KEYS = frozenset({"issuer", "jwks", "jwks_file", "audience"})
 assert set(_CONVERTERS) | {"issuers"} == {f.name for f in fields(GatewayConfig)}
@@ -294,6 +300,11 @@ def _parse_issuers(value: object, base: Path, source: str) -> tuple[TrustedIssue
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        # It names the token issuers to trust: nobody else may be able to change it.
+        refuse_writable_by_others(path, "config file")
+    except KeyFileError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
@@ -377,6 +388,7 @@ gateway_id = "{gateway_id}"
 # audit_batch_wait_ms = 0        # extra wait for a batch to fill (0: natural group commit)
 # checkpoint_interval = "1s"     # at most one signed checkpoint per interval
 # fx_rates_role = "fx_authority" # the provider role that uploads FX rate tables
+# max_pending_requests = 10      # open requests per bank and owner; then TOO_MANY_PENDING_REQUESTS
 
 # The development token issuer of this data dir (`attestgate token ...`).
 # Production: replace with your identity provider(s).

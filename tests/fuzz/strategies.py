@@ -3,6 +3,7 @@ field, and byte-level mutations of a serialized message."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
@@ -28,6 +29,17 @@ _TRICKY_TEXT = (
     "~~~",
     '{"kty":"EC"}',
     "a" * 5000,
+    # numbers: Unicode digits ``str.isdigit`` accepts and ``int`` refuses, past int64, signs
+    "²",
+    "١٢",
+    "9999999999999999999",
+    "9" * 23,
+    "-1",
+    # page tokens as the server makes them (base64url "v1:<position>") around bad positions
+    *(
+        base64.urlsafe_b64encode(b"v1:" + p.encode()).decode().rstrip("=")
+        for p in ("²", "9999999999999999999", "9" * 23, "-1", "x")
+    ),
 )
 _INT = {
     FieldDescriptor.TYPE_INT32: INT32,
