@@ -169,10 +169,13 @@ def parse_domain(file_name: str, data: bytes, registry: PredicateRegistry) -> Do
     if not isinstance(raw_rules, list):
         raise where.error("rules", "must be an array of tables ([[rules]])")
     rules = tuple(_rule(where, i, value, fields) for i, value in enumerate(raw_rules))
+    provider_role = where.text(doc, "provider_role", "provider_role")
+    if not _NAME.fullmatch(provider_role):  # a role name the provider registry can store
+        raise where.error("provider_role", "must match [a-z][a-z0-9_]*")
     return DomainSpec(
         name=name,
         description=where.text(doc, "description", "description", ""),
-        provider_role=where.text(doc, "provider_role", "provider_role"),
+        provider_role=provider_role,
         fields=MappingProxyType(fields),
         predicates=MappingProxyType(predicates),
         purposes=MappingProxyType(purposes),

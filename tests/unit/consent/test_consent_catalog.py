@@ -244,6 +244,11 @@ BROKEN = [
     (("max_length = 10", 'max_length = 10\ncurrency = "CNY"'), "fields.plate.currency", "amount"),
     (('domain = "vehicle"', 'domain = "Vehicle"'), "domain", "must match"),
     (
+        ('provider_role = "traffic_police"', 'provider_role = "traffic police"'),
+        "provider_role",
+        "must match",
+    ),
+    (
         ("[predicates.owned_by_subject]", "[predicates.in_good_standing]"),
         "predicates.in_good_standing",
         "closure_start",

@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.cli import _write_default_config, main
+from gateway.config import ConfigError, load_config
 from gateway.keys import KeyRing
 from gateway.providers import ProviderRegistry
 
@@ -139,3 +140,13 @@ def test_list_shows_a_registration_without_roles(
     assert "uploads refused; providers grant" in row
     assert run(data, "grant", "old", "--role", "tax_bureau") == 0
     assert ProviderRegistry(data).roles("old") == {"tax_bureau"}
+
+
+def test_the_fx_role_is_a_checked_config_key(tmp_path: Path) -> None:
+    assert load_config(None, {"data_dir": str(tmp_path)}).fx_rates_role == "fx_authority"
+    config = tmp_path / "config.toml"
+    config.write_text('fx_rates_role = "central_bank"\n')
+    assert load_config(config).fx_rates_role == "central_bank"
+    config.write_text('fx_rates_role = "Central Bank"\n')
+    with pytest.raises(ConfigError, match="bad value for 'fx_rates_role'"):
+        load_config(config)
