@@ -86,6 +86,7 @@ def run_providers(args: argparse.Namespace, config: GatewayConfig) -> int:
 def _add(
     registry: ProviderRegistry, args: argparse.Namespace, owners: dict[str, tuple[str, ...]]
 ) -> Provider:
+    validate_provider_id(args.provider_id)  # first: a bad id is the first thing to report
     try:
         pem = Path(args.public_key_pem_file).read_bytes()
     except OSError as exc:
