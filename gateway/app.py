@@ -20,6 +20,7 @@ from gateway.context import Core
 from gateway.keys import KeyRing
 from gateway.providers import ProviderRegistry
 from gateway.readiness import ReadinessWatch, storage_probe
+from gateway.refusal_budget import RefusalBudget
 from gateway.server import Gateway, GatewayServicers, build_server, prepare_data_dir
 from gateway.services.attestation import AttestationServicer
 from gateway.services.audit import AuditServicer
@@ -39,16 +40,19 @@ def build_core(config: GatewayConfig, *, clock: Clock, keyring: KeyRing) -> Core
     signer = NoteSigner(config.log_origin, keyring.note_signer_key)
     log = AuditLog(storage.writer_connection, signer=signer, origin=config.log_origin)
     pseudonymizer = Pseudonymizer(keyring.pseudonym_key)
+    catalog = Catalog.load_default()
+    public = [name for name, domain in catalog.domains.items() if domain.record_id_public]
     return Core(
         config=config,
         clock=clock,
         storage=storage,
-        catalog=Catalog.load_default(),
+        catalog=catalog,
         keyring=keyring,
         vault=vault.RecordVault(keyring, pseudonymizer.pseudonym),
         log=log,
-        trail=trail.Trail(pseudonymizer),
+        trail=trail.Trail(pseudonymizer, public),
         providers=ProviderRegistry(config.data_dir),
+        refusal_budget=RefusalBudget(config.refusal_audit_per_minute, config.refusal_audit_burst),
     )
 
 
@@ -90,6 +94,10 @@ def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Gatew
         config, keyring=keyring, clock=clock, servicers=servicers, observer=metrics
     )
     on_batch = metrics.batch_committed if metrics is not None else None
+    if metrics is not None:
+        core.refusal_budget.on_suppressed = metrics.refusal_unlogged
+    if metrics is not None and gateway.streams is not None:
+        metrics.watch_streams(gateway.streams.in_use, gateway.streams.limits.total)
     gateway.on_start.append(lambda: start_core(core, on_batch=on_batch))
     gateway.on_stop.append(core.storage.close)
     _watch_readiness(gateway, core, metrics)

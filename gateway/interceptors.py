@@ -4,8 +4,9 @@ For each call it: admits it under the concurrency limit (``gateway.limits``; hea
 exempt so probes stay answered under overload), authenticates the bearer token (except
 ``PUBLIC_METHODS``), checks the role table, applies the caller's rate limit, refuses a request that
 did not parse (``INVALID_ARGUMENT``, not the ``INTERNAL`` gRPC itself would answer) or is larger
-than the configured limit (``MESSAGE_TOO_LARGE``), binds the ``Principal`` for the servicer
-(``current_principal()``), turns any exception into a status through ``gateway.errors`` (so
+than the configured limit (``MESSAGE_TOO_LARGE``), admits a stream under the stream limits and
+bounds its lifetime (``gateway.streams``; health ``Watch`` too), binds the ``Principal`` for the
+servicer (``current_principal()``), turns any exception into a status through ``gateway.errors`` (so
 servicers just raise ``DomainError``), writes one access log line (method, code, duration, role and
 a keyed hash of the subject; never the token, never the request) and tells an optional
 ``CallObserver`` (metrics) how the call ended (``gateway.call_log``).
@@ -31,6 +32,7 @@ from gateway.auth import Principal, TokenVerifier, check_certificate_binding
 from gateway.call_log import CallLog, CallObserver, bound_principal
 from gateway.limits import AdmissionExecutor, RateLimiter
 from gateway.roles import PUBLIC_METHODS, allowed_roles
+from gateway.streams import StreamLease, StreamLimiter, bounded, peer_host
 from sdk.reasons import DomainError, FieldViolation, Reason
 
 Behavior = Callable[[Any, grpc.ServicerContext], Any]
@@ -39,7 +41,8 @@ Wrapper = Callable[[str, Any], Any]
 
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 UNLIMITED_METHODS: frozenset[str] = frozenset({HEALTH_CHECK, "/grpc.health.v1.Health/Watch"})
-"""Methods the concurrency limit never refuses: probes must see a busy gateway as alive."""
+"""Methods the concurrency limit never refuses: probes must see a busy gateway as alive (a
+health ``Watch`` still counts as a stream: it holds a worker thread while open)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class Admission:
     rate: RateLimiter | None = None
     max_message_bytes: int | None = None
     health_pool: ThreadPoolExecutor | None = None
+    streams: StreamLimiter | None = None
 
 
 class _Unparsed:
@@ -249,19 +253,55 @@ class GatewayInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
         def behavior(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             call = self.new_call(method)
+            lease: StreamLease | None = None
             try:
                 self.start_call(call, request, context)
-                yield from inner(request, context)
+                lease = self.open_stream(call, request, context)
+                if lease is None:
+                    yield from inner(request, context)
+                else:
+                    yield from bounded(self._streams, lease, inner, request, context)
                 call.succeeded(context)
             except GeneratorExit:
                 call.code = "CANCELLED"
                 raise
             except Exception as exc:
-                call.fail(exc, context)
+                if isinstance(exc, grpc.RpcError) and not context.is_active():
+                    # Reading the next request of a call that already ended: nothing to answer.
+                    call.code = "UNAVAILABLE" if lease is not None and lease.closed else "CANCELLED"
+                else:
+                    call.fail(exc, context)
             finally:
+                if lease is not None:
+                    self._streams.release(lease)
                 call.end()
 
         return behavior
+
+    @property
+    def _streams(self) -> StreamLimiter:
+        """The stream limiter (only asked for once a stream holds a lease from it)."""
+        assert self._admission.streams is not None
+        return self._admission.streams
+
+    def open_stream(
+        self, call: CallLog, request: Any, context: grpc.ServicerContext
+    ) -> StreamLease | None:
+        """Admit a stream under the stream limits (``gateway.streams``; ``None``: no limits):
+        counted per principal, or per peer address without a token."""
+        if self._admission.streams is None:
+            return None
+        principal = call.principal
+        if principal is None:
+            key = "peer " + peer_host(context.peer())
+        else:
+            key = f"{principal.role} {principal.subject}"
+        return self._admission.streams.acquire(
+            key,
+            anonymous=principal is None,
+            reads_client=isinstance(request, Iterator),
+            context=context,
+        )
 
     def hashed_subject(self, subject: str) -> str:
         """A keyed hash of a subject id: correlates log lines without naming anyone."""

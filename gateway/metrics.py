@@ -8,7 +8,12 @@ What an operator needs to see the gateway's health without reading logs:
 - ``attestgate_audit_batch_units`` / ``attestgate_audit_batch_events``: group-commit batch sizes;
 - ``attestgate_audit_commit_seconds``: time from BEGIN to COMMIT of a batch;
   ``attestgate_audit_batch_failures_total``: batches that did not commit;
-- ``attestgate_ready``: 1 while storage answers (``gateway.readiness``), else 0.
+- ``attestgate_audit_refusals_unlogged_total``: refusals over their caller's refusal budget,
+  answered but not logged one leaf each (``gateway.refusal_budget``);
+- ``attestgate_ready``: 1 while storage answers (``gateway.readiness``), else 0;
+- ``attestgate_streams_open`` / ``attestgate_streams_limit``: streams open now (each holds a
+  worker thread) and ``max_streams`` (``gateway.streams``); refused ones count as refusals with
+  reason ``TOO_MANY_STREAMS``.
 
 Labels carry method names and reasons only, never a subject, a token or a value. Each gateway has
 its own ``CollectorRegistry`` (no module-level singletons), served over plain HTTP by
@@ -18,6 +23,7 @@ prometheus-client's WSGI server on a loopback address unless ``metrics_allow_rem
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -66,6 +72,11 @@ class GatewayMetrics:
             "attestgate_audit_batch_failures", "Batches that did not commit.", registry=r
         )
         self._ready = Gauge("attestgate_ready", "1 while storage answers.", registry=r)
+        self._refusals_unlogged = Counter(
+            "attestgate_audit_refusals_unlogged",
+            "Refusals answered but not logged one leaf each (over a caller's refusal budget).",
+            registry=r,
+        )
 
     def call_finished(self, method: str, code: str, seconds: float, reason: str | None) -> None:
         """Count a finished call (``CallObserver``)."""
@@ -83,9 +94,19 @@ class GatewayMetrics:
         self._batch_events.observe(report.events)
         self._commit.observe(report.seconds)
 
+    def refusal_unlogged(self) -> None:
+        """A refusal over its caller's budget (``gateway.refusal_budget``)."""
+        self._refusals_unlogged.inc()
+
     def set_ready(self, ready: bool) -> None:
         """Readiness changed (``gateway.readiness``)."""
         self._ready.set(1 if ready else 0)
+
+    def watch_streams(self, in_use: Callable[[], int], limit: int) -> None:
+        """Export the streams open (read at each scrape) and their limit (``gateway.streams``)."""
+        r = self.registry
+        Gauge("attestgate_streams_open", "Streams open.", registry=r).set_function(in_use)
+        Gauge("attestgate_streams_limit", "Streams allowed at once.", registry=r).set(limit)
 
 
 class MetricsServer:

@@ -44,6 +44,7 @@ from gateway.services.unimplemented import (
     UnimplementedRecordService,
 )
 from gateway.serving import add_servicers, admission, gateway_interceptor, server_options
+from gateway.streams import StreamLimiter
 from gateway.tls import ensure_dev_tls, server_credentials
 
 _log = logging.getLogger("attestgate.server")
@@ -136,6 +137,8 @@ class Gateway:
         """Called in reverse order after in-flight calls finished (e.g. flush and close storage)."""
         self.after_start: list[Callable[[], None]] = []
         """Called in order once the port serves (e.g. the readiness watch)."""
+        self.streams: StreamLimiter | None = None
+        """The stream limits and their reaper (``gateway.streams``), for metrics."""
 
     @property
     def config(self) -> GatewayConfig:
@@ -251,6 +254,10 @@ def build_server(
     for pool in (admitted.concurrency, admitted.health_pool):
         if pool is not None:
             gateway.on_stop.append(functools.partial(pool.shutdown, wait=False))
+    gateway.streams = admitted.streams
+    if admitted.streams is not None:
+        gateway.on_start.append(admitted.streams.start)
+        gateway.on_stop.append(admitted.streams.stop)
     return gateway
 
 

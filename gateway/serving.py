@@ -30,6 +30,7 @@ from gateway.config import GatewayConfig
 from gateway.interceptors import Admission, GatewayInterceptor
 from gateway.keys import KeyRing
 from gateway.limits import AdmissionExecutor, RateLimiter
+from gateway.streams import StreamLimiter, StreamLimits
 
 if TYPE_CHECKING:
     from gateway.server import GatewayServicers
@@ -74,7 +75,8 @@ def add_servicers(servicers: GatewayServicers, server: grpc.Server | grpc.aio.Se
 
 
 def admission(config: GatewayConfig) -> Admission:
-    """The worker pool and admission control for ``config`` (``gateway.limits``)."""
+    """The worker pool and admission control for ``config`` (``gateway.limits``, and the stream
+    limits of ``gateway.streams``: ``ConfigError`` if streams could take every worker thread)."""
     rate = None
     if config.rate_limit_per_second > 0:
         burst = config.rate_limit_burst or max(1, math.ceil(config.rate_limit_per_second))
@@ -88,6 +90,7 @@ def admission(config: GatewayConfig) -> Admission:
         rate=rate,
         max_message_bytes=config.max_message_bytes,
         health_pool=health,
+        streams=StreamLimiter(StreamLimits.from_config(config)),
     )
 
 

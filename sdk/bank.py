@@ -139,10 +139,17 @@ class BankClient(ClientBase):
 
         Pass the ``cursor`` of the last event handled to resume after it: nothing is missed
         across reconnects. The stream runs until ``timeout`` seconds (``None``: forever) or until
-        the caller stops iterating (closing the iterator cancels the call)."""
-        request = consent_pb2.WatchConsentEventsRequest(cursor=cursor or "")
-        for message in self._stream(self._consents.WatchConsentEvents, request, timeout):
-            yield convert.consent_event(message)
+        the caller stops iterating (closing the iterator cancels the call); when the gateway ends
+        it (its stream lifetime), it is reopened after the last event yielded."""
+        last = cursor or ""
+
+        def request() -> consent_pb2.WatchConsentEventsRequest:
+            return consent_pb2.WatchConsentEventsRequest(cursor=last)
+
+        for message in self._watch(self._consents.WatchConsentEvents, request, timeout):
+            event = convert.consent_event(message)
+            last = message.cursor
+            yield event
 
     # --- attestations ----------------------------------------------------------------------------
 

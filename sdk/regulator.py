@@ -100,10 +100,16 @@ class RegulatorClient(ClientBase):
         self, *, timeout: float | None = None
     ) -> Generator[Checkpoint, None, None]:
         """Each new checkpoint as the log signs it (the latest first), each verified. Closing
-        the iterator cancels the stream; a bad checkpoint raises ``LogVerificationError``."""
-        request = audit_pb2.WatchCheckpointsRequest()
-        for message in self._stream(self._stub.WatchCheckpoints, request, timeout):
-            yield self._checked(message)
+        the iterator cancels the stream; a bad checkpoint raises ``LogVerificationError``. When
+        the gateway ends the stream (its stream lifetime), it is reopened; the latest checkpoint
+        it then sends first is skipped if it is the one yielded last."""
+        last: Checkpoint | None = None
+        request = audit_pb2.WatchCheckpointsRequest
+        for message in self._watch(self._stub.WatchCheckpoints, request, timeout):
+            checkpoint = self._checked(message)
+            if checkpoint != last:
+                last = checkpoint
+                yield checkpoint
 
     def entries(self, start: int, end: int) -> list[LogEntry]:
         """Leaves ``start <= index < end`` (all pages). Unverified: check them with

@@ -11,6 +11,7 @@ Channels get keepalive and message-size defaults (``channel_options``); the call
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -43,6 +44,10 @@ DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.max_receive_message_length", 4 * 1024 * 1024),
 )
 """Channel options every client starts from; ``options=`` entries with the same key replace them."""
+
+RECONNECT_PAUSE = 1.0
+"""Seconds a watch waits before reopening a stream the gateway ended sooner than this after it
+opened (a watch ends cleanly at the gateway's ``stream_max_lifetime``), so it never spins."""
 
 
 def channel_options(options: Sequence[tuple[str, Any]] = ()) -> list[tuple[str, Any]]:
@@ -100,6 +105,23 @@ class ClientBase:
             cancel = getattr(call, "cancel", None)
             if callable(cancel):
                 cancel()
+
+    def _watch(
+        self, method: Callable[..., Any], next_request: Callable[[], Any], timeout: float | None
+    ) -> Iterator[Any]:
+        """Iterate a watch stream for ``timeout`` seconds in all (``None``: forever), reopening it
+        with ``next_request()`` (built from what the caller has seen, e.g. its last cursor) each
+        time the gateway ends it cleanly (docs/protocol.md, "Stream lifetimes")."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            opened = time.monotonic()
+            remaining = None if deadline is None else max(0.0, deadline - opened)
+            yield from self._stream(method, next_request(), remaining)
+            pause = RECONNECT_PAUSE - (time.monotonic() - opened)
+            if deadline is not None:
+                pause = min(pause, deadline - time.monotonic())
+            if pause > 0:
+                time.sleep(pause)
 
     def close(self) -> None:
         """Close the channel; calls in flight are cancelled. Idempotent."""

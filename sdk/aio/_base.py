@@ -9,6 +9,8 @@ a ``grpc.aio`` channel belongs to the loop it was made in.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -16,7 +18,7 @@ from typing import Any, Self, TypeVar
 import grpc
 import grpc.aio
 
-from sdk._internal.base import DEFAULT_TIMEOUT, MAX_PAGES, channel_options
+from sdk._internal.base import DEFAULT_TIMEOUT, MAX_PAGES, RECONNECT_PAUSE, channel_options
 from sdk._internal.channel import TokenSource
 from sdk.errors import from_rpc_error
 from sdk.retry import DEFAULT_RETRY, RetryPolicy, call_with_retry_async, classify
@@ -107,6 +109,23 @@ class AsyncClientBase:
             raise from_rpc_error(exc) from exc
         finally:
             call.cancel()
+
+    async def _watch(
+        self, method: Callable[..., Any], next_request: Callable[[], Any], timeout: float | None
+    ) -> AsyncIterator[Any]:
+        """A watch stream for ``timeout`` seconds in all, reopened with ``next_request()`` each
+        time the gateway ends it cleanly (the twin of ``ClientBase._watch``)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            opened = time.monotonic()
+            remaining = None if deadline is None else max(0.0, deadline - opened)
+            async for message in self._stream(method, next_request(), remaining):
+                yield message
+            pause = RECONNECT_PAUSE - (time.monotonic() - opened)
+            if deadline is not None:
+                pause = min(pause, deadline - time.monotonic())
+            if pause > 0:
+                await asyncio.sleep(pause)
 
     async def close(self) -> None:
         """Close the channel; calls in flight are cancelled. Idempotent."""

@@ -126,10 +126,17 @@ class AsyncBankClient(AsyncClientBase):
         self, cursor: str | None = None, *, timeout: float | None = None
     ) -> AsyncGenerator[ConsentEvent, None]:
         """Status changes of this bank's requests and consents, oldest first, then live; pass
-        the last ``cursor`` handled to resume after it. ``aclose()`` the generator to stop."""
-        request = consent_pb2.WatchConsentEventsRequest(cursor=cursor or "")
-        async for message in self._stream(self._consents.WatchConsentEvents, request, timeout):
-            yield convert.consent_event(message)
+        the last ``cursor`` handled to resume after it. ``aclose()`` the generator to stop. When
+        the gateway ends the stream (its stream lifetime), it is reopened after the last event."""
+        last = cursor or ""
+
+        def request() -> consent_pb2.WatchConsentEventsRequest:
+            return consent_pb2.WatchConsentEventsRequest(cursor=last)
+
+        async for message in self._watch(self._consents.WatchConsentEvents, request, timeout):
+            event = convert.consent_event(message)
+            last = message.cursor
+            yield event
 
     # --- attestations ----------------------------------------------------------------------------
 

@@ -77,10 +77,15 @@ class AsyncRegulatorClient(AsyncClientBase):
     async def watch_checkpoints(
         self, *, timeout: float | None = None
     ) -> AsyncGenerator[Checkpoint, None]:
-        """Each new checkpoint as the log signs it (the latest first), each verified."""
-        request = audit_pb2.WatchCheckpointsRequest()
-        async for message in self._stream(self._stub.WatchCheckpoints, request, timeout):
-            yield self._checked(message)
+        """Each new checkpoint as the log signs it (the latest first), each verified; reopened
+        when the gateway ends the stream, skipping a repeat of the checkpoint yielded last."""
+        last: Checkpoint | None = None
+        request = audit_pb2.WatchCheckpointsRequest
+        async for message in self._watch(self._stub.WatchCheckpoints, request, timeout):
+            checkpoint = self._checked(message)
+            if checkpoint != last:
+                last = checkpoint
+                yield checkpoint
 
     async def entries(self, start: int, end: int) -> list[LogEntry]:
         """Leaves ``start <= index < end`` (all pages), unverified."""

@@ -160,6 +160,16 @@ def live_gateway(tmp_path: Path, clock: FixedClock, **changes: Any) -> Iterator[
         live.close()
 
 
+def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll ``condition`` every 10 ms until it holds (True) or ``timeout`` seconds passed."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def wait_for_checkpoint(regulator: RegulatorClient, size: int, timeout: float = 5.0) -> Checkpoint:
     """Poll until a verified checkpoint covers at least ``size`` leaves."""
     deadline = time.monotonic() + timeout

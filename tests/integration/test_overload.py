@@ -90,19 +90,10 @@ def test_the_executor_marks_tasks_past_the_limit() -> None:
         for future in blocked:
             future.result(timeout=5)
         assert pool.submit(pool.over_limit).result(timeout=5) is False
-        assert _eventually(lambda: pool.in_flight == 0)
+        assert live.eventually(lambda: pool.in_flight == 0)
     finally:
         gate.set()
         pool.shutdown()
-
-
-def _eventually(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 # -- a gateway whose GetConsent blocks until released ---------------------------------------------
@@ -167,7 +158,7 @@ def test_past_the_limit_calls_are_refused_at_once(
     )
     channel, futures = _blocked_calls(gw, 3)
     try:
-        assert _eventually(lambda: blocking.inside == 3)
+        assert live.eventually(lambda: blocking.inside == 3)
         stub = consent_pb2_grpc.ConsentServiceStub(channel)
         metadata = [("authorization", f"Bearer {gw.token('owner', 'alice')}")]
         started = time.monotonic()
@@ -195,7 +186,7 @@ def test_health_checks_are_answered_when_every_worker_is_busy(
     )
     channel, _ = _blocked_calls(gw, 4)  # two run, two wait for a thread
     try:
-        assert _eventually(lambda: blocking.inside == 2)
+        assert live.eventually(lambda: blocking.inside == 2)
         started = time.monotonic()
         assert _health(gw, channel) == health_pb2.HealthCheckResponse.SERVING
         assert time.monotonic() - started < 1.0  # health checks run on a pool of their own
