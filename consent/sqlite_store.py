@@ -35,10 +35,12 @@ from consent.model import (
     ConsentRequest,
     ConsentState,
     GranteeId,
+    OwnerId,
     RequestId,
     RequestState,
 )
 from consent.store import (
+    COUNT_PENDING_SQL,
     USE_CONSENT_SQL,
     check_page_size,
     conflict,
@@ -182,6 +184,11 @@ class SqliteConsentStore(SqlListing):
         if row is None:
             raise refuse_use(self.get_consent(consent_id), now)
         return int(row[0]), int(row[1])
+
+    def count_pending_requests(self, owner: OwnerId, grantee: GranteeId, now: datetime) -> int:
+        """The grantee's requests to ``owner`` that are PENDING and not expired at ``now``."""
+        (count,) = self._conn.execute(COUNT_PENDING_SQL, [owner, grantee, _ts(now)]).fetchone()
+        return int(count)
 
     def _select(self, table: str, sql: str, params: list[object]) -> list[dict[str, Any]]:
         cursor = self._conn.execute(sql, params)

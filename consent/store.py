@@ -104,6 +104,9 @@ class ConsentStore(Protocol):
     ) -> Page[ConsentRequest]:
         """Requests matching every given filter, by ascending id."""
 
+    def count_pending_requests(self, owner: OwnerId, grantee: GranteeId, now: datetime) -> int:
+        """The grantee's requests to ``owner`` that are PENDING and not expired at ``now``."""
+
     def append_event(self, event: ConsentEvent) -> ConsentEvent:
         """Store ``event`` with the next ``seq`` (its own ``seq`` is ignored) and return it."""
 
@@ -166,6 +169,13 @@ USE_CONSENT_SQL = (
     " AND uses < max_uses AND valid_from <= ? AND valid_until > ? RETURNING uses, max_uses"
 )
 """The conditional use-counting UPDATE (``?`` placeholders) shared by the SQL stores."""
+
+
+COUNT_PENDING_SQL = (
+    "SELECT COUNT(*) FROM consent_requests WHERE owner = ? AND grantee = ? AND state = 'PENDING'"
+    " AND expires_at > ?"
+)
+"""``count_pending_requests`` of the SQL stores (``?`` placeholders: owner, grantee, now)."""
 
 
 def refuse_use(consent: Consent, now: datetime) -> DomainError:
@@ -295,6 +305,15 @@ class MemoryConsentStore:
             states=states,
             page_size=page_size,
             after_id=after_id,
+        )
+
+    def count_pending_requests(self, owner: OwnerId, grantee: GranteeId, now: datetime) -> int:
+        """The grantee's requests to ``owner`` that are PENDING and not expired at ``now``."""
+        return sum(
+            1
+            for r in self._requests.values()
+            if (r.owner, r.grantee, r.state) == (owner, grantee, RequestState.PENDING)
+            and r.expires_at > now
         )
 
     def append_event(self, event: ConsentEvent) -> ConsentEvent:

@@ -29,6 +29,7 @@ from consent.machine import (
     next_consent_state,
 )
 from consent.model import (
+    PENDING_REQUEST_LIFETIME,
     Consent,
     ConsentEvent,
     ConsentId,
@@ -127,7 +128,9 @@ class ConsentManager:
             replay = idempotency.lookup(tx.conn, key)
             if replay is not None:
                 return RequestId(replay.decode())
-            self._core.consents(tx.conn).add_request(request)
+            store = self._core.consents(tx.conn)
+            self._check_pending_limit(store, request, now)
+            store.add_request(request)
             self._feed(tx, request, None, RequestState.PENDING, now)
             tx.emit(self._event(EventType.CONSENT_REQUESTED, caller, request, None, now))
             idempotency.remember(tx.conn, key, request.id.encode(), now.isoformat())
@@ -270,6 +273,22 @@ class ConsentManager:
         return self.get_consent(caller, consent_id)
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _check_pending_limit(
+        self, store: ConsentStore, request: ConsentRequest, now: datetime
+    ) -> None:
+        """At most ``max_pending_requests`` undecided requests per (bank, owner): a bank cannot
+        bury other banks' requests in the owner's inbox. Counted in the unit of work that adds
+        the request (units are serialized, on PostgreSQL across replicas too)."""
+        limit = self._core.config.max_pending_requests
+        if store.count_pending_requests(request.owner, request.grantee, now) >= limit:
+            raise DomainError(
+                Reason.TOO_MANY_PENDING_REQUESTS,
+                f"you already have {limit} undecided consent requests to this owner, the most "
+                "allowed; ask again once the owner has approved or rejected some, or once they "
+                f"expired ({PENDING_REQUEST_LIFETIME.days} days after they were made)",
+                metadata={"limit": str(limit)},
+            )
 
     def _owned_request(
         self, store: ConsentStore, caller: Caller, request_id: str

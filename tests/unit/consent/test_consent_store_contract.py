@@ -281,6 +281,34 @@ def test_list_requests(store: ConsentStore, make_request: MakeRequest, now: date
     assert ([r.id for r in rest.items], rest.next_after) == (["req-4"], None)
 
 
+def test_count_pending_requests(
+    store: ConsentStore, make_request: MakeRequest, now: datetime
+) -> None:
+    cases = [  # (owner, grantee, state, expires after now)
+        ("owner-a", "bank-a", RequestState.PENDING, timedelta(days=1)),
+        ("owner-a", "bank-a", RequestState.PENDING, timedelta(days=7)),
+        ("owner-a", "bank-a", RequestState.PENDING, timedelta(0)),  # expired just now
+        ("owner-a", "bank-a", RequestState.REJECTED, timedelta(days=1)),
+        ("owner-a", "bank-b", RequestState.PENDING, timedelta(days=1)),
+        ("owner-b", "bank-a", RequestState.PENDING, timedelta(days=1)),
+    ]
+    for i, (owner, grantee, state, left) in enumerate(cases):
+        store.add_request(
+            make_request(
+                id=RequestId(f"req-{i}"),
+                owner=OwnerId(owner),
+                grantee=GranteeId(grantee),
+                state=state,
+                expires_at=now + left,
+            )
+        )
+    assert store.count_pending_requests(OwnerId("owner-a"), GranteeId("bank-a"), now) == 2
+    assert store.count_pending_requests(OwnerId("owner-a"), GranteeId("bank-b"), now) == 1
+    later = now + timedelta(days=2)
+    assert store.count_pending_requests(OwnerId("owner-a"), GranteeId("bank-a"), later) == 1
+    assert store.count_pending_requests(OwnerId("owner-c"), GranteeId("bank-a"), now) == 0
+
+
 def test_event_feed(store: ConsentStore, now: datetime) -> None:
     appended = [
         store.append_event(_event(now, "bank-a", ConsentState.ACTIVE)),
