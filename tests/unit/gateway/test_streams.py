@@ -120,3 +120,13 @@ def test_the_reaper_closes_idle_readers_and_old_streams() -> None:
     limiter.sweep()
     limiter.sweep()
     assert watch_ctx.cancelled == 1
+
+
+def test_the_documented_stream_settings_load(tmp_path: Path) -> None:
+    page = (Path(__file__).resolve().parents[3] / "docs" / "scaling-out.md").read_text()
+    section = page.split("### Streams", 1)[1]
+    snippet = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    config = tmp_path / "config.toml"
+    config.write_text(snippet)
+    loaded = StreamLimits.from_config(load_config(config))
+    assert loaded == StreamLimits(16, 4, 4, max_lifetime=1800.0, idle_timeout=60.0)
