@@ -6,7 +6,9 @@ with
 the registered key and an algorithm fixed by that key's type (never by the token), checks that the
 caller is that provider and holds the role the upload needs (``gateway.provider_access``: the
 domain's ``provider_role``, or the configured ``fx_rates_role``), validates the record against the
-catalog, then seals it in the vault. Each event names the role that allowed it.
+catalog, then seals it in the vault. Each event names the role that allowed it. A refused upload
+or erasure (bad signature, missing role, an FX table out of order) changes nothing, not even the
+audit log: unlike a refused attestation, it has no owner who would want to see it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from audit.sequencer import Tx
 from audit.sql import Connection
 from consent.fx import FxRateTable
 from consent.policy import validate_record
-from gateway import idempotency, provider_access
+from gateway import erasure, idempotency, provider_access
 from gateway.consents import check_id
 from gateway.context import Caller, Core
 from gateway.idempotency import IdempotencyKey
@@ -188,6 +190,7 @@ class RecordManager:
             if replay is not None:
                 return int(replay)
             erased = self._core.vault.erase(tx.conn, subject, now, domains=scope)
+            erasure.forget_subject(tx.conn, self._core.vault, subject, scope)  # what refers to them
             objects = {
                 "records_erased": str(erased),
                 "domains": ",".join(sorted(scope)),
