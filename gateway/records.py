@@ -8,7 +8,7 @@ caller is that provider and holds the role the upload needs (``gateway.provider_
 domain's ``provider_role``, or the configured ``fx_rates_role``), validates the record against the
 catalog, then seals it in the vault. Each event names the role that allowed it. A refused upload
 or erasure (bad signature, missing role, an FX table out of order) changes nothing, not even the
-audit log: unlike a refused attestation, it has no owner who would want to see it.
+audit log.
 """
 
 from __future__ import annotations
