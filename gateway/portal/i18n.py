@@ -98,6 +98,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "col.reason": ("Reason", "原因"),
     "col.claims": ("Claims", "声明"),
     "col.objects": ("Objects", "对象"),
+    "col.budget": ("Evaluations used / allowed", "已用 / 允许的评估次数"),
+    "budget.renews": ("renews {at}", "{at} 重置"),
     "more": ("More", "更多"),
     "checkpoint.title": ("Latest checkpoint", "最新检查点"),
     "checkpoint.none": ("The log has no checkpoint yet.", "日志尚无检查点。"),

@@ -101,3 +101,43 @@ def test_anonymous_sessions_cannot_evict_signed_in_ones() -> None:
     assert store.get(signed_in.id, now + timedelta(hours=1)) is None  # ends with its token
     assert not csrf_matches(anonymous[-1], signed_in.csrf)
     assert csrf_matches(anonymous[-1], anonymous[-1].csrf)
+
+
+def test_owner_activity_shows_the_evaluation_budget() -> None:
+    from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: PLC0415
+
+    from audit.events import (  # noqa: PLC0415
+        ActorRole,
+        AuditEvent,
+        Decision,
+        EventType,
+        Pseudonym,
+    )
+
+    issued = AuditEvent(
+        type=EventType.ATTESTATION_ISSUED,
+        time=datetime(2026, 1, 15, 12, tzinfo=UTC),
+        actor_role=ActorRole.BANK,
+        actor_id="bank-a",
+        subject=Pseudonym("ps_x"),
+        objects={
+            "budget_used": "3",
+            "budget_limit": "4",
+            "budget_renews_at": "2026-02-06T00:00:00Z",
+        },
+        decision=Decision.ALLOW,
+        claims=("covers_amount",),
+    )
+    env = Environment(
+        loader=PackageLoader("gateway.portal", "templates"), autoescape=select_autoescape()
+    )
+    page = env.get_template("owner_activity.html").render(
+        t=lambda key, **values: translate(key, "en", **values),
+        lang="en",
+        csrf="",
+        principal=None,
+        path="/owner/activity",
+        events=[(7, issued)],
+        cursor=None,
+    )
+    assert "3 / 4, renews 2026-02-06T00:00:00Z" in page
