@@ -11,9 +11,10 @@ replicas (the unit is refused, and rolled back whole, when the budget cannot cov
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from audit.sql import Connection
+from audit.store import format_time
 from consent.catalog import EvaluationBudget
 from sdk.reasons import DomainError, Reason
 
@@ -50,7 +51,7 @@ class Spent:
             "evaluations": str(evaluations),
             "budget_used": str(self.used),
             "budget_limit": str(self.budget.count),
-            "budget_renews_at": _rfc3339(self.renews_at),
+            "budget_renews_at": format_time(self.renews_at),
         }
 
 
@@ -64,7 +65,7 @@ def spend(
     if cost <= budget.count:
         row = conn.execute(
             _SPEND,
-            (key.grantee, key.domain, key.record_id, key.purpose, _rfc3339(start), cost,
+            (key.grantee, key.domain, key.record_id, key.purpose, format_time(start), cost,
              budget.count),
         ).fetchone()  # fmt: skip
     if row is None:
@@ -77,21 +78,23 @@ def used(conn: Connection, key: BudgetKey, budget: EvaluationBudget, now: dateti
     found = conn.execute(
         "SELECT used FROM evaluation_budgets WHERE grantee = ? AND domain = ? AND record_id = ? "
         "AND purpose = ? AND period_start = ?",
-        (key.grantee, key.domain, key.record_id, key.purpose, _rfc3339(budget.period_start(now))),
+        (
+            key.grantee,
+            key.domain,
+            key.record_id,
+            key.purpose,
+            format_time(budget.period_start(now)),
+        ),
     ).fetchone()
     return 0 if found is None else int(found[0])
 
 
 def exhausted(purpose: str, budget: EvaluationBudget, now: datetime) -> DomainError:
     """The refusal once a bank's budget on a record is spent (says when it renews)."""
-    renews_at = _rfc3339(budget.renews_at(now))
+    renews_at = format_time(budget.renews_at(now))
     return DomainError(
         Reason.EVALUATION_BUDGET_EXHAUSTED,
         f"the purpose {purpose} allows {budget.describe()} predicate evaluations per bank and "
         f"record, and this bank has had them on this record; the budget renews at {renews_at}",
         metadata={"renews_at": renews_at, "budget": budget.describe()},
     )
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
