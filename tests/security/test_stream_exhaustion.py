@@ -9,11 +9,12 @@ real gateway over TLS; every attacking stream has a deadline and is cancelled at
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from gateway.clock import FixedClock
 from gateway.streams import END_GRACE
-from sdk import errors
+from sdk import AsyncBankClient, AsyncRegulatorClient, Checkpoint, errors
 from tests.integration import live
 from tests.integration.live import LiveGateway, eventually
 from tests.security.world import reason_of
@@ -357,6 +358,52 @@ def test_watch_checkpoints_resumes_without_repeats_after_the_lifetime(
         assert sizes == sorted(set(sizes))  # across the reopened streams: no checkpoint twice
     finally:
         gw.close()
+
+
+async def collect(checkpoints: AsyncIterator[Checkpoint], sizes: list[int]) -> None:
+    """Append the size of each checkpoint to ``sizes`` until the watch ends."""
+    async for checkpoint in checkpoints:
+        sizes.append(checkpoint.size)
+
+
+def test_the_async_sdk_watches_resume_after_the_lifetime_too(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    gw = live.start_live(tmp_path / "gw", clock, stream_max_lifetime=timedelta(seconds=1))
+
+    async def run() -> tuple[list[Any], list[Any], list[int]]:
+        token = gw.token("bank", "bank-async")
+        bank = AsyncBankClient(gw.target, token=token, tls=gw.tls, clock=gw.clock.now)
+        regulator = AsyncRegulatorClient(
+            gw.target, token=gw.token("regulator", "csrc"), vkey=gw.vkey, tls=gw.tls
+        )
+        async with bank, regulator:
+            quiet: list[int] = []  # no log growth: one checkpoint over three streams
+            with pytest.raises(errors.DeadlineExceeded):
+                await collect(regulator.watch_checkpoints(timeout=2.5), quiet)
+            created = []
+            for n in range(2):
+                request = await bank.request_consent(
+                    owner=f"owner-{n}", domain="income", purpose="fx_purchase", claims=["tax_year"]
+                )
+                created.append(request.id)
+            events = bank.watch_consent_events(timeout=10)
+            seen = [(await anext(events)).request_id for _ in range(2)]
+            await asyncio.sleep(2.5)  # the stream ends meanwhile; the next event is after it
+            request = await bank.request_consent(
+                owner="owner-2", domain="income", purpose="fx_purchase", claims=["tax_year"]
+            )
+            created.append(request.id)
+            seen.append((await anext(events)).request_id)
+            await events.aclose()
+            return created, seen, quiet
+
+    try:
+        created, seen, quiet = asyncio.run(run())
+    finally:
+        gw.close()
+    assert seen == created  # resumed after the cursor: nothing repeated, nothing missed
+    assert len(quiet) == 1
 
 
 def test_idle_and_old_streams_that_read_the_client_are_closed(
