@@ -13,7 +13,7 @@ may not have been redeemed yet.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -44,9 +44,10 @@ from consent.model import (
 )
 from consent.policy import narrow_claims, validate_request
 from consent.store import ConsentStore, Page
-from gateway import idempotency, trail
+from gateway import idempotency
 from gateway.context import Caller, Core
 from gateway.idempotency import IdempotencyKey
+from gateway.refusal_budget import budgeted_hook
 from sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
 
 MAX_ID = 128
@@ -365,23 +366,20 @@ class ConsentManager:
     def _refusal(
         self, kind: EventType, caller: Caller, objects: dict[str, str]
     ) -> Callable[[DomainError], list[AuditEvent]]:
-        def events(error: DomainError) -> list[AuditEvent]:
-            if not trail.audits_refusal(error):
-                return []
-            subject = self._subject_of(objects)
-            return [
-                self._core.trail.event(
-                    kind,
-                    now=self._core.clock.now(),
-                    role=caller.role,
-                    actor=caller.subject,
-                    subject=subject,
-                    objects=objects,
-                    refusal=error,
-                )
-            ]
+        def build(error: DomainError, counted: Mapping[str, str]) -> AuditEvent:
+            return self._core.trail.event(
+                kind,
+                now=self._core.clock.now(),
+                role=caller.role,
+                actor=caller.subject,
+                subject=self._subject_of(objects),
+                objects=counted,
+                refusal=error,
+            )
 
-        return events
+        # Within the caller's refusal budget (gateway.refusal_budget), like attestation refusals.
+        budget = self._core.refusal_budget
+        return budgeted_hook(budget, caller.role, caller.subject, build, objects)
 
     def _subject_of(self, objects: dict[str, str]) -> str | None:
         """The owner a refused attempt was about, if the request or consent exists."""

@@ -14,9 +14,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
+from audit.events import AuditEvent
 from gateway.limits import MAX_BUCKETS, Monotonic, RateLimiter
+from gateway.trail import audits_refusal
+from sdk.reasons import DomainError
 
 DEFAULT_PER_MINUTE = 60.0
 DEFAULT_BURST = 20
@@ -62,3 +65,31 @@ class RefusalBudget:
         if hook is not None:
             hook()
         return None
+
+
+def with_suppressed(objects: Mapping[str, str], suppressed: int) -> Mapping[str, str]:
+    """``objects`` plus the count of refusals the budget left out before this leaf, if any."""
+    return {**objects, SUPPRESSED_OBJECT: str(suppressed)} if suppressed else objects
+
+
+def budgeted_hook(
+    budget: RefusalBudget,
+    role: str,
+    subject: str,
+    build: Callable[[DomainError, Mapping[str, str]], AuditEvent],
+    objects: Mapping[str, str],
+) -> Callable[[DomainError], list[AuditEvent]]:
+    """A sequencer ``on_refusal`` hook: ``build(error, objects)`` as the refusal's leaf, within
+    the caller's budget (``objects`` with the count left out before it). The budget is taken
+    once, however often the writer runs the refused unit."""
+    taken: list[int | None] = []
+
+    def events(error: DomainError) -> list[AuditEvent]:
+        if not audits_refusal(error):
+            return []
+        if not taken:
+            taken.append(budget.take(role, subject))
+        suppressed = taken[0]
+        return [] if suppressed is None else [build(error, with_suppressed(objects, suppressed))]
+
+    return events

@@ -21,7 +21,7 @@ from consent.model import ConsentId
 from gateway import trail
 from gateway.attestations import ledger
 from gateway.context import Caller, Core
-from gateway.refusal_budget import SUPPRESSED_OBJECT
+from gateway.refusal_budget import budgeted_hook, with_suppressed
 from sdk.reasons import DomainError
 
 
@@ -39,22 +39,13 @@ class RefusalAudit:
         *,
         transaction_ref: str | None = None,
     ) -> Callable[[DomainError], list[AuditEvent]]:
-        """A sequencer ``on_refusal`` hook: the refusal's event, in the refused unit's batch.
+        """A sequencer ``on_refusal`` hook: the refusal's event, in the refused unit's batch."""
 
-        The budget is taken once per call, even if the writer runs the unit a second time."""
-        taken: list[int | None] = []
+        def build(error: DomainError, counted: Mapping[str, str]) -> AuditEvent:
+            return self.event(caller, kind, counted, error, None, transaction_ref=transaction_ref)
 
-        def events(error: DomainError) -> list[AuditEvent]:
-            if not trail.audits_refusal(error):
-                return []
-            if not taken:
-                taken.append(self._core.refusal_budget.take(caller.role, caller.subject))
-            if taken[0] is None:
-                return []
-            counted = _with_suppressed(objects, taken[0])
-            return [self.event(caller, kind, counted, error, None, transaction_ref=transaction_ref)]
-
-        return events
+        budget = self._core.refusal_budget
+        return budgeted_hook(budget, caller.role, caller.subject, build, objects)
 
     def record(
         self,
@@ -77,7 +68,7 @@ class RefusalAudit:
         event = self.event(
             caller,
             kind,
-            _with_suppressed(objects, suppressed),
+            with_suppressed(objects, suppressed),
             error,
             detail,
             subject=subject,
@@ -155,8 +146,3 @@ class RefusalAudit:
             return self._core.consents(conn).get_consent(ConsentId(consent_id)).owner
         except DomainError:
             return None
-
-
-def _with_suppressed(objects: Mapping[str, str], suppressed: int) -> Mapping[str, str]:
-    """``objects`` plus the count of refusals the budget left out before this leaf, if any."""
-    return {**objects, SUPPRESSED_OBJECT: str(suppressed)} if suppressed else objects

@@ -13,6 +13,7 @@ from typing import Any
 
 import grpc
 import jwt
+import pytest
 from attestgate.v1 import attestation_pb2
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -133,3 +134,16 @@ def test_a_refusal_names_the_owner_only_for_the_attestation_s_holder(world: Worl
             (event,) = world.events_since(size)
             assert event["subject"] == subject, bank
             assert attestation.jti not in repr(event)  # unverified: hashed even when real
+
+
+def test_consent_refusals_draw_from_the_same_budget(world: World) -> None:
+    burst = world.gw.config.refusal_audit_burst
+    owner = world.gw.owner("mallory")
+    size = world.log_size()
+    for _ in range(burst + 30):
+        with pytest.raises(errors.AttestgateError):
+            owner.approve(world.consent.request_id)  # alice's request: not mallory's to approve
+    events = world.events_since(size)
+    assert burst <= len(events) <= burst + 2  # refills within the (sub-second) loop
+    assert {e["type"] for e in events} == {"consent.approved"}
+    assert {e["decision"] for e in events} == {"deny"}
