@@ -1,7 +1,9 @@
 """Audit events: what happened, to which objects, decided how. The leaves of the audit log.
 
 An event carries names and ids only, never a personal value: the subject appears as a pseudonym
-(HMAC-SHA256 of the subject id under the audit key, ``Pseudonymizer``), disclosed claims by name.
+(HMAC-SHA256 of the subject id under the audit key, ``Pseudonymizer``), so do the record ids of
+personal domains, transaction refs and unverified ``jti`` values (each kind keyed apart,
+``PseudonymKind``), disclosed claims by name.
 Each event is stored as canonical JSON (``canonical_json``): sorted keys, no whitespace, UTF-8, only
 strings, integers, booleans, null, lists and objects. The same event always gives the same bytes, so
 a leaf hash identifies an event.
