@@ -201,6 +201,7 @@ class RecordManager:
             return erased
 
         committed = self._core.storage.write(unit)
+        erasure.scrub_files(self._core.storage)
         index = committed.log_indices[0] if committed.log_indices else -1
         pseudonym = self._core.trail.pseudonym(subject)
         return ErasureReceipt(pseudonym, committed.value, now, index)

@@ -126,6 +126,8 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=30000")
     conn.execute("PRAGMA foreign_keys=ON")
+    # Deleted and overwritten content is zeroed in the file: an erasure leaves no plaintext behind.
+    conn.execute("PRAGMA secure_delete=ON")
     return conn
 
 

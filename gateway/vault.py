@@ -11,6 +11,10 @@ An erasure covers some domains only (a provider erases its own domains' records)
 records of other domains are re-sealed under a new data key before the old key is deleted, so the
 erased ciphertexts are shredded all the same, and later uploads to an erased domain are refused.
 
+What is derived from a subject's records and kept (an attestation's disclosed claims and signed
+token) is sealed too, under a second data key per (subject, domain) (``seal_derived``); erasing a
+domain deletes that key with the records, so the derived copies die with them.
+
 Subjects are stored only as a keyed pseudonym, never as the id itself.
 """
 
@@ -33,6 +37,9 @@ from gateway.db.migrate import create_sqlite_schema
 from sdk.reasons import DomainError, Reason
 
 NONCE_BYTES = 12
+_SEALED = b"agv1:"  # sealed derived data: magic, subject ref, newline, nonce, ciphertext
+ERASED_DERIVED = b"agv1:erased"
+"""What stands in for derived data whose subject's records were erased (``forget_derived``)."""
 UNWRAP_CACHE_SIZE = 4096
 JsonValue = str | int | bool | None
 
@@ -158,6 +165,7 @@ class RecordVault:
         for domain, count in counts.items():
             # The ciphertexts are useless without the old key; deleting them too frees space.
             conn.execute("DELETE FROM records WHERE subject_ref = ? AND domain = ?", (ref, domain))
+            self._forget_derived_key(conn, ref, domain)
             conn.execute(
                 "INSERT INTO domain_erasures VALUES (?, ?, ?, ?) ON CONFLICT(subject_ref, domain) "
                 "DO UPDATE SET erased_at = excluded.erased_at, "
@@ -178,9 +186,79 @@ class RecordVault:
                 "UPDATE subject_keys SET kek_id = ?, wrapped_key = ? WHERE subject_ref = ?",
                 (kid, _wrap(kek, kid, ref, key), ref),
             )
-        return len(rows)
+        derived = conn.execute(
+            "SELECT subject_ref, domain, kek_id, wrapped_key FROM derived_keys WHERE kek_id != ?",
+            (kid,),
+        ).fetchall()
+        for ref, domain, old_kid, wrapped in derived:
+            name = _derived_key_name(ref, domain)
+            key = _unwrap(self._keks.kek(old_kid), old_kid, name, wrapped)
+            conn.execute(
+                "UPDATE derived_keys SET kek_id = ?, wrapped_key = ? "
+                "WHERE subject_ref = ? AND domain = ?",
+                (kid, _wrap(kek, kid, name, key), ref, domain),
+            )
+        return len(rows) + len(derived)
+
+    # -- data derived from records -------------------------------------------------------------
+
+    def seal_derived(
+        self,
+        conn: Connection,
+        *,
+        subject: str,
+        domain: str,
+        label: str,
+        plaintext: bytes,
+        now: datetime,
+    ) -> bytes:
+        """``plaintext`` derived from the subject's ``domain`` records, sealed under their derived
+        data key; ``label`` (an attestation's jti) is bound as associated data."""
+        ref = self.subject_ref(subject)
+        row = conn.execute(
+            "SELECT kek_id, wrapped_key FROM derived_keys WHERE subject_ref = ? AND domain = ?",
+            (ref, domain),
+        ).fetchone()
+        name = _derived_key_name(ref, domain)
+        if row is not None:
+            key = self._unwrapped(str(row[0]), name, bytes(row[1]))
+        else:
+            kid, kek = self._keks.current_kek()
+            key = AESGCM.generate_key(bit_length=256)
+            conn.execute(
+                "INSERT INTO derived_keys VALUES (?, ?, ?, ?, ?)",
+                (ref, domain, kid, _wrap(kek, kid, name, key), _ts(now)),
+            )
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = AESGCM(key).encrypt(nonce, plaintext, f"{name}|{label}".encode())
+        return _SEALED + ref.encode() + b"\n" + nonce + sealed
+
+    def open_derived(self, conn: Connection, *, domain: str, label: str, sealed: bytes) -> bytes:
+        """What ``seal_derived`` sealed; ``DATA_ERASED`` once the subject's records of ``domain``
+        were erased. Data stored before sealing existed is returned as it is."""
+        if not sealed.startswith(_SEALED):
+            return sealed
+        ref, _, rest = sealed[len(_SEALED) :].partition(b"\n")
+        row = None
+        if sealed != ERASED_DERIVED:
+            row = conn.execute(
+                "SELECT kek_id, wrapped_key FROM derived_keys WHERE subject_ref = ? AND domain = ?",
+                (ref.decode(), domain),
+            ).fetchone()
+        if row is None:
+            raise DomainError(
+                Reason.DATA_ERASED,
+                "the subject's records this was derived from were erased, and it with them",
+            )
+        name = _derived_key_name(ref.decode(), domain)
+        key = self._unwrapped(str(row[0]), name, bytes(row[1]))
+        nonce, body = rest[:NONCE_BYTES], rest[NONCE_BYTES:]
+        return _open(key, nonce, body, f"{name}|{label}".encode())
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _forget_derived_key(self, conn: Connection, ref: str, domain: str) -> None:
+        conn.execute("DELETE FROM derived_keys WHERE subject_ref = ? AND domain = ?", (ref, domain))
 
     def _refuse_if_erased(self, conn: Connection, ref: str, domain: str) -> None:
         erased = conn.execute(
@@ -261,6 +339,11 @@ def _record_aad(domain: str, record_id: str, version: int, ref: str) -> bytes:
         sort_keys=True,
         separators=(",", ":"),
     ).encode()
+
+
+def _derived_key_name(ref: str, domain: str) -> str:
+    """What a derived data key is wrapped for (pseudonyms have no '|'; record keys: the ref)."""
+    return f"{ref}|{domain}"
 
 
 def _open(key: bytes, nonce: bytes, sealed: bytes, aad: bytes) -> bytes:

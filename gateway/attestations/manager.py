@@ -30,6 +30,7 @@ from gateway.attestations.redeem import Redeemer, RedemptionResult
 from gateway.attestations.refusals import RefusalAudit
 from gateway.attestations.sdjwt_issuer import issue_sd_jwt
 from gateway.context import Caller, Core
+from gateway.erasure import refuse_erased_owner
 from gateway.idempotency import IdempotencyKey
 from gateway.records import latest_fx_table
 from gateway.vault import StoredRecord
@@ -109,7 +110,7 @@ class AttestationManager:
             if stored is not None:  # a concurrent retry committed first
                 return stored.decode()
             self._count_use(tx, consent)  # a refusal also rolls the claim back
-            ledger.insert(tx.conn, row)
+            ledger.insert(tx.conn, self._sealed(tx, consent, row))
             for event in self._spend_budget(tx, consent, row.record_id, evaluations, events):
                 tx.emit(event)
             return row.jti
@@ -131,6 +132,7 @@ class AttestationManager:
         consent = self._active.get(conn, ConsentId(consent_id), now)
         if consent.grantee != caller.subject:
             raise DomainError(Reason.NOT_CONSENT_GRANTEE, "the consent was not granted to you")
+        refuse_erased_owner(consent.owner)
         check_usable(consent, now)
         return consent
 
@@ -295,14 +297,34 @@ class AttestationManager:
 
     # -- read ----------------------------------------------------------------------------------
 
+    def _sealed(
+        self, tx: Tx, consent: Consent, row: ledger.AttestationRow
+    ) -> ledger.AttestationRow:
+        """``row`` with its response (disclosed values, token) sealed under the owner's derived data
+        key of the domain: erasing the owner's records there shreds it too (``gateway.vault``)."""
+        sealed = self._core.vault.seal_derived(
+            tx.conn,
+            subject=consent.owner,
+            domain=row.domain,
+            label=row.jti,
+            plaintext=row.response,
+            now=row.issued_at,
+        )
+        return replace(row, response=sealed)
+
     def get(self, caller: Caller, jti: str) -> IssuedAttestation:
-        """An attestation held by the calling bank."""
-        row = ledger.get(self._core.storage.read(), jti)
+        """An attestation held by the calling bank (``DATA_ERASED`` once its owner's records it
+        was derived from were erased)."""
+        conn = self._core.storage.read()
+        row = ledger.get(conn, jti)
         if row.grantee != caller.subject:
             raise DomainError(
                 Reason.NOT_ATTESTATION_HOLDER, "the attestation was issued to another bank"
             )
-        return _issued(row)
+        opened = self._core.vault.open_derived(
+            conn, domain=row.domain, label=row.jti, sealed=row.response
+        )
+        return _issued(replace(row, response=opened))
 
 
 def _issued(row: ledger.AttestationRow) -> IssuedAttestation:
