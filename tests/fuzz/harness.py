@@ -55,6 +55,7 @@ STATE_TABLES = (
     "idempotency",
     "fx_rates",
     "evaluation_budgets",
+    "derived_keys",
 )
 """Every table but the audit log's own (leaves, nodes, checkpoints, activity index)."""
 
