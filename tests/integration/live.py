@@ -151,6 +151,18 @@ def start_live(data_dir: Path, clock: FixedClock, **changes: Any) -> LiveGateway
     return LiveGateway(gateway, config, clock)
 
 
+def start_on(backend: str, pg_url: str | None, data_dir: Path, clock: FixedClock) -> LiveGateway:
+    """``start_live`` on the data dir's SQLite file (``backend == "sqlite"``), or on ``pg_url``
+    (a fresh schema, ``tests.conformance.conftest.pg_url``), migrated first."""
+    if backend == "sqlite":
+        return start_live(data_dir, clock)
+    assert pg_url is not None
+    from gateway.cli import main  # noqa: PLC0415 - the operator's step, as documented
+
+    assert main(["db", "migrate", "--db", pg_url, "--data-dir", str(data_dir)]) == 0
+    return start_live(data_dir, clock, db=pg_url)
+
+
 def live_gateway(tmp_path: Path, clock: FixedClock, **changes: Any) -> Iterator[LiveGateway]:
     """Body of a module's fixture: start, yield, stop."""
     live = start_live(tmp_path / "gw", clock, **changes)

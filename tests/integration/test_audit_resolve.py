@@ -32,12 +32,8 @@ def cli(*argv: str) -> tuple[int, str, str]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def world(request: pytest.FixtureRequest, tmp_path: Path, clock: FixedClock) -> Iterator[World]:
-    changes: dict[str, str] = {}
-    if request.param == "postgresql":
-        url = request.getfixturevalue("pg_url")
-        assert main(["db", "migrate", "--db", url, "--data-dir", str(tmp_path / "gw")]) == 0
-        changes["db"] = url
-    gw = live.start_live(tmp_path / "gw", clock, **changes)
+    pg = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+    gw = live.start_on(request.param, pg, tmp_path / "gw", clock)
     try:
         yield build(gw)
     finally:

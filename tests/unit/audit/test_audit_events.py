@@ -200,3 +200,16 @@ class TestPseudonymKinds:
 
     def test_resolving_is_audited_as_its_own_event_type(self) -> None:
         assert EventType("pseudonym.resolved") is EventType.PSEUDONYM_RESOLVED
+
+
+def test_a_leaf_written_before_pseudonymized_record_ids_still_parses_to_the_same_bytes() -> None:
+    # An attestation.redeemed leaf of the earlier gateways: record id and transaction ref in clear.
+    old = (
+        b'{"actor_id":"bank-a","actor_role":"bank","claims":[],"decision":"allow","objects":'
+        b'{"attestation_jti":"vsUtgynYw054-681dRjUXQ","consent_id":"cs_1","record_id":"inc-2025",'
+        b'"transaction_ref":"fx-0001"},"reason":null,"subject":"ps_OFldKNVkeJQcAoOLpkZpAg",'
+        b'"time":"2026-11-26T07:48:15.739Z","type":"attestation.redeemed","v":1}'
+    )
+    event = AuditEvent.from_json(old)
+    assert event.objects["transaction_ref"] == "fx-0001"
+    assert canonical_json(event) == old
