@@ -227,8 +227,12 @@ CAPACITY = 4
 
 @pytest.mark.slow
 def test_load_at_twice_the_capacity(tmp_path: Path, clock: FixedClock) -> None:
-    gw = live.start_live(
-        tmp_path / "gw", clock, max_workers=CAPACITY + 2, max_concurrent_rpcs=CAPACITY
+    gw = live.start_live(  # each client asks one owner again and again: no pending limit here
+        tmp_path / "gw",
+        clock,
+        max_workers=CAPACITY + 2,
+        max_concurrent_rpcs=CAPACITY,
+        max_pending_requests=10**9,
     )
     try:
         outcomes, health = _run_load(gw, clients=2 * CAPACITY)

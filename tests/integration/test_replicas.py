@@ -256,13 +256,16 @@ def _issue(c: Cluster, consent: str, bank: str, usd_minor: int, replica: int = 0
     return Issued(issued.jti, presentation, ref)
 
 
-def _redeem_all(c: Cluster, bank: str, jobs: list[tuple[int, Issued]]) -> list[tuple[str, int]]:
-    """Redeem every (replica, attestation) at once; (outcome, consumed CNY minor units) each."""
+def _redeem_all(
+    c: Cluster, bank: str, jobs: list[tuple[int, Issued]], banks: list[str] | None = None
+) -> list[tuple[str, int]]:
+    """Redeem every (replica, attestation) at once, each by ``bank`` (or by ``banks[i]``);
+    (outcome, consumed CNY minor units) each."""
     barrier = threading.Barrier(len(jobs))
     outcomes: list[tuple[str, int]] = []
     lock = threading.Lock()
 
-    def redeem(replica: int, issued: Issued) -> None:
+    def redeem(replica: int, issued: Issued, bank: str) -> None:
         stub = c.replicas[replica].stub(attestation_pb2_grpc.AttestationServiceStub)
         request = attestation_pb2.RedeemAttestationRequest(
             presentation=issued.presentation, transaction_ref=issued.transaction_ref
@@ -277,7 +280,11 @@ def _redeem_all(c: Cluster, bank: str, jobs: list[tuple[int, Issued]]) -> list[t
         with lock:
             outcomes.append(outcome)
 
-    threads = [threading.Thread(target=redeem, args=job) for job in jobs]
+    holders = banks or [bank] * len(jobs)
+    threads = [
+        threading.Thread(target=redeem, args=(*job, holder))
+        for job, holder in zip(jobs, holders, strict=True)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -308,12 +315,15 @@ def test_one_attestation_redeemed_through_all_replicas_succeeds_once(cluster: Cl
 def test_income_capacity_is_never_over_consumed(cluster: Cluster) -> None:
     # Six attestations of 20,000.00 USD (142,468.00 CNY each) against 612,345.00 CNY of income:
     # at most four fit, whichever replicas redeem them and however the redemptions interleave.
+    # Two banks, three each: one bank may have covers_amount evaluated only 4 times per record
+    # and 30 days (the purpose's evaluation budget); capacity is per record, across banks.
     _put_income(cluster, "bob", replica=2)
-    issued = []
-    for n in range(6):
-        consent = _consent(cluster, "bob", "bank-b", via=(n % 3, (n + 1) % 3))
-        issued.append(_issue(cluster, consent, "bank-b", 2_000_000, replica=(n + 2) % 3))
-    outcomes = _redeem_all(cluster, "bank-b", [(n % 3, one) for n, one in enumerate(issued)])
+    issued, banks = [], [("bank-b", "bank-c")[n % 2] for n in range(6)]
+    for n, bank in enumerate(banks):
+        consent = _consent(cluster, "bob", bank, via=(n % 3, (n + 1) % 3))
+        issued.append(_issue(cluster, consent, bank, 2_000_000, replica=(n + 2) % 3))
+    jobs = [(n % 3, one) for n, one in enumerate(issued)]
+    outcomes = _redeem_all(cluster, "bank-b", jobs, banks)
     consumed = [amount for outcome, amount in outcomes if outcome == "ok"]
     per_attestation = consumed[0]
     assert len(consumed) == INCOME // per_attestation == 4
