@@ -56,23 +56,21 @@ def _refusal(world: World, call: Callable[[], Any]) -> tuple[grpc.StatusCode, st
     return code, reason
 
 
-@pytest.mark.parametrize("position", BAD_NUMBERS)
-def test_list_entries_page_tokens(world: World, position: str) -> None:
-    with world.channel() as channel:
-        stub = audit_pb2_grpc.AuditServiceStub(channel)
-        request = audit_pb2.ListEntriesRequest(page_token=page_token(position))
-        metadata = world.metadata("regulator", "csrc")
-        refused = _refusal(world, lambda: stub.ListEntries(request, metadata=metadata, timeout=5))
-    assert refused == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN")
+PAGED = {
+    "ListEntries": (audit_pb2_grpc.AuditServiceStub, audit_pb2.ListEntriesRequest, "regulator"),
+    "ListActivity": (consent_pb2_grpc.ConsentServiceStub, consent_pb2.ListActivityRequest, "owner"),
+}
 
 
+@pytest.mark.parametrize("method", sorted(PAGED))
 @pytest.mark.parametrize("position", BAD_NUMBERS)
-def test_list_activity_page_tokens(world: World, position: str) -> None:
+def test_page_tokens(world: World, method: str, position: str) -> None:
+    stub_type, request_type, role = PAGED[method]
     with world.channel() as channel:
-        stub = consent_pb2_grpc.ConsentServiceStub(channel)
-        request = consent_pb2.ListActivityRequest(page_token=page_token(position))
-        metadata = world.metadata("owner", "alice")
-        refused = _refusal(world, lambda: stub.ListActivity(request, metadata=metadata, timeout=5))
+        call = getattr(stub_type(channel), method)
+        request = request_type(page_token=page_token(position))
+        metadata = world.metadata(role, "alice" if role == "owner" else "csrc")
+        refused = _refusal(world, lambda: call(request, metadata=metadata, timeout=5))
     assert refused == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN")
 
 
