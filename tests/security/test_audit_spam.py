@@ -1,14 +1,16 @@
 """Audit-log spam: a bank floods RedeemAttestation with unsigned, forged presentations (a 256-char
 ``jti``, a 128-char ``transaction_ref``). Every attempt is refused with ATTESTATION_INVALID, but the
 permanent log takes at most the caller's refusal budget of fixed-size leaves, carrying keyed hashes
-instead of the caller's text; the leaves still account for every refusal; other callers keep
-their own budget; a forged ``jti`` never lands in another owner's activity."""
+instead of the caller's text; the leaves still account for every refusal, and what they leave out
+is a metric; other callers keep their own budget; consent refusals share the bound; a forged
+``jti`` never lands in another owner's activity."""
 
 from __future__ import annotations
 
 import math
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -17,11 +19,14 @@ import pytest
 from attestgate.v1 import attestation_pb2
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from gateway.clock import FixedClock
 from gateway.refusal_budget import SUPPRESSED_OBJECT
 from sdk import errors
 from sdk.reasons import Reason
 from sdk.sdjwt import create_presentation, redemption_nonce
-from tests.security.world import World
+from tests.integration import live
+from tests.integration.test_metrics import scrape
+from tests.security.world import World, build
 
 BURST = 200
 FORGED_JTI_MARK = "forgedjti"
@@ -147,3 +152,25 @@ def test_consent_refusals_draw_from_the_same_budget(world: World) -> None:
     assert burst <= len(events) <= burst + 2  # refills within the (sub-second) loop
     assert {e["type"] for e in events} == {"consent.approved"}
     assert {e["decision"] for e in events} == {"deny"}
+
+
+def test_what_the_log_leaves_out_is_a_metric(tmp_path: Path, clock: FixedClock) -> None:
+    gw = live.start_live(
+        tmp_path / "gw",
+        clock,
+        metrics="127.0.0.1:0",
+        refusal_audit_per_minute=1,
+        refusal_audit_burst=2,
+    )
+    try:
+        world = build(gw)
+        size = world.log_size()
+        with world.channel() as channel:
+            _, stub, _ = world.stubs(channel)
+            metadata = world.metadata("bank", "bank-a")
+            assert {redeem(stub, metadata, *forged(n)) for n in range(7)} == {"ATTESTATION_INVALID"}
+        assert len(world.events_since(size)) == 2
+        samples = scrape(gw.gateway.metrics_endpoint.port)  # type: ignore[attr-defined]
+        assert samples[("attestgate_audit_refusals_unlogged_total", ())] == 5
+    finally:
+        gw.close()
