@@ -159,3 +159,20 @@ def test_portal_unknown_event_is_still_404(portal_world: World) -> None:
     while reply.status == 503 and time.monotonic() < deadline:  # no checkpoint yet
         reply = regulator.request("GET", f"/regulator/events/{2**63 - 1}")
     assert reply.status == 404, reply.body
+
+
+def test_an_unexpected_portal_error_still_carries_the_security_headers(
+    portal_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last resort: a bug (here: a failing event listing) is a bare 500 with the headers,
+    no traceback in the page."""
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret detail")
+
+    monkeypatch.setattr("gateway.portal.regulator.list_events", broken)
+    reply = _signed_in(portal_world.gw, "regulator", "csrc").request("GET", "/regulator/events")
+    assert reply.status == 500
+    for header in SECURITY_HEADERS:
+        assert reply.headers[header], header
+    assert "secret detail" not in reply.body
