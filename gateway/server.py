@@ -77,7 +77,8 @@ class GatewayServicers:
 def parse_listen(listen: str) -> tuple[str, int]:
     """``"host:port"`` or ``"[v6]:port"`` -> ``(host, port)``; ``ConfigError`` if malformed."""
     host, sep, port_text = listen.rpartition(":")
-    if not sep or not port_text.isdigit() or not host or int(port_text) > 65535:
+    digits = port_text.isascii() and port_text.isdigit()  # not "²", which int() refuses
+    if not sep or not digits or not host or int(port_text) > 65535:
         raise ConfigError(f"listen address {listen!r} must look like HOST:PORT (port 0: any free)")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]

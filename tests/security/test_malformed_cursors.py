@@ -21,6 +21,8 @@ import pytest
 from attestgate.v1 import audit_pb2, audit_pb2_grpc, consent_pb2, consent_pb2_grpc
 
 from gateway.clock import FixedClock
+from gateway.config import ConfigError
+from gateway.server import parse_listen
 from tests.integration import live
 from tests.integration.live import LiveGateway
 from tests.integration.test_foundation import error_info
@@ -176,3 +178,11 @@ def test_an_unexpected_portal_error_still_carries_the_security_headers(
     for header in SECURITY_HEADERS:
         assert reply.headers[header], header
     assert "secret detail" not in reply.body
+
+
+@pytest.mark.parametrize(
+    "listen", ["127.0.0.1:²", "127.0.0.1:\u0665\u0660\u0660\u0665\u0661", "127.0.0.1:99999"]
+)
+def test_a_listen_port_of_unicode_digits_is_a_config_error(listen: str) -> None:
+    with pytest.raises(ConfigError, match="must look like HOST:PORT"):
+        parse_listen(listen)
