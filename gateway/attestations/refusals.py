@@ -55,11 +55,13 @@ class RefusalAudit:
         error: DomainError,
         detail: str | None = None,
         *,
-        subject: str | None = None,
+        owner: Callable[[], str | None] | None = None,
         transaction_ref: str | None = None,
     ) -> None:
-        """Log a refusal decided outside a unit of work (durable before the caller is answered);
-        ``subject`` overrides the owner found from ``objects``."""
+        """Log a refusal decided outside a unit of work (durable before the caller is answered).
+
+        ``owner`` finds whom the attempt was about (default: from the ids in ``objects``); it is
+        called only for a refusal the budget admits, so a flood costs no look-ups."""
         if not trail.audits_refusal(error):
             return
         suppressed = self._core.refusal_budget.take(caller.role, caller.subject)
@@ -71,7 +73,7 @@ class RefusalAudit:
             with_suppressed(objects, suppressed),
             error,
             detail,
-            subject=subject,
+            subject=owner() if owner is not None else self._subject_of(objects),
             transaction_ref=transaction_ref,
         )
 
@@ -87,14 +89,13 @@ class RefusalAudit:
         are attacker-controlled text, so both are logged as short keyed hashes only, and the
         refusal names an owner only when the ``jti`` is an attestation held by this caller."""
         objects = {"unverified_jti": self._core.trail.unverified_jti(jti)}
-        owner = self._holder_owner(caller, jti)
         self.record(
             caller,
             EventType.ATTESTATION_REFUSED,
             objects,
             error,
             detail,
-            subject=owner,
+            owner=lambda: self._holder_owner(caller, jti),
             transaction_ref=transaction_ref,
         )
 
