@@ -21,6 +21,20 @@ use or capacity checks inside a unit of work are race-free because batches run o
 writer thread per process, and across processes (gateway replicas on one PostgreSQL) the ``begin``
 step serializes the batch transactions (see ``gateway.db.postgres``).
 
+Batch collection never blocks while it holds a dequeued unit. The writer blocks only to wait
+for *new* work with empty hands (``SimpleQueue.get(timeout=checkpoint_interval)``: any submit
+wakes it); the rest of a batch is drained with ``get_nowait``, and ``max_wait`` > 0 lingers with
+``time.sleep`` and drains again. It used to wait for late joiners with
+``SimpleQueue.get(timeout=remaining)`` while holding the batch, and that stalled the writer for
+good (issue 14): in CPython 3.11 and 3.12 that C function takes the queue's internal lock without
+blocking first; when the lock is free (it is after every get that found an item) but the queue is
+empty, it recomputes the time left, and if the thread was descheduled past the deadline in
+between, the negative remainder is passed on as "block forever" (``sem_wait``, a futex wait
+without timeout) until the next ``put``. When the only callers are the ones in the held batch,
+no ``put`` ever comes. ``python -m bench.sequencer_stress --probe`` shows it (3.13 rewrote that
+code). A sleep cannot turn into such a wait: it needs no other thread to wake it. Whatever else
+might stall the writer, ``Sequencer.progress`` lets a watchdog see it (``gateway.writer_watch``).
+
 The sequencer is storage-agnostic: it speaks ``audit.sql.Connection`` and is given ``begin``. It
 reports each batch (units, events, commit time, outcome) to an optional ``on_batch`` callback, which
 is how the gateway's metrics see it without this package knowing about any metrics library.
@@ -46,6 +60,9 @@ from sdk.reasons import DomainError, Reason
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+LINGER_STEP = 0.001
+"""With ``max_wait`` > 0, how often (seconds) a lingering batch looks for late joiners."""
 
 
 class Tx:
@@ -186,6 +203,18 @@ class BatchReport:
 
 
 @dataclass(frozen=True)
+class WriterProgress:
+    """A snapshot of the writer for a watchdog (``Sequencer.progress``)."""
+
+    pending: bool
+    """Units are queued or a batch is open."""
+    last_batch_at: float
+    """``time.monotonic()`` when the writer last finished a batch (or was created)."""
+    thread_id: int | None
+    """The writer thread's ident (``sys._current_frames`` key), None before ``start``."""
+
+
+@dataclass(frozen=True)
 class SequencerSettings:
     """Batching knobs: a batch takes what is queued when the writer is free, up to ``max_batch``
     units; ``max_wait`` > 0 additionally holds a batch open that long for late joiners.
@@ -231,6 +260,8 @@ class Sequencer:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._last_checkpoint = 0.0
+        self._batch_taken_at: float | None = None  # monotonic; None while no batch is open
+        self._last_batch_at = time.monotonic()
         self.batches = 0
 
     def start(self) -> None:
@@ -270,6 +301,8 @@ class Sequencer:
                 batch, stop = self._next_batch()
                 if batch or self._checkpoint_is_due(force=stop):
                     conn = self._commit_batch(conn, batch)
+                    self._last_batch_at = time.monotonic()
+                self._batch_taken_at = None
                 if stop:
                     return
         finally:
@@ -277,6 +310,12 @@ class Sequencer:
                 conn.close()
 
     def _next_batch(self) -> tuple[list[_Item], bool]:
+        """The next batch (empty when the checkpoint interval passed idle) and whether to stop.
+
+        The one blocking call waits for *new* work with empty hands; everything after the first
+        unit is drained with ``get_nowait`` and the optional ``max_wait`` is a ``time.sleep``, so
+        no dequeued unit ever waits on a wake-up that might not come (module docstring).
+        """
         interval = self._settings.checkpoint_interval.total_seconds()
         try:
             first = self._queue.get(timeout=interval)
@@ -284,23 +323,43 @@ class Sequencer:
             return [], False
         if first is None:
             return [], True
+        self._batch_taken_at = time.monotonic()
         batch = [first]
-        deadline = time.monotonic() + self._settings.max_wait.total_seconds()
-        while len(batch) < self._settings.max_batch:
-            remaining = deadline - time.monotonic()
-            try:
-                item = (
-                    self._queue.get(timeout=remaining)
-                    if remaining > 0
-                    else self._queue.get_nowait()
-                )
-            except queue.Empty:
+        more = self._drain(batch)
+        linger = self._settings.max_wait.total_seconds()
+        deadline = self._batch_taken_at + linger
+        while more and len(batch) < self._settings.max_batch:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 break
-            if item is None:
-                self._queue.put(None)  # seen again by _run after this batch commits
-                break
-            batch.append(item)
+            # A sleep returns by itself, whether or not anyone submits: it never turns a missed
+            # deadline into "wait for the next put" as SimpleQueue.get(timeout) can.
+            time.sleep(min(left, LINGER_STEP))
+            more = self._drain(batch)
         return batch, False
+
+    def _drain(self, batch: list[_Item]) -> bool:
+        """Move queued units into ``batch`` without blocking, up to ``max_batch``; False once
+        the stop marker was seen (it is queued again for ``_run`` after this batch)."""
+        while len(batch) < self._settings.max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return True
+            if item is None:
+                self._queue.put(None)
+                return False
+            batch.append(item)
+        return True
+
+    def progress(self) -> WriterProgress:
+        """What a watchdog needs: is work waiting, and when did the writer last finish a batch."""
+        thread = self._thread
+        return WriterProgress(
+            pending=self._batch_taken_at is not None or not self._queue.empty(),
+            last_batch_at=self._last_batch_at,
+            thread_id=thread.ident if thread is not None else None,
+        )
 
     def _checkpoint_is_due(self, *, force: bool = False) -> bool:
         if self._log.checkpoint_due() is None:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
@@ -25,6 +22,7 @@ from audit.verify import verify_log
 from gateway.storage import connect
 from sdk._internal.note import Verifier
 from sdk.reasons import DomainError, Reason
+from tests.children import Child
 
 REPO = Path(__file__).resolve().parents[3]
 NOW = datetime(2026, 2, 1, tzinfo=UTC)
@@ -277,6 +275,9 @@ def test_checkpoint_follows_batches(harness: Harness) -> None:
     assert latest.size == 1
 
 
+LINE_TIMEOUT = 60.0
+"""How long the crash test waits for one acknowledgement of its child (start-up included)."""
+
 CHILD = """
 import sys, time
 sys.path[:0] = [{repo!r}, {proto!r}]
@@ -302,20 +303,16 @@ def test_kill_during_appends_loses_no_acknowledged_event(tmp_path: Path) -> None
     acknowledged: dict[int, int] = {}
     next_n = 0
     for round_ in range(5):
-        child = subprocess.Popen(
-            [sys.executable, str(script), str(next_n)], stdout=subprocess.PIPE, text=True
-        )
-        assert child.stdout is not None
-        deadline = time.monotonic() + 0.3 + 0.2 * round_
-        while time.monotonic() < deadline:
-            line = child.stdout.readline()
-            if not line:
-                break
-            n, index = map(int, line.split())
-            acknowledged[n] = index
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait()
-        child.stdout.close()
+        with Child([sys.executable, str(script), str(next_n)]) as child:
+            deadline = None  # counted from the first acknowledgement: start-up time varies
+            while deadline is None or time.monotonic() < deadline:
+                # A stalled writer fails here within LINE_TIMEOUT, with the child's stacks.
+                line = child.readline(timeout=LINE_TIMEOUT)
+                if line is None:
+                    break
+                n, index = map(int, line.split())
+                acknowledged[n] = index
+                deadline = deadline or time.monotonic() + 0.3 + 0.2 * round_
         next_n = max(acknowledged, default=-1) + 1 + 100_000 * (round_ + 1)
     assert len(acknowledged) > 50
     conn = sqlite3.connect(db)
