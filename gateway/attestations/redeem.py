@@ -19,6 +19,7 @@ from consent.predicates import ConsumptionKind
 from gateway.attestations import ledger
 from gateway.attestations.refusals import RefusalAudit
 from gateway.context import Caller, Core
+from gateway.erasure import refuse_erased_owner
 from sdk._internal.jose import Jwks
 from sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
 from sdk.sdjwt import (
@@ -121,6 +122,7 @@ class Redeemer:
         ledger.mark_redeemed(tx.conn, jti, transaction_ref, now)
         consent = self._core.consents(tx.conn).get_consent(ConsentId(row.consent_id))
         _check_consent_still_granted(consent, now)
+        refuse_erased_owner(consent.owner)  # the records it attests to are gone
         purpose = self._core.catalog.purpose(row.domain, row.purpose)
         if (
             purpose.consumption is not ConsumptionKind.NONE

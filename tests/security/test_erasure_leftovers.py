@@ -105,6 +105,8 @@ def test_after_erasure_nothing_of_the_subject_is_left(gw: LiveGateway) -> None:
     assert bank.get_consent(unused.id).state.value == "ACTIVE"
     with pytest.raises(errors.DataErased):
         bank.issue(unused.id, params={})
+    with pytest.raises(errors.DataErased):  # no pledge of a patent record that is gone
+        bank.redeem(attestation, transaction_ref="loan-1")
     assert SUBJECT.encode() not in _stored_bytes(gw)  # the refusal wrote no id either
 
 
