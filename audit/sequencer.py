@@ -26,14 +26,15 @@ for *new* work with empty hands (``SimpleQueue.get(timeout=checkpoint_interval)`
 wakes it); the rest of a batch is drained with ``get_nowait``, and ``max_wait`` > 0 lingers with
 ``time.sleep`` and drains again. It used to wait for late joiners with
 ``SimpleQueue.get(timeout=remaining)`` while holding the batch, and that stalled the writer for
-good (issue 14): in CPython 3.11 and 3.12 that C function takes the queue's internal lock without
-blocking first; when the lock is free (it is after every get that found an item) but the queue is
-empty, it recomputes the time left, and if the thread was descheduled past the deadline in
-between, the negative remainder is passed on as "block forever" (``sem_wait``, a futex wait
+good (issue 14). In CPython 3.11 (our runtime) that C function first takes the queue's internal
+lock without blocking; when the lock is free (it is after every get that found an item) but the
+queue is empty, it recomputes the time left, and if the thread was descheduled past the deadline
+in between, the negative remainder is passed on as "block forever" (``sem_wait``: a futex wait
 without timeout) until the next ``put``. When the only callers are the ones in the held batch,
-no ``put`` ever comes. ``python -m bench.sequencer_stress --probe`` shows it (3.13 rewrote that
-code). A sleep cannot turn into such a wait: it needs no other thread to wake it. Whatever else
-might stall the writer, ``Sequencer.progress`` lets a watchdog see it (``gateway.writer_watch``).
+no ``put`` ever comes. ``python -m bench.sequencer_stress --probe`` shows it; later CPython
+rewrote ``SimpleQueue.get`` and returns Empty on a negative remainder. A sleep cannot turn into
+such a wait: it needs no other thread to wake it. Whatever else might stall the writer,
+``Sequencer.progress`` lets a watchdog see it (``gateway.writer_watch``).
 
 The sequencer is storage-agnostic: it speaks ``audit.sql.Connection`` and is given ``begin``. It
 reports each batch (units, events, commit time, outcome) to an optional ``on_batch`` callback, which

@@ -15,10 +15,10 @@ tiny values make the stall of the old batch collection frequent.
 calls ``queue.SimpleQueue.get(timeout=T)`` on an empty queue K times, each time right after a
 ``put``/``get`` pair (which leaves the queue's internal lock released, exactly as the writer leaves
 it after taking the first unit of a batch), under the same CPU load; a watchdog thread counts every
-call still blocked 0.5 s after its deadline and rescues it with a ``put``. On CPython 3.11 and
-3.12 such calls exist: if the thread is descheduled for longer than T between computing the
+call still blocked 0.5 s after its deadline and rescues it with a ``put``. On CPython 3.11 such
+calls exist: if the thread is descheduled for longer than T between computing the
 deadline and re-checking it, the C code turns the negative remaining time into "wait forever"
-(see the module docstring of ``audit.sequencer``). CPython 3.13 rewrote ``SimpleQueue.get``.
+(see the module docstring of ``audit.sequencer``).
 """
 
 from __future__ import annotations
@@ -49,9 +49,7 @@ RESCUE_AFTER = 0.5
 @contextlib.contextmanager
 def cpu_load(processes: int) -> Iterator[None]:
     """``processes`` busy-looping children for the duration of the block."""
-    busy = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)
-    ]
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
     try:
         yield
     finally:

@@ -1,6 +1,6 @@
 """The composition root: storage, keys, the audit sequencer and the four services, wired once;
-plus the operational parts: the readiness watch (health follows storage) and, when configured,
-Prometheus metrics."""
+plus the operational parts: the readiness watches (health follows storage and the audit writer)
+and, when configured, Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from gateway.config import GatewayConfig
 from gateway.context import Core
 from gateway.keys import KeyRing
 from gateway.providers import ProviderRegistry
-from gateway.readiness import ReadinessWatch, storage_probe
+from gateway.readiness import ReadinessGate, ReadinessWatch, storage_probe
 from gateway.refusal_budget import RefusalBudget
 from gateway.server import Gateway, GatewayServicers, build_server, prepare_data_dir
 from gateway.services.attestation import AttestationServicer
@@ -27,6 +27,7 @@ from gateway.services.audit import AuditServicer
 from gateway.services.consent import ConsentServicer
 from gateway.services.record import RecordServicer
 from gateway.storage import open_storage
+from gateway.writer_watch import WriterWatch
 
 if TYPE_CHECKING:
     from gateway.metrics import GatewayMetrics
@@ -56,9 +57,9 @@ def build_core(config: GatewayConfig, *, clock: Clock, keyring: KeyRing) -> Core
     )
 
 
-def start_core(core: Core, *, on_batch: Callable[[BatchReport], None] | None = None) -> None:
+def start_core(core: Core, *, on_batch: Callable[[BatchReport], None] | None = None) -> Sequencer:
     """Start the group-committing sequencer and make sure the log has a signed checkpoint;
-    ``on_batch`` hears about every batch (metrics)."""
+    ``on_batch`` hears about every batch (metrics). Returns the running sequencer."""
     config = core.config
     sequencer = Sequencer(
         core.storage.writer_connection,
@@ -76,6 +77,7 @@ def start_core(core: Core, *, on_batch: Callable[[BatchReport], None] | None = N
     )
     core.storage.attach(sequencer)
     core.storage.write(lambda tx: None)  # writes the first checkpoint of a new log
+    return sequencer
 
 
 def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Gateway:
@@ -98,9 +100,16 @@ def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Gatew
         core.refusal_budget.on_suppressed = metrics.refusal_unlogged
     if metrics is not None and gateway.streams is not None:
         metrics.watch_streams(gateway.streams.in_use, gateway.streams.limits.total)
-    gateway.on_start.append(lambda: start_core(core, on_batch=on_batch))
-    gateway.on_stop.append(core.storage.close)
-    _watch_readiness(gateway, core, metrics)
+
+    def start_writes() -> None:
+        sequencer = start_core(core, on_batch=on_batch)
+        if writer is not None:  # assigned below, before the gateway starts
+            writer.follow(sequencer.progress)
+
+    gateway.on_start.append(start_writes)
+    gateway.on_stop.append(core.storage.close)  # runs after the watches stopped (reverse order)
+    gate = _watch_readiness(gateway, core, metrics)
+    writer = _watch_writer(gateway, gate, metrics)
     if metrics is not None:
         from gateway.metrics import metrics_server  # noqa: PLC0415
 
@@ -127,15 +136,38 @@ def _metrics(config: GatewayConfig) -> GatewayMetrics | None:
     return GatewayMetrics()
 
 
-def _watch_readiness(gateway: Gateway, core: Core, metrics: GatewayMetrics | None) -> None:
-    """Health NOT_SERVING while storage does not answer, SERVING again once it does."""
+def _watch_readiness(gateway: Gateway, core: Core, metrics: GatewayMetrics | None) -> ReadinessGate:
+    """Health NOT_SERVING while storage does not answer, SERVING again once it does; the
+    returned gate takes further conditions (the audit writer's)."""
     listeners: list[Callable[[bool], None]] = [gateway.set_serving]
     if metrics is not None:
         listeners.append(metrics.set_ready)
+    gate = ReadinessGate(listeners)
     interval = core.config.storage_check_interval.total_seconds()
     watch = ReadinessWatch(
-        storage_probe(core.storage), listeners, interval=interval, timeout=max(interval, 2.0)
+        storage_probe(core.storage),
+        [gate.condition("storage")],
+        interval=interval,
+        timeout=max(interval, 2.0),
     )
     gateway.after_start.append(watch.start)
     gateway.on_stop.append(watch.stop)
     gateway.readiness = watch  # type: ignore[attr-defined]
+    return gate
+
+
+def _watch_writer(
+    gateway: Gateway, gate: ReadinessGate, metrics: GatewayMetrics | None
+) -> WriterWatch | None:
+    """Health NOT_SERVING while the audit writer is stalled (``gateway.writer_watch``); None
+    when ``audit_writer_stall_timeout`` is 0 (off)."""
+    stall_after = gateway.config.audit_writer_stall_timeout.total_seconds()
+    if stall_after <= 0:
+        return None
+    watch = WriterWatch([gate.condition("audit writer")], stall_after=stall_after)
+    gateway.after_start.append(watch.start)
+    gateway.on_stop.append(watch.stop)
+    if metrics is not None:
+        metrics.watch_writer(lambda: watch.stalled, watch.seconds_since_batch)
+    gateway.writer_watch = watch  # type: ignore[attr-defined]
+    return watch

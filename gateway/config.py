@@ -77,6 +77,9 @@ class GatewayConfig:
     audit_batch_max: int = 256
     audit_batch_wait_ms: int = 0  # extra wait for a batch to fill; 0: natural group commit
     checkpoint_interval: timedelta = timedelta(seconds=1)
+    # Units of work waiting and no batch finished for this long: the audit writer is stalled
+    # (error log with its stack, health NOT_SERVING until it moves again; gateway.writer_watch).
+    audit_writer_stall_timeout: timedelta = timedelta(seconds=30)
     log_origin: str = "attestgate.local/log"
     max_message_bytes: int = 1024 * 1024
     max_workers: int = 32
@@ -218,6 +221,7 @@ _CONVERTERS: dict[str, Callable[[object], object]] = {
     "audit_batch_max": _as_positive_int,
     "audit_batch_wait_ms": _as_non_negative_int,
     "checkpoint_interval": parse_duration,
+    "audit_writer_stall_timeout": parse_duration,
     "log_origin": _as_str,
     "max_message_bytes": _as_positive_int,
     "max_workers": _as_positive_int,
@@ -387,6 +391,7 @@ gateway_id = "{gateway_id}"
 # audit_batch_max = 256          # group commit: units of work per durable transaction
 # audit_batch_wait_ms = 0        # extra wait for a batch to fill (0: natural group commit)
 # checkpoint_interval = "1s"     # at most one signed checkpoint per interval
+# audit_writer_stall_timeout = "30s"  # writes waiting this long: health NOT_SERVING (0: off)
 # fx_rates_role = "fx_authority" # the provider role that uploads FX rate tables
 # max_pending_requests = 10      # open requests per bank and owner; then TOO_MANY_PENDING_REQUESTS
 

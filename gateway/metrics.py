@@ -10,7 +10,11 @@ What an operator needs to see the gateway's health without reading logs:
   ``attestgate_audit_batch_failures_total``: batches that did not commit;
 - ``attestgate_audit_refusals_unlogged_total``: refusals over their caller's refusal budget,
   answered but not logged one leaf each (``gateway.refusal_budget``);
-- ``attestgate_ready``: 1 while storage answers (``gateway.readiness``), else 0;
+- ``attestgate_ready``: 1 while the gateway is ready (storage answers, the audit writer moves:
+  ``gateway.readiness``), else 0;
+- ``attestgate_audit_writer_stalled``: 1 while writes wait and no batch finished for
+  ``audit_writer_stall_timeout`` (``gateway.writer_watch``);
+  ``attestgate_audit_writer_seconds_since_batch``: seconds since the writer last finished a batch;
 - ``attestgate_streams_open`` / ``attestgate_streams_limit``: streams open now (each holds a
   worker thread) and ``max_streams`` (``gateway.streams``); refused ones count as refusals with
   reason ``TOO_MANY_STREAMS``.
@@ -99,8 +103,20 @@ class GatewayMetrics:
         self._refusals_unlogged.inc()
 
     def set_ready(self, ready: bool) -> None:
-        """Readiness changed (``gateway.readiness``)."""
+        """Readiness changed (``gateway.readiness``: storage and the audit writer)."""
         self._ready.set(1 if ready else 0)
+
+    def watch_writer(self, stalled: Callable[[], bool], since_batch: Callable[[], float]) -> None:
+        """Export the audit writer's state, read at each scrape (``gateway.writer_watch``)."""
+        r = self.registry
+        Gauge(
+            "attestgate_audit_writer_stalled", "1 while the audit writer is stalled.", registry=r
+        ).set_function(lambda: 1.0 if stalled() else 0.0)
+        Gauge(
+            "attestgate_audit_writer_seconds_since_batch",
+            "Seconds since the audit writer last finished a batch.",
+            registry=r,
+        ).set_function(since_batch)
 
     def watch_streams(self, in_use: Callable[[], int], limit: int) -> None:
         """Export the streams open (read at each scrape) and their limit (``gateway.streams``)."""

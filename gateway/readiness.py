@@ -9,6 +9,9 @@ pool waiting for a server that does not come back must not keep the gateway "rea
 The SQLite probe opens the file afresh (``mode=rw``: never creates it) besides asking the open
 connection, because an open SQLite connection keeps answering on a file that was moved or deleted
 from under it, while every new connection and the next restart would fail.
+
+A ``ReadinessGate`` combines the storage watch with other conditions (the audit writer's,
+``gateway.writer_watch``): ready only while every one of them is.
 """
 
 from __future__ import annotations
@@ -119,3 +122,34 @@ class ReadinessWatch:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             self.check()
+
+
+class ReadinessGate:
+    """Ready while every named condition is (storage answers, the audit writer moves, ...).
+
+    Each source reports through its own ``condition(name)`` listener; the gate's listeners (health,
+    the ``attestgate_ready`` gauge) hear every change of the whole, so a storage probe that
+    recovers does not make a gateway whose writer is stalled SERVING again, nor the other way round.
+    A condition that has not reported yet does not count.
+    """
+
+    def __init__(self, listeners: Sequence[Listener]) -> None:
+        self._listeners = tuple(listeners)
+        self._conditions: dict[str, bool] = {}
+        self._lock = threading.Lock()
+        self.ready: bool | None = None
+        """The last state reported (``None`` before the first report)."""
+
+    def condition(self, name: str) -> Listener:
+        """The listener through which the condition ``name`` reports."""
+        return lambda ok: self._report(name, ok)
+
+    def _report(self, name: str, ok: bool) -> None:
+        with self._lock:  # listeners in order of the changes, one change at a time
+            self._conditions[name] = ok
+            ready = all(self._conditions.values())
+            if ready == self.ready:
+                return
+            self.ready = ready
+            for listener in self._listeners:
+                listener(ready)
