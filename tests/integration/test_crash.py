@@ -102,7 +102,7 @@ class Server:
         """SIGKILL: no shutdown hook, no flush, no goodbye."""
         assert self.replica is not None
         self.replica.process.send_signal(signal.SIGKILL)
-        self.replica.process.wait()
+        self.replica.process.wait(timeout=30)
 
     @property
     def channel(self) -> grpc.Channel:

@@ -498,7 +498,7 @@ def test_serve_prints_listening_and_exits_zero_on_sigterm(tmp_path: Path) -> Non
     finally:
         if process.poll() is None:
             process.kill()
-            process.wait()
+            process.wait(timeout=30)
         assert process.stdout is not None
         assert process.stderr is not None
         process.stdout.close()

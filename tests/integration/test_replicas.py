@@ -143,7 +143,7 @@ def _stop(replica: Replica) -> None:
         replica.process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         replica.process.kill()
-        replica.process.wait()
+        replica.process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -187,6 +187,7 @@ def test_importing_reasons_does_not_import_grpc() -> None:
         capture_output=True,
         text=True,
         check=True,
+        timeout=60,
         cwd=REPO,
         env={"PYTHONPATH": f"{REPO}:{REPO / 'proto'}"},
     )
