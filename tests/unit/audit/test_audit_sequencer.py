@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import sqlite3
 import sys
 import threading
@@ -273,6 +274,66 @@ def test_checkpoint_follows_batches(harness: Harness) -> None:
     conn.close()
     assert latest is not None
     assert latest.size == 1
+
+
+class _WatchedQueue:
+    """The writer's queue, recording every blocking ``get`` made while a batch is open."""
+
+    def __init__(self, sequencer: Sequencer) -> None:
+        self._queue: queue.SimpleQueue[Any] = sequencer._queue
+        self._sequencer = sequencer
+        self.blocking_gets_while_holding = 0
+
+    def get(self, block: bool = True, timeout: float | None = None) -> object:
+        if block and self._sequencer._batch_taken_at is not None:
+            self.blocking_gets_while_holding += 1
+        return self._queue.get(block, timeout)
+
+    def get_nowait(self) -> object:
+        return self._queue.get_nowait()
+
+    def put(self, item: object) -> None:
+        self._queue.put(item)
+
+    def empty(self) -> bool:
+        return self._queue.empty()
+
+
+def test_batch_collection_never_blocks_on_the_queue_while_holding_units(tmp_path: Path) -> None:
+    # Issue 14: SimpleQueue.get(timeout) can wait for the next put instead of its timeout, and
+    # the callers of a held batch never put again. max_wait > 0 lingers with a sleep instead.
+    h = Harness(tmp_path / "log.db", max_wait=timedelta(milliseconds=300))
+    watched = _WatchedQueue(h.sequencer)
+    h.sequencer._queue = watched  # type: ignore[assignment]
+    try:
+        first = threading.Thread(target=h.put, args=(1,))
+        first.start()
+        time.sleep(0.01)
+        late = threading.Thread(target=h.put, args=(2,))  # joins the lingering batch
+        late.start()
+        first.join(10)
+        late.join(10)
+        assert h.sequencer.batches == 1  # the late joiner shared the first batch
+        for n in range(3, 6):
+            h.put(n)
+    finally:
+        h.sequencer.stop()
+    assert watched.blocking_gets_while_holding == 0
+    assert h.verify() == (True, 5)
+
+
+def test_a_full_batch_does_not_wait_out_max_wait(tmp_path: Path) -> None:
+    h = Harness(tmp_path / "log.db", max_batch=2, max_wait=timedelta(seconds=30))
+    try:
+        started = time.monotonic()
+        threads = [threading.Thread(target=h.put, args=(n,)) for n in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(40)
+        assert time.monotonic() - started < 10
+    finally:
+        h.sequencer.stop()
 
 
 LINE_TIMEOUT = 60.0
