@@ -7,12 +7,10 @@ import hashlib
 import hmac
 import json
 import os
-import queue
 import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,6 +35,7 @@ from gateway.services.unimplemented import UnimplementedConsentService
 from gateway.tls import issue_client_cert
 from sdk import errors
 from sdk.reasons import DomainError, FieldViolation, Reason
+from tests.children import Child
 from tests.integration.conftest import RunningGateway
 
 REPO = Path(__file__).resolve().parents[2]
@@ -440,47 +439,15 @@ def test_serve_refuses_insecure_on_a_public_address(tmp_path: Path) -> None:
     assert "listening on" not in done.stdout
 
 
-def _read_until_listening(
-    process: subprocess.Popen[str], timeout: float
-) -> tuple[list[str], threading.Thread]:
-    # A reader thread, because a buffered text pipe and select() do not mix.
-    stdout = process.stdout
-    assert stdout is not None
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        for line in stdout:
-            lines.put(line.rstrip("\n"))
-        lines.put(None)
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            line = lines.get(timeout=left)
-        except queue.Empty:
-            break
-        if line is None:
-            break
-        seen.append(line)
-        if line.startswith("listening on "):
-            return seen, reader
-    raise AssertionError(f"no 'listening on' line; got {seen}")
-
-
 def test_serve_prints_listening_and_exits_zero_on_sigterm(tmp_path: Path) -> None:
     data_dir = tmp_path / "d"
-    process = subprocess.Popen(
-        _cli("serve", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(),
-    )
-    try:
-        lines, reader = _read_until_listening(process, timeout=30)
+    serve = _cli("serve", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0")
+    with Child(serve, env=_env()) as child:
+        lines: list[str] = []
+        while not (lines and lines[-1].startswith("listening on ")):
+            line = child.readline(timeout=30)  # a hang fails with serve's stacks
+            assert line is not None, f"no 'listening on' line; got {lines}"
+            lines.append(line.rstrip("\n"))
         host, port = lines[-1].removeprefix("listening on ").rsplit(":", 1)
         assert host == "127.0.0.1"
         assert int(port) > 0
@@ -492,17 +459,8 @@ def test_serve_prints_listening_and_exits_zero_on_sigterm(tmp_path: Path) -> Non
                 health_pb2.HealthCheckRequest(), timeout=5
             )
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=20) == 0
-        reader.join(5)  # EOF after exit
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=30)
-        assert process.stdout is not None
-        assert process.stderr is not None
-        process.stdout.close()
-        process.stderr.close()
+        child.process.send_signal(signal.SIGTERM)
+        assert child.process.wait(timeout=20) == 0
 
 
 def test_token_command_output_is_accepted_by_the_gateway(
