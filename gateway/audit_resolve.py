@@ -18,11 +18,11 @@ import sys
 from audit.events import EventType, Pseudonymizer, PseudonymKind
 from audit.sequencer import Tx
 from audit.sql import Connection
-from gateway.app import build_core, start_core
 from gateway.cli_audit import CliError
 from gateway.clock import Clock
 from gateway.config import GatewayConfig
 from gateway.keys import KeyRing
+from gateway.maintenance import operator_core, operator_event
 
 MAX_REASON = 200
 _PSEUDONYM = re.compile(r"p[srtj]_[A-Za-z0-9_-]{22}")
@@ -82,27 +82,17 @@ def run_resolve(
 ) -> int:
     """Resolve and audit; 0 when found (the id printed), 1 when not (audited all the same)."""
     kind = check_request(pseudonym, reason)
-    core = build_core(config, clock=clock, keyring=keyring)
-    start_core(core)
-    try:
+    with operator_core(config, keyring, clock=clock) as core:
         found = find(core.storage.read(), core.trail.pseudonymizer, pseudonym)
+        objects = {"pseudonym": pseudonym, "found": "true" if found else "false"}
 
         def unit(tx: Tx) -> None:
-            tx.emit(
-                core.trail.event(
-                    EventType.PSEUDONYM_RESOLVED,
-                    now=clock.now(),
-                    role="operator",
-                    actor="attestgate-cli",
-                    subject=None,
-                    objects={"pseudonym": pseudonym, "found": "true" if found else "false"},
-                    reason=reason.strip(),
-                )
+            event = operator_event(
+                core, EventType.PSEUDONYM_RESOLVED, objects, reason=reason.strip()
             )
+            tx.emit(event)
 
         committed = core.storage.write(unit)  # durable before anything is printed
-    finally:
-        core.storage.close()
     index = committed.log_indices[0]
     if found is None:
         print(f"no stored {_LABELS[kind]} has this pseudonym (audited as log entry {index})",

@@ -40,6 +40,7 @@ from gateway.config import ConfigError, TrustedIssuer
 from gateway.keyfiles import KeyFileError, refuse_writable_by_others
 from gateway.keys import KeyRing
 from gateway.roles import Role
+from gateway.trail import ERASED_OWNER, is_erased_owner
 from sdk.reasons import DomainError, Reason
 
 SubjectId = NewType("SubjectId", str)
@@ -233,6 +234,8 @@ class TokenVerifier:
             raise DomainError(Reason.TOKEN_CLAIMS_INVALID, "token 'sub' must be a non-empty string")
         if not _is_unicode(subject):  # JSON may carry a lone surrogate ("\\ud800")
             raise DomainError(Reason.TOKEN_CLAIMS_INVALID, "token 'sub' is not valid Unicode")
+        if is_erased_owner(subject):  # the tombstone of an erased owner's consents
+            raise DomainError(Reason.TOKEN_CLAIMS_INVALID, f"token 'sub' starts {ERASED_OWNER!r}")
         try:
             role = Role(str(claims.get("role")))
         except ValueError:

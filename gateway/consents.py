@@ -48,6 +48,7 @@ from gateway import idempotency
 from gateway.context import Caller, Core
 from gateway.idempotency import IdempotencyKey
 from gateway.refusal_budget import budgeted_hook
+from gateway.trail import ERASED_OWNER, is_erased_owner
 from sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
 
 MAX_ID = 128
@@ -83,6 +84,8 @@ def check_id(field: str, value: str) -> str:
     """A non-empty, printable id of bounded length (INVALID_ARGUMENT otherwise)."""
     if not value or len(value) > MAX_ID or not value.isprintable() or "/" in value:
         raise invalid_argument(FieldViolation(field, f"1..{MAX_ID} printable characters, no '/'"))
+    if is_erased_owner(value):
+        raise invalid_argument(FieldViolation(field, f"ids starting {ERASED_OWNER!r} are reserved"))
     return value
 
 

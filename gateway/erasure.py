@@ -13,7 +13,10 @@ id from what refers to those records, in the same transaction:
   trail), and a consent's signed artefact (which names the owner) is dropped; its hash stays, as
   attestations carry it. States are kept: banks see their consents as they were, and attestations
   under them are refused with ``DATA_ERASED``;
-- the owner's idempotency entries for decisions on those requests (their scope names the owner).
+- the owner's idempotency entries for decisions on those requests (their scope names the owner);
+- record ids of personal domains (not ``record_id_public``) in consents, requests, attestations,
+  the capacity ledger and evaluation budgets: each becomes the record's ``pr_`` pseudonym, the
+  name the audit log gives it (public asset ids stay: the pledge ledger is about the asset).
 
 On SQLite the storage runs with ``secure_delete`` so replaced bytes are zeroed in the file, and
 ``scrub_files`` empties the write-ahead log once the erasure committed.
@@ -26,18 +29,11 @@ from collections.abc import Collection, Sequence
 
 from audit.sql import Connection, Dialect
 from gateway.storage import Storage
+from gateway.trail import ERASED_OWNER, Trail, is_erased_owner
 from gateway.vault import ERASED_DERIVED, RecordVault
 from sdk.reasons import DomainError, Reason
 
 _log = logging.getLogger("attestgate.erasure")
-
-ERASED_OWNER = "erased:"
-"""Prefix of the owner of consents whose records were erased (then the subject's pseudonym)."""
-
-
-def is_erased_owner(owner: str) -> bool:
-    """True for the owner of a consent (request) whose records were erased."""
-    return owner.startswith(ERASED_OWNER)
 
 
 def refuse_erased_owner(owner: str) -> None:
@@ -47,11 +43,12 @@ def refuse_erased_owner(owner: str) -> None:
 
 
 def forget_subject(
-    conn: Connection, vault: RecordVault, subject: str, domains: Collection[str]
+    conn: Connection, vault: RecordVault, trail: Trail, subject: str, domains: Collection[str]
 ) -> None:
     """Remove ``subject`` from what refers to its records of ``domains`` (module docstring)."""
     tombstone = ERASED_OWNER + vault.subject_ref(subject)
     for domain in sorted(set(domains)):
+        _forget_record_ids(conn, trail, subject, domain)
         consent_ids = [
             str(r[0])
             for r in conn.execute(
@@ -93,6 +90,40 @@ def scrub_files(storage: Storage) -> None:
             "the write-ahead log could not be truncated after an erasure; it will be "
             "overwritten by later writes"
         )
+
+
+_RECORD_ID_COLUMNS = (
+    ("attestations", "domain"),
+    ("capacity", "domain"),
+    ("evaluation_budgets", "domain"),
+    ("consent_requests", "domain"),
+    ("consents", "record_domain"),
+)
+"""Tables naming a record by (domain column, ``record_id``)."""
+
+
+def _forget_record_ids(conn: Connection, trail: Trail, subject: str, domain: str) -> None:
+    """Replace the ids of ``subject``'s records of a personal ``domain`` by their pseudonyms.
+
+    A record id belongs to one subject (the vault's key is (domain, record_id)), and the subject's
+    consents name every record anything was derived from; run before the owner is tombstoned."""
+    if trail.record_ids_public(domain):
+        return  # asset ids stay
+    rows = conn.execute(
+        "SELECT record_id FROM consents WHERE owner = ? AND record_domain = ? "
+        "AND record_id IS NOT NULL UNION SELECT record_id FROM consent_requests "
+        "WHERE owner = ? AND domain = ? AND record_id IS NOT NULL UNION SELECT a.record_id "
+        "FROM attestations a JOIN consents c ON c.id = a.consent_id "
+        "WHERE c.owner = ? AND a.domain = ?",
+        (subject, domain, subject, domain, subject, domain),
+    ).fetchall()
+    for (record_id,) in rows:
+        ref = trail.personal_record_ref(domain, str(record_id))
+        for table, column in _RECORD_ID_COLUMNS:
+            conn.execute(
+                f"UPDATE {table} SET record_id = ? WHERE {column} = ? AND record_id = ?",  # noqa: S608
+                (ref, domain, str(record_id)),
+            )
 
 
 def _forget_decisions(conn: Connection, subject: str, consent_ids: Sequence[str]) -> None:

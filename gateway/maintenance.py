@@ -9,12 +9,45 @@ one log.
 
 from __future__ import annotations
 
-from audit.events import EventType
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from audit.events import AuditEvent, EventType
 from audit.sequencer import Tx
 from gateway.app import build_core, start_core
 from gateway.clock import Clock
 from gateway.config import GatewayConfig
+from gateway.context import Core
 from gateway.keys import KeyRing
+
+OPERATOR_ACTOR = "attestgate-cli"
+"""The actor id of every event an operator command writes."""
+
+
+@contextmanager
+def operator_core(config: GatewayConfig, keyring: KeyRing, *, clock: Clock) -> Iterator[Core]:
+    """The gateway's storage and audit log for one operator command, closed afterwards."""
+    core = build_core(config, clock=clock, keyring=keyring)
+    start_core(core)
+    try:
+        yield core
+    finally:
+        core.storage.close()
+
+
+def operator_event(
+    core: Core, kind: EventType, objects: Mapping[str, str], *, reason: str | None = None
+) -> AuditEvent:
+    """An audit event of an operator command (role ``operator``, no subject)."""
+    return core.trail.event(
+        kind,
+        now=core.clock.now(),
+        role="operator",
+        actor=OPERATOR_ACTOR,
+        subject=None,
+        objects=objects,
+        reason=reason,
+    )
 
 
 def record_key_rotation(
@@ -22,24 +55,12 @@ def record_key_rotation(
 ) -> int:
     """Log a ``key.rotated`` event; with ``rewrap``, re-wrap every data key under the current KEK
     in the same transaction. Returns how many data keys were re-wrapped."""
-    core = build_core(config, clock=clock, keyring=keyring)
-    start_core(core)
+    with operator_core(config, keyring, clock=clock) as core:
 
-    def unit(tx: Tx) -> int:
-        rewrapped = core.vault.rewrap(tx.conn) if rewrap else 0
-        tx.emit(
-            core.trail.event(
-                EventType.KEY_ROTATED,
-                now=clock.now(),
-                role="operator",
-                actor="attestgate-cli",
-                subject=None,
-                objects={"key": key, "kid": kid, "rewrapped": str(rewrapped)},
-            )
-        )
-        return rewrapped
+        def unit(tx: Tx) -> int:
+            rewrapped = core.vault.rewrap(tx.conn) if rewrap else 0
+            objects = {"key": key, "kid": kid, "rewrapped": str(rewrapped)}
+            tx.emit(operator_event(core, EventType.KEY_ROTATED, objects))
+            return rewrapped
 
-    try:
         return core.storage.write(unit).value
-    finally:
-        core.storage.close()

@@ -190,7 +190,9 @@ class RecordManager:
             if replay is not None:
                 return int(replay)
             erased = self._core.vault.erase(tx.conn, subject, now, domains=scope)
-            erasure.forget_subject(tx.conn, self._core.vault, subject, scope)  # what refers to them
+            erasure.forget_subject(
+                tx.conn, self._core.vault, self._core.trail, subject, scope
+            )  # what refers to them
             objects = {
                 "records_erased": str(erased),
                 "domains": ",".join(sorted(scope)),

@@ -16,6 +16,7 @@ from audit.events import (
     AuditEvent,
     Decision,
     EventType,
+    Pseudonym,
     Pseudonymizer,
     PseudonymKind,
 )
@@ -54,6 +55,16 @@ def activity_page(
     return events, indices[limit - 1] if len(indices) > limit else None
 
 
+ERASED_OWNER = "erased:"
+"""Prefix of the owner of consents whose records were erased, followed by the subject's
+pseudonym (``gateway.erasure``); reserved: no id and no token subject may start with it."""
+
+
+def is_erased_owner(owner: str) -> bool:
+    """True for the owner of a consent (request) whose records were erased."""
+    return owner.startswith(ERASED_OWNER)
+
+
 class Trail:
     """Builds audit events with the gateway's pseudonymizer.
 
@@ -74,15 +85,28 @@ class Trail:
         """The keyed pseudonym functions (``attestgate audit resolve`` recomputes them)."""
         return self._pseudonymizer
 
-    def pseudonym(self, subject_id: str) -> str:
-        """The audit pseudonym of a subject id."""
+    def pseudonym(self, subject_id: str) -> Pseudonym:
+        """The audit pseudonym of a subject id (an erased owner already is one)."""
+        if is_erased_owner(subject_id):
+            return Pseudonym(subject_id.removeprefix(ERASED_OWNER))
         return self._pseudonymizer.pseudonym(subject_id)
+
+    def record_ids_public(self, domain: str) -> bool:
+        """Whether the catalog marks ``domain``'s record ids public (asset numbers)."""
+        return domain in self._public
+
+    def personal_record_ref(self, domain: str, record_id: str) -> str | None:
+        """The ``pr_`` pseudonym of a record of a personal domain; None where ids are public."""
+        if self.record_ids_public(domain):
+            return None
+        return self._pseudonymizer.record(domain, record_id)
 
     def record_objects(self, domain: str, record_id: str) -> dict[str, str]:
         """How a record is named in a leaf: its domain, and its id in clear only if public."""
-        if domain in self._public:
+        ref = self.personal_record_ref(domain, record_id)
+        if ref is None:
             return {"domain": domain, "record_id": record_id}
-        return {"domain": domain, "record_pseudonym": self._pseudonymizer.record(domain, record_id)}
+        return {"domain": domain, "record_pseudonym": ref}
 
     def unverified_jti(self, jti: str) -> str:
         """A short keyed hash standing for a ``jti`` nobody vouched for (fixed size, no text)."""
@@ -125,7 +149,7 @@ class Trail:
             time=now,
             actor_role=actor_role,
             actor_id=self.pseudonym(actor) if actor_role is ActorRole.OWNER else actor,
-            subject=self._pseudonymizer.pseudonym(subject) if subject is not None else None,
+            subject=self.pseudonym(subject) if subject is not None else None,
             objects={k: v for k, v in named.items() if v},
             decision=Decision.DENY if refusal is not None else Decision.ALLOW,
             reason=reason or (refusal.reason.value if refusal is not None else None),

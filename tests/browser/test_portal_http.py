@@ -2,69 +2,29 @@
 
 from __future__ import annotations
 
-import http.client
 import re
 import ssl
-from dataclasses import dataclass, field
-from urllib.parse import urlencode, urlsplit
 
 from audit.note import NoteSigner
 from gateway.portal.auditview import log_verifier, prove_event
 from gateway.portal.security import CONTENT_SECURITY_POLICY
 from tests.browser.conftest import Deployment
+from tests.portal_client import PortalSession, Reply
 
 SESSION = "__Host-ag_session"
 
 
-@dataclass
-class Reply:
-    """One HTTP response, read whole."""
+class Client(PortalSession):
+    """A browser of the deployment's portal that trusts the dev CA."""
 
-    status: int
-    headers: http.client.HTTPMessage
-    body: str
-
-
-@dataclass
-class Client:
-    """A tiny HTTPS client that trusts the dev CA and keeps cookies by name."""
-
-    deployment: Deployment
-    cookies: dict[str, str] = field(default_factory=dict)
-
-    def request(
-        self, method: str, path: str, form: dict[str, str] | None = None, **headers: str
-    ) -> Reply:
-        url = urlsplit(self.deployment.portal_url)
-        context = ssl.create_default_context(cadata=self.deployment.ca_pem.decode())
-        conn = http.client.HTTPSConnection(url.hostname or "", url.port, context=context)
-        send = {k.replace("_", "-"): v for k, v in headers.items()}
-        if self.cookies:
-            send["cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = None
-        if form is not None:
-            body = urlencode(form)
-            send["content-type"] = "application/x-www-form-urlencoded"
-        try:
-            conn.request(method, path, body=body, headers=send)
-            response = conn.getresponse()
-            reply = Reply(response.status, response.headers, response.read().decode())
-        finally:
-            conn.close()
-        for cookie in reply.headers.get_all("set-cookie") or []:
-            name, _, rest = cookie.partition("=")
-            self.cookies[name] = rest.split(";")[0]
-        return reply
-
-    def csrf(self, path: str = "/login") -> str:
-        page = self.request("GET", path)
-        match = re.search(r'name="csrf" value="([^"]+)"', page.body)
-        assert match is not None
-        return match.group(1)
+    def __init__(self, deployment: Deployment) -> None:
+        context = ssl.create_default_context(cadata=deployment.ca_pem.decode())
+        super().__init__(deployment.portal_url, context)
+        self.deployment = deployment
 
     def sign_in(self, role: str, sub: str) -> Reply:
-        token = self.deployment.token(role, sub)
-        return self.request("POST", "/login", {"csrf": self.csrf(), "token": token})
+        """Sign in with a fresh dev token of ``role`` and ``sub``."""
+        return self.sign_in_with(self.deployment.token(role, sub))
 
 
 def test_pages_carry_a_strict_csp_and_cookies_are_locked_down(deployment: Deployment) -> None:

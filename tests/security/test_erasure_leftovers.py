@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from audit.events import AuditEvent
 from gateway.cli import main
 from gateway.clock import FixedClock
 from sdk import errors
@@ -116,3 +117,61 @@ def test_an_erasure_of_another_domain_keeps_the_attestation(gw: LiveGateway) -> 
     gw.provider("tax-bureau", roles=["tax_bureau"]).erase_subject(SUBJECT)
     assert bank.get_attestation(attestation.jti).claims["title"] == TITLE
     assert bank.get_consent(attestation.consent_id).owner == SUBJECT
+
+
+INCOME_RECORD = "inc-2025-7f3a9c"
+
+
+def test_an_income_erasure_leaves_no_record_id_and_keeps_the_owner_s_pseudonym(
+    gw: LiveGateway,
+) -> None:
+    """Income record ids are personal (not ``record_id_public``): after the erasure no table
+    (consents, requests, attestations, capacity ledger, evaluation budgets) holds one, and a
+    later refusal about the erased owner's consent names the owner by the same pseudonym as
+    every earlier leaf, not by a pseudonym of the tombstone."""
+    tax = gw.provider("tax-bureau", roles=["tax_bureau", "fx_authority"])
+    tax.put_record(
+        domain="income", subject=SUBJECT, record_id=INCOME_RECORD, fields=live.INCOME_FIELDS
+    )
+    tax.put_fx_rates(table_id="pboc-1", rates={"USD": live.USD_RATE})
+    bank = gw.bank("bank-a")
+    used, unused = _income_consent(gw, bank), _income_consent(gw, bank)
+    bank.issue(used.id, params={"amount": 1_000_000, "currency": "USD"})
+    assert INCOME_RECORD.encode() in _stored_bytes(gw)  # the control: it was there
+
+    tax.erase_subject(SUBJECT)
+    with pytest.raises(errors.DataErased):
+        bank.issue(unused.id, params={"amount": 1_000_000, "currency": "USD"})
+    stored = _stored_bytes(gw)
+    for value in (INCOME_RECORD, SUBJECT):
+        assert value.encode() not in stored, value
+    refusal = _last_leaf(gw)
+    assert refusal.decision.value == "deny"
+    assert refusal.subject == gw.core.trail.pseudonym(SUBJECT)
+
+
+def _income_consent(gw: LiveGateway, bank: Any) -> Any:
+    request = bank.request_consent(
+        owner=SUBJECT, domain="income", purpose="fx_purchase",
+        claims=["tax_year", "covers_amount"], record_id=INCOME_RECORD,
+    )  # fmt: skip
+    return gw.owner(SUBJECT).approve(request.id)
+
+
+def _last_leaf(gw: LiveGateway) -> AuditEvent:
+    conn = gw.core.storage.read()
+    (data,) = conn.execute("SELECT data FROM audit_leaves ORDER BY idx DESC LIMIT 1").fetchone()
+    return AuditEvent.from_json(bytes(data))
+
+
+def test_the_erased_owner_prefix_is_reserved(gw: LiveGateway) -> None:
+    """Nobody can ask for, or sign in as, the tombstone of an erased owner's consents."""
+    tombstone = "erased:" + gw.core.trail.pseudonym(SUBJECT)
+    with pytest.raises(errors.InvalidArgument, match="reserved"):
+        gw.bank("bank-a").request_consent(
+            owner=tombstone, domain="patent", purpose="ip_pledge_loan", claims=CLAIMS,
+            record_id=PATENT_NO,
+        )  # fmt: skip
+    with pytest.raises(errors.AuthenticationError) as refused:
+        gw.owner(tombstone).list_consents()
+    assert refused.value.reason == "TOKEN_CLAIMS_INVALID"
