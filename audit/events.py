@@ -23,7 +23,7 @@ from functools import cached_property, lru_cache
 from types import MappingProxyType
 from typing import Any, NewType
 
-from audit.store import format_time
+from attestgate.audit.store import format_time
 
 __all__ = [
     "EVENT_VERSION",

@@ -12,8 +12,8 @@ import base64
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sdk._internal.merkle import HASH_SIZE, MAX_TREE_SIZE
-from sdk._internal.note import (
+from attestgate.sdk._internal.merkle import HASH_SIZE, MAX_TREE_SIZE
+from attestgate.sdk._internal.note import (
     ALG_ED25519,
     NoteError,
     Verifier,

@@ -54,9 +54,9 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Generic, Protocol, TypeVar
 
-from audit.events import AuditEvent, canonical_json
-from audit.sql import Connection, begin_immediate
-from sdk.reasons import DomainError, Reason
+from attestgate.audit.events import AuditEvent, canonical_json
+from attestgate.audit.sql import Connection, begin_immediate
+from attestgate.sdk.reasons import DomainError, Reason
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from audit.hashing import NodeId
-from audit.sql import Connection, Dialect, dialect_of
+from attestgate.audit.hashing import NodeId
+from attestgate.audit.sql import Connection, Dialect, dialect_of
 
 __all__ = [
     "AuditStorageError",

@@ -27,19 +27,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, cast
 
-from audit import store
-from audit.hashing import (
+from attestgate.audit import store
+from attestgate.audit.hashing import (
     CompactRange,
     consistency_ranges,
     fold_subtrees,
     inclusion_ranges,
     perfect_subtrees,
 )
-from audit.note import NoteSigner, format_checkpoint
-from audit.sql import Connection
-from audit.store import AuditStorageError, StoredCheckpoint
-from sdk._internal.merkle import leaf_hash
-from sdk.reasons import DomainError, Reason
+from attestgate.audit.note import NoteSigner, format_checkpoint
+from attestgate.audit.sql import Connection
+from attestgate.audit.store import AuditStorageError, StoredCheckpoint
+from attestgate.sdk._internal.merkle import leaf_hash
+from attestgate.sdk.reasons import DomainError, Reason
 
 __all__ = ["AppendResult", "AuditLog", "TreeHead", "range_hashes"]
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from audit import store
-from audit.hashing import CompactRange, NodeId, consistency_ranges
-from audit.sql import Connection
-from audit.store import AuditStorageError
-from audit.tree import range_hashes
-from sdk._internal.merkle import EMPTY_ROOT, ProofError, leaf_hash, verify_consistency
-from sdk._internal.note import NoteError, Verifier, open_checkpoint
+from attestgate.audit import store
+from attestgate.audit.hashing import CompactRange, NodeId, consistency_ranges
+from attestgate.audit.sql import Connection
+from attestgate.audit.store import AuditStorageError
+from attestgate.audit.tree import range_hashes
+from attestgate.sdk._internal.merkle import EMPTY_ROOT, ProofError, leaf_hash, verify_consistency
+from attestgate.sdk._internal.note import NoteError, Verifier, open_checkpoint
 
 __all__ = ["DEFAULT_CHUNK", "Progress", "VerifyReport", "verify_log"]
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from attestgate.gateway.logs import configure_logging
 from bench.audit_append import append_rows, run_audit_append
 from bench.audit_pg import append_pg_rows, run_audit_append_pg
 from bench.audit_proofs import proof_rows, run_audit_proofs
@@ -25,7 +26,6 @@ from bench.plot import draw_latency
 from bench.rpc import RpcRunner, run_latency, run_throughput, throughput_rows
 from bench.rpc_sweep import run_concurrency_sweep, sweep_rows
 from bench.rpc_variants import run_server_variants, variant_rows
-from gateway.logs import configure_logging
 
 SUITES = ("crypto", "audit", "rpc", "sweep")
 """What ``make bench`` runs."""

@@ -29,17 +29,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from attestgate.v1 import attestation_pb2
 
-from gateway.clock import Clock
-from gateway.config import GatewayConfig
-from gateway.interceptors import UNLIMITED_METHODS, Behavior, GatewayInterceptor
-from gateway.keys import KeyRing
-from gateway.limits import overloaded_error
-from gateway.server import GatewayServicers
-from gateway.services.unimplemented import UnimplementedAttestationService
-from gateway.serving import add_servicers, admission, gateway_interceptor, server_options
-from gateway.tls import server_credentials
+from attestgate.gateway.clock import Clock
+from attestgate.gateway.config import GatewayConfig
+from attestgate.gateway.interceptors import UNLIMITED_METHODS, Behavior, GatewayInterceptor
+from attestgate.gateway.keys import KeyRing
+from attestgate.gateway.limits import overloaded_error
+from attestgate.gateway.server import GatewayServicers
+from attestgate.gateway.services.unimplemented import UnimplementedAttestationService
+from attestgate.gateway.serving import add_servicers, admission, gateway_interceptor, server_options
+from attestgate.gateway.tls import server_credentials
+from attestgate.v1 import attestation_pb2
 
 AsyncBehavior = Callable[[Any, Any], Awaitable[Any]]
 

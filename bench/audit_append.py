@@ -20,14 +20,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from audit import store
-from audit.events import ActorRole, AuditEvent, Decision, EventType, Pseudonym, canonical_json
-from audit.note import NoteSigner
-from audit.sequencer import Sequencer, SequencerSettings, Tx
-from audit.sql import Connection, begin_immediate
-from audit.tree import AuditLog
+from attestgate.audit import store
+from attestgate.audit.events import (
+    ActorRole,
+    AuditEvent,
+    Decision,
+    EventType,
+    Pseudonym,
+    canonical_json,
+)
+from attestgate.audit.note import NoteSigner
+from attestgate.audit.sequencer import Sequencer, SequencerSettings, Tx
+from attestgate.audit.sql import Connection, begin_immediate
+from attestgate.audit.tree import AuditLog
+from attestgate.gateway.config import GatewayConfig
 from bench.common import Settings, progress, verdict
-from gateway.config import GatewayConfig
 
 TARGET = 0.50
 """The sequencer reaches at least this fraction of raw inserts of the same rows."""

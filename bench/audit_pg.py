@@ -17,12 +17,12 @@ from typing import Any
 
 import psycopg
 
-from audit.sql import Connection
+from attestgate.audit.sql import Connection
+from attestgate.gateway.db.migrate import migrate
+from attestgate.gateway.db.postgres import PgConnection, lock_batch
+from attestgate.gateway.db.schemas import fresh_schema
 from bench.audit_append import AppendRun, commit_batches, run_sequencer_on, same_rows_work
 from bench.common import Settings, progress
-from gateway.db.migrate import migrate
-from gateway.db.postgres import PgConnection, lock_batch
-from gateway.db.schemas import fresh_schema
 
 DSN_ENV = "ATTESTGATE_BENCH_PG_DSN"
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from audit import store
-from audit.tree import AuditLog
+from attestgate.audit import store
+from attestgate.audit.tree import AuditLog
 from bench.common import Settings, latency_summary_ms, progress, verdict
 
 BUILD_BATCH = 10_000

@@ -25,6 +25,24 @@ from typing import Any, TypeVar
 
 import grpc
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from attestgate.gateway.app import build_gateway
+from attestgate.gateway.auth import issue_dev_token
+from attestgate.gateway.clock import SystemClock
+from attestgate.gateway.config import GatewayConfig
+from attestgate.gateway.context import Core
+from attestgate.gateway.keys import dev_issuer
+from attestgate.gateway.server import Gateway, GatewayServicers, build_server
+from attestgate.gateway.services.attestation import AttestationServicer
+from attestgate.gateway.services.audit import AuditServicer
+from attestgate.gateway.services.consent import ConsentServicer
+from attestgate.gateway.services.record import RecordServicer
+from attestgate.gateway.services.unimplemented import UnimplementedAttestationService
+from attestgate.gateway.tls import TlsFiles
+from attestgate.sdk._internal.jose import public_jwk
+from attestgate.sdk.sdjwt import create_presentation, redemption_nonce
 from attestgate.v1 import (
     attestation_pb2,
     attestation_pb2_grpc,
@@ -33,25 +51,7 @@ from attestgate.v1 import (
     record_pb2,
     record_pb2_grpc,
 )
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from bench.aio_server import AioGateway, AsyncNoopAttestationService, start_aio_server
-from gateway.app import build_gateway
-from gateway.auth import issue_dev_token
-from gateway.clock import SystemClock
-from gateway.config import GatewayConfig
-from gateway.context import Core
-from gateway.keys import dev_issuer
-from gateway.server import Gateway, GatewayServicers, build_server
-from gateway.services.attestation import AttestationServicer
-from gateway.services.audit import AuditServicer
-from gateway.services.consent import ConsentServicer
-from gateway.services.record import RecordServicer
-from gateway.services.unimplemented import UnimplementedAttestationService
-from gateway.tls import TlsFiles
-from sdk._internal.jose import public_jwk
-from sdk.sdjwt import create_presentation, redemption_nonce
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from attestgate.v1 import attestation_pb2
-
 from bench.common import Settings, progress, verdict
 from bench.fixture import (
     BANK,

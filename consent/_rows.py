@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from consent.model import (
+from attestgate.consent.model import (
     Consent,
     ConsentEvent,
     ConsentId,
@@ -26,7 +26,7 @@ from consent.model import (
     RequestId,
     RequestState,
 )
-from consent.store import Page, listing_sql, make_page
+from attestgate.consent.store import Page, listing_sql, make_page
 
 
 def _ts(moment: datetime) -> str:

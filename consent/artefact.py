@@ -23,7 +23,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from consent.model import Consent
+from attestgate.consent.model import Consent
 
 ARTEFACT_TYP = "attestgate-consent+jwt"
 ARTEFACT_VERSION = "1"

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 
-from consent.fields import parse_date
-from consent.predicates import (
+from attestgate.consent.fields import parse_date
+from attestgate.consent.predicates import (
     Consumption,
     ConsumptionKind,
     ParamSpec,
@@ -23,7 +23,7 @@ from consent.predicates import (
     PredicateResult,
     predicate,
 )
-from sdk.reasons import DomainError, Reason
+from attestgate.sdk.reasons import DomainError, Reason
 
 
 def _int_field(fields: Mapping[str, object], name: str) -> int:

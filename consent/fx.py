@@ -16,9 +16,9 @@ from datetime import datetime
 from fractions import Fraction
 from types import MappingProxyType
 
-from consent.currencies import is_known_currency, minor_unit_exponent
-from consent.model import require_utc
-from sdk.reasons import DomainError, Reason
+from attestgate.consent.currencies import is_known_currency, minor_unit_exponent
+from attestgate.consent.model import require_utc
+from attestgate.sdk.reasons import DomainError, Reason
 
 _DECIMAL = re.compile(r"(0|[1-9][0-9]{0,11})(\.[0-9]{1,12})?")
 

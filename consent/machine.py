@@ -17,8 +17,8 @@ from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
 
-from consent.model import Consent, ConsentRequest, ConsentState, RequestState
-from sdk.reasons import DomainError, Reason
+from attestgate.consent.model import Consent, ConsentRequest, ConsentState, RequestState
+from attestgate.sdk.reasons import DomainError, Reason
 
 
 class RequestAction(StrEnum):

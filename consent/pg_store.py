@@ -17,8 +17,16 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from consent._rows import SqlListing, _consent, _consent_row, _event, _request, _request_row, _ts
-from consent.model import (
+from attestgate.consent._rows import (
+    SqlListing,
+    _consent,
+    _consent_row,
+    _event,
+    _request,
+    _request_row,
+    _ts,
+)
+from attestgate.consent.model import (
     Consent,
     ConsentEvent,
     ConsentId,
@@ -29,7 +37,7 @@ from consent.model import (
     RequestId,
     RequestState,
 )
-from consent.store import (
+from attestgate.consent.store import (
     COUNT_PENDING_SQL,
     USE_CONSENT_SQL,
     check_page_size,
@@ -37,7 +45,7 @@ from consent.store import (
     refuse_use,
     stale,
 )
-from sdk.reasons import DomainError, Reason
+from attestgate.sdk.reasons import DomainError, Reason
 
 __all__ = ["PgConsentStore"]
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from consent.catalog import Catalog, DomainSpec, PurposeSpec
-from consent.fields import normalize_value
-from sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
+from attestgate.consent.catalog import Catalog, DomainSpec, PurposeSpec
+from attestgate.consent.fields import normalize_value
+from attestgate.sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
 
 
 class WithheldReason(StrEnum):

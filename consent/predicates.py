@@ -17,10 +17,10 @@ from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
 
-from consent.currencies import is_currency_shape, is_known_currency
-from consent.fx import FxRateTable
-from consent.model import OwnerId, require_utc
-from sdk.reasons import DomainError, FieldViolation, Reason
+from attestgate.consent.currencies import is_currency_shape, is_known_currency
+from attestgate.consent.fx import FxRateTable
+from attestgate.consent.model import OwnerId, require_utc
+from attestgate.sdk.reasons import DomainError, FieldViolation, Reason
 
 _EMPTY: Mapping[str, object] = MappingProxyType({})
 
@@ -148,7 +148,7 @@ class PredicateRegistry:
     @classmethod
     def default(cls) -> PredicateRegistry:
         """The built-in predicates (covers_amount, unencumbered, owned_by_subject, ...)."""
-        from consent.builtin_predicates import BUILTIN_PREDICATES  # noqa: PLC0415 - avoids a cycle
+        from attestgate.consent.builtin_predicates import BUILTIN_PREDICATES  # noqa: PLC0415 - avoids a cycle
 
         return cls(BUILTIN_PREDICATES)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlite_utils
 
-from consent._rows import (
+from attestgate.consent._rows import (
     SqlListing,
     _consent,
     _consent_row,
@@ -28,7 +28,7 @@ from consent._rows import (
     _request_row,
     _ts,
 )
-from consent.model import (
+from attestgate.consent.model import (
     Consent,
     ConsentEvent,
     ConsentId,
@@ -39,7 +39,7 @@ from consent.model import (
     RequestId,
     RequestState,
 )
-from consent.store import (
+from attestgate.consent.store import (
     COUNT_PENDING_SQL,
     USE_CONSENT_SQL,
     check_page_size,
@@ -47,7 +47,7 @@ from consent.store import (
     refuse_use,
     stale,
 )
-from sdk.reasons import DomainError, Reason
+from attestgate.sdk.reasons import DomainError, Reason
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS consent_requests (

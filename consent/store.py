@@ -19,8 +19,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
-from consent.machine import check_usable
-from consent.model import (
+from attestgate.consent.machine import check_usable
+from attestgate.consent.model import (
     Consent,
     ConsentEvent,
     ConsentId,
@@ -31,7 +31,7 @@ from consent.model import (
     RequestId,
     RequestState,
 )
-from sdk.reasons import DomainError, Reason
+from attestgate.sdk.reasons import DomainError, Reason
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 1000

@@ -20,7 +20,7 @@ import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from sdk import BankClient, ConsentRequestState, ConsentState, TlsConfig, errors
+from attestgate.sdk import BankClient, ConsentRequestState, ConsentState, TlsConfig, errors
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

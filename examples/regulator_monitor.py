@@ -19,7 +19,14 @@ import sys
 import time
 from pathlib import Path
 
-from sdk import Checkpoint, LogMonitor, LogVerificationError, RegulatorClient, TlsConfig, errors
+from attestgate.sdk import (
+    Checkpoint,
+    LogMonitor,
+    LogVerificationError,
+    RegulatorClient,
+    TlsConfig,
+    errors,
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

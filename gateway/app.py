@@ -8,29 +8,29 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from audit.events import Pseudonymizer
-from audit.note import NoteSigner
-from audit.sequencer import BatchReport, Sequencer, SequencerSettings
-from audit.tree import AuditLog
-from consent.catalog import Catalog
-from gateway import trail, vault
-from gateway.clock import Clock, SystemClock
-from gateway.config import GatewayConfig
-from gateway.context import Core
-from gateway.keys import KeyRing
-from gateway.providers import ProviderRegistry
-from gateway.readiness import ReadinessGate, ReadinessWatch, storage_probe
-from gateway.refusal_budget import RefusalBudget
-from gateway.server import Gateway, GatewayServicers, build_server, prepare_data_dir
-from gateway.services.attestation import AttestationServicer
-from gateway.services.audit import AuditServicer
-from gateway.services.consent import ConsentServicer
-from gateway.services.record import RecordServicer
-from gateway.storage import open_storage
-from gateway.writer_watch import WriterWatch
+from attestgate.audit.events import Pseudonymizer
+from attestgate.audit.note import NoteSigner
+from attestgate.audit.sequencer import BatchReport, Sequencer, SequencerSettings
+from attestgate.audit.tree import AuditLog
+from attestgate.consent.catalog import Catalog
+from attestgate.gateway import trail, vault
+from attestgate.gateway.clock import Clock, SystemClock
+from attestgate.gateway.config import GatewayConfig
+from attestgate.gateway.context import Core
+from attestgate.gateway.keys import KeyRing
+from attestgate.gateway.providers import ProviderRegistry
+from attestgate.gateway.readiness import ReadinessGate, ReadinessWatch, storage_probe
+from attestgate.gateway.refusal_budget import RefusalBudget
+from attestgate.gateway.server import Gateway, GatewayServicers, build_server, prepare_data_dir
+from attestgate.gateway.services.attestation import AttestationServicer
+from attestgate.gateway.services.audit import AuditServicer
+from attestgate.gateway.services.consent import ConsentServicer
+from attestgate.gateway.services.record import RecordServicer
+from attestgate.gateway.storage import open_storage
+from attestgate.gateway.writer_watch import WriterWatch
 
 if TYPE_CHECKING:
-    from gateway.metrics import GatewayMetrics
+    from attestgate.gateway.metrics import GatewayMetrics
 
 
 def build_core(config: GatewayConfig, *, clock: Clock, keyring: KeyRing) -> Core:
@@ -111,7 +111,7 @@ def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Gatew
     gate = _watch_readiness(gateway, core, metrics)
     writer = _watch_writer(gateway, gate, metrics)
     if metrics is not None:
-        from gateway.metrics import metrics_server  # noqa: PLC0415
+        from attestgate.gateway.metrics import metrics_server  # noqa: PLC0415
 
         endpoint = metrics_server(config, metrics)  # refuses a public address before any start
         gateway.on_start.append(endpoint.start)
@@ -120,7 +120,7 @@ def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Gatew
     gateway.core = core  # type: ignore[attr-defined]
     if config.portal:
         # Imported only when asked for: the portal's web stack is the optional "portal" extra.
-        from gateway.portal import attach_portal  # noqa: PLC0415
+        from attestgate.gateway.portal import attach_portal  # noqa: PLC0415
 
         attach_portal(gateway, core)
     return gateway
@@ -131,7 +131,7 @@ def _metrics(config: GatewayConfig) -> GatewayMetrics | None:
     if not config.metrics:
         return None
     # Imported only when asked for: nothing of prometheus-client loads while metrics are off.
-    from gateway.metrics import GatewayMetrics  # noqa: PLC0415
+    from attestgate.gateway.metrics import GatewayMetrics  # noqa: PLC0415
 
     return GatewayMetrics()
 

@@ -15,14 +15,14 @@ from __future__ import annotations
 import re
 import sys
 
-from audit.events import EventType, Pseudonymizer, PseudonymKind
-from audit.sequencer import Tx
-from audit.sql import Connection
-from gateway.cli_audit import CliError
-from gateway.clock import Clock
-from gateway.config import GatewayConfig
-from gateway.keys import KeyRing
-from gateway.maintenance import operator_core, operator_event
+from attestgate.audit.events import EventType, Pseudonymizer, PseudonymKind
+from attestgate.audit.sequencer import Tx
+from attestgate.audit.sql import Connection
+from attestgate.gateway.cli_audit import CliError
+from attestgate.gateway.clock import Clock
+from attestgate.gateway.config import GatewayConfig
+from attestgate.gateway.keys import KeyRing
+from attestgate.gateway.maintenance import operator_core, operator_event
 
 MAX_REASON = 200
 _PSEUDONYM = re.compile(r"p[srtj]_[A-Za-z0-9_-]{22}")

@@ -35,13 +35,13 @@ from typing import Any, NewType
 import jwt
 from jwt.api_jws import PyJWS
 
-from gateway.clock import Clock
-from gateway.config import ConfigError, TrustedIssuer
-from gateway.keyfiles import KeyFileError, refuse_writable_by_others
-from gateway.keys import KeyRing
-from gateway.roles import Role
-from gateway.trail import ERASED_OWNER, is_erased_owner
-from sdk.reasons import DomainError, Reason
+from attestgate.gateway.clock import Clock
+from attestgate.gateway.config import ConfigError, TrustedIssuer
+from attestgate.gateway.keyfiles import KeyFileError, refuse_writable_by_others
+from attestgate.gateway.keys import KeyRing
+from attestgate.gateway.roles import Role
+from attestgate.gateway.trail import ERASED_OWNER, is_erased_owner
+from attestgate.sdk.reasons import DomainError, Reason
 
 SubjectId = NewType("SubjectId", str)
 

@@ -16,9 +16,9 @@ from typing import Any, Protocol
 
 import grpc
 
-from gateway.auth import Principal
-from gateway.errors import abort, status_for_exception
-from sdk.reasons import DomainError, Reason
+from attestgate.gateway.auth import Principal
+from attestgate.gateway.errors import abort, status_for_exception
+from attestgate.sdk.reasons import DomainError, Reason
 
 _access_log = logging.getLogger("attestgate.access")
 

@@ -17,12 +17,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from gateway import audit_resolve, cli_audit, cli_providers
-from gateway.app import build_gateway
-from gateway.auth import issue_dev_token
-from gateway.cli_audit import CliError
-from gateway.clock import SystemClock
-from gateway.config import (
+from attestgate.gateway import audit_resolve, cli_audit, cli_providers
+from attestgate.gateway.app import build_gateway
+from attestgate.gateway.auth import issue_dev_token
+from attestgate.gateway.cli_audit import CliError
+from attestgate.gateway.clock import SystemClock
+from attestgate.gateway.config import (
     CONFIG_FILE_NAME,
     DEFAULT_DATA_DIR,
     ConfigError,
@@ -31,9 +31,9 @@ from gateway.config import (
     load_config,
     parse_duration,
 )
-from gateway.db import cli as db_cli
-from gateway.demo.cli import add_demo_command
-from gateway.keys import (
+from attestgate.gateway.db import cli as db_cli
+from attestgate.gateway.demo.cli import add_demo_command
+from attestgate.gateway.keys import (
     DEV_ISSUER_JWKS_FILE,
     KeyFileError,
     KeyRing,
@@ -41,10 +41,10 @@ from gateway.keys import (
     ensure_private_dir,
     write_atomic,
 )
-from gateway.logs import configure_logging
-from gateway.maintenance import record_key_rotation
-from gateway.roles import Role
-from gateway.server import check_listen_security
+from attestgate.gateway.logs import configure_logging
+from attestgate.gateway.maintenance import record_key_rotation
+from attestgate.gateway.roles import Role
+from attestgate.gateway.server import check_listen_security
 
 CommandBuilder = Callable[[Any], None]
 """Adds one subcommand to the ``add_subparsers()`` object it is given."""

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from consent.catalog import Catalog
-from gateway.cli_audit import CliError
-from gateway.config import DEFAULT_DATA_DIR, GatewayConfig
-from gateway.providers import (
+from attestgate.consent.catalog import Catalog
+from attestgate.gateway.cli_audit import CliError
+from attestgate.gateway.config import DEFAULT_DATA_DIR, GatewayConfig
+from attestgate.gateway.providers import (
     Provider,
     ProviderKeyError,
     ProviderRegistry,
@@ -30,7 +30,7 @@ from gateway.providers import (
     role_owners,
     validate_provider_id,
 )
-from sdk.reasons import DomainError
+from attestgate.sdk.reasons import DomainError
 
 
 def add_providers_command(sub: Any, run: Callable[[argparse.Namespace], int]) -> None:

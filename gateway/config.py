@@ -27,7 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from gateway.keyfiles import KeyFileError, refuse_writable_by_others
+from attestgate.gateway.keyfiles import KeyFileError, refuse_writable_by_others
 
 DEFAULT_DATA_DIR = Path(".attestgate")
 DEFAULT_LISTEN = "127.0.0.1:50051"

@@ -17,10 +17,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from audit.events import AuditEvent, EventType
-from audit.sequencer import Tx
-from consent.artefact import seal_consent
-from consent.machine import (
+from attestgate.audit.events import AuditEvent, EventType
+from attestgate.audit.sequencer import Tx
+from attestgate.consent.artefact import seal_consent
+from attestgate.consent.machine import (
     ConsentAction,
     RequestAction,
     apply_request_action,
@@ -28,7 +28,7 @@ from consent.machine import (
     effective_state,
     next_consent_state,
 )
-from consent.model import (
+from attestgate.consent.model import (
     PENDING_REQUEST_LIFETIME,
     Consent,
     ConsentEvent,
@@ -42,14 +42,14 @@ from consent.model import (
     RequestId,
     RequestState,
 )
-from consent.policy import narrow_claims, validate_request
-from consent.store import ConsentStore, Page
-from gateway import idempotency
-from gateway.context import Caller, Core
-from gateway.idempotency import IdempotencyKey
-from gateway.refusal_budget import budgeted_hook
-from gateway.trail import ERASED_OWNER, is_erased_owner
-from sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
+from attestgate.consent.policy import narrow_claims, validate_request
+from attestgate.consent.store import ConsentStore, Page
+from attestgate.gateway import idempotency
+from attestgate.gateway.context import Caller, Core
+from attestgate.gateway.idempotency import IdempotencyKey
+from attestgate.gateway.refusal_budget import budgeted_hook
+from attestgate.gateway.trail import ERASED_OWNER, is_erased_owner
+from attestgate.sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
 
 MAX_ID = 128
 

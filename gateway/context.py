@@ -8,18 +8,18 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from audit.sql import Connection
-from audit.tree import AuditLog
-from consent.catalog import Catalog
-from consent.store import ConsentStore
-from gateway.clock import Clock
-from gateway.config import GatewayConfig
-from gateway.keys import KeyRing
-from gateway.providers import ProviderRegistry
-from gateway.refusal_budget import RefusalBudget
-from gateway.storage import Storage
-from gateway.trail import Trail
-from gateway.vault import RecordVault
+from attestgate.audit.sql import Connection
+from attestgate.audit.tree import AuditLog
+from attestgate.consent.catalog import Catalog
+from attestgate.consent.store import ConsentStore
+from attestgate.gateway.clock import Clock
+from attestgate.gateway.config import GatewayConfig
+from attestgate.gateway.keys import KeyRing
+from attestgate.gateway.providers import ProviderRegistry
+from attestgate.gateway.refusal_budget import RefusalBudget
+from attestgate.gateway.storage import Storage
+from attestgate.gateway.trail import Trail
+from attestgate.gateway.vault import RecordVault
 
 
 @dataclass(frozen=True)

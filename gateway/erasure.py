@@ -27,11 +27,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Sequence
 
-from audit.sql import Connection, Dialect
-from gateway.storage import Storage
-from gateway.trail import ERASED_OWNER, Trail, is_erased_owner
-from gateway.vault import ERASED_DERIVED, RecordVault
-from sdk.reasons import DomainError, Reason
+from attestgate.audit.sql import Connection, Dialect
+from attestgate.gateway.storage import Storage
+from attestgate.gateway.trail import ERASED_OWNER, Trail, is_erased_owner
+from attestgate.gateway.vault import ERASED_DERIVED, RecordVault
+from attestgate.sdk.reasons import DomainError, Reason
 
 _log = logging.getLogger("attestgate.erasure")
 

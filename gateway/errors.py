@@ -21,8 +21,8 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from gateway.limits import RetryLaterError
-from sdk.reasons import ERROR_DOMAIN, DomainError, FieldViolation, Reason
+from attestgate.gateway.limits import RetryLaterError
+from attestgate.sdk.reasons import ERROR_DOMAIN, DomainError, FieldViolation, Reason
 
 _log = logging.getLogger("attestgate.errors")
 

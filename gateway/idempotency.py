@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from audit.sql import Connection
-from sdk.reasons import DomainError, FieldViolation, Reason
+from attestgate.audit.sql import Connection
+from attestgate.sdk.reasons import DomainError, FieldViolation, Reason
 
 MAX_REQUEST_ID = 128
 _INSERT = "INSERT INTO idempotency VALUES (?, ?, ?, ?, ?)"

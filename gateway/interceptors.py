@@ -28,12 +28,12 @@ import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from gateway.auth import Principal, TokenVerifier, check_certificate_binding
-from gateway.call_log import CallLog, CallObserver, bound_principal
-from gateway.limits import AdmissionExecutor, RateLimiter
-from gateway.roles import PUBLIC_METHODS, allowed_roles
-from gateway.streams import StreamLease, StreamLimiter, bounded, peer_host
-from sdk.reasons import DomainError, FieldViolation, Reason
+from attestgate.gateway.auth import Principal, TokenVerifier, check_certificate_binding
+from attestgate.gateway.call_log import CallLog, CallObserver, bound_principal
+from attestgate.gateway.limits import AdmissionExecutor, RateLimiter
+from attestgate.gateway.roles import PUBLIC_METHODS, allowed_roles
+from attestgate.gateway.streams import StreamLease, StreamLimiter, bounded, peer_host
+from attestgate.sdk.reasons import DomainError, FieldViolation, Reason
 
 Behavior = Callable[[Any, grpc.ServicerContext], Any]
 Wrapper = Callable[[str, Any], Any]

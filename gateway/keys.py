@@ -32,9 +32,9 @@ from typing import Any, NewType
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from gateway.clock import Clock
-from gateway.config import TrustedIssuer
-from gateway.keyfiles import (
+from attestgate.gateway.clock import Clock
+from attestgate.gateway.config import TrustedIssuer
+from attestgate.gateway.keyfiles import (
     KeyFileError,
     ensure_private_dir,
     read_private,

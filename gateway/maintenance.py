@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from audit.events import AuditEvent, EventType
-from audit.sequencer import Tx
-from gateway.app import build_core, start_core
-from gateway.clock import Clock
-from gateway.config import GatewayConfig
-from gateway.context import Core
-from gateway.keys import KeyRing
+from attestgate.audit.events import AuditEvent, EventType
+from attestgate.audit.sequencer import Tx
+from attestgate.gateway.app import build_core, start_core
+from attestgate.gateway.clock import Clock
+from attestgate.gateway.config import GatewayConfig
+from attestgate.gateway.context import Core
+from attestgate.gateway.keys import KeyRing
 
 OPERATOR_ACTOR = "attestgate-cli"
 """The actor id of every event an operator command writes."""

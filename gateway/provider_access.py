@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from consent.catalog import Catalog
-from consent.fx import FxRateTable
-from gateway.providers import Provider
-from sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
+from attestgate.consent.catalog import Catalog
+from attestgate.consent.fx import FxRateTable
+from attestgate.gateway.providers import Provider
+from attestgate.sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
 
 
 def require_role(provider: Provider, role: str, action: str, *, data_dir: Path) -> None:

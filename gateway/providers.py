@@ -30,9 +30,9 @@ from typing import NewType
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from consent.catalog import Catalog
-from gateway.keys import ensure_private_dir, write_atomic
-from sdk.reasons import DomainError, Reason
+from attestgate.consent.catalog import Catalog
+from attestgate.gateway.keys import ensure_private_dir, write_atomic
+from attestgate.sdk.reasons import DomainError, Reason
 
 ProviderId = NewType("ProviderId", str)
 ProviderPublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey

@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
-from gateway.storage import SqliteStorage, Storage
+from attestgate.gateway.storage import SqliteStorage, Storage
 
 _log = logging.getLogger("attestgate.readiness")
 

@@ -22,17 +22,17 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from audit.events import EventType
-from audit.sequencer import Tx
-from audit.sql import Connection
-from consent.fx import FxRateTable
-from consent.policy import validate_record
-from gateway import erasure, idempotency, provider_access
-from gateway.consents import check_id
-from gateway.context import Caller, Core
-from gateway.idempotency import IdempotencyKey
-from gateway.providers import Provider
-from sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
+from attestgate.audit.events import EventType
+from attestgate.audit.sequencer import Tx
+from attestgate.audit.sql import Connection
+from attestgate.consent.fx import FxRateTable
+from attestgate.consent.policy import validate_record
+from attestgate.gateway import erasure, idempotency, provider_access
+from attestgate.gateway.consents import check_id
+from attestgate.gateway.context import Caller, Core
+from attestgate.gateway.idempotency import IdempotencyKey
+from attestgate.gateway.providers import Provider
+from attestgate.sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
 
 MAX_SIGNED_BYTES = 256 * 1024
 

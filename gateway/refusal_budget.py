@@ -16,10 +16,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 
-from audit.events import AuditEvent
-from gateway.limits import MAX_BUCKETS, Monotonic, RateLimiter
-from gateway.trail import audits_refusal
-from sdk.reasons import DomainError
+from attestgate.audit.events import AuditEvent
+from attestgate.gateway.limits import MAX_BUCKETS, Monotonic, RateLimiter
+from attestgate.gateway.trail import audits_refusal
+from attestgate.sdk.reasons import DomainError
 
 DEFAULT_PER_MINUTE = 60.0
 DEFAULT_BURST = 20

@@ -19,6 +19,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from attestgate.gateway.auth import TokenVerifier
+from attestgate.gateway.call_log import CallObserver
+from attestgate.gateway.clock import Clock
+from attestgate.gateway.config import ConfigError, GatewayConfig
+from attestgate.gateway.keys import KeyRing
+from attestgate.gateway.services.unimplemented import (
+    UnimplementedAttestationService,
+    UnimplementedAuditService,
+    UnimplementedConsentService,
+    UnimplementedRecordService,
+)
+from attestgate.gateway.serving import add_servicers, admission, gateway_interceptor, server_options
+from attestgate.gateway.streams import StreamLimiter
+from attestgate.gateway.tls import ensure_dev_tls, server_credentials
 from attestgate.v1 import (
     attestation_pb2,
     attestation_pb2_grpc,
@@ -29,23 +46,6 @@ from attestgate.v1 import (
     record_pb2,
     record_pb2_grpc,
 )
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
-
-from gateway.auth import TokenVerifier
-from gateway.call_log import CallObserver
-from gateway.clock import Clock
-from gateway.config import ConfigError, GatewayConfig
-from gateway.keys import KeyRing
-from gateway.services.unimplemented import (
-    UnimplementedAttestationService,
-    UnimplementedAuditService,
-    UnimplementedConsentService,
-    UnimplementedRecordService,
-)
-from gateway.serving import add_servicers, admission, gateway_interceptor, server_options
-from gateway.streams import StreamLimiter
-from gateway.tls import ensure_dev_tls, server_credentials
 
 _log = logging.getLogger("attestgate.server")
 

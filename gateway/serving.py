@@ -16,6 +16,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import grpc
+
+from attestgate.gateway.auth import TokenVerifier
+from attestgate.gateway.call_log import CallObserver
+from attestgate.gateway.clock import Clock
+from attestgate.gateway.config import GatewayConfig
+from attestgate.gateway.interceptors import Admission, GatewayInterceptor
+from attestgate.gateway.keys import KeyRing
+from attestgate.gateway.limits import AdmissionExecutor, RateLimiter
+from attestgate.gateway.streams import StreamLimiter, StreamLimits
 from attestgate.v1 import (
     attestation_pb2_grpc,
     audit_pb2_grpc,
@@ -23,17 +32,8 @@ from attestgate.v1 import (
     record_pb2_grpc,
 )
 
-from gateway.auth import TokenVerifier
-from gateway.call_log import CallObserver
-from gateway.clock import Clock
-from gateway.config import GatewayConfig
-from gateway.interceptors import Admission, GatewayInterceptor
-from gateway.keys import KeyRing
-from gateway.limits import AdmissionExecutor, RateLimiter
-from gateway.streams import StreamLimiter, StreamLimits
-
 if TYPE_CHECKING:
-    from gateway.server import GatewayServicers
+    from attestgate.gateway.server import GatewayServicers
 
 
 def gateway_interceptor(

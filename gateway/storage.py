@@ -19,14 +19,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from audit.sequencer import Committed, RefusalEvents, Sequencer, Tx
-from audit.sql import Connection, Dialect, begin_immediate
-from consent.sqlite_store import SqliteConsentStore
-from consent.store import ConsentStore
-from gateway.config import GatewayConfig
-from gateway.db.migrate import migrate
-from gateway.db.url import StorageError, parse_db
-from sdk.reasons import DomainError, Reason
+from attestgate.audit.sequencer import Committed, RefusalEvents, Sequencer, Tx
+from attestgate.audit.sql import Connection, Dialect, begin_immediate
+from attestgate.consent.sqlite_store import SqliteConsentStore
+from attestgate.consent.store import ConsentStore
+from attestgate.gateway.config import GatewayConfig
+from attestgate.gateway.db.migrate import migrate
+from attestgate.gateway.db.url import StorageError, parse_db
+from attestgate.sdk.reasons import DomainError, Reason
 
 __all__ = ["SqliteStorage", "Storage", "StorageError", "connect", "open_storage", "sqlite_path"]
 
@@ -206,6 +206,6 @@ def open_storage(config: GatewayConfig) -> Storage:
     if url.sqlite_path is not None:
         return SqliteStorage(url.sqlite_path)
     # Imported here: psycopg loads only when PostgreSQL is configured.
-    from gateway.db.pg_storage import PostgresStorage  # noqa: PLC0415
+    from attestgate.gateway.db.pg_storage import PostgresStorage  # noqa: PLC0415
 
     return PostgresStorage(url, pool_size=config.max_workers + 2)

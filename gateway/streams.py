@@ -39,8 +39,8 @@ from typing import Any
 
 import grpc
 
-from gateway.config import ConfigError, GatewayConfig
-from sdk.reasons import DomainError, Reason
+from attestgate.gateway.config import ConfigError, GatewayConfig
+from attestgate.sdk.reasons import DomainError, Reason
 
 _log = logging.getLogger("attestgate.streams")
 

@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from gateway.config import GatewayConfig
-from gateway.keys import (
+from attestgate.gateway.config import GatewayConfig
+from attestgate.gateway.keys import (
     KeyFileError,
     ensure_private_dir,
     private_key_pem,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
-from audit.events import (
+from attestgate.audit.events import (
     ActorRole,
     AuditEvent,
     Decision,
@@ -20,10 +20,10 @@ from audit.events import (
     Pseudonymizer,
     PseudonymKind,
 )
-from audit.sql import Connection
-from audit.store import insert_rows
-from audit.tree import AuditLog
-from sdk.reasons import DomainError, Reason
+from attestgate.audit.sql import Connection
+from attestgate.audit.store import insert_rows
+from attestgate.audit.tree import AuditLog
+from attestgate.sdk.reasons import DomainError, Reason
 
 
 def index_subjects(conn: Connection, first_index: int, events: Sequence[AuditEvent]) -> None:

@@ -32,9 +32,9 @@ from typing import Any, Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from audit.sql import Connection
-from gateway.db.migrate import create_sqlite_schema
-from sdk.reasons import DomainError, Reason
+from attestgate.audit.sql import Connection
+from attestgate.gateway.db.migrate import create_sqlite_schema
+from attestgate.sdk.reasons import DomainError, Reason
 
 NONCE_BYTES = 12
 _SEALED = b"agv1:"  # sealed derived data: magic, subject ref, newline, nonce, ciphertext

@@ -18,7 +18,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
-from audit.sequencer import WriterProgress
+from attestgate.audit.sequencer import WriterProgress
 
 _log = logging.getLogger("attestgate.writer_watch")
 

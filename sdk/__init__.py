@@ -2,7 +2,7 @@
 
 ::
 
-    from sdk import BankClient, TlsConfig
+    from attestgate import BankClient, TlsConfig
 
     with BankClient("gateway.example:8443", token=token, tls=TlsConfig(ca_file=ca)) as bank:
         request = bank.request_consent(owner="alice", domain="income", purpose="fx_purchase",
@@ -11,12 +11,13 @@
 Clients: ``OwnerClient``, ``ProviderClient``, ``BankClient``, ``RegulatorClient`` (plus
 ``LogMonitor``, ``export_receipt``, ``verify_receipt``), and their ``asyncio`` twins
 ``AsyncOwnerClient``, ``AsyncProviderClient``, ``AsyncBankClient``, ``AsyncRegulatorClient``
-(``sdk.aio``). Retries of idempotent calls follow ``sdk.retry``. Results are the frozen
-dataclasses of ``sdk.types``; every failure is an ``sdk.errors.AttestgateError``. ``__all__``
-is pinned by ``tests/unit/sdk/test_sdk_public_api.py``.
+(``attestgate.sdk.aio``). Retries of idempotent calls follow ``attestgate.sdk.retry``. Results
+are the frozen dataclasses of ``attestgate.sdk.types``; every failure is an
+``attestgate.errors.AttestgateError``. The same names are re-exported by ``attestgate`` itself.
+``__all__`` is pinned by ``tests/unit/sdk/test_sdk_public_api.py``.
 
-Names are imported lazily (PEP 562) so that ``import sdk.reasons``, which the grpc-free core
-packages do, does not pull in grpc.
+Names are imported lazily (PEP 562) so that ``import attestgate.sdk.reasons``, which the
+grpc-free core packages do, does not pull in grpc.
 """
 
 from __future__ import annotations
@@ -25,20 +26,20 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sdk.aio import (
+    from attestgate.sdk.aio import (
         AsyncBankClient,
         AsyncOwnerClient,
         AsyncProviderClient,
         AsyncRegulatorClient,
     )
-    from sdk.bank import BankClient
-    from sdk.errors import AttestgateError
-    from sdk.log_errors import LogVerificationError, SplitViewError
-    from sdk.owner import OwnerClient
-    from sdk.provider import ProviderClient
-    from sdk.regulator import LogMonitor, RegulatorClient, export_receipt, verify_receipt
-    from sdk.tls import TlsConfig
-    from sdk.types import (
+    from attestgate.sdk.bank import BankClient
+    from attestgate.sdk.errors import AttestgateError
+    from attestgate.sdk.log_errors import LogVerificationError, SplitViewError
+    from attestgate.sdk.owner import OwnerClient
+    from attestgate.sdk.provider import ProviderClient
+    from attestgate.sdk.regulator import LogMonitor, RegulatorClient, export_receipt, verify_receipt
+    from attestgate.sdk.tls import TlsConfig
+    from attestgate.sdk.types import (
         ActivityEntry,
         Attestation,
         AttestationState,
@@ -85,22 +86,22 @@ _TYPES = (
 )
 
 _HOMES: dict[str, str] = {
-    "AsyncBankClient": "sdk.aio",
-    "AsyncOwnerClient": "sdk.aio",
-    "AsyncProviderClient": "sdk.aio",
-    "AsyncRegulatorClient": "sdk.aio",
-    "AttestgateError": "sdk.errors",
-    "BankClient": "sdk.bank",
-    "LogMonitor": "sdk.regulator",
-    "LogVerificationError": "sdk.log_errors",
-    "OwnerClient": "sdk.owner",
-    "ProviderClient": "sdk.provider",
-    "RegulatorClient": "sdk.regulator",
-    "SplitViewError": "sdk.log_errors",
-    "TlsConfig": "sdk.tls",
-    "export_receipt": "sdk.regulator",
-    "verify_receipt": "sdk.regulator",
-    **dict.fromkeys(_TYPES, "sdk.types"),
+    "AsyncBankClient": "attestgate.sdk.aio",
+    "AsyncOwnerClient": "attestgate.sdk.aio",
+    "AsyncProviderClient": "attestgate.sdk.aio",
+    "AsyncRegulatorClient": "attestgate.sdk.aio",
+    "AttestgateError": "attestgate.sdk.errors",
+    "BankClient": "attestgate.sdk.bank",
+    "LogMonitor": "attestgate.sdk.regulator",
+    "LogVerificationError": "attestgate.sdk.log_errors",
+    "OwnerClient": "attestgate.sdk.owner",
+    "ProviderClient": "attestgate.sdk.provider",
+    "RegulatorClient": "attestgate.sdk.regulator",
+    "SplitViewError": "attestgate.sdk.log_errors",
+    "TlsConfig": "attestgate.sdk.tls",
+    "export_receipt": "attestgate.sdk.regulator",
+    "verify_receipt": "attestgate.sdk.regulator",
+    **dict.fromkeys(_TYPES, "attestgate.sdk.types"),
 }
 
 __all__ = [
@@ -146,7 +147,7 @@ def __getattr__(name: str) -> Any:
     """Import a public name on first use (PEP 562)."""
     home = _HOMES.get(name)
     if home is None:
-        raise AttributeError(f"module 'sdk' has no attribute {name!r}")
+        raise AttributeError(f"module 'attestgate.sdk' has no attribute {name!r}")
     value = getattr(importlib.import_module(home), name)
     globals()[name] = value  # later look-ups skip this function
     return value

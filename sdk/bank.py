@@ -14,21 +14,20 @@ from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from attestgate.v1 import attestation_pb2, attestation_pb2_grpc, consent_pb2, consent_pb2_grpc
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sdk._internal import convert, holder
-from sdk._internal.base import DEFAULT_TIMEOUT, PAGE_SIZE, ClientBase, follow_pages
-from sdk._internal.channel import TokenSource
-from sdk._internal.holder import Holder, IssuerInfo
-from sdk.errors import InvalidAttestation
-from sdk.retry import RetryPolicy
-from sdk.sdjwt import (
+from attestgate.sdk._internal import convert, holder
+from attestgate.sdk._internal.base import DEFAULT_TIMEOUT, PAGE_SIZE, ClientBase, follow_pages
+from attestgate.sdk._internal.channel import TokenSource
+from attestgate.sdk._internal.holder import Holder, IssuerInfo
+from attestgate.sdk.errors import InvalidAttestation
+from attestgate.sdk.retry import RetryPolicy
+from attestgate.sdk.sdjwt import (
     SdJwtError,
     VerifyFailure,
 )
-from sdk.tls import TlsConfig
-from sdk.types import (
+from attestgate.sdk.tls import TlsConfig
+from attestgate.sdk.types import (
     Attestation,
     ClaimValue,
     Consent,
@@ -37,6 +36,7 @@ from sdk.types import (
     ConsentState,
     Redemption,
 )
+from attestgate.v1 import attestation_pb2, attestation_pb2_grpc, consent_pb2, consent_pb2_grpc
 
 __all__ = ["BankClient"]
 

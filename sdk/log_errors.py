@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sdk.errors import AttestgateError
+from attestgate.sdk.errors import AttestgateError
 
 __all__ = ["LOG_SPLIT_VIEW", "LOG_VERIFICATION_FAILED", "LogVerificationError", "SplitViewError"]
 

@@ -10,14 +10,13 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from attestgate.sdk._internal import convert
+from attestgate.sdk._internal.base import DEFAULT_TIMEOUT, PAGE_SIZE, ClientBase, follow_pages
+from attestgate.sdk._internal.channel import TokenSource
+from attestgate.sdk.retry import RetryPolicy
+from attestgate.sdk.tls import TlsConfig
+from attestgate.sdk.types import ActivityEntry, Consent, ConsentRequest, ConsentState
 from attestgate.v1 import consent_pb2, consent_pb2_grpc
-
-from sdk._internal import convert
-from sdk._internal.base import DEFAULT_TIMEOUT, PAGE_SIZE, ClientBase, follow_pages
-from sdk._internal.channel import TokenSource
-from sdk.retry import RetryPolicy
-from sdk.tls import TlsConfig
-from sdk.types import ActivityEntry, Consent, ConsentRequest, ConsentState
 
 __all__ = ["OwnerClient"]
 

@@ -16,18 +16,17 @@ from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
+from attestgate.sdk._internal import convert, note, receipt
+from attestgate.sdk._internal.base import DEFAULT_TIMEOUT, PAGE_SIZE, ClientBase, follow_pages
+from attestgate.sdk._internal.channel import TokenSource
+from attestgate.sdk._internal.merkle import ProofError, leaf_hash
+from attestgate.sdk._internal.merkle import verify_consistency as _check_consistency
+from attestgate.sdk._internal.merkle import verify_inclusion as _check_inclusion
+from attestgate.sdk.log_errors import LogVerificationError, SplitViewError
+from attestgate.sdk.retry import RetryPolicy
+from attestgate.sdk.tls import TlsConfig
+from attestgate.sdk.types import Checkpoint, ConsistencyProof, InclusionProof, LogEntry
 from attestgate.v1 import audit_pb2, audit_pb2_grpc
-
-from sdk._internal import convert, note, receipt
-from sdk._internal.base import DEFAULT_TIMEOUT, PAGE_SIZE, ClientBase, follow_pages
-from sdk._internal.channel import TokenSource
-from sdk._internal.merkle import ProofError, leaf_hash
-from sdk._internal.merkle import verify_consistency as _check_consistency
-from sdk._internal.merkle import verify_inclusion as _check_inclusion
-from sdk.log_errors import LogVerificationError, SplitViewError
-from sdk.retry import RetryPolicy
-from sdk.tls import TlsConfig
-from sdk.types import Checkpoint, ConsistencyProof, InclusionProof, LogEntry
 
 __all__ = ["LogMonitor", "RegulatorClient", "export_receipt", "verify_receipt"]
 

@@ -25,7 +25,7 @@ from types import MappingProxyType
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sdk._internal.jose import (
+from attestgate.sdk._internal.jose import (
     JoseError,
     JsonInput,
     JsonValue,
@@ -38,7 +38,7 @@ from sdk._internal.jose import (
     sign_es256,
     verify_es256,
 )
-from sdk._internal.sdjwt_format import (
+from attestgate.sdk._internal.sdjwt_format import (
     KB_JWT_TYP,
     MAX_DEPTH,
     MAX_DIGESTS,

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, NewType
 
-from sdk.sdjwt import Jti
+from attestgate.sdk.sdjwt import Jti
 
 __all__ = [
     "ActivityEntry",

@@ -6,7 +6,7 @@ file, domain and key of the first mistake. Domain, field, predicate and purpose 
 API.
 """
 
-from consent.catalog._model import (
+from attestgate.consent.catalog._model import (
     Catalog,
     CatalogError,
     DomainSpec,

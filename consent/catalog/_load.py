@@ -29,15 +29,15 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
-from consent.catalog._model import (
+from attestgate.consent.catalog._model import (
     CatalogError,
     DomainSpec,
     EvaluationBudget,
     PredicateBinding,
     PurposeSpec,
 )
-from consent.currencies import is_known_currency
-from consent.fields import (
+from attestgate.consent.currencies import is_known_currency
+from attestgate.consent.fields import (
     DEFAULT_MAX_LENGTH,
     DateSpanRule,
     FieldSpec,
@@ -46,7 +46,7 @@ from consent.fields import (
     RequiredWhenRule,
     Sensitivity,
 )
-from consent.predicates import ConsumptionKind, PredicateRegistry
+from attestgate.consent.predicates import ConsumptionKind, PredicateRegistry
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _DOMAIN_KEYS = {

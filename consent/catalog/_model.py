@@ -12,14 +12,14 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
-from consent.fields import FieldSpec, RecordRule
-from consent.predicates import (
+from attestgate.consent.fields import FieldSpec, RecordRule
+from attestgate.consent.predicates import (
     ConsumptionKind,
     PredicateContext,
     PredicateRegistry,
     PredicateResult,
 )
-from sdk.reasons import DomainError, FieldViolation, Reason
+from attestgate.sdk.reasons import DomainError, FieldViolation, Reason
 
 
 class CatalogError(Exception):
@@ -152,7 +152,7 @@ class Catalog:
     @classmethod
     def load_default(cls, *, predicates: PredicateRegistry | None = None) -> Catalog:
         """The catalog shipped in ``consent/catalog/*.toml``."""
-        root = resources.files("consent.catalog")
+        root = resources.files("attestgate.consent.catalog")
         sources = [
             (entry.name, entry.read_bytes())
             for entry in root.iterdir()
@@ -170,7 +170,7 @@ class Catalog:
     def _build(
         cls, sources: list[tuple[str, bytes]], predicates: PredicateRegistry | None
     ) -> Catalog:
-        from consent.catalog._load import load_domains  # noqa: PLC0415 - _load imports this module
+        from attestgate.consent.catalog._load import load_domains  # noqa: PLC0415 - _load imports this module
 
         registry = predicates if predicates is not None else PredicateRegistry.default()
         return cls(load_domains(sorted(sources), registry), registry)

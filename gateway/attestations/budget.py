@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from audit.sql import Connection
-from audit.store import format_time
-from consent.catalog import EvaluationBudget
-from sdk.reasons import DomainError, Reason
+from attestgate.audit.sql import Connection
+from attestgate.audit.store import format_time
+from attestgate.consent.catalog import EvaluationBudget
+from attestgate.sdk.reasons import DomainError, Reason
 
 _SPEND = (
     "INSERT INTO evaluation_budgets (grantee, domain, record_id, purpose, period_start, used) "

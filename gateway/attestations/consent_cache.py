@@ -19,11 +19,11 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
-from audit.sql import Connection
-from consent.machine import check_usable
-from consent.model import Consent, ConsentId, ConsentState
-from consent.store import ConsentStore
-from sdk.reasons import DomainError
+from attestgate.audit.sql import Connection
+from attestgate.consent.machine import check_usable
+from attestgate.consent.model import Consent, ConsentId, ConsentState
+from attestgate.consent.store import ConsentStore
+from attestgate.sdk.reasons import DomainError
 
 DEFAULT_CAPACITY = 4096
 

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from audit.sql import Connection
-from gateway.db.migrate import create_sqlite_schema
-from sdk.reasons import DomainError, Reason
+from attestgate.audit.sql import Connection
+from attestgate.gateway.db.migrate import create_sqlite_schema
+from attestgate.sdk.reasons import DomainError, Reason
 
 
 class AttestationState(StrEnum):

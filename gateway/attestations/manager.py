@@ -17,24 +17,24 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from audit.events import AuditEvent, EventType
-from audit.sequencer import Tx
-from consent.machine import check_usable
-from consent.model import Consent, ConsentId
-from consent.policy import Withheld, WithheldReason, decide
-from consent.predicates import ConsumptionKind, PredicateContext
-from gateway import idempotency
-from gateway.attestations import budget, ledger
-from gateway.attestations.consent_cache import ActiveConsents
-from gateway.attestations.redeem import Redeemer, RedemptionResult
-from gateway.attestations.refusals import RefusalAudit
-from gateway.attestations.sdjwt_issuer import issue_sd_jwt
-from gateway.context import Caller, Core
-from gateway.erasure import refuse_erased_owner
-from gateway.idempotency import IdempotencyKey
-from gateway.records import latest_fx_table
-from gateway.vault import StoredRecord
-from sdk.reasons import DomainError, Reason
+from attestgate.audit.events import AuditEvent, EventType
+from attestgate.audit.sequencer import Tx
+from attestgate.consent.machine import check_usable
+from attestgate.consent.model import Consent, ConsentId
+from attestgate.consent.policy import Withheld, WithheldReason, decide
+from attestgate.consent.predicates import ConsumptionKind, PredicateContext
+from attestgate.gateway import idempotency
+from attestgate.gateway.attestations import budget, ledger
+from attestgate.gateway.attestations.consent_cache import ActiveConsents
+from attestgate.gateway.attestations.redeem import Redeemer, RedemptionResult
+from attestgate.gateway.attestations.refusals import RefusalAudit
+from attestgate.gateway.attestations.sdjwt_issuer import issue_sd_jwt
+from attestgate.gateway.context import Caller, Core
+from attestgate.gateway.erasure import refuse_erased_owner
+from attestgate.gateway.idempotency import IdempotencyKey
+from attestgate.gateway.records import latest_fx_table
+from attestgate.gateway.vault import StoredRecord
+from attestgate.sdk.reasons import DomainError, Reason
 
 CONSENT_HASH_CLAIM = "consent_hash"
 MAX_TRANSACTION_REF = 128

@@ -12,17 +12,17 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from audit.events import EventType
-from audit.sequencer import Tx
-from consent.model import Consent, ConsentId, ConsentState
-from consent.predicates import ConsumptionKind
-from gateway.attestations import ledger
-from gateway.attestations.refusals import RefusalAudit
-from gateway.context import Caller, Core
-from gateway.erasure import refuse_erased_owner
-from sdk._internal.jose import Jwks
-from sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
-from sdk.sdjwt import (
+from attestgate.audit.events import EventType
+from attestgate.audit.sequencer import Tx
+from attestgate.consent.model import Consent, ConsentId, ConsentState
+from attestgate.consent.predicates import ConsumptionKind
+from attestgate.gateway.attestations import ledger
+from attestgate.gateway.attestations.refusals import RefusalAudit
+from attestgate.gateway.context import Caller, Core
+from attestgate.gateway.erasure import refuse_erased_owner
+from attestgate.sdk._internal.jose import Jwks
+from attestgate.sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
+from attestgate.sdk.sdjwt import (
     KeyBindingPolicy,
     SdJwtError,
     VerifiedSdJwt,

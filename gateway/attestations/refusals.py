@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from audit.events import AuditEvent, EventType
-from audit.sequencer import Tx
-from consent.model import ConsentId
-from gateway import trail
-from gateway.attestations import ledger
-from gateway.context import Caller, Core
-from gateway.refusal_budget import budgeted_hook, with_suppressed
-from sdk.reasons import DomainError
+from attestgate.audit.events import AuditEvent, EventType
+from attestgate.audit.sequencer import Tx
+from attestgate.consent.model import ConsentId
+from attestgate.gateway import trail
+from attestgate.gateway.attestations import ledger
+from attestgate.gateway.context import Caller, Core
+from attestgate.gateway.refusal_budget import budgeted_hook, with_suppressed
+from attestgate.sdk.reasons import DomainError
 
 
 class RefusalAudit:

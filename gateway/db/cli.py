@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from gateway.config import DEFAULT_DATA_DIR, GatewayConfig
-from gateway.db.migrate import MigrationConnection, applied_version, migrate
-from gateway.db.url import DatabaseUrl, StorageError, parse_db
+from attestgate.gateway.config import DEFAULT_DATA_DIR, GatewayConfig
+from attestgate.gateway.db.migrate import MigrationConnection, applied_version, migrate
+from attestgate.gateway.db.url import DatabaseUrl, StorageError, parse_db
 
 __all__ = ["add_db_command", "open_connection", "run_migrate"]
 
@@ -36,7 +36,7 @@ def open_connection(url: DatabaseUrl, *, read_only: bool) -> Iterator[MigrationC
             conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
             conn.execute("BEGIN")  # one snapshot, from the first read on
         else:
-            from gateway.storage import connect  # noqa: PLC0415 - gateway.storage imports us
+            from attestgate.gateway.storage import connect  # noqa: PLC0415 - gateway.storage imports us
 
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             conn = connect(path)
@@ -55,7 +55,7 @@ def open_connection(url: DatabaseUrl, *, read_only: bool) -> Iterator[MigrationC
 def _postgres(url: DatabaseUrl, *, read_only: bool) -> Iterator[MigrationConnection]:
     import psycopg  # noqa: PLC0415 - loaded only for PostgreSQL
 
-    from gateway.db.postgres import PgConnection  # noqa: PLC0415
+    from attestgate.gateway.db.postgres import PgConnection  # noqa: PLC0415
 
     try:
         raw = psycopg.connect(url.conninfo, autocommit=True, connect_timeout=10)

@@ -22,9 +22,9 @@ from datetime import datetime
 from importlib import resources
 from typing import Protocol
 
-from audit.sql import Connection, Dialect, dialect_of
-from audit.store import format_time
-from gateway.db.url import StorageError
+from attestgate.audit.sql import Connection, Dialect, dialect_of
+from attestgate.audit.store import format_time
+from attestgate.gateway.db.url import StorageError
 
 __all__ = [
     "Migration",
@@ -71,7 +71,7 @@ class Migration:
 
 def available(dialect: Dialect) -> tuple[Migration, ...]:
     """Every migration shipped for ``dialect``, in version order (versions 1..n, no gaps)."""
-    folder = resources.files("gateway.db").joinpath("migrations", dialect.value)
+    folder = resources.files("attestgate.gateway.db").joinpath("migrations", dialect.value)
     found = []
     for entry in folder.iterdir():
         match = _FILE.match(entry.name)

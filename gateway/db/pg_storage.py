@@ -14,19 +14,19 @@ from datetime import datetime
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from audit.sql import Connection, Dialect
-from consent.pg_store import PgConsentStore
-from consent.store import ConsentStore
-from gateway.db.migrate import check_schema
-from gateway.db.postgres import (
+from attestgate.audit.sql import Connection, Dialect
+from attestgate.consent.pg_store import PgConsentStore
+from attestgate.consent.store import ConsentStore
+from attestgate.gateway.db.migrate import check_schema
+from attestgate.gateway.db.postgres import (
     PgConnection,
     PooledReader,
     RawConnection,
     lock_batch,
     prepare_writer,
 )
-from gateway.db.url import DatabaseUrl, StorageError
-from gateway.storage import SequencedWrites
+from attestgate.gateway.db.url import DatabaseUrl, StorageError
+from attestgate.gateway.storage import SequencedWrites
 
 __all__ = ["PostgresStorage", "open_pool"]
 

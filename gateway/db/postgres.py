@@ -39,7 +39,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool
 
-from audit.sql import Connection, Dialect
+from attestgate.audit.sql import Connection, Dialect
 
 __all__ = ["BufferedCursor", "PgConnection", "PooledReader", "lock_batch", "to_pyformat"]
 

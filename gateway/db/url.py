@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
-from audit.sql import Dialect
-from gateway.config import ConfigError
+from attestgate.audit.sql import Dialect
+from attestgate.gateway.config import ConfigError
 
 __all__ = ["DEFAULT_SQLITE_NAME", "DatabaseUrl", "StorageError", "parse_db"]
 

@@ -3,10 +3,10 @@ refused), a patent pledge loan, and a counterparty check of a company in closure
 
 from __future__ import annotations
 
-from gateway.demo.cast import CaseRecord, Cast, claims_text, json_claims
-from gateway.demo.report import Report
-from gateway.demo.scenes import Ask, consent, redeem_and_retry
-from sdk.reasons import Reason
+from attestgate.gateway.demo.cast import CaseRecord, Cast, claims_text, json_claims
+from attestgate.gateway.demo.report import Report
+from attestgate.gateway.demo.scenes import Ask, consent, redeem_and_retry
+from attestgate.sdk.reasons import Reason
 
 
 def warehouse(report: Report, cast: Cast) -> CaseRecord:

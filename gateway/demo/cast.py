@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from attestgate.gateway.demo.stage import Stage
+from attestgate.sdk import BankClient, OwnerClient, ProviderClient, RegulatorClient
+from attestgate.sdk.sdjwt import redemption_nonce
+from attestgate.sdk.types import Attestation, Redemption
 from attestgate.v1 import attestation_pb2
-
-from gateway.demo.stage import Stage
-from sdk import BankClient, OwnerClient, ProviderClient, RegulatorClient
-from sdk.sdjwt import redemption_nonce
-from sdk.types import Attestation, Redemption
 
 M = TypeVar("M")
 

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gateway.demo.run import play
-from gateway.demo.stage import Stage, StageError, local_stage, remote_stage
+from attestgate.gateway.demo.run import play
+from attestgate.gateway.demo.stage import Stage, StageError, local_stage, remote_stage
 
 DESCRIPTION = """\
 Play all four domains end to end through the SDK, as real parties: the tax bureau, a warehouse,

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from gateway.demo.cast import CaseRecord, Cast, iso, json_claims
-from gateway.demo.report import Report
-from sdk import Checkpoint, ConsistencyProof, InclusionProof, LogEntry, RegulatorClient
+from attestgate.gateway.demo.cast import CaseRecord, Cast, iso, json_claims
+from attestgate.gateway.demo.report import Report
+from attestgate.sdk import Checkpoint, ConsistencyProof, InclusionProof, LogEntry, RegulatorClient
 
 CHECKPOINT_WAIT = 15.0
 """Seconds to wait for the gateway to sign a checkpoint covering the entries we need."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TextIO, TypeVar
 
-from sdk.errors import AttestgateError
+from attestgate.sdk.errors import AttestgateError
 
 T = TypeVar("T")
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from typing import TextIO
 
-from gateway.demo import assets, scenes
-from gateway.demo.cast import CaseRecord, Cast
-from gateway.demo.evidence import bundle, checkpoint_covering, verify_log
-from gateway.demo.report import Report
-from gateway.demo.stage import Stage
-from sdk.errors import AttestgateError
+from attestgate.gateway.demo import assets, scenes
+from attestgate.gateway.demo.cast import CaseRecord, Cast
+from attestgate.gateway.demo.evidence import bundle, checkpoint_covering, verify_log
+from attestgate.gateway.demo.report import Report
+from attestgate.gateway.demo.stage import Stage
+from attestgate.sdk.errors import AttestgateError
 
 STEPS = 6
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import jwt
 
-from gateway.clock import SystemClock
-from gateway.demo.cast import CaseRecord, Cast, claims_text, json_claims
-from gateway.demo.report import Report, money
-from sdk.reasons import Reason
-from sdk.types import Attestation, ClaimValue, Consent
+from attestgate.gateway.clock import SystemClock
+from attestgate.gateway.demo.cast import CaseRecord, Cast, claims_text, json_claims
+from attestgate.gateway.demo.report import Report, money
+from attestgate.sdk.reasons import Reason
+from attestgate.sdk.types import Attestation, ClaimValue, Consent
 
 USD_RATE = "7.1234"
 """CNY per USD in the rate table the tax bureau uploads."""

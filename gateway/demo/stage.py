@@ -20,15 +20,15 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gateway.app import build_gateway
-from gateway.auth import issue_dev_token
-from gateway.cli_audit import log_signer
-from gateway.clock import SystemClock
-from gateway.config import CONFIG_FILE_NAME, GatewayConfig, load_config
-from gateway.keys import KeyRing, dev_issuer
-from gateway.providers import ProviderRegistry
-from gateway.tls import TlsFiles
-from sdk.tls import TlsConfig
+from attestgate.gateway.app import build_gateway
+from attestgate.gateway.auth import issue_dev_token
+from attestgate.gateway.cli_audit import log_signer
+from attestgate.gateway.clock import SystemClock
+from attestgate.gateway.config import CONFIG_FILE_NAME, GatewayConfig, load_config
+from attestgate.gateway.keys import KeyRing, dev_issuer
+from attestgate.gateway.providers import ProviderRegistry
+from attestgate.gateway.tls import TlsFiles
+from attestgate.sdk.tls import TlsConfig
 
 TOKEN_TTL = timedelta(hours=1)
 CHECKPOINT_EVERY = timedelta(milliseconds=100)

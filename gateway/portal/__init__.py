@@ -6,6 +6,6 @@ see their activity; regulators browse the audit log and check inclusion proofs.
 no script, CSRF tokens on every form, a strict Content-Security-Policy.
 """
 
-from gateway.portal.server import PortalServer, attach_portal, build_app, portal_address
+from attestgate.gateway.portal.server import PortalServer, attach_portal, build_app, portal_address
 
 __all__ = ["PortalServer", "attach_portal", "build_app", "portal_address"]

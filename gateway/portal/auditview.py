@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from audit.events import AuditEvent, EventFormatError
-from audit.note import NoteSigner
-from gateway.context import Core
-from sdk._internal import receipt
-from sdk._internal.merkle import ProofError, leaf_hash, verify_inclusion
-from sdk._internal.note import Checkpoint, NoteError, Verifier, open_checkpoint
-from sdk.reasons import DomainError, Reason
+from attestgate.audit.events import AuditEvent, EventFormatError
+from attestgate.audit.note import NoteSigner
+from attestgate.gateway.context import Core
+from attestgate.sdk._internal import receipt
+from attestgate.sdk._internal.merkle import ProofError, leaf_hash, verify_inclusion
+from attestgate.sdk._internal.note import Checkpoint, NoteError, Verifier, open_checkpoint
+from attestgate.sdk.reasons import DomainError, Reason
 
 SCAN_CHUNK = 256
 MAX_SCAN = 20_000

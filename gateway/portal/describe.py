@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consent.catalog import Catalog, DomainSpec
-from gateway.portal.i18n import Lang
+from attestgate.consent.catalog import Catalog, DomainSpec
+from attestgate.gateway.portal.i18n import Lang
 
 # (domain, claim) -> (English, Chinese)
 _CLAIMS: dict[tuple[str, str], tuple[str, str]] = {

@@ -16,21 +16,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from consent.machine import ConsentAction
-from consent.model import ConsentRequest, RequestState
-from gateway import trail
-from gateway.consents import ConsentManager
-from gateway.cursors import parse_cursor
-from gateway.portal.describe import (
+from attestgate.consent.machine import ConsentAction
+from attestgate.consent.model import ConsentRequest, RequestState
+from attestgate.gateway import trail
+from attestgate.gateway.consents import ConsentManager
+from attestgate.gateway.cursors import parse_cursor
+from attestgate.gateway.portal.describe import (
     Disclosure,
     describe_disclosure,
     describe_domain,
     describe_purpose,
 )
-from gateway.portal.i18n import Lang, translate
-from gateway.portal.web import Portal
-from gateway.roles import Role
-from sdk.reasons import DomainError
+from attestgate.gateway.portal.i18n import Lang, translate
+from attestgate.gateway.portal.web import Portal
+from attestgate.gateway.roles import Role
+from attestgate.sdk.reasons import DomainError
 
 PAGE_SIZE = 100
 ACTIVITY_PAGE = 50

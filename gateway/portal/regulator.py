@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from audit.events import ActorRole, Decision, EventType
-from gateway.cursors import parse_cursor
-from gateway.portal.auditview import (
+from attestgate.audit.events import ActorRole, Decision, EventType
+from attestgate.gateway.cursors import parse_cursor
+from attestgate.gateway.portal.auditview import (
     EventFilter,
     ViewError,
     event_receipt,
@@ -25,9 +25,9 @@ from gateway.portal.auditview import (
     prove_event,
     verified_checkpoint,
 )
-from gateway.portal.web import Portal
-from gateway.roles import Role
-from sdk.reasons import DomainError
+from attestgate.gateway.portal.web import Portal
+from attestgate.gateway.roles import Role
+from attestgate.sdk.reasons import DomainError
 
 EVENTS_PAGE = 50
 

@@ -23,14 +23,14 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gateway import server as grpc_server
-from gateway.auth import TokenVerifier
-from gateway.config import ConfigError, GatewayConfig
-from gateway.context import Core
-from gateway.portal import owner, regulator
-from gateway.portal.security import SecurityHeaders
-from gateway.portal.tlspeer import PeerCertProtocol
-from gateway.portal.web import (
+from attestgate.gateway import server as grpc_server
+from attestgate.gateway.auth import TokenVerifier
+from attestgate.gateway.config import ConfigError, GatewayConfig
+from attestgate.gateway.context import Core
+from attestgate.gateway.portal import owner, regulator
+from attestgate.gateway.portal.security import SecurityHeaders
+from attestgate.gateway.portal.tlspeer import PeerCertProtocol
+from attestgate.gateway.portal.web import (
     Portal,
     domain_error,
     home,
@@ -41,8 +41,8 @@ from gateway.portal.web import (
     logout,
     switch_lang,
 )
-from gateway.tls import TlsFiles
-from sdk.reasons import DomainError
+from attestgate.gateway.tls import TlsFiles
+from attestgate.sdk.reasons import DomainError
 
 _log = logging.getLogger("attestgate.portal")
 STATIC_DIR = Path(__file__).parent / "static"

@@ -18,10 +18,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
-from gateway.auth import Principal, TokenVerifier, check_certificate_binding
-from gateway.context import Caller, Core
-from gateway.portal.i18n import LANG_COOKIE, Lang, choose_lang, translate
-from gateway.portal.security import (
+from attestgate.gateway.auth import Principal, TokenVerifier, check_certificate_binding
+from attestgate.gateway.context import Caller, Core
+from attestgate.gateway.portal.i18n import LANG_COOKIE, Lang, choose_lang, translate
+from attestgate.gateway.portal.security import (
     CSRF_FIELD,
     SESSION_COOKIE,
     Session,
@@ -31,9 +31,9 @@ from gateway.portal.security import (
     read_form,
     security_headers,
 )
-from gateway.portal.tlspeer import peer_certificate_der
-from gateway.roles import Role
-from sdk.reasons import REASON_STATUS, DomainError
+from attestgate.gateway.portal.tlspeer import peer_certificate_der
+from attestgate.gateway.roles import Role
+from attestgate.sdk.reasons import REASON_STATUS, DomainError
 
 _HTTP_STATUS = {
     "UNAUTHENTICATED": 401,
@@ -67,7 +67,7 @@ class Portal:
     ) -> Portal:
         """A portal over ``core`` with the packaged templates."""
         env = Environment(
-            loader=PackageLoader("gateway.portal", "templates"),
+            loader=PackageLoader("attestgate.gateway.portal", "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
         )
         return cls(core, verifier, SessionStore(), https, env, client_certs)

@@ -7,13 +7,13 @@ from dataclasses import replace
 from typing import Any
 
 import grpc
-from attestgate.v1 import attestation_pb2, attestation_pb2_grpc
 
-from gateway.attestations.ledger import AttestationState
-from gateway.attestations.manager import AttestationManager, IssuedAttestation
-from gateway.context import Core
-from gateway.services import wire
-from sdk.reasons import FieldViolation, invalid_argument
+from attestgate.gateway.attestations.ledger import AttestationState
+from attestgate.gateway.attestations.manager import AttestationManager, IssuedAttestation
+from attestgate.gateway.context import Core
+from attestgate.gateway.services import wire
+from attestgate.sdk.reasons import FieldViolation, invalid_argument
+from attestgate.v1 import attestation_pb2, attestation_pb2_grpc
 
 _SERVICE = "/attestgate.v1.AttestationService/"
 MAX_JWK_BYTES = 2048

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import grpc
-from attestgate.v1 import audit_pb2, audit_pb2_grpc
 
-from audit.store import StoredCheckpoint
-from gateway.context import Core
-from gateway.services import wire
-from sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
+from attestgate.audit.store import StoredCheckpoint
+from attestgate.gateway.context import Core
+from attestgate.gateway.services import wire
+from attestgate.sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
+from attestgate.v1 import audit_pb2, audit_pb2_grpc
 
 _WATCH_POLL_SECONDS = 1.0
 

@@ -6,17 +6,23 @@ from collections.abc import Iterator
 from typing import Any
 
 import grpc
-from attestgate.v1 import consent_pb2, consent_pb2_grpc
 
-from audit.events import AuditEvent
-from consent.machine import ConsentAction
-from consent.model import Consent, ConsentEvent, ConsentRequest, ConsentState, RequestState
-from gateway import trail
-from gateway.consents import ConsentManager, RequestDraft
-from gateway.context import Core
-from gateway.cursors import parse_cursor
-from gateway.services import wire
-from sdk.reasons import FieldViolation, invalid_argument
+from attestgate.audit.events import AuditEvent
+from attestgate.consent.machine import ConsentAction
+from attestgate.consent.model import (
+    Consent,
+    ConsentEvent,
+    ConsentRequest,
+    ConsentState,
+    RequestState,
+)
+from attestgate.gateway import trail
+from attestgate.gateway.consents import ConsentManager, RequestDraft
+from attestgate.gateway.context import Core
+from attestgate.gateway.cursors import parse_cursor
+from attestgate.gateway.services import wire
+from attestgate.sdk.reasons import FieldViolation, invalid_argument
+from attestgate.v1 import consent_pb2, consent_pb2_grpc
 
 _SERVICE = "/attestgate.v1.ConsentService/"
 _WATCH_POLL_SECONDS = 1.0

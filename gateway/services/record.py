@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import grpc
-from attestgate.v1 import record_pb2, record_pb2_grpc
 
-from gateway.context import Core
-from gateway.records import RecordManager
-from gateway.services import wire
+from attestgate.gateway.context import Core
+from attestgate.gateway.records import RecordManager
+from attestgate.gateway.services import wire
+from attestgate.v1 import record_pb2, record_pb2_grpc
 
 _SERVICE = "/attestgate.v1.RecordService/"
 

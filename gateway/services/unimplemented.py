@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
+from attestgate.sdk.reasons import DomainError, Reason
 from attestgate.v1 import (
     attestation_pb2,
     attestation_pb2_grpc,
@@ -19,8 +20,6 @@ from attestgate.v1 import (
     record_pb2,
     record_pb2_grpc,
 )
-
-from sdk.reasons import DomainError, Reason
 
 
 def _refuse(full_method: str) -> Any:

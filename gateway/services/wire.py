@@ -13,15 +13,15 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from attestgate.v1 import common_pb2
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from gateway.context import Caller
-from gateway.cursors import parse_cursor
-from gateway.idempotency import IdempotencyKey
-from gateway.interceptors import current_principal
-from sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
+from attestgate.gateway.context import Caller
+from attestgate.gateway.cursors import parse_cursor
+from attestgate.gateway.idempotency import IdempotencyKey
+from attestgate.gateway.interceptors import current_principal
+from attestgate.sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
+from attestgate.v1 import common_pb2
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000

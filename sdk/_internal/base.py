@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from sdk._internal.channel import TokenSource, open_channel
-from sdk.retry import DEFAULT_RETRY, RetryPolicy, call_with_retry, classify
-from sdk.tls import TlsConfig
+from attestgate.sdk._internal.channel import TokenSource, open_channel
+from attestgate.sdk.retry import DEFAULT_RETRY, RetryPolicy, call_with_retry, classify
+from attestgate.sdk.tls import TlsConfig
 
 T = TypeVar("T")
 M = TypeVar("M")

@@ -14,8 +14,8 @@ from typing import Any
 
 import grpc
 
-from sdk.errors import from_rpc_error
-from sdk.tls import TlsConfig
+from attestgate.sdk.errors import from_rpc_error
+from attestgate.sdk.tls import TlsConfig
 
 TokenSource = str | Callable[[], str]
 """A bearer token, or a function returning the current one (for refreshing tokens)."""

@@ -13,12 +13,11 @@ from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from attestgate.v1 import attestation_pb2, audit_pb2, common_pb2, consent_pb2, record_pb2
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 
-from sdk.sdjwt import Jti
-from sdk.types import (
+from attestgate.sdk.sdjwt import Jti
+from attestgate.sdk.types import (
     ActivityEntry,
     Attestation,
     AttestationState,
@@ -39,6 +38,7 @@ from sdk.types import (
     Redemption,
     Withheld,
 )
+from attestgate.v1 import attestation_pb2, audit_pb2, common_pb2, consent_pb2, record_pb2
 
 _REQUEST_PREFIX = "CONSENT_REQUEST_STATE_"
 _CONSENT_PREFIX = "CONSENT_STATE_"

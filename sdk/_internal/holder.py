@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from attestgate.v1 import attestation_pb2, consent_pb2
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sdk._internal import convert
-from sdk._internal.jose import JoseError, Jwks, public_jwk
-from sdk.errors import InvalidAttestation
-from sdk.sdjwt import (
+from attestgate.sdk._internal import convert
+from attestgate.sdk._internal.jose import JoseError, Jwks, public_jwk
+from attestgate.sdk.errors import InvalidAttestation
+from attestgate.sdk.sdjwt import (
     KeyBindingPolicy,
     SdJwtError,
     create_presentation,
@@ -29,7 +28,8 @@ from sdk.sdjwt import (
     unverified_jti,
     verify_sd_jwt,
 )
-from sdk.types import Attestation, ClaimValue
+from attestgate.sdk.types import Attestation, ClaimValue
+from attestgate.v1 import attestation_pb2, consent_pb2
 
 VCT_PREFIX = "urn:attestgate:"
 """Every attestation's ``vct`` is ``urn:attestgate:<domain>:<purpose>:v1``."""

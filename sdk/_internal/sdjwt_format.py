@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NewType
 
-from sdk._internal.jose import (
+from attestgate.sdk._internal.jose import (
     JoseError,
     JsonInput,
     JsonValue,
@@ -20,7 +20,7 @@ from sdk._internal.jose import (
     json_loads,
     json_text,
 )
-from sdk.reasons import DomainError, Reason
+from attestgate.sdk.reasons import DomainError, Reason
 
 Jti = NewType("Jti", str)
 """The ``jti`` of an attestation: its identity for single use."""

@@ -15,11 +15,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import jwt
-from attestgate.v1 import record_pb2
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from sdk._internal.channel import TokenSource
-from sdk.types import ClaimValue
+from attestgate.sdk._internal.channel import TokenSource
+from attestgate.sdk.types import ClaimValue
+from attestgate.v1 import record_pb2
 
 SigningKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 """A provider signing key: EC P-256 (ES256) or Ed25519 (EdDSA)."""

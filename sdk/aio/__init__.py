@@ -2,7 +2,7 @@
 
 ::
 
-    from sdk import AsyncBankClient, TlsConfig
+    from attestgate.sdk import AsyncBankClient, TlsConfig
 
     async with AsyncBankClient(target, token=token, tls=TlsConfig(ca_file=ca)) as bank:
         attestation = await bank.issue(consent_id, params={"amount": 5_000_000, "currency": "USD"})
@@ -14,9 +14,9 @@ them); methods doing I/O are coroutines, streams are async generators. Deadlines
 
 from __future__ import annotations
 
-from sdk.aio.bank import AsyncBankClient
-from sdk.aio.owner import AsyncOwnerClient
-from sdk.aio.provider import AsyncProviderClient
-from sdk.aio.regulator import AsyncRegulatorClient
+from attestgate.sdk.aio.bank import AsyncBankClient
+from attestgate.sdk.aio.owner import AsyncOwnerClient
+from attestgate.sdk.aio.provider import AsyncProviderClient
+from attestgate.sdk.aio.regulator import AsyncRegulatorClient
 
 __all__ = ["AsyncBankClient", "AsyncOwnerClient", "AsyncProviderClient", "AsyncRegulatorClient"]

@@ -18,11 +18,16 @@ from typing import Any, Self, TypeVar
 import grpc
 import grpc.aio
 
-from sdk._internal.base import DEFAULT_TIMEOUT, MAX_PAGES, RECONNECT_PAUSE, channel_options
-from sdk._internal.channel import TokenSource
-from sdk.errors import from_rpc_error
-from sdk.retry import DEFAULT_RETRY, RetryPolicy, call_with_retry_async, classify
-from sdk.tls import TlsConfig
+from attestgate.sdk._internal.base import (
+    DEFAULT_TIMEOUT,
+    MAX_PAGES,
+    RECONNECT_PAUSE,
+    channel_options,
+)
+from attestgate.sdk._internal.channel import TokenSource
+from attestgate.sdk.errors import from_rpc_error
+from attestgate.sdk.retry import DEFAULT_RETRY, RetryPolicy, call_with_retry_async, classify
+from attestgate.sdk.tls import TlsConfig
 
 T = TypeVar("T")
 M = TypeVar("M")

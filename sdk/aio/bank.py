@@ -10,21 +10,25 @@ from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequenc
 from datetime import datetime, timedelta
 from typing import Any
 
-from attestgate.v1 import attestation_pb2, attestation_pb2_grpc, consent_pb2, consent_pb2_grpc
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sdk._internal import convert, holder
-from sdk._internal.base import PAGE_SIZE
-from sdk._internal.holder import Holder, IssuerInfo
-from sdk.aio._base import DEFAULT_TIMEOUT, AsyncClientBase, TokenSource, follow_pages_async
-from sdk.errors import InvalidAttestation
-from sdk.retry import RetryPolicy
-from sdk.sdjwt import (
+from attestgate.sdk._internal import convert, holder
+from attestgate.sdk._internal.base import PAGE_SIZE
+from attestgate.sdk._internal.holder import Holder, IssuerInfo
+from attestgate.sdk.aio._base import (
+    DEFAULT_TIMEOUT,
+    AsyncClientBase,
+    TokenSource,
+    follow_pages_async,
+)
+from attestgate.sdk.errors import InvalidAttestation
+from attestgate.sdk.retry import RetryPolicy
+from attestgate.sdk.sdjwt import (
     SdJwtError,
     VerifyFailure,
 )
-from sdk.tls import TlsConfig
-from sdk.types import (
+from attestgate.sdk.tls import TlsConfig
+from attestgate.sdk.types import (
     Attestation,
     ClaimValue,
     Consent,
@@ -33,6 +37,7 @@ from sdk.types import (
     ConsentState,
     Redemption,
 )
+from attestgate.v1 import attestation_pb2, attestation_pb2_grpc, consent_pb2, consent_pb2_grpc
 
 __all__ = ["AsyncBankClient"]
 

@@ -12,14 +12,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from attestgate.sdk._internal import convert
+from attestgate.sdk._internal.uploads import SigningKey, UploadSigner
+from attestgate.sdk.aio._base import DEFAULT_TIMEOUT, AsyncClientBase, TokenSource
+from attestgate.sdk.retry import RetryPolicy
+from attestgate.sdk.tls import TlsConfig
+from attestgate.sdk.types import ClaimValue, ErasureReceipt, FxRatesReceipt, RecordReceipt
 from attestgate.v1 import record_pb2_grpc
-
-from sdk._internal import convert
-from sdk._internal.uploads import SigningKey, UploadSigner
-from sdk.aio._base import DEFAULT_TIMEOUT, AsyncClientBase, TokenSource
-from sdk.retry import RetryPolicy
-from sdk.tls import TlsConfig
-from sdk.types import ClaimValue, ErasureReceipt, FxRatesReceipt, RecordReceipt
 
 __all__ = ["AsyncProviderClient"]
 

@@ -11,19 +11,23 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
+from attestgate.sdk._internal import convert
+from attestgate.sdk._internal.base import PAGE_SIZE
+from attestgate.sdk._internal.merkle import ProofError, leaf_hash
+from attestgate.sdk._internal.merkle import verify_consistency as _check_consistency
+from attestgate.sdk._internal.merkle import verify_inclusion as _check_inclusion
+from attestgate.sdk.aio._base import (
+    DEFAULT_TIMEOUT,
+    AsyncClientBase,
+    TokenSource,
+    follow_pages_async,
+)
+from attestgate.sdk.log_errors import LogVerificationError, SplitViewError
+from attestgate.sdk.regulator import _open_checkpoint, _verifier
+from attestgate.sdk.retry import RetryPolicy
+from attestgate.sdk.tls import TlsConfig
+from attestgate.sdk.types import Checkpoint, ConsistencyProof, InclusionProof, LogEntry
 from attestgate.v1 import audit_pb2, audit_pb2_grpc
-
-from sdk._internal import convert
-from sdk._internal.base import PAGE_SIZE
-from sdk._internal.merkle import ProofError, leaf_hash
-from sdk._internal.merkle import verify_consistency as _check_consistency
-from sdk._internal.merkle import verify_inclusion as _check_inclusion
-from sdk.aio._base import DEFAULT_TIMEOUT, AsyncClientBase, TokenSource, follow_pages_async
-from sdk.log_errors import LogVerificationError, SplitViewError
-from sdk.regulator import _open_checkpoint, _verifier
-from sdk.retry import RetryPolicy
-from sdk.tls import TlsConfig
-from sdk.types import Checkpoint, ConsistencyProof, InclusionProof, LogEntry
 
 __all__ = ["AsyncRegulatorClient"]
 

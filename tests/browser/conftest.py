@@ -21,6 +21,18 @@ from typing import Any
 import grpc
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from attestgate.gateway.app import build_gateway
+from attestgate.gateway.auth import issue_dev_token
+from attestgate.gateway.clock import SystemClock
+from attestgate.gateway.config import GatewayConfig
+from attestgate.gateway.context import Core
+from attestgate.gateway.keys import dev_issuer
+from attestgate.gateway.server import Gateway
+from attestgate.gateway.tls import TlsFiles
+from attestgate.sdk._internal.jose import public_jwk
 from attestgate.v1 import (
     attestation_pb2,
     attestation_pb2_grpc,
@@ -30,18 +42,6 @@ from attestgate.v1 import (
     record_pb2,
     record_pb2_grpc,
 )
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
-from gateway.app import build_gateway
-from gateway.auth import issue_dev_token
-from gateway.clock import SystemClock
-from gateway.config import GatewayConfig
-from gateway.context import Core
-from gateway.keys import dev_issuer
-from gateway.server import Gateway
-from gateway.tls import TlsFiles
-from sdk._internal.jose import public_jwk
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 import pytest
 
-from sdk.regulator import verify_receipt
+from attestgate.sdk.regulator import verify_receipt
 from tests.browser.conftest import Deployment, disclosed_names, screenshot
 
 pytestmark = pytest.mark.slow
@@ -184,7 +184,7 @@ def _downloaded(folder: Path) -> Path:
 
 
 def _log_vkey(deployment: Deployment) -> str:
-    from gateway.portal.auditview import log_verifier  # noqa: PLC0415
+    from attestgate.gateway.portal.auditview import log_verifier  # noqa: PLC0415
 
     return log_verifier(deployment.core).vkey
 

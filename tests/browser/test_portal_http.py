@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 import ssl
 
-from audit.note import NoteSigner
-from gateway.portal.auditview import log_verifier, prove_event
-from gateway.portal.security import CONTENT_SECURITY_POLICY
+from attestgate.audit.note import NoteSigner
+from attestgate.gateway.portal.auditview import log_verifier, prove_event
+from attestgate.gateway.portal.security import CONTENT_SECURITY_POLICY
 from tests.browser.conftest import Deployment
 from tests.portal_client import PortalSession, Reply
 

@@ -19,14 +19,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from audit.sql import Connection, Dialect, begin_immediate
-from consent.pg_store import PgConsentStore
-from consent.sqlite_store import SqliteConsentStore
-from consent.store import ConsentStore
-from gateway.db.migrate import MigrationConnection, migrate
-from gateway.db.postgres import PgConnection, lock_batch
-from gateway.db.schemas import fresh_schema
-from gateway.storage import connect
+from attestgate.audit.sql import Connection, Dialect, begin_immediate
+from attestgate.consent.pg_store import PgConsentStore
+from attestgate.consent.sqlite_store import SqliteConsentStore
+from attestgate.consent.store import ConsentStore
+from attestgate.gateway.db.migrate import MigrationConnection, migrate
+from attestgate.gateway.db.postgres import PgConnection, lock_batch
+from attestgate.gateway.db.schemas import fresh_schema
+from attestgate.gateway.storage import connect
 
 PG_DSN_ENV = "ATTESTGATE_TEST_PG_DSN"
 DEFAULT_PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"

@@ -9,17 +9,17 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from audit import store
-from audit.events import ActorRole, AuditEvent, Decision, EventType
-from audit.note import NoteSigner
-from audit.sequencer import Sequencer, SequencerSettings, Tx
-from audit.sql import Connection, Dialect
-from audit.tree import AuditLog
-from audit.verify import verify_log
-from gateway.db.migrate import migrate
-from gateway.db.postgres import PgConnection, lock_batch
-from sdk._internal.merkle import leaf_hash, verify_consistency, verify_inclusion
-from sdk.reasons import DomainError, Reason
+from attestgate.audit import store
+from attestgate.audit.events import ActorRole, AuditEvent, Decision, EventType
+from attestgate.audit.note import NoteSigner
+from attestgate.audit.sequencer import Sequencer, SequencerSettings, Tx
+from attestgate.audit.sql import Connection, Dialect
+from attestgate.audit.tree import AuditLog
+from attestgate.audit.verify import verify_log
+from attestgate.gateway.db.migrate import migrate
+from attestgate.gateway.db.postgres import PgConnection, lock_batch
+from attestgate.sdk._internal.merkle import leaf_hash, verify_consistency, verify_inclusion
+from attestgate.sdk.reasons import DomainError, Reason
 from tests.conformance.conftest import Backend
 
 NOW = datetime(2026, 2, 1, tzinfo=UTC)

@@ -10,12 +10,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from audit import store as audit_store
-from audit.sql import Dialect
-from consent import sqlite_store as consent_store
-from gateway.cli import main
-from gateway.config import GatewayConfig
-from gateway.db.migrate import (
+from attestgate.audit import store as audit_store
+from attestgate.audit.sql import Dialect
+from attestgate.consent import sqlite_store as consent_store
+from attestgate.gateway.cli import main
+from attestgate.gateway.config import GatewayConfig
+from attestgate.gateway.db.migrate import (
     SchemaVersionError,
     applied_version,
     available,
@@ -23,8 +23,8 @@ from gateway.db.migrate import (
     latest_version,
     migrate,
 )
-from gateway.db.postgres import PgConnection
-from gateway.storage import connect, open_storage
+from attestgate.gateway.db.postgres import PgConnection
+from attestgate.gateway.storage import connect, open_storage
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from audit.sql import Connection, Dialect
-from gateway import idempotency, vault
-from gateway.attestations import ledger
-from gateway.idempotency import IdempotencyKey
-from sdk.reasons import DomainError, Reason
+from attestgate.audit.sql import Connection, Dialect
+from attestgate.gateway import idempotency, vault
+from attestgate.gateway.attestations import ledger
+from attestgate.gateway.idempotency import IdempotencyKey
+from attestgate.sdk.reasons import DomainError, Reason
 from tests.conformance.conftest import Backend
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

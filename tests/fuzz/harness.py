@@ -22,6 +22,17 @@ from typing import Any
 
 import grpc
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.providers import ProviderRegistry
+from attestgate.sdk import BankClient, ProviderClient
+from attestgate.sdk._internal.jose import public_jwk
+from attestgate.sdk.sdjwt import create_presentation, redemption_nonce, unverified_jti
 from attestgate.v1 import (
     attestation_pb2,
     audit_pb2,
@@ -29,17 +40,6 @@ from attestgate.v1 import (
     consent_pb2,
     record_pb2,
 )
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from google.protobuf.message import Message
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
-
-from gateway.clock import FixedClock
-from gateway.providers import ProviderRegistry
-from sdk import BankClient, ProviderClient
-from sdk._internal.jose import public_jwk
-from sdk.sdjwt import create_presentation, redemption_nonce, unverified_jti
 from tests.integration import live
 from tests.integration.live import LiveGateway
 

@@ -14,12 +14,23 @@ import contextlib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audit.note import NoteSigner, format_checkpoint
-from sdk._internal.merkle import ProofError, leaf_hash, verify_consistency, verify_inclusion
-from sdk._internal.note import NoteError, Verifier, open_checkpoint, parse_checkpoint, verify_note
-from sdk._internal.receipt import format_receipt
-from sdk.log_errors import LogVerificationError
-from sdk.regulator import verify_receipt
+from attestgate.audit.note import NoteSigner, format_checkpoint
+from attestgate.sdk._internal.merkle import (
+    ProofError,
+    leaf_hash,
+    verify_consistency,
+    verify_inclusion,
+)
+from attestgate.sdk._internal.note import (
+    NoteError,
+    Verifier,
+    open_checkpoint,
+    parse_checkpoint,
+    verify_note,
+)
+from attestgate.sdk._internal.receipt import format_receipt
+from attestgate.sdk.log_errors import LogVerificationError
+from attestgate.sdk.regulator import verify_receipt
 from tests.unit.audit.merkle_reference import mth, path, proof, sample_leaves
 
 FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)

@@ -17,16 +17,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from attestgate.v1 import attestation_pb2
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from gateway.attestations.sdjwt_issuer import issue_sd_jwt
-from gateway.clock import FixedClock
-from sdk._internal.jose import Jwks, b64url_encode, public_jwk, sign_es256
-from sdk._internal.sdjwt_format import SdJwtError, disclosure_digest, encode_disclosure
-from sdk.sdjwt import KeyBindingPolicy, redemption_nonce, verify_sd_jwt
+from attestgate.gateway.attestations.sdjwt_issuer import issue_sd_jwt
+from attestgate.gateway.clock import FixedClock
+from attestgate.sdk._internal.jose import Jwks, b64url_encode, public_jwk, sign_es256
+from attestgate.sdk._internal.sdjwt_format import SdJwtError, disclosure_digest, encode_disclosure
+from attestgate.sdk.sdjwt import KeyBindingPolicy, redemption_nonce, verify_sd_jwt
+from attestgate.v1 import attestation_pb2
 from tests.fuzz.harness import UNARY_RPCS, Harness, build_world
 
 pytestmark = pytest.mark.slow

@@ -14,15 +14,15 @@ from typing import Any
 
 import jwt
 import pytest
-from attestgate.v1 import consent_pb2
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from gateway.auth import TokenVerifier
-from gateway.clock import FixedClock
-from gateway.config import TrustedIssuer
-from gateway.keys import KeyRing
-from sdk.reasons import DomainError, Reason
+from attestgate.gateway.auth import TokenVerifier
+from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.config import TrustedIssuer
+from attestgate.gateway.keys import KeyRing
+from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.v1 import consent_pb2
 from tests.fuzz.harness import RPCS, Harness, build_world
 
 pytestmark = pytest.mark.slow

@@ -15,15 +15,15 @@ from typing import Any
 import grpc
 import pytest
 
-from gateway.auth import issue_dev_token
-from gateway.clock import FixedClock
-from gateway.config import GatewayConfig
-from gateway.keys import KeyRing, dev_issuer
-from gateway.roles import Role
-from gateway.server import Gateway, GatewayServicers, build_server, prepare_data_dir
-from gateway.tls import TlsFiles
-from sdk._internal.channel import open_channel
-from sdk.tls import TlsConfig
+from attestgate.gateway.auth import issue_dev_token
+from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.config import GatewayConfig
+from attestgate.gateway.keys import KeyRing, dev_issuer
+from attestgate.gateway.roles import Role
+from attestgate.gateway.server import Gateway, GatewayServicers, build_server, prepare_data_dir
+from attestgate.gateway.tls import TlsFiles
+from attestgate.sdk._internal.channel import open_channel
+from attestgate.sdk.tls import TlsConfig
 
 
 @dataclass

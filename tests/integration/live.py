@@ -19,17 +19,24 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from audit.note import NoteSigner
-from gateway.app import build_gateway
-from gateway.auth import issue_dev_token
-from gateway.clock import FixedClock
-from gateway.config import GatewayConfig
-from gateway.context import Core
-from gateway.providers import ProviderRegistry, role_owners
-from gateway.server import Gateway
-from gateway.tls import TlsFiles
-from sdk import BankClient, Checkpoint, OwnerClient, ProviderClient, RegulatorClient, TlsConfig
-from sdk.types import ConsentEvent
+from attestgate.audit.note import NoteSigner
+from attestgate.gateway.app import build_gateway
+from attestgate.gateway.auth import issue_dev_token
+from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.config import GatewayConfig
+from attestgate.gateway.context import Core
+from attestgate.gateway.providers import ProviderRegistry, role_owners
+from attestgate.gateway.server import Gateway
+from attestgate.gateway.tls import TlsFiles
+from attestgate.sdk import (
+    BankClient,
+    Checkpoint,
+    OwnerClient,
+    ProviderClient,
+    RegulatorClient,
+    TlsConfig,
+)
+from attestgate.sdk.types import ConsentEvent
 from tests.integration.conftest import gateway_config
 
 CHECKPOINT_EVERY = timedelta(milliseconds=20)
@@ -157,7 +164,7 @@ def start_on(backend: str, pg_url: str | None, data_dir: Path, clock: FixedClock
     if backend == "sqlite":
         return start_live(data_dir, clock)
     assert pg_url is not None
-    from gateway.cli import main  # noqa: PLC0415 - the operator's step, as documented
+    from attestgate.gateway.cli import main  # noqa: PLC0415 - the operator's step, as documented
 
     assert main(["db", "migrate", "--db", pg_url, "--data-dir", str(data_dir)]) == 0
     return start_live(data_dir, clock, db=pg_url)

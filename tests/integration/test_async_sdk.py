@@ -17,11 +17,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gateway.auth import certificate_thumbprint, issue_dev_token
-from gateway.clock import FixedClock
-from gateway.providers import ProviderRegistry
-from gateway.tls import TlsFiles, issue_client_cert
-from sdk import (
+from attestgate.gateway.auth import certificate_thumbprint, issue_dev_token
+from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.providers import ProviderRegistry
+from attestgate.gateway.tls import TlsFiles, issue_client_cert
+from attestgate.sdk import (
     AsyncBankClient,
     AsyncOwnerClient,
     AsyncProviderClient,
@@ -32,7 +32,7 @@ from sdk import (
     TlsConfig,
     errors,
 )
-from sdk.types import ClaimValue
+from attestgate.sdk.types import ClaimValue
 from tests.integration import live
 from tests.integration.live import LiveGateway
 

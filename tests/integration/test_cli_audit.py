@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from audit.events import ActorRole, AuditEvent, Decision, EventType
-from audit.sequencer import Tx
-from gateway.app import build_gateway
-from gateway.cli import main
-from gateway.config import GatewayConfig
-from sdk._internal.note import Verifier, open_checkpoint
+from attestgate.audit.events import ActorRole, AuditEvent, Decision, EventType
+from attestgate.audit.sequencer import Tx
+from attestgate.gateway.app import build_gateway
+from attestgate.gateway.cli import main
+from attestgate.gateway.config import GatewayConfig
+from attestgate.sdk._internal.note import Verifier, open_checkpoint
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 

@@ -27,6 +27,19 @@ import grpc
 import jwt
 import psycopg
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from attestgate.audit.note import NoteSigner
+from attestgate.gateway.auth import issue_dev_token
+from attestgate.gateway.cli import main
+from attestgate.gateway.clock import SystemClock
+from attestgate.gateway.db.schemas import fresh_schema
+from attestgate.gateway.keys import KeyRing
+from attestgate.gateway.providers import ProviderRegistry
+from attestgate.sdk import LogMonitor, RegulatorClient
+from attestgate.sdk._internal.jose import public_jwk
+from attestgate.sdk.sdjwt import create_presentation, redemption_nonce
 from attestgate.v1 import (
     attestation_pb2,
     attestation_pb2_grpc,
@@ -36,19 +49,6 @@ from attestgate.v1 import (
     record_pb2,
     record_pb2_grpc,
 )
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
-from audit.note import NoteSigner
-from gateway.auth import issue_dev_token
-from gateway.cli import main
-from gateway.clock import SystemClock
-from gateway.db.schemas import fresh_schema
-from gateway.keys import KeyRing
-from gateway.providers import ProviderRegistry
-from sdk import LogMonitor, RegulatorClient
-from sdk._internal.jose import public_jwk
-from sdk.sdjwt import create_presentation, redemption_nonce
 from tests.conformance.conftest import pg_server
 from tests.integration import live
 from tests.integration.test_replicas import Replica, _start, _stop, _wait_listening

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from gateway.app import build_gateway
-from gateway.cli import main
-from gateway.demo.report import Report
-from gateway.server import Gateway
-from sdk import errors
-from sdk.reasons import Reason
+from attestgate.gateway.app import build_gateway
+from attestgate.gateway.cli import main
+from attestgate.gateway.demo.report import Report
+from attestgate.gateway.server import Gateway
+from attestgate.sdk import errors
+from attestgate.sdk.reasons import Reason
 from tests.integration.conftest import gateway_config
 
 

@@ -19,7 +19,6 @@ from typing import Any
 import grpc
 import jwt
 import pytest
-from attestgate.v1 import consent_pb2, consent_pb2_grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -28,13 +27,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
-from gateway.auth import certificate_thumbprint
-from gateway.interceptors import current_principal
-from gateway.server import SERVICE_NAMES, GatewayServicers
-from gateway.services.unimplemented import UnimplementedConsentService
-from gateway.tls import issue_client_cert
-from sdk import errors
-from sdk.reasons import DomainError, FieldViolation, Reason
+from attestgate.gateway.auth import certificate_thumbprint
+from attestgate.gateway.interceptors import current_principal
+from attestgate.gateway.server import SERVICE_NAMES, GatewayServicers
+from attestgate.gateway.services.unimplemented import UnimplementedConsentService
+from attestgate.gateway.tls import issue_client_cert
+from attestgate.sdk import errors
+from attestgate.sdk.reasons import DomainError, FieldViolation, Reason
+from attestgate.v1 import consent_pb2, consent_pb2_grpc
 from tests.children import Child
 from tests.integration.conftest import RunningGateway
 
@@ -418,7 +418,7 @@ def test_stop_lets_an_in_flight_call_finish(
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "gateway.cli", *args]
+    return [sys.executable, "-m", "attestgate.gateway.cli", *args]
 
 
 def _env() -> dict[str, str]:

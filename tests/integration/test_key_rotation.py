@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from gateway.cli import main
-from gateway.clock import FixedClock
+from attestgate.gateway.cli import main
+from attestgate.gateway.clock import FixedClock
 from tests.integration import live
 from tests.integration.live import LiveGateway
 

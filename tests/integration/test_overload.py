@@ -16,16 +16,16 @@ from typing import Any
 
 import grpc
 import pytest
-from attestgate.v1 import audit_pb2, audit_pb2_grpc, consent_pb2, consent_pb2_grpc
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
-from gateway.clock import FixedClock
-from gateway.limits import AdmissionExecutor, RateLimiter, RetryLaterError
-from gateway.server import GatewayServicers
-from gateway.services.unimplemented import UnimplementedConsentService
-from sdk.reasons import Reason
+from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.limits import AdmissionExecutor, RateLimiter, RetryLaterError
+from attestgate.gateway.server import GatewayServicers
+from attestgate.gateway.services.unimplemented import UnimplementedConsentService
+from attestgate.sdk.reasons import Reason
+from attestgate.v1 import audit_pb2, audit_pb2_grpc, consent_pb2, consent_pb2_grpc
 from tests.integration import live
 from tests.integration.conftest import RunningGateway
 from tests.integration.test_foundation import error_info

@@ -21,19 +21,19 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from audit.note import NoteSigner, format_checkpoint
-from gateway.app import build_gateway
-from gateway.auth import issue_dev_token
-from gateway.clock import SystemClock
-from gateway.config import GatewayConfig
-from gateway.keys import KeyRing
-from gateway.providers import ProviderRegistry
-from gateway.server import Gateway
-from gateway.tls import TlsFiles
-from sdk import OwnerClient, RegulatorClient, TlsConfig
-from sdk.errors import error_class
-from sdk.reasons import REASON_STATUS, Reason
-from sdk.retry import Idempotency, is_retryable
+from attestgate.audit.note import NoteSigner, format_checkpoint
+from attestgate.gateway.app import build_gateway
+from attestgate.gateway.auth import issue_dev_token
+from attestgate.gateway.clock import SystemClock
+from attestgate.gateway.config import GatewayConfig
+from attestgate.gateway.keys import KeyRing
+from attestgate.gateway.providers import ProviderRegistry
+from attestgate.gateway.server import Gateway
+from attestgate.gateway.tls import TlsFiles
+from attestgate.sdk import OwnerClient, RegulatorClient, TlsConfig
+from attestgate.sdk.errors import error_class
+from attestgate.sdk.reasons import REASON_STATUS, Reason
+from attestgate.sdk.retry import Idempotency, is_retryable
 from tests.integration.conftest import gateway_config
 
 REPO = Path(__file__).resolve().parents[2]

@@ -24,6 +24,19 @@ import grpc
 import jwt
 import psycopg
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from attestgate.gateway.auth import issue_dev_token
+from attestgate.gateway.cli import main
+from attestgate.gateway.clock import SystemClock
+from attestgate.gateway.config import load_config
+from attestgate.gateway.db.schemas import fresh_schema
+from attestgate.gateway.keys import KeyRing
+from attestgate.gateway.providers import ProviderRegistry
+from attestgate.sdk._internal.jose import public_jwk
+from attestgate.sdk.errors import from_rpc_error
+from attestgate.sdk.sdjwt import create_presentation, redemption_nonce
 from attestgate.v1 import (
     attestation_pb2,
     attestation_pb2_grpc,
@@ -33,19 +46,6 @@ from attestgate.v1 import (
     record_pb2,
     record_pb2_grpc,
 )
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
-from gateway.auth import issue_dev_token
-from gateway.cli import main
-from gateway.clock import SystemClock
-from gateway.config import load_config
-from gateway.db.schemas import fresh_schema
-from gateway.keys import KeyRing
-from gateway.providers import ProviderRegistry
-from sdk._internal.jose import public_jwk
-from sdk.errors import from_rpc_error
-from sdk.sdjwt import create_presentation, redemption_nonce
 from tests.conformance.conftest import pg_server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -101,7 +101,7 @@ class Cluster:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", *args],
+        [sys.executable, "-m", "attestgate.gateway.cli", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -114,7 +114,7 @@ def _start(data_dir: Path, url: str, n: int) -> Replica:
     log = data_dir.parent / f"replica-{n}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--data-dir", str(data_dir),
+            [sys.executable, "-m", "attestgate.gateway.cli", "serve", "--data-dir", str(data_dir),
              "--db", url, "--insecure", "--listen", "127.0.0.1:0"],
             cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip

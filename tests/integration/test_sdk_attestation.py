@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from gateway.clock import FixedClock
-from sdk import Attestation, AttestationState, BankClient, ConsentState, errors
-from sdk.types import ClaimValue, Consent
+from attestgate.gateway.clock import FixedClock
+from attestgate.sdk import Attestation, AttestationState, BankClient, ConsentState, errors
+from attestgate.sdk.types import ClaimValue, Consent
 from tests.integration import live
 from tests.integration.live import LiveGateway
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from audit.note import NoteSigner, format_checkpoint
-from gateway.clock import FixedClock
-from sdk import (
+from attestgate.audit.note import NoteSigner, format_checkpoint
+from attestgate.gateway.clock import FixedClock
+from attestgate.sdk import (
     BankClient,
     Checkpoint,
     LogMonitor,
@@ -23,8 +23,8 @@ from sdk import (
     export_receipt,
     verify_receipt,
 )
-from sdk._internal.base import PAGE_SIZE
-from sdk.types import Redemption
+from attestgate.sdk._internal.base import PAGE_SIZE
+from attestgate.sdk.types import Redemption
 from tests.integration import live
 from tests.integration.live import LiveGateway
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from gateway.clock import FixedClock
-from sdk import BankClient, ConsentRequestState, ConsentState, OwnerClient, errors
-from sdk.types import ConsentEvent
+from attestgate.gateway.clock import FixedClock
+from attestgate.sdk import BankClient, ConsentRequestState, ConsentState, OwnerClient, errors
+from attestgate.sdk.types import ConsentEvent
 from tests.integration import live
 from tests.integration.live import LiveGateway
 

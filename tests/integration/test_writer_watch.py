@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from audit.sequencer import Tx, WriterProgress
-from gateway.clock import FixedClock
-from gateway.readiness import ReadinessGate
-from gateway.writer_watch import WriterWatch
+from attestgate.audit.sequencer import Tx, WriterProgress
+from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.readiness import ReadinessGate
+from attestgate.gateway.writer_watch import WriterWatch
 from tests.integration import live
 from tests.integration.live import LiveGateway
 from tests.integration.test_metrics import scrape

@@ -24,12 +24,12 @@ from pathlib import Path
 import grpc
 import pytest
 
-from audit.events import AuditEvent
-from consent.fields import FieldType
-from gateway.app import build_gateway
-from gateway.cli import main
-from gateway.context import Core
-from sdk import OwnerClient, TlsConfig
+from attestgate.audit.events import AuditEvent
+from attestgate.consent.fields import FieldType
+from attestgate.gateway.app import build_gateway
+from attestgate.gateway.cli import main
+from attestgate.gateway.context import Core
+from attestgate.sdk import OwnerClient, TlsConfig
 from tests.browser.conftest import Deployment
 from tests.browser.test_portal_http import Client
 from tests.integration.conftest import gateway_config

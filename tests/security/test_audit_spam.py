@@ -16,14 +16,14 @@ from typing import Any
 import grpc
 import jwt
 import pytest
-from attestgate.v1 import attestation_pb2
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gateway.clock import FixedClock
-from gateway.refusal_budget import SUPPRESSED_OBJECT
-from sdk import errors
-from sdk.reasons import Reason
-from sdk.sdjwt import create_presentation, redemption_nonce
+from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.refusal_budget import SUPPRESSED_OBJECT
+from attestgate.sdk import errors
+from attestgate.sdk.reasons import Reason
+from attestgate.sdk.sdjwt import create_presentation, redemption_nonce
+from attestgate.v1 import attestation_pb2
 from tests.integration import live
 from tests.integration.test_metrics import scrape
 from tests.security.world import World, build

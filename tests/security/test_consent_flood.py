@@ -13,13 +13,13 @@ from datetime import timedelta
 
 import grpc
 import pytest
-from attestgate.v1 import consent_pb2
 
-from consent.model import PENDING_REQUEST_LIFETIME
-from gateway.config import GatewayConfig
-from sdk import BankClient, ConsentRequest
-from sdk.errors import AttestgateError, TooManyPendingRequests
-from sdk.reasons import Reason
+from attestgate.consent.model import PENDING_REQUEST_LIFETIME
+from attestgate.gateway.config import GatewayConfig
+from attestgate.sdk import BankClient, ConsentRequest
+from attestgate.sdk.errors import AttestgateError, TooManyPendingRequests
+from attestgate.sdk.reasons import Reason
+from attestgate.v1 import consent_pb2
 from tests.security.world import World, reason_of
 
 LIMIT = GatewayConfig().max_pending_requests

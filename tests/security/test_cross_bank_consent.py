@@ -9,11 +9,11 @@ from collections.abc import Callable
 
 import grpc
 import pytest
-from attestgate.v1 import attestation_pb2
 
-from sdk import errors
-from sdk.reasons import Reason
-from sdk.sdjwt import create_presentation, redemption_nonce
+from attestgate.sdk import errors
+from attestgate.sdk.reasons import Reason
+from attestgate.sdk.sdjwt import create_presentation, redemption_nonce
+from attestgate.v1 import attestation_pb2
 from tests.security.world import FX, World
 
 

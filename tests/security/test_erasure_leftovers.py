@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from audit.events import AuditEvent
-from gateway.cli import main
-from gateway.clock import FixedClock
-from sdk import errors
+from attestgate.audit.events import AuditEvent
+from attestgate.gateway.cli import main
+from attestgate.gateway.clock import FixedClock
+from attestgate.sdk import errors
 from tests.conformance.conftest import pg_server, pg_url
 from tests.integration import live
 from tests.integration.live import LiveGateway

@@ -12,8 +12,8 @@ from datetime import timedelta
 import grpc
 import jwt
 import pytest
-from attestgate.v1 import consent_pb2
 
+from attestgate.v1 import consent_pb2
 from tests.integration.test_foundation import error_info
 from tests.security.world import World
 

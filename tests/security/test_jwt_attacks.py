@@ -15,10 +15,10 @@ from typing import Any
 import grpc
 import jwt
 import pytest
-from attestgate.v1 import attestation_pb2, common_pb2, consent_pb2
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from sdk._internal.jose import public_jwk
+from attestgate.sdk._internal.jose import public_jwk
+from attestgate.v1 import attestation_pb2, common_pb2, consent_pb2
 from tests.integration.conftest import RunningGateway
 from tests.integration.test_foundation import ATTACKS, b64
 from tests.security.world import World, reason_of

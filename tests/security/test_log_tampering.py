@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.clock import FixedClock
-from sdk import LogMonitor, errors
-from sdk.log_errors import LogVerificationError, SplitViewError
+from attestgate.gateway.clock import FixedClock
+from attestgate.sdk import LogMonitor, errors
+from attestgate.sdk.log_errors import LogVerificationError, SplitViewError
 from tests.integration import live
 from tests.integration.live import LiveGateway
 from tests.integration.test_cli_audit import _tamper as tamper

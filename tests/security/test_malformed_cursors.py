@@ -18,11 +18,11 @@ from urllib.parse import quote
 import grpc
 import jwt
 import pytest
-from attestgate.v1 import audit_pb2, audit_pb2_grpc, consent_pb2, consent_pb2_grpc
 
-from gateway.clock import FixedClock
-from gateway.config import ConfigError
-from gateway.server import parse_listen
+from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.config import ConfigError
+from attestgate.gateway.server import parse_listen
+from attestgate.v1 import audit_pb2, audit_pb2_grpc, consent_pb2, consent_pb2_grpc
 from tests.integration import live
 from tests.integration.live import LiveGateway
 from tests.integration.test_foundation import error_info
@@ -172,7 +172,7 @@ def test_an_unexpected_portal_error_still_carries_the_security_headers(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret detail")
 
-    monkeypatch.setattr("gateway.portal.regulator.list_events", broken)
+    monkeypatch.setattr("attestgate.gateway.portal.regulator.list_events", broken)
     reply = _signed_in(portal_world.gw, "regulator", "csrc").request("GET", "/regulator/events")
     assert reply.status == 500
     for header in SECURITY_HEADERS:

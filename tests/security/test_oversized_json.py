@@ -13,12 +13,12 @@ from typing import Any
 import grpc
 import jwt
 import pytest
-from attestgate.v1 import attestation_pb2, common_pb2, record_pb2
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gateway.providers import ProviderRegistry
-from sdk._internal.jose import public_jwk
+from attestgate.gateway.providers import ProviderRegistry
+from attestgate.sdk._internal.jose import public_jwk
+from attestgate.v1 import attestation_pb2, common_pb2, record_pb2
 from tests.integration import live
 from tests.security.world import World, reason_of
 

@@ -13,12 +13,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gateway.cli import main
-from gateway.clock import FixedClock
-from gateway.config import load_config
-from gateway.keys import KeyFileError, KeyRing
-from sdk import ProviderClient, errors
-from sdk.reasons import Reason
+from attestgate.gateway.cli import main
+from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.config import load_config
+from attestgate.gateway.keys import KeyFileError, KeyRing
+from attestgate.sdk import ProviderClient, errors
+from attestgate.sdk.reasons import Reason
 from tests.integration import live
 from tests.security.world import World
 

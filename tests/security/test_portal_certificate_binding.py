@@ -17,10 +17,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from gateway.auth import certificate_thumbprint, issue_dev_token
-from gateway.clock import FixedClock
-from gateway.tls import TlsFiles, issue_client_cert
-from sdk import BankClient, TlsConfig
+from attestgate.gateway.auth import certificate_thumbprint, issue_dev_token
+from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.tls import TlsFiles, issue_client_cert
+from attestgate.sdk import BankClient, TlsConfig
 from tests.integration import live
 from tests.integration.live import LiveGateway
 from tests.security.portal import PortalClient

@@ -18,16 +18,16 @@ from typing import Any
 import grpc
 import jwt
 import pytest
-from attestgate.v1 import record_pb2
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gateway.cli import main
-from gateway.clock import FixedClock
-from gateway.db.schemas import fresh_schema
-from gateway.providers import ProviderRegistry
-from sdk import ProviderClient, errors
-from sdk.reasons import DomainError, Reason
+from attestgate.gateway.cli import main
+from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.db.schemas import fresh_schema
+from attestgate.gateway.providers import ProviderRegistry
+from attestgate.sdk import ProviderClient, errors
+from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.v1 import record_pb2
 from tests.conformance.conftest import pg_server
 from tests.conftest import T0
 from tests.integration import live

@@ -5,11 +5,11 @@ capacity is consumed once, and every replay is refused and audited."""
 from __future__ import annotations
 
 import pytest
-from attestgate.v1 import attestation_pb2
 
-from sdk import errors
-from sdk.reasons import Reason
-from sdk.sdjwt import create_presentation, redemption_nonce
+from attestgate.sdk import errors
+from attestgate.sdk.reasons import Reason
+from attestgate.sdk.sdjwt import create_presentation, redemption_nonce
+from attestgate.v1 import attestation_pb2
 from tests.security.world import World
 
 

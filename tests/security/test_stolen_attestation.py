@@ -5,12 +5,12 @@ the attestation stays ISSUED and its rightful holder still redeems it."""
 
 from __future__ import annotations
 
-from attestgate.v1 import attestation_pb2
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sdk import AttestationState, errors
-from sdk.reasons import Reason
-from sdk.sdjwt import create_presentation, redemption_nonce
+from attestgate.sdk import AttestationState, errors
+from attestgate.sdk.reasons import Reason
+from attestgate.sdk.sdjwt import create_presentation, redemption_nonce
+from attestgate.v1 import attestation_pb2
 from tests.security.world import World
 
 

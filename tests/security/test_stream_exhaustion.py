@@ -21,13 +21,13 @@ from typing import Any
 
 import grpc
 import pytest
-from attestgate.v1 import audit_pb2, audit_pb2_grpc, consent_pb2, consent_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from gateway.clock import FixedClock
-from gateway.streams import END_GRACE
-from sdk import AsyncBankClient, AsyncRegulatorClient, Checkpoint, errors
+from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.streams import END_GRACE
+from attestgate.sdk import AsyncBankClient, AsyncRegulatorClient, Checkpoint, errors
+from attestgate.v1 import audit_pb2, audit_pb2_grpc, consent_pb2, consent_pb2_grpc
 from tests.integration import live
 from tests.integration.live import LiveGateway, eventually
 from tests.security.world import reason_of

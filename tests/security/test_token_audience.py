@@ -9,12 +9,12 @@ from pathlib import Path
 
 import grpc
 import pytest
-from attestgate.v1 import attestation_pb2, consent_pb2
 
-from gateway.auth import issue_dev_token
-from gateway.clock import FixedClock
-from sdk import AttestationState
-from sdk.sdjwt import create_presentation, redemption_nonce
+from attestgate.gateway.auth import issue_dev_token
+from attestgate.gateway.clock import FixedClock
+from attestgate.sdk import AttestationState
+from attestgate.sdk.sdjwt import create_presentation, redemption_nonce
+from attestgate.v1 import attestation_pb2, consent_pb2
 from tests.integration import live
 from tests.security.world import World, build, reason_of
 

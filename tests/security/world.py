@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from attestgate.v1 import attestation_pb2_grpc, consent_pb2_grpc, record_pb2_grpc
 
-from sdk import Attestation, BankClient, Consent
-from sdk.types import ClaimValue
+from attestgate.sdk import Attestation, BankClient, Consent
+from attestgate.sdk.types import ClaimValue
+from attestgate.v1 import attestation_pb2_grpc, consent_pb2_grpc, record_pb2_grpc
 from tests.fuzz.harness import STATE_TABLES
 from tests.integration import live
 from tests.integration.live import LiveGateway

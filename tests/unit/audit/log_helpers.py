@@ -6,8 +6,8 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from audit.store import ensure_schema
-from audit.tree import AppendResult, AuditLog
+from attestgate.audit.store import ensure_schema
+from attestgate.audit.tree import AppendResult, AuditLog
 
 
 def connect(path: Path) -> sqlite3.Connection:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from audit.events import (
+from attestgate.audit.events import (
     ActorRole,
     AuditEvent,
     Decision,

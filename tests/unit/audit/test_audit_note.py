@@ -9,8 +9,14 @@ from typing import Any
 
 import pytest
 
-from audit.note import NoteSigner, format_checkpoint, generate_vkey_pair
-from sdk._internal.note import NoteError, Verifier, open_checkpoint, parse_checkpoint, verify_note
+from attestgate.audit.note import NoteSigner, format_checkpoint, generate_vkey_pair
+from attestgate.sdk._internal.note import (
+    NoteError,
+    Verifier,
+    open_checkpoint,
+    parse_checkpoint,
+    verify_note,
+)
 
 VECTORS = Path(__file__).parents[2] / "vectors" / "note"
 GO: dict[str, Any] = json.loads((VECTORS / "sumdb_note_test.json").read_text(encoding="utf-8"))

@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from audit.events import ActorRole, AuditEvent, Decision, EventType
-from audit.note import NoteSigner, generate_vkey_pair
-from audit.sequencer import Sequencer, SequencerSettings, Tx
-from audit.store import ensure_schema
-from audit.tree import AuditLog
-from audit.verify import verify_log
-from gateway.storage import connect
-from sdk._internal.note import Verifier
-from sdk.reasons import DomainError, Reason
+from attestgate.audit.events import ActorRole, AuditEvent, Decision, EventType
+from attestgate.audit.note import NoteSigner, generate_vkey_pair
+from attestgate.audit.sequencer import Sequencer, SequencerSettings, Tx
+from attestgate.audit.store import ensure_schema
+from attestgate.audit.tree import AuditLog
+from attestgate.audit.verify import verify_log
+from attestgate.gateway.storage import connect
+from attestgate.sdk._internal.note import Verifier
+from attestgate.sdk.reasons import DomainError, Reason
 from tests.children import Child
 
 REPO = Path(__file__).resolve().parents[3]

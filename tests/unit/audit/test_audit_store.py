@@ -11,11 +11,11 @@ from typing import TypeVar
 
 import pytest
 
-from audit.note import NoteSigner
-from audit.store import AuditStorageError, ensure_schema
-from audit.tree import AuditLog
-from sdk._internal.note import open_checkpoint
-from sdk.reasons import DomainError, Reason
+from attestgate.audit.note import NoteSigner
+from attestgate.audit.store import AuditStorageError, ensure_schema
+from attestgate.audit.tree import AuditLog
+from attestgate.sdk._internal.note import open_checkpoint
+from attestgate.sdk.reasons import DomainError, Reason
 from tests.unit.audit import merkle_reference as ref
 from tests.unit.audit.log_helpers import append_committed, connect, drop_triggers, new_log_db
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.hashing import (
+from attestgate.audit.hashing import (
     CompactRange,
     NodeId,
     consistency_ranges,
@@ -17,8 +17,13 @@ from audit.hashing import (
     largest_power_of_two_below,
     perfect_subtrees,
 )
-from audit.tree import AuditLog
-from sdk._internal.merkle import ProofError, leaf_hash, verify_consistency, verify_inclusion
+from attestgate.audit.tree import AuditLog
+from attestgate.sdk._internal.merkle import (
+    ProofError,
+    leaf_hash,
+    verify_consistency,
+    verify_inclusion,
+)
 from tests.unit.audit import merkle_reference as ref
 from tests.unit.audit.log_helpers import append_committed, new_log_db
 

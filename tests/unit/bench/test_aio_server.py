@@ -22,19 +22,19 @@ from typing import Any
 
 import grpc
 import pytest
-from attestgate.v1 import attestation_pb2, attestation_pb2_grpc
 from grpc_status import rpc_status
 
+from attestgate.gateway.auth import issue_dev_token
+from attestgate.gateway.clock import SystemClock
+from attestgate.gateway.config import GatewayConfig
+from attestgate.gateway.interceptors import current_principal
+from attestgate.gateway.keys import KeyRing, dev_issuer
+from attestgate.gateway.server import GatewayServicers, prepare_data_dir
+from attestgate.gateway.services.unimplemented import UnimplementedAttestationService
+from attestgate.gateway.tls import TlsFiles
+from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.v1 import attestation_pb2, attestation_pb2_grpc
 from bench.aio_server import AioGateway, start_aio_server
-from gateway.auth import issue_dev_token
-from gateway.clock import SystemClock
-from gateway.config import GatewayConfig
-from gateway.interceptors import current_principal
-from gateway.keys import KeyRing, dev_issuer
-from gateway.server import GatewayServicers, prepare_data_dir
-from gateway.services.unimplemented import UnimplementedAttestationService
-from gateway.tls import TlsFiles
-from sdk.reasons import DomainError, Reason
 from tests.integration.test_foundation import error_info
 
 ISSUE = "/attestgate.v1.AttestationService/IssueAttestation"

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from audit.tree import AuditLog
+from attestgate.audit.tree import AuditLog
+from attestgate.sdk._internal.merkle import leaf_hash, verify_inclusion
 from bench import __main__ as bench_main
 from bench.audit_append import (
     GATEWAY_SUBMITTERS,
@@ -32,7 +33,6 @@ from bench.fixture import start_bench_gateway
 from bench.plot import draw_latency
 from bench.rpc import RpcRunner, run_latency, run_throughput
 from bench.rpc_variants import run_server_variants, variant_rows
-from sdk._internal.merkle import leaf_hash, verify_inclusion
 
 TINY = dataclasses.replace(
     Settings.quick(),

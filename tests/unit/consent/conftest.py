@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from consent.catalog import Catalog
-from consent.model import (
+from attestgate.consent.catalog import Catalog
+from attestgate.consent.model import (
     Consent,
     ConsentId,
     ConsentRequest,

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from consent.artefact import (
+from attestgate.consent.artefact import (
     ARTEFACT_TYP,
     ArtefactError,
     artefact_hash,
@@ -30,7 +30,7 @@ from consent.artefact import (
     sign_artefact,
     verify_artefact,
 )
-from consent.model import Consent, RecordId, RecordSelector
+from attestgate.consent.model import Consent, RecordId, RecordSelector
 
 KEY = ec.generate_private_key(ec.SECP256R1())
 OTHER = ec.generate_private_key(ec.SECP256R1())

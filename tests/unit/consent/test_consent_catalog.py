@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from consent.catalog import Catalog, CatalogError
-from consent.fields import FieldType, Sensitivity
-from consent.predicates import (
+from attestgate.consent.catalog import Catalog, CatalogError
+from attestgate.consent.fields import FieldType, Sensitivity
+from attestgate.consent.predicates import (
     ConsumptionKind,
     PredicateContext,
     PredicateRegistry,
     PredicateResult,
     predicate,
 )
-from sdk.reasons import DomainError, Reason
+from attestgate.sdk.reasons import DomainError, Reason
 
 EXPECTED_FIELDS = {
     "income": [

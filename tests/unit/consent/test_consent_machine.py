@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consent.machine import (
+from attestgate.consent.machine import (
     ConsentAction,
     RequestAction,
     apply_consent_action,
@@ -25,8 +25,8 @@ from consent.machine import (
     next_request_state,
     use_consent,
 )
-from consent.model import Consent, ConsentRequest, ConsentState, RequestState
-from sdk.reasons import DomainError, Reason
+from attestgate.consent.model import Consent, ConsentRequest, ConsentState, RequestState
+from attestgate.sdk.reasons import DomainError, Reason
 
 RS, RA = RequestState, RequestAction
 CS, CA, R = ConsentState, ConsentAction, Reason

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from consent.model import (
+from attestgate.consent.model import (
     Consent,
     ConsentEvent,
     ConsentRequest,

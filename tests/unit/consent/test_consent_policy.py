@@ -6,8 +6,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from consent.catalog import Catalog
-from consent.policy import (
+from attestgate.consent.catalog import Catalog
+from attestgate.consent.policy import (
     Withheld,
     WithheldReason,
     decide,
@@ -15,7 +15,7 @@ from consent.policy import (
     validate_record,
     validate_request,
 )
-from sdk.reasons import DomainError, Reason
+from attestgate.sdk.reasons import DomainError, Reason
 
 W = WithheldReason
 

@@ -7,18 +7,18 @@ from datetime import UTC, datetime
 
 import pytest
 
-from consent.builtin_predicates import BUILTIN_PREDICATES, covers_amount
-from consent.catalog import Catalog
-from consent.fx import FxRateTable
-from consent.model import OwnerId
-from consent.predicates import (
+from attestgate.consent.builtin_predicates import BUILTIN_PREDICATES, covers_amount
+from attestgate.consent.catalog import Catalog
+from attestgate.consent.fx import FxRateTable
+from attestgate.consent.model import OwnerId
+from attestgate.consent.predicates import (
     Consumption,
     ConsumptionKind,
     PredicateContext,
     PredicateRegistry,
     evaluate,
 )
-from sdk.reasons import DomainError, Reason
+from attestgate.sdk.reasons import DomainError, Reason
 
 NOW = datetime(2025, 6, 30, 8, 0, tzinfo=UTC)
 FX = FxRateTable("safe-2025-06-30", {"USD": "7.1234"})

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from consent.model import (
+from attestgate.consent.model import (
     Consent,
     ConsentEvent,
     ConsentId,
@@ -24,9 +24,9 @@ from consent.model import (
     RequestId,
     RequestState,
 )
-from consent.sqlite_store import SqliteConsentStore, ensure_schema
-from consent.store import ConsentStore, MemoryConsentStore, StaleWriteError
-from sdk.reasons import DomainError, Reason
+from attestgate.consent.sqlite_store import SqliteConsentStore, ensure_schema
+from attestgate.consent.store import ConsentStore, MemoryConsentStore, StaleWriteError
+from attestgate.sdk.reasons import DomainError, Reason
 
 MakeRequest = Callable[..., ConsentRequest]
 MakeConsent = Callable[..., Consent]
@@ -44,7 +44,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ConsentSto
     if request.param == "memory":
         yield MemoryConsentStore()
         return
-    conn = _connect(tmp_path / "consent.db")
+    conn = _connect(tmp_path / "attestgate.consent.db")
     yield SqliteConsentStore(conn)
     conn.close()
 
@@ -334,7 +334,7 @@ def test_event_feed(store: ConsentStore, now: datetime) -> None:
 
 
 def test_sqlite_store_never_commits(tmp_path: Path, make_consent: MakeConsent) -> None:
-    path = tmp_path / "consent.db"
+    path = tmp_path / "attestgate.consent.db"
     writer, reader = _connect(path), _connect(path)
     store, view = SqliteConsentStore(writer), SqliteConsentStore(reader)
     consent = make_consent()
@@ -362,7 +362,7 @@ def test_sqlite_store_never_commits(tmp_path: Path, make_consent: MakeConsent) -
 def test_sqlite_failed_insert_keeps_the_callers_transaction(
     tmp_path: Path, make_request: MakeRequest
 ) -> None:
-    conn = _connect(tmp_path / "consent.db")
+    conn = _connect(tmp_path / "attestgate.consent.db")
     store = SqliteConsentStore(conn)
     conn.execute("BEGIN")
     store.add_request(make_request())
@@ -376,7 +376,7 @@ def test_sqlite_failed_insert_keeps_the_callers_transaction(
 
 
 def test_ensure_schema_is_idempotent(tmp_path: Path) -> None:
-    conn = _connect(tmp_path / "consent.db")
+    conn = _connect(tmp_path / "attestgate.consent.db")
     ensure_schema(conn)
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"consent_requests", "consents", "consent_events"} <= tables

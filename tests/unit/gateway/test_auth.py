@@ -9,19 +9,19 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gateway.auth import (
+from attestgate.gateway.auth import (
     Principal,
     TokenVerifier,
     certificate_thumbprint,
     check_certificate_binding,
     issue_dev_token,
 )
-from gateway.clock import FixedClock
-from gateway.config import TrustedIssuer
-from gateway.interceptors import bearer_token
-from gateway.keys import KeyRing, public_jwk
-from gateway.roles import Role
-from sdk.reasons import DomainError, Reason
+from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.config import TrustedIssuer
+from attestgate.gateway.interceptors import bearer_token
+from attestgate.gateway.keys import KeyRing, public_jwk
+from attestgate.gateway.roles import Role
+from attestgate.sdk.reasons import DomainError, Reason
 
 LEEWAY = timedelta(seconds=30)
 

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import (
+from attestgate.gateway.config import (
     ConfigError,
     GatewayConfig,
     load_config,
     parse_duration,
     with_overrides,
 )
-from gateway.server import check_listen_security, is_loopback, parse_listen
+from attestgate.gateway.server import check_listen_security, is_loopback, parse_listen
 
 
 def write(path: Path, text: str) -> Path:

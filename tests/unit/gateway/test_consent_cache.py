@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from consent.model import Consent, ConsentId, ConsentState
-from consent.store import MemoryConsentStore
-from gateway.attestations.consent_cache import ActiveConsents
-from sdk.reasons import DomainError, Reason
+from attestgate.consent.model import Consent, ConsentId, ConsentState
+from attestgate.consent.store import MemoryConsentStore
+from attestgate.gateway.attestations.consent_cache import ActiveConsents
+from attestgate.sdk.reasons import DomainError, Reason
 from tests.unit.consent.conftest import NOW, build_consent
 
 

@@ -11,9 +11,9 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-from gateway.errors import domain_status, status_for_exception
-from gateway.logs import JsonFormatter, redact
-from sdk.reasons import REASON_STATUS, DomainError, FieldViolation, Reason
+from attestgate.gateway.errors import domain_status, status_for_exception
+from attestgate.gateway.logs import JsonFormatter, redact
+from attestgate.sdk.reasons import REASON_STATUS, DomainError, FieldViolation, Reason
 
 
 def decode(status: grpc.Status) -> status_pb2.Status:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.attestations import ledger
-from sdk.reasons import DomainError, Reason
+from attestgate.gateway.attestations import ledger
+from attestgate.sdk.reasons import DomainError, Reason
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from consent.catalog import Catalog
-from gateway.auth import Principal, SubjectId
-from gateway.portal.describe import _CLAIMS, describe_claim, describe_disclosure
-from gateway.portal.i18n import MESSAGES, choose_lang, translate
-from gateway.portal.security import SessionStore, csrf_matches
-from gateway.portal.web import local_path
-from gateway.roles import Role
+from attestgate.consent.catalog import Catalog
+from attestgate.gateway.auth import Principal, SubjectId
+from attestgate.gateway.portal.describe import _CLAIMS, describe_claim, describe_disclosure
+from attestgate.gateway.portal.i18n import MESSAGES, choose_lang, translate
+from attestgate.gateway.portal.security import SessionStore, csrf_matches
+from attestgate.gateway.portal.web import local_path
+from attestgate.gateway.roles import Role
 
 
 @pytest.mark.parametrize(
@@ -106,7 +106,7 @@ def test_anonymous_sessions_cannot_evict_signed_in_ones() -> None:
 def test_owner_activity_shows_the_evaluation_budget() -> None:
     from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: PLC0415
 
-    from audit.events import (  # noqa: PLC0415
+    from attestgate.audit.events import (  # noqa: PLC0415
         ActorRole,
         AuditEvent,
         Decision,
@@ -129,7 +129,8 @@ def test_owner_activity_shows_the_evaluation_budget() -> None:
         claims=("covers_amount",),
     )
     env = Environment(
-        loader=PackageLoader("gateway.portal", "templates"), autoescape=select_autoescape()
+        loader=PackageLoader("attestgate.gateway.portal", "templates"),
+        autoescape=select_autoescape(),
     )
     page = env.get_template("owner_activity.html").render(
         t=lambda key, **values: translate(key, "en", **values),

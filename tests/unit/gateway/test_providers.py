@@ -10,15 +10,15 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from consent.catalog import Catalog
-from gateway.providers import (
+from attestgate.consent.catalog import Catalog
+from attestgate.gateway.providers import (
     ProviderKeyError,
     ProviderRegistry,
     check_roles,
     role_owners,
     validate_provider_id,
 )
-from sdk.reasons import DomainError, Reason
+from attestgate.sdk.reasons import DomainError, Reason
 
 
 def pem(key: object) -> bytes:

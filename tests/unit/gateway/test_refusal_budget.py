@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.refusal_budget import RefusalBudget
+from attestgate.gateway.refusal_budget import RefusalBudget
 
 
 class Clock:

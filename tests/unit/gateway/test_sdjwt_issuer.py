@@ -9,11 +9,16 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gateway.attestations.sdjwt_issuer import SALT_BYTES, IssuedSdJwt, issue_sd_jwt
-from sdk._internal.jose import b64url_decode, b64url_encode, json_dumps, public_jwk
-from sdk._internal.sdjwt_format import encode_disclosure
-from sdk.reasons import DomainError, Reason
-from sdk.sdjwt import KeyBindingPolicy, decode_disclosure, disclosure_digest, verify_sd_jwt
+from attestgate.gateway.attestations.sdjwt_issuer import SALT_BYTES, IssuedSdJwt, issue_sd_jwt
+from attestgate.sdk._internal.jose import b64url_decode, b64url_encode, json_dumps, public_jwk
+from attestgate.sdk._internal.sdjwt_format import encode_disclosure
+from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.sdk.sdjwt import (
+    KeyBindingPolicy,
+    decode_disclosure,
+    disclosure_digest,
+    verify_sd_jwt,
+)
 
 NOW = datetime(2026, 3, 1, 9, 30, 15, 987654, tzinfo=UTC)
 ISSUER = "https://gateway.attestgate.test"

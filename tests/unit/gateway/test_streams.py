@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, GatewayConfig, load_config
-from gateway.serving import admission
-from gateway.streams import END_GRACE, StreamLimiter, StreamLimits, peer_host
-from sdk.reasons import DomainError, Reason
+from attestgate.gateway.config import ConfigError, GatewayConfig, load_config
+from attestgate.gateway.serving import admission
+from attestgate.gateway.streams import END_GRACE, StreamLimiter, StreamLimits, peer_host
+from attestgate.sdk.reasons import DomainError, Reason
 
 
 class Clock:

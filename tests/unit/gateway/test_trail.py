@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from audit.events import EventType, Pseudonymizer, PseudonymKind
-from gateway.trail import Trail
+from attestgate.audit.events import EventType, Pseudonymizer, PseudonymKind
+from attestgate.gateway.trail import Trail
 
 KEY = bytes(range(32))
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

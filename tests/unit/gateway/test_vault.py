@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from audit.sql import Dialect
-from gateway import vault
-from gateway.db.migrate import available, migrate
-from gateway.storage import connect
-from sdk.reasons import DomainError, Reason
+from attestgate.audit.sql import Dialect
+from attestgate.gateway import vault
+from attestgate.gateway.db.migrate import available, migrate
+from attestgate.gateway.storage import connect
+from attestgate.sdk.reasons import DomainError, Reason
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 FIELDS = {

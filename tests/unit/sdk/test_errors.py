@@ -7,9 +7,9 @@ from typing import Any
 import grpc
 import pytest
 
-from gateway.errors import domain_status, internal_status
-from sdk import errors
-from sdk.reasons import REASON_STATUS, DomainError, FieldViolation, Reason
+from attestgate.gateway.errors import domain_status, internal_status
+from attestgate.sdk import errors
+from attestgate.sdk.reasons import REASON_STATUS, DomainError, FieldViolation, Reason
 
 
 class FakeRpcError(grpc.RpcError, grpc.Call):  # type: ignore[misc]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sdk._internal.merkle import (
+from attestgate.sdk._internal.merkle import (
     EMPTY_ROOT,
     MAX_PROOF_LENGTH,
     ProofError,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sdk._internal.note import (
+from attestgate.sdk._internal.note import (
     Checkpoint,
     NoteError,
     Verifier,

@@ -7,7 +7,13 @@ import re
 import grpc
 import pytest
 
-from sdk.reasons import REASON_STATUS, DomainError, FieldViolation, Reason, invalid_argument
+from attestgate.sdk.reasons import (
+    REASON_STATUS,
+    DomainError,
+    FieldViolation,
+    Reason,
+    invalid_argument,
+)
 
 
 @pytest.mark.parametrize("reason", list(Reason))

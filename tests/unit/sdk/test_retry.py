@@ -11,13 +11,12 @@ from typing import Any
 
 import grpc
 import pytest
-from attestgate.v1 import attestation_pb2, consent_pb2, record_pb2
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
-from sdk import errors
-from sdk.reasons import Reason
-from sdk.retry import (
+from attestgate.sdk import errors
+from attestgate.sdk.reasons import Reason
+from attestgate.sdk.retry import (
     DEFAULT_RETRY,
     NO_RETRY,
     Idempotency,
@@ -29,6 +28,7 @@ from sdk.retry import (
     is_retryable,
     retry_delay_hint,
 )
+from attestgate.v1 import attestation_pb2, consent_pb2, record_pb2
 
 READ, WRITE, UNSAFE = Idempotency.READ, Idempotency.IDEMPOTENT_WRITE, Idempotency.UNSAFE
 

@@ -14,13 +14,13 @@ from typing import Any
 
 import grpc
 import pytest
-from attestgate.v1 import consent_pb2
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from sdk import AsyncOwnerClient, ConsentState, OwnerClient, errors
-from sdk._internal.base import DEFAULT_CHANNEL_OPTIONS, channel_options
+from attestgate.sdk import AsyncOwnerClient, ConsentState, OwnerClient, errors
+from attestgate.sdk._internal.base import DEFAULT_CHANNEL_OPTIONS, channel_options
+from attestgate.v1 import consent_pb2
 
 SERVICE = "attestgate.v1.ConsentService"
 CONSENT = consent_pb2.Consent(

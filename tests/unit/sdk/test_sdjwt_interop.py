@@ -16,9 +16,9 @@ from sd_jwt.holder import SDJWTHolder
 from sd_jwt.issuer import SDJWTIssuer
 from sd_jwt.verifier import SDJWTVerifier
 
-from gateway.attestations.sdjwt_issuer import IssuedSdJwt, issue_sd_jwt
-from sdk._internal.jose import JsonInput, public_jwk
-from sdk.sdjwt import KeyBindingPolicy, create_presentation, verify_sd_jwt
+from attestgate.gateway.attestations.sdjwt_issuer import IssuedSdJwt, issue_sd_jwt
+from attestgate.sdk._internal.jose import JsonInput, public_jwk
+from attestgate.sdk.sdjwt import KeyBindingPolicy, create_presentation, verify_sd_jwt
 
 ISSUER = "https://gateway.attestgate.test"
 VCT = "urn:attestgate:income:fx_purchase:v1"

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jwcrypto.jwk import JWK
 
-from sdk._internal.jose import (
+from attestgate.sdk._internal.jose import (
     JoseError,
     Jwks,
     b64url_decode,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sdk.sdjwt import (
+from attestgate.sdk.sdjwt import (
     SdJwtError,
     VerifyFailure,
     decode_disclosure,

@@ -11,10 +11,17 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gateway.attestations.sdjwt_issuer import IssuedSdJwt, issue_sd_jwt
-from sdk._internal.jose import JsonInput, Jwks, b64url_encode, json_dumps, public_jwk, sign_es256
-from sdk.reasons import DomainError, Reason
-from sdk.sdjwt import (
+from attestgate.gateway.attestations.sdjwt_issuer import IssuedSdJwt, issue_sd_jwt
+from attestgate.sdk._internal.jose import (
+    JsonInput,
+    Jwks,
+    b64url_encode,
+    json_dumps,
+    public_jwk,
+    sign_es256,
+)
+from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.sdk.sdjwt import (
     MAX_DISCLOSURES,
     MAX_PRESENTATION_CHARS,
     KeyBindingPolicy,

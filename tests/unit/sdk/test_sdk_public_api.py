@@ -13,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
-import sdk
-from sdk import types
-from sdk._internal import convert
+import attestgate
+import attestgate.errors
+from attestgate import sdk
+from attestgate.sdk import errors as sdk_errors
+from attestgate.sdk import types
+from attestgate.sdk._internal import convert
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -88,6 +91,19 @@ def test_every_public_name_resolves(name: str) -> None:
 def test_unknown_names_are_attribute_errors() -> None:
     with pytest.raises(AttributeError):
         _ = sdk.NoSuchThing
+    with pytest.raises(AttributeError):
+        _ = attestgate.NoSuchThing
+
+
+def test_the_top_level_re_exports_the_sdk_and_its_errors() -> None:
+    """``from attestgate import BankClient, ..., errors``: the objects of ``attestgate.sdk``."""
+    assert attestgate.__all__ == sorted([*PUBLIC_API, "errors"])
+    for name in PUBLIC_API:
+        assert getattr(attestgate, name) is getattr(sdk, name), name
+        assert name in dir(attestgate)
+    assert attestgate.errors.__all__ == sdk_errors.__all__
+    for name in sdk_errors.__all__:
+        assert getattr(attestgate.errors, name) is getattr(sdk_errors, name), name
 
 
 @pytest.mark.parametrize("client", sorted(CLIENT_METHODS))
@@ -180,8 +196,12 @@ def test_results_are_frozen_dataclasses(cls: type) -> None:
 
 
 def test_importing_reasons_does_not_import_grpc() -> None:
-    # consent/ and audit/ import sdk.reasons and must stay free of grpc (DESIGN.md "Layout").
-    code = "import sys, sdk.reasons, sdk._internal.merkle; print('grpc' in sys.modules)"
+    # consent/ and audit/ import the reasons and the Merkle and note helpers and must stay free of
+    # grpc (docs/architecture.md), and so must the package root they all sit under.
+    code = (
+        "import sys, attestgate, attestgate.sdk.reasons, attestgate.sdk._internal.merkle, "
+        "attestgate.consent.policy, attestgate.audit.tree; print('grpc' in sys.modules)"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -189,7 +209,6 @@ def test_importing_reasons_does_not_import_grpc() -> None:
         check=True,
         timeout=60,
         cwd=REPO,
-        env={"PYTHONPATH": f"{REPO}:{REPO / 'proto'}"},
     )
     assert out.stdout.strip() == "False"
 
