@@ -56,7 +56,7 @@ from typing import Generic, Protocol, TypeVar
 
 from attestgate.audit.events import AuditEvent, canonical_json
 from attestgate.audit.sql import Connection, begin_immediate
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 log = logging.getLogger(__name__)
 

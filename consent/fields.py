@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from attestgate.sdk.reasons import FieldViolation
+from attestgate.protocol.reasons import FieldViolation
 
 INT64_MAX = 2**63 - 1
 DEFAULT_MAX_LENGTH = 256

@@ -18,7 +18,7 @@ from types import MappingProxyType
 
 from attestgate.consent.currencies import is_known_currency, minor_unit_exponent
 from attestgate.consent.model import require_utc
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 _DECIMAL = re.compile(r"(0|[1-9][0-9]{0,11})(\.[0-9]{1,12})?")
 

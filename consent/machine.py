@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from attestgate.consent.model import Consent, ConsentRequest, ConsentState, RequestState
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 
 class RequestAction(StrEnum):

@@ -45,7 +45,7 @@ from attestgate.consent.store import (
     refuse_use,
     stale,
 )
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 __all__ = ["PgConsentStore"]
 

@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from attestgate.consent.catalog import Catalog, DomainSpec, PurposeSpec
 from attestgate.consent.fields import normalize_value
-from attestgate.sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
+from attestgate.protocol.reasons import DomainError, FieldViolation, Reason, invalid_argument
 
 
 class WithheldReason(StrEnum):

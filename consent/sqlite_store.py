@@ -47,7 +47,7 @@ from attestgate.consent.store import (
     refuse_use,
     stale,
 )
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS consent_requests (

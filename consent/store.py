@@ -31,7 +31,7 @@ from attestgate.consent.model import (
     RequestId,
     RequestState,
 )
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 1000

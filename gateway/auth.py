@@ -41,7 +41,7 @@ from attestgate.gateway.keyfiles import KeyFileError, refuse_writable_by_others
 from attestgate.gateway.keys import KeyRing
 from attestgate.gateway.roles import Role
 from attestgate.gateway.trail import ERASED_OWNER, is_erased_owner
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 SubjectId = NewType("SubjectId", str)
 

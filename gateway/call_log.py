@@ -18,7 +18,7 @@ import grpc
 
 from attestgate.gateway.auth import Principal
 from attestgate.gateway.errors import abort, status_for_exception
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 _access_log = logging.getLogger("attestgate.access")
 

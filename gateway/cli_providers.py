@@ -30,7 +30,7 @@ from attestgate.gateway.providers import (
     role_owners,
     validate_provider_id,
 )
-from attestgate.sdk.reasons import DomainError
+from attestgate.protocol.reasons import DomainError
 
 
 def add_providers_command(sub: Any, run: Callable[[argparse.Namespace], int]) -> None:

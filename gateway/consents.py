@@ -49,7 +49,7 @@ from attestgate.gateway.context import Caller, Core
 from attestgate.gateway.idempotency import IdempotencyKey
 from attestgate.gateway.refusal_budget import budgeted_hook
 from attestgate.gateway.trail import ERASED_OWNER, is_erased_owner
-from attestgate.sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
+from attestgate.protocol.reasons import DomainError, FieldViolation, Reason, invalid_argument
 
 MAX_ID = 128
 

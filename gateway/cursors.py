@@ -9,7 +9,7 @@ with a reason and a field violation, never an internal error.
 
 from __future__ import annotations
 
-from attestgate.sdk.reasons import DomainError, FieldViolation, Reason
+from attestgate.protocol.reasons import DomainError, FieldViolation, Reason
 
 MAX_CURSOR = 2**63 - 1
 """The largest value a 64-bit signed database integer holds."""

@@ -31,7 +31,7 @@ from attestgate.audit.sql import Connection, Dialect
 from attestgate.gateway.storage import Storage
 from attestgate.gateway.trail import ERASED_OWNER, Trail, is_erased_owner
 from attestgate.gateway.vault import ERASED_DERIVED, RecordVault
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 _log = logging.getLogger("attestgate.erasure")
 

@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 
 from attestgate.audit.sql import Connection
-from attestgate.sdk.reasons import DomainError, FieldViolation, Reason
+from attestgate.protocol.reasons import DomainError, FieldViolation, Reason
 
 MAX_REQUEST_ID = 128
 _INSERT = "INSERT INTO idempotency VALUES (?, ?, ?, ?, ?)"

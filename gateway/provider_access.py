@@ -17,7 +17,7 @@ from pathlib import Path
 from attestgate.consent.catalog import Catalog
 from attestgate.consent.fx import FxRateTable
 from attestgate.gateway.providers import Provider
-from attestgate.sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
+from attestgate.protocol.reasons import DomainError, FieldViolation, Reason, invalid_argument
 
 
 def require_role(provider: Provider, role: str, action: str, *, data_dir: Path) -> None:

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from attestgate.consent.catalog import Catalog
 from attestgate.gateway.keys import ensure_private_dir, write_atomic
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 ProviderId = NewType("ProviderId", str)
 ProviderPublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey

@@ -32,7 +32,7 @@ from attestgate.gateway.consents import check_id
 from attestgate.gateway.context import Caller, Core
 from attestgate.gateway.idempotency import IdempotencyKey
 from attestgate.gateway.providers import Provider
-from attestgate.sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
+from attestgate.protocol.reasons import DomainError, FieldViolation, Reason, invalid_argument
 
 MAX_SIGNED_BYTES = 256 * 1024
 

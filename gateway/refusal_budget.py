@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from attestgate.audit.events import AuditEvent
 from attestgate.gateway.limits import MAX_BUCKETS, Monotonic, RateLimiter
 from attestgate.gateway.trail import audits_refusal
-from attestgate.sdk.reasons import DomainError
+from attestgate.protocol.reasons import DomainError
 
 DEFAULT_PER_MINUTE = 60.0
 DEFAULT_BURST = 20

@@ -26,7 +26,7 @@ from attestgate.consent.store import ConsentStore
 from attestgate.gateway.config import GatewayConfig
 from attestgate.gateway.db.migrate import migrate
 from attestgate.gateway.db.url import StorageError, parse_db
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 __all__ = ["SqliteStorage", "Storage", "StorageError", "connect", "open_storage", "sqlite_path"]
 

@@ -40,7 +40,7 @@ from typing import Any
 import grpc
 
 from attestgate.gateway.config import ConfigError, GatewayConfig
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 _log = logging.getLogger("attestgate.streams")
 

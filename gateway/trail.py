@@ -23,7 +23,7 @@ from attestgate.audit.events import (
 from attestgate.audit.sql import Connection
 from attestgate.audit.store import insert_rows
 from attestgate.audit.tree import AuditLog
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 
 def index_subjects(conn: Connection, first_index: int, events: Sequence[AuditEvent]) -> None:

@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from attestgate.audit.sql import Connection
 from attestgate.gateway.db.migrate import create_sqlite_schema
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 NONCE_BYTES = 12
 _SEALED = b"agv1:"  # sealed derived data: magic, subject ref, newline, nonce, ciphertext

@@ -45,7 +45,7 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from attestgate.sdk.reasons import ERROR_DOMAIN, FieldViolation, Reason
+from attestgate.protocol.reasons import ERROR_DOMAIN, FieldViolation, Reason
 
 __all__ = [
     "AlreadyRedeemed",

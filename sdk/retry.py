@@ -33,8 +33,8 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from attestgate.protocol.reasons import Reason
 from attestgate.sdk.errors import AttestgateError
-from attestgate.sdk.reasons import Reason
 
 __all__ = [
     "DEFAULT_RETRY",

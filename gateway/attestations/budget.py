@@ -16,7 +16,7 @@ from datetime import datetime
 from attestgate.audit.sql import Connection
 from attestgate.audit.store import format_time
 from attestgate.consent.catalog import EvaluationBudget
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 _SPEND = (
     "INSERT INTO evaluation_budgets (grantee, domain, record_id, purpose, period_start, used) "

@@ -23,7 +23,7 @@ from attestgate.audit.sql import Connection
 from attestgate.consent.machine import check_usable
 from attestgate.consent.model import Consent, ConsentId, ConsentState
 from attestgate.consent.store import ConsentStore
-from attestgate.sdk.reasons import DomainError
+from attestgate.protocol.reasons import DomainError
 
 DEFAULT_CAPACITY = 4096
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from attestgate.audit.sql import Connection
 from attestgate.gateway.db.migrate import create_sqlite_schema
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 
 class AttestationState(StrEnum):

@@ -34,7 +34,7 @@ from attestgate.gateway.erasure import refuse_erased_owner
 from attestgate.gateway.idempotency import IdempotencyKey
 from attestgate.gateway.records import latest_fx_table
 from attestgate.gateway.vault import StoredRecord
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 CONSENT_HASH_CLAIM = "consent_hash"
 MAX_TRANSACTION_REF = 128

@@ -22,7 +22,7 @@ from attestgate.gateway import trail
 from attestgate.gateway.attestations import ledger
 from attestgate.gateway.context import Caller, Core
 from attestgate.gateway.refusal_budget import budgeted_hook, with_suppressed
-from attestgate.sdk.reasons import DomainError
+from attestgate.protocol.reasons import DomainError
 
 
 class RefusalAudit:

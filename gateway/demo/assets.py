@@ -6,7 +6,7 @@ from __future__ import annotations
 from attestgate.gateway.demo.cast import CaseRecord, Cast, claims_text, json_claims
 from attestgate.gateway.demo.report import Report
 from attestgate.gateway.demo.scenes import Ask, consent, redeem_and_retry
-from attestgate.sdk.reasons import Reason
+from attestgate.protocol.reasons import Reason
 
 
 def warehouse(report: Report, cast: Cast) -> CaseRecord:

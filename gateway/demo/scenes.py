@@ -17,7 +17,7 @@ import jwt
 from attestgate.gateway.clock import SystemClock
 from attestgate.gateway.demo.cast import CaseRecord, Cast, claims_text, json_claims
 from attestgate.gateway.demo.report import Report, money
-from attestgate.sdk.reasons import Reason
+from attestgate.protocol.reasons import Reason
 from attestgate.sdk.types import Attestation, ClaimValue, Consent
 
 USD_RATE = "7.1234"

@@ -30,7 +30,7 @@ from attestgate.gateway.portal.describe import (
 from attestgate.gateway.portal.i18n import Lang, translate
 from attestgate.gateway.portal.web import Portal
 from attestgate.gateway.roles import Role
-from attestgate.sdk.reasons import DomainError
+from attestgate.protocol.reasons import DomainError
 
 PAGE_SIZE = 100
 ACTIVITY_PAGE = 50

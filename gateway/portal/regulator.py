@@ -27,7 +27,7 @@ from attestgate.gateway.portal.auditview import (
 )
 from attestgate.gateway.portal.web import Portal
 from attestgate.gateway.roles import Role
-from attestgate.sdk.reasons import DomainError
+from attestgate.protocol.reasons import DomainError
 
 EVENTS_PAGE = 50
 

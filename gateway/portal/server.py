@@ -42,7 +42,7 @@ from attestgate.gateway.portal.web import (
     switch_lang,
 )
 from attestgate.gateway.tls import TlsFiles
-from attestgate.sdk.reasons import DomainError
+from attestgate.protocol.reasons import DomainError
 
 _log = logging.getLogger("attestgate.portal")
 STATIC_DIR = Path(__file__).parent / "static"

@@ -33,7 +33,7 @@ from attestgate.gateway.portal.security import (
 )
 from attestgate.gateway.portal.tlspeer import peer_certificate_der
 from attestgate.gateway.roles import Role
-from attestgate.sdk.reasons import REASON_STATUS, DomainError
+from attestgate.protocol.reasons import REASON_STATUS, DomainError
 
 _HTTP_STATUS = {
     "UNAUTHENTICATED": 401,

@@ -12,7 +12,7 @@ from attestgate.gateway.attestations.ledger import AttestationState
 from attestgate.gateway.attestations.manager import AttestationManager, IssuedAttestation
 from attestgate.gateway.context import Core
 from attestgate.gateway.services import wire
-from attestgate.sdk.reasons import FieldViolation, invalid_argument
+from attestgate.protocol.reasons import FieldViolation, invalid_argument
 from attestgate.v1 import attestation_pb2, attestation_pb2_grpc
 
 _SERVICE = "/attestgate.v1.AttestationService/"

@@ -10,7 +10,7 @@ import grpc
 from attestgate.audit.store import StoredCheckpoint
 from attestgate.gateway.context import Core
 from attestgate.gateway.services import wire
-from attestgate.sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
+from attestgate.protocol.reasons import DomainError, FieldViolation, Reason, invalid_argument
 from attestgate.v1 import audit_pb2, audit_pb2_grpc
 
 _WATCH_POLL_SECONDS = 1.0

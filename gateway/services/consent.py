@@ -21,7 +21,7 @@ from attestgate.gateway.consents import ConsentManager, RequestDraft
 from attestgate.gateway.context import Core
 from attestgate.gateway.cursors import parse_cursor
 from attestgate.gateway.services import wire
-from attestgate.sdk.reasons import FieldViolation, invalid_argument
+from attestgate.protocol.reasons import FieldViolation, invalid_argument
 from attestgate.v1 import consent_pb2, consent_pb2_grpc
 
 _SERVICE = "/attestgate.v1.ConsentService/"

@@ -20,7 +20,7 @@ from attestgate.gateway.context import Caller
 from attestgate.gateway.cursors import parse_cursor
 from attestgate.gateway.idempotency import IdempotencyKey
 from attestgate.gateway.interceptors import current_principal
-from attestgate.sdk.reasons import DomainError, FieldViolation, Reason, invalid_argument
+from attestgate.protocol.reasons import DomainError, FieldViolation, Reason, invalid_argument
 from attestgate.v1 import common_pb2
 
 DEFAULT_PAGE_SIZE = 50

@@ -16,7 +16,7 @@ import pytest
 from attestgate.audit.sql import Dialect
 from attestgate.consent.model import ConsentState, RequestId
 from attestgate.consent.store import ConsentStore, MemoryConsentStore
-from attestgate.sdk.reasons import DomainError
+from attestgate.protocol.reasons import DomainError
 from tests.conformance.conftest import BACKENDS, Backend, open_backend
 from tests.unit.consent.conftest import make_consent, make_request, now
 from tests.unit.consent.test_consent_store_contract import (

@@ -16,7 +16,7 @@ from attestgate.audit.sql import Connection, Dialect
 from attestgate.gateway import idempotency, vault
 from attestgate.gateway.attestations import ledger
 from attestgate.gateway.idempotency import IdempotencyKey
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 from tests.conformance.conftest import Backend
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

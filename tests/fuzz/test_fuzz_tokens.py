@@ -21,7 +21,7 @@ from attestgate.gateway.auth import TokenVerifier
 from attestgate.gateway.clock import FixedClock
 from attestgate.gateway.config import TrustedIssuer
 from attestgate.gateway.keys import KeyRing
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 from attestgate.v1 import consent_pb2
 from tests.fuzz.harness import RPCS, Harness, build_world
 

@@ -15,8 +15,8 @@ from attestgate.gateway.app import build_gateway
 from attestgate.gateway.cli import main
 from attestgate.gateway.demo.report import Report
 from attestgate.gateway.server import Gateway
+from attestgate.protocol.reasons import Reason
 from attestgate.sdk import errors
-from attestgate.sdk.reasons import Reason
 from tests.integration.conftest import gateway_config
 
 

@@ -32,8 +32,8 @@ from attestgate.gateway.interceptors import current_principal
 from attestgate.gateway.server import SERVICE_NAMES, GatewayServicers
 from attestgate.gateway.services.unimplemented import UnimplementedConsentService
 from attestgate.gateway.tls import issue_client_cert
+from attestgate.protocol.reasons import DomainError, FieldViolation, Reason
 from attestgate.sdk import errors
-from attestgate.sdk.reasons import DomainError, FieldViolation, Reason
 from attestgate.v1 import consent_pb2, consent_pb2_grpc
 from tests.children import Child
 from tests.integration.conftest import RunningGateway

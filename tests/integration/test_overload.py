@@ -24,7 +24,7 @@ from attestgate.gateway.clock import FixedClock
 from attestgate.gateway.limits import AdmissionExecutor, RateLimiter, RetryLaterError
 from attestgate.gateway.server import GatewayServicers
 from attestgate.gateway.services.unimplemented import UnimplementedConsentService
-from attestgate.sdk.reasons import Reason
+from attestgate.protocol.reasons import Reason
 from attestgate.v1 import audit_pb2, audit_pb2_grpc, consent_pb2, consent_pb2_grpc
 from tests.integration import live
 from tests.integration.conftest import RunningGateway

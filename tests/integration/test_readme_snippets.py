@@ -30,9 +30,9 @@ from attestgate.gateway.keys import KeyRing
 from attestgate.gateway.providers import ProviderRegistry
 from attestgate.gateway.server import Gateway
 from attestgate.gateway.tls import TlsFiles
+from attestgate.protocol.reasons import REASON_STATUS, Reason
 from attestgate.sdk import OwnerClient, RegulatorClient, TlsConfig
 from attestgate.sdk.errors import error_class
-from attestgate.sdk.reasons import REASON_STATUS, Reason
 from attestgate.sdk.retry import Idempotency, is_retryable
 from tests.integration.conftest import gateway_config
 

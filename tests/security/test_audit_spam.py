@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from attestgate.gateway.clock import FixedClock
 from attestgate.gateway.refusal_budget import SUPPRESSED_OBJECT
+from attestgate.protocol.reasons import Reason
 from attestgate.sdk import errors
-from attestgate.sdk.reasons import Reason
 from attestgate.sdk.sdjwt import create_presentation, redemption_nonce
 from attestgate.v1 import attestation_pb2
 from tests.integration import live

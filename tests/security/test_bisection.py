@@ -20,9 +20,9 @@ from attestgate.consent.catalog import Catalog
 from attestgate.gateway.cli import main
 from attestgate.gateway.clock import FixedClock
 from attestgate.gateway.db.schemas import fresh_schema
+from attestgate.protocol.reasons import Reason
 from attestgate.sdk import BankClient
 from attestgate.sdk.errors import AttestgateError, EvaluationBudgetExhausted
-from attestgate.sdk.reasons import Reason
 from tests.conformance.conftest import pg_server
 from tests.integration import live
 from tests.security.world import World, build

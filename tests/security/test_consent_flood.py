@@ -16,9 +16,9 @@ import pytest
 
 from attestgate.consent.model import PENDING_REQUEST_LIFETIME
 from attestgate.gateway.config import GatewayConfig
+from attestgate.protocol.reasons import Reason
 from attestgate.sdk import BankClient, ConsentRequest
 from attestgate.sdk.errors import AttestgateError, TooManyPendingRequests
-from attestgate.sdk.reasons import Reason
 from attestgate.v1 import consent_pb2
 from tests.security.world import World, reason_of
 

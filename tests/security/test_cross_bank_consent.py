@@ -10,8 +10,8 @@ from collections.abc import Callable
 import grpc
 import pytest
 
+from attestgate.protocol.reasons import Reason
 from attestgate.sdk import errors
-from attestgate.sdk.reasons import Reason
 from attestgate.sdk.sdjwt import create_presentation, redemption_nonce
 from attestgate.v1 import attestation_pb2
 from tests.security.world import FX, World

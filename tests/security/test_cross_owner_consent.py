@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import pytest
 
+from attestgate.protocol.reasons import Reason
 from attestgate.sdk import ConsentState, errors
-from attestgate.sdk.reasons import Reason
 from tests.security.world import World
 
 

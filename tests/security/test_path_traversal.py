@@ -17,8 +17,8 @@ from attestgate.gateway.cli import main
 from attestgate.gateway.clock import FixedClock
 from attestgate.gateway.config import load_config
 from attestgate.gateway.keys import KeyFileError, KeyRing
+from attestgate.protocol.reasons import Reason
 from attestgate.sdk import ProviderClient, errors
-from attestgate.sdk.reasons import Reason
 from tests.integration import live
 from tests.security.world import World
 

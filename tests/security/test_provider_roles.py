@@ -25,8 +25,8 @@ from attestgate.gateway.cli import main
 from attestgate.gateway.clock import FixedClock
 from attestgate.gateway.db.schemas import fresh_schema
 from attestgate.gateway.providers import ProviderRegistry
+from attestgate.protocol.reasons import DomainError, Reason
 from attestgate.sdk import ProviderClient, errors
-from attestgate.sdk.reasons import DomainError, Reason
 from attestgate.v1 import record_pb2
 from tests.conformance.conftest import pg_server
 from tests.conftest import T0

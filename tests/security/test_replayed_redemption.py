@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from attestgate.protocol.reasons import Reason
 from attestgate.sdk import errors
-from attestgate.sdk.reasons import Reason
 from attestgate.sdk.sdjwt import create_presentation, redemption_nonce
 from attestgate.v1 import attestation_pb2
 from tests.security.world import World

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from attestgate.protocol.reasons import Reason
 from attestgate.sdk import AttestationState, errors
-from attestgate.sdk.reasons import Reason
 from attestgate.sdk.sdjwt import create_presentation, redemption_nonce
 from attestgate.v1 import attestation_pb2
 from tests.security.world import World

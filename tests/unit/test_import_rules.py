@@ -22,10 +22,8 @@ REPO = Path(__file__).resolve().parents[2]
 SOURCE_DIRS = ("protocol", "sdk", "consent", "audit", "gateway", "bench", "tests", "examples")
 OLD_TOP_LEVEL = {"sdk", "gateway", "consent", "audit", "protocol"}
 CORE_FROM_SDK = {
-    "consent": {"attestgate.sdk.reasons"},
+    "consent": set(),
     "audit": {
-        "attestgate.sdk.reasons",
-        "attestgate.sdk._internal.merkle",
         "attestgate.sdk._internal.note",
     },
 }

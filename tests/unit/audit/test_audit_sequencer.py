@@ -21,8 +21,8 @@ from attestgate.audit.store import ensure_schema
 from attestgate.audit.tree import AuditLog
 from attestgate.audit.verify import verify_log
 from attestgate.gateway.storage import connect
+from attestgate.protocol.reasons import DomainError, Reason
 from attestgate.sdk._internal.note import Verifier
-from attestgate.sdk.reasons import DomainError, Reason
 from tests.children import Child
 
 REPO = Path(__file__).resolve().parents[3]

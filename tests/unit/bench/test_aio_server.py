@@ -32,7 +32,7 @@ from attestgate.gateway.keys import KeyRing, dev_issuer
 from attestgate.gateway.server import GatewayServicers, prepare_data_dir
 from attestgate.gateway.services.unimplemented import UnimplementedAttestationService
 from attestgate.gateway.tls import TlsFiles
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 from attestgate.v1 import attestation_pb2, attestation_pb2_grpc
 from bench.aio_server import AioGateway, start_aio_server
 from tests.integration.test_foundation import error_info

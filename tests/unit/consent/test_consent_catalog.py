@@ -16,7 +16,7 @@ from attestgate.consent.predicates import (
     PredicateResult,
     predicate,
 )
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 EXPECTED_FIELDS = {
     "income": [

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from attestgate.consent.currencies import MINOR_UNITS, is_currency_shape, is_known_currency
 from attestgate.consent.fx import FxRateTable
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 TABLE = FxRateTable("safe-2025-06-30", {"USD": "7.1234", "JPY": "0.0496", "KWD": "23.4567"})
 

@@ -26,7 +26,7 @@ from attestgate.consent.machine import (
     use_consent,
 )
 from attestgate.consent.model import Consent, ConsentRequest, ConsentState, RequestState
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 RS, RA = RequestState, RequestAction
 CS, CA, R = ConsentState, ConsentAction, Reason

@@ -15,7 +15,7 @@ from attestgate.consent.policy import (
     validate_record,
     validate_request,
 )
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 W = WithheldReason
 

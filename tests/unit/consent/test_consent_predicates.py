@@ -18,7 +18,7 @@ from attestgate.consent.predicates import (
     PredicateRegistry,
     evaluate,
 )
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 NOW = datetime(2025, 6, 30, 8, 0, tzinfo=UTC)
 FX = FxRateTable("safe-2025-06-30", {"USD": "7.1234"})

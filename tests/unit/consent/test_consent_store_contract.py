@@ -26,7 +26,7 @@ from attestgate.consent.model import (
 )
 from attestgate.consent.sqlite_store import SqliteConsentStore, ensure_schema
 from attestgate.consent.store import ConsentStore, MemoryConsentStore, StaleWriteError
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 MakeRequest = Callable[..., ConsentRequest]
 MakeConsent = Callable[..., Consent]

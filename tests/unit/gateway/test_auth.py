@@ -21,7 +21,7 @@ from attestgate.gateway.config import TrustedIssuer
 from attestgate.gateway.interceptors import bearer_token
 from attestgate.gateway.keys import KeyRing, public_jwk
 from attestgate.gateway.roles import Role
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 LEEWAY = timedelta(seconds=30)
 

@@ -11,7 +11,7 @@ import pytest
 from attestgate.consent.model import Consent, ConsentId, ConsentState
 from attestgate.consent.store import MemoryConsentStore
 from attestgate.gateway.attestations.consent_cache import ActiveConsents
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 from tests.unit.consent.conftest import NOW, build_consent
 
 

@@ -13,7 +13,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from attestgate.gateway.errors import domain_status, status_for_exception
 from attestgate.gateway.logs import JsonFormatter, redact
-from attestgate.sdk.reasons import REASON_STATUS, DomainError, FieldViolation, Reason
+from attestgate.protocol.reasons import REASON_STATUS, DomainError, FieldViolation, Reason
 
 
 def decode(status: grpc.Status) -> status_pb2.Status:

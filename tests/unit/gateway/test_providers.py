@@ -18,7 +18,7 @@ from attestgate.gateway.providers import (
     role_owners,
     validate_provider_id,
 )
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 
 def pem(key: object) -> bytes:

@@ -11,7 +11,7 @@ import pytest
 from attestgate.gateway.config import ConfigError, GatewayConfig, load_config
 from attestgate.gateway.serving import admission
 from attestgate.gateway.streams import END_GRACE, StreamLimiter, StreamLimits, peer_host
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 
 class Clock:

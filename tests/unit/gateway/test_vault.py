@@ -16,7 +16,7 @@ from attestgate.audit.sql import Dialect
 from attestgate.gateway import vault
 from attestgate.gateway.db.migrate import available, migrate
 from attestgate.gateway.storage import connect
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 FIELDS = {

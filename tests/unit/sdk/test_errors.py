@@ -8,8 +8,8 @@ import grpc
 import pytest
 
 from attestgate.gateway.errors import domain_status, internal_status
+from attestgate.protocol.reasons import REASON_STATUS, DomainError, FieldViolation, Reason
 from attestgate.sdk import errors
-from attestgate.sdk.reasons import REASON_STATUS, DomainError, FieldViolation, Reason
 
 
 class FakeRpcError(grpc.RpcError, grpc.Call):  # type: ignore[misc]

@@ -14,8 +14,8 @@ import pytest
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
+from attestgate.protocol.reasons import Reason
 from attestgate.sdk import errors
-from attestgate.sdk.reasons import Reason
 from attestgate.sdk.retry import (
     DEFAULT_RETRY,
     NO_RETRY,

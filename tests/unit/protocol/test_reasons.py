@@ -1,4 +1,5 @@
-"""The reason table: every reason has a valid status; names are stable UPPER_SNAKE."""
+"""The reason table: every reason has a valid status; names are stable UPPER_SNAKE; the SDK's
+public module re-exports the kernel's objects."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import re
 import grpc
 import pytest
 
-from attestgate.sdk.reasons import (
+from attestgate.protocol import reasons as kernel
+from attestgate.protocol.reasons import (
     REASON_STATUS,
     DomainError,
     FieldViolation,
     Reason,
     invalid_argument,
 )
+from attestgate.sdk import reasons as public
 
 
 @pytest.mark.parametrize("reason", list(Reason))
@@ -43,3 +46,9 @@ def test_invalid_argument_helper() -> None:
     assert error.reason is Reason.INVALID_ARGUMENT
     assert error.message == "amount: must be positive"
     assert error.violations == (FieldViolation("amount", "must be positive"),)
+
+
+def test_the_sdk_module_re_exports_the_same_objects() -> None:
+    names = {"ERROR_DOMAIN", "REASON_STATUS", "DomainError", "FieldViolation", "Reason"}
+    assert set(public.__all__) == names | {"invalid_argument"}
+    assert all(getattr(public, name) is getattr(kernel, name) for name in public.__all__)
