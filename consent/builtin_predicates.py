@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 
 from attestgate.consent.fields import parse_date
-from attestgate.consent.predicates import (
+from attestgate.consent.predicate_types import (
     Consumption,
     ConsumptionKind,
     ParamSpec,
@@ -23,7 +23,7 @@ from attestgate.consent.predicates import (
     PredicateResult,
     predicate,
 )
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, Reason
 
 
 def _int_field(fields: Mapping[str, object], name: str) -> int:

@@ -6,8 +6,8 @@ file, domain and key of the first mistake. Domain, field, predicate and purpose 
 API.
 """
 
+from attestgate.consent.catalog._catalog import Catalog
 from attestgate.consent.catalog._model import (
-    Catalog,
     CatalogError,
     DomainSpec,
     EvaluationBudget,

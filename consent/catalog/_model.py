@@ -1,4 +1,4 @@
-"""Catalog values: domains, fields, predicate bindings and purposes.
+"""Catalog values: domains, fields, predicate bindings and purposes (``Catalog``: ``_catalog``).
 
 DESIGN.md "Minimum sufficiency": per domain, fields with type and sensitivity; predicates; purposes
 with the claims they may disclose, the predicates they may evaluate, limits and consumption.
@@ -9,17 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from importlib import resources
-from pathlib import Path
 
 from attestgate.consent.fields import FieldSpec, RecordRule
-from attestgate.consent.predicates import (
-    ConsumptionKind,
-    PredicateContext,
-    PredicateRegistry,
-    PredicateResult,
-)
-from attestgate.sdk.reasons import DomainError, FieldViolation, Reason
+from attestgate.consent.predicates import ConsumptionKind
+from attestgate.protocol.reasons import DomainError, FieldViolation, Reason
 
 
 class CatalogError(Exception):
@@ -140,71 +133,3 @@ class DomainSpec:
                 f"domain {self.name} has no purpose {name!r}",
                 violations=[FieldViolation("purpose", "unknown purpose for the domain")],
             ) from None
-
-
-class Catalog:
-    """Every domain the gateway serves, validated against a predicate registry."""
-
-    def __init__(self, domains: Mapping[str, DomainSpec], predicates: PredicateRegistry) -> None:
-        self._domains = dict(domains)
-        self.predicates = predicates
-
-    @classmethod
-    def load_default(cls, *, predicates: PredicateRegistry | None = None) -> Catalog:
-        """The catalog shipped in ``consent/catalog/*.toml``."""
-        root = resources.files("attestgate.consent.catalog")
-        sources = [
-            (entry.name, entry.read_bytes())
-            for entry in root.iterdir()
-            if entry.name.endswith(".toml") and entry.is_file()
-        ]
-        return cls._build(sources, predicates)
-
-    @classmethod
-    def from_dir(cls, path: str | Path, *, predicates: PredicateRegistry | None = None) -> Catalog:
-        """A catalog from every ``*.toml`` file in ``path``."""
-        files = sorted(Path(path).glob("*.toml"))
-        return cls._build([(f.name, f.read_bytes()) for f in files], predicates)
-
-    @classmethod
-    def _build(
-        cls, sources: list[tuple[str, bytes]], predicates: PredicateRegistry | None
-    ) -> Catalog:
-        from attestgate.consent.catalog._load import load_domains  # noqa: PLC0415 - _load imports this module
-
-        registry = predicates if predicates is not None else PredicateRegistry.default()
-        return cls(load_domains(sorted(sources), registry), registry)
-
-    @property
-    def domains(self) -> Mapping[str, DomainSpec]:
-        """Domains by name."""
-        return dict(self._domains)
-
-    def domain(self, name: str) -> DomainSpec:
-        """The domain ``name``; ``DomainError(UNKNOWN_DOMAIN)`` otherwise."""
-        try:
-            return self._domains[name]
-        except KeyError:
-            raise DomainError(
-                Reason.UNKNOWN_DOMAIN,
-                f"unknown domain {name!r}",
-                violations=[FieldViolation("domain", "unknown domain")],
-            ) from None
-
-    def purpose(self, domain: str, purpose: str) -> PurposeSpec:
-        """The purpose of a domain; UNKNOWN_DOMAIN or UNKNOWN_PURPOSE otherwise."""
-        return self.domain(domain).purpose(purpose)
-
-    def evaluate(
-        self,
-        domain: str,
-        name: str,
-        fields: Mapping[str, object],
-        params: Mapping[str, object],
-        ctx: PredicateContext,
-    ) -> PredicateResult:
-        """Evaluate predicate ``name`` as bound in ``domain`` (its options applied)."""
-        binding = self.domain(domain).predicates.get(name)
-        if binding is None:
-            raise DomainError(Reason.UNKNOWN_CLAIM, f"domain {domain} has no predicate {name!r}")
-        return self.predicates.evaluate(name, fields, params, ctx, options=binding.options)
