@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from attestgate.sdk._internal.merkle import EMPTY_ROOT, MAX_TREE_SIZE, node_hash
+from attestgate.protocol.merkle import EMPTY_ROOT, MAX_TREE_SIZE, node_hash
 
 __all__ = [
     "CompactRange",

@@ -12,7 +12,7 @@ import base64
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from attestgate.sdk._internal.merkle import HASH_SIZE, MAX_TREE_SIZE
+from attestgate.protocol.merkle import HASH_SIZE, MAX_TREE_SIZE
 from attestgate.sdk._internal.note import (
     ALG_ED25519,
     NoteError,

@@ -38,8 +38,8 @@ from attestgate.audit.hashing import (
 from attestgate.audit.note import NoteSigner, format_checkpoint
 from attestgate.audit.sql import Connection
 from attestgate.audit.store import AuditStorageError, StoredCheckpoint
-from attestgate.sdk._internal.merkle import leaf_hash
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.merkle import leaf_hash
+from attestgate.protocol.reasons import DomainError, Reason
 
 __all__ = ["AppendResult", "AuditLog", "TreeHead", "range_hashes"]
 

@@ -23,7 +23,7 @@ from attestgate.audit.hashing import CompactRange, NodeId, consistency_ranges
 from attestgate.audit.sql import Connection
 from attestgate.audit.store import AuditStorageError
 from attestgate.audit.tree import range_hashes
-from attestgate.sdk._internal.merkle import EMPTY_ROOT, ProofError, leaf_hash, verify_consistency
+from attestgate.protocol.merkle import EMPTY_ROOT, ProofError, leaf_hash, verify_consistency
 from attestgate.sdk._internal.note import NoteError, Verifier, open_checkpoint
 
 __all__ = ["DEFAULT_CHUNK", "Progress", "VerifyReport", "verify_log"]

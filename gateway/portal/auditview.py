@@ -15,10 +15,10 @@ from datetime import datetime
 from attestgate.audit.events import AuditEvent, EventFormatError
 from attestgate.audit.note import NoteSigner
 from attestgate.gateway.context import Core
+from attestgate.protocol.merkle import ProofError, leaf_hash, verify_inclusion
+from attestgate.protocol.reasons import DomainError, Reason
 from attestgate.sdk._internal import receipt
-from attestgate.sdk._internal.merkle import ProofError, leaf_hash, verify_inclusion
 from attestgate.sdk._internal.note import Checkpoint, NoteError, Verifier, open_checkpoint
-from attestgate.sdk.reasons import DomainError, Reason
 
 SCAN_CHUNK = 256
 MAX_SCAN = 20_000

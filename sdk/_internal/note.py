@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from attestgate.sdk._internal.merkle import HASH_SIZE, MAX_TREE_SIZE
+from attestgate.protocol.merkle import HASH_SIZE, MAX_TREE_SIZE
 
 __all__ = [
     "ALG_ED25519",

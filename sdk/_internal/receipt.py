@@ -22,7 +22,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from attestgate.sdk._internal.merkle import HASH_SIZE, MAX_PROOF_LENGTH
+from attestgate.protocol.merkle import HASH_SIZE, MAX_PROOF_LENGTH
 
 HEADER = "c2sp.org/tlog-proof@v1"
 _INDEX = re.compile(r"index (0|[1-9][0-9]*)")

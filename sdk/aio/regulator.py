@@ -1,7 +1,7 @@
 """``AsyncRegulatorClient``: ``sdk.RegulatorClient`` for ``asyncio`` (same methods, awaited).
 
 The verifier key is pinned the same way and every checkpoint, inclusion and consistency proof is
-checked with the same code (``sdk._internal.merkle``, ``sdk._internal.note``): RFC 9162 §2.1.3
+checked with the same code (``protocol.merkle``, ``sdk._internal.note``): RFC 9162 §2.1.3
 and §2.1.4, C2SP tlog-checkpoint and signed-note. ``open_checkpoint`` does no I/O and stays a
 plain method.
 """
@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
+from attestgate.protocol.merkle import ProofError, leaf_hash
+from attestgate.protocol.merkle import verify_consistency as _check_consistency
+from attestgate.protocol.merkle import verify_inclusion as _check_inclusion
 from attestgate.sdk._internal import convert
 from attestgate.sdk._internal.base import PAGE_SIZE
-from attestgate.sdk._internal.merkle import ProofError, leaf_hash
-from attestgate.sdk._internal.merkle import verify_consistency as _check_consistency
-from attestgate.sdk._internal.merkle import verify_inclusion as _check_inclusion
 from attestgate.sdk.aio._base import (
     DEFAULT_TIMEOUT,
     AsyncClientBase,

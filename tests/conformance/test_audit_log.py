@@ -18,8 +18,8 @@ from attestgate.audit.tree import AuditLog
 from attestgate.audit.verify import verify_log
 from attestgate.gateway.db.migrate import migrate
 from attestgate.gateway.db.postgres import PgConnection, lock_batch
-from attestgate.sdk._internal.merkle import leaf_hash, verify_consistency, verify_inclusion
-from attestgate.sdk.reasons import DomainError, Reason
+from attestgate.protocol.merkle import leaf_hash, verify_consistency, verify_inclusion
+from attestgate.protocol.reasons import DomainError, Reason
 from tests.conformance.conftest import Backend
 
 NOW = datetime(2026, 2, 1, tzinfo=UTC)

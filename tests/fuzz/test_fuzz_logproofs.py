@@ -2,7 +2,7 @@
 
 A regulator feeds these functions whatever the gateway (or a man in the middle) sends. Each must
 answer with its documented error only: ``NoteError`` (``sdk._internal.note``), ``ProofError``
-(``sdk._internal.merkle``), ``LogVerificationError`` (``sdk.regulator.verify_receipt``); never
+(``protocol.merkle``), ``LogVerificationError`` (``sdk.regulator.verify_receipt``); never
 an ``IndexError``, ``UnicodeError``, ``binascii.Error`` or a crash. A valid input still verifies.
 """
 
@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from attestgate.audit.note import NoteSigner, format_checkpoint
-from attestgate.sdk._internal.merkle import (
+from attestgate.protocol.merkle import (
     ProofError,
     leaf_hash,
     verify_consistency,

@@ -1,6 +1,6 @@
 """A deliberately naive Merkle tree: the recursive definitions of RFC 9162, straight from the text.
 
-Independent of ``sdk._internal.merkle`` and ``audit.hashing`` (own hashing, no shared helpers), so
+Independent of ``protocol.merkle`` and ``audit.hashing`` (own hashing, no shared helpers), so
 that comparing against it tests our implementation rather than itself. Slow: O(n) per call.
 """
 

@@ -18,7 +18,7 @@ from attestgate.audit.hashing import (
     perfect_subtrees,
 )
 from attestgate.audit.tree import AuditLog
-from attestgate.sdk._internal.merkle import (
+from attestgate.protocol.merkle import (
     ProofError,
     leaf_hash,
     verify_consistency,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from attestgate.audit.tree import AuditLog
-from attestgate.sdk._internal.merkle import leaf_hash, verify_inclusion
+from attestgate.protocol.merkle import leaf_hash, verify_inclusion
 from bench import __main__ as bench_main
 from bench.audit_append import (
     GATEWAY_SUBMITTERS,

@@ -199,7 +199,7 @@ def test_importing_reasons_does_not_import_grpc() -> None:
     # consent/ and audit/ import the reasons and the Merkle and note helpers and must stay free of
     # grpc (docs/architecture.md), and so must the package root they all sit under.
     code = (
-        "import sys, attestgate, attestgate.sdk.reasons, attestgate.sdk._internal.merkle, "
+        "import sys, attestgate, attestgate.sdk.reasons, attestgate.protocol.merkle, "
         "attestgate.consent.policy, attestgate.audit.tree; print('grpc' in sys.modules)"
     )
     out = subprocess.run(

@@ -1,4 +1,4 @@
-"""sdk._internal.merkle against RFC 6962 vectors (transparency-dev/merkle) and a naive reference."""
+"""protocol.merkle against RFC 6962 vectors (transparency-dev/merkle) and a naive reference."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from attestgate.sdk._internal.merkle import (
+from attestgate.protocol.merkle import (
     EMPTY_ROOT,
     MAX_PROOF_LENGTH,
     ProofError,
