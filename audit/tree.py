@@ -35,10 +35,10 @@ from attestgate.audit.hashing import (
     inclusion_ranges,
     perfect_subtrees,
 )
-from attestgate.audit.note import NoteSigner, format_checkpoint
 from attestgate.audit.sql import Connection
 from attestgate.audit.store import AuditStorageError, StoredCheckpoint
 from attestgate.protocol.merkle import leaf_hash
+from attestgate.protocol.note import NoteSigner, format_checkpoint
 from attestgate.protocol.reasons import DomainError, Reason
 
 __all__ = ["AppendResult", "AuditLog", "TreeHead", "range_hashes"]

@@ -24,7 +24,7 @@ from attestgate.audit.sql import Connection
 from attestgate.audit.store import AuditStorageError
 from attestgate.audit.tree import range_hashes
 from attestgate.protocol.merkle import EMPTY_ROOT, ProofError, leaf_hash, verify_consistency
-from attestgate.sdk._internal.note import NoteError, Verifier, open_checkpoint
+from attestgate.protocol.note import NoteError, Verifier, open_checkpoint
 
 __all__ = ["DEFAULT_CHUNK", "Progress", "VerifyReport", "verify_log"]
 

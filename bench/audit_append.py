@@ -29,11 +29,11 @@ from attestgate.audit.events import (
     Pseudonym,
     canonical_json,
 )
-from attestgate.audit.note import NoteSigner
 from attestgate.audit.sequencer import Sequencer, SequencerSettings, Tx
 from attestgate.audit.sql import Connection, begin_immediate
 from attestgate.audit.tree import AuditLog
 from attestgate.gateway.config import GatewayConfig
+from attestgate.protocol.note import NoteSigner
 from bench.common import Settings, progress, verdict
 
 TARGET = 0.50

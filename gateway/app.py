@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from attestgate.audit.events import Pseudonymizer
-from attestgate.audit.note import NoteSigner
 from attestgate.audit.sequencer import BatchReport, Sequencer, SequencerSettings
 from attestgate.audit.tree import AuditLog
 from attestgate.consent.catalog import Catalog
@@ -28,6 +27,7 @@ from attestgate.gateway.services.consent import ConsentServicer
 from attestgate.gateway.services.record import RecordServicer
 from attestgate.gateway.storage import open_storage
 from attestgate.gateway.writer_watch import WriterWatch
+from attestgate.protocol.note import NoteSigner
 
 if TYPE_CHECKING:
     from attestgate.gateway.metrics import GatewayMetrics

@@ -14,13 +14,12 @@ import sys
 import time
 from typing import Any
 
-from attestgate.audit.note import NoteSigner
 from attestgate.audit.verify import verify_log
 from attestgate.gateway.config import DEFAULT_DATA_DIR, GatewayConfig
 from attestgate.gateway.db.cli import open_connection
 from attestgate.gateway.db.url import StorageError, parse_db
 from attestgate.gateway.keys import KeyRing
-from attestgate.sdk._internal.note import NoteError, Verifier
+from attestgate.protocol.note import NoteError, NoteSigner, Verifier
 
 PROGRESS_MIN_SIZE = 100_000
 

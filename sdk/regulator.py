@@ -16,10 +16,11 @@ from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
+from attestgate.protocol import note
 from attestgate.protocol.merkle import ProofError, leaf_hash
 from attestgate.protocol.merkle import verify_consistency as _check_consistency
 from attestgate.protocol.merkle import verify_inclusion as _check_inclusion
-from attestgate.sdk._internal import convert, note, receipt
+from attestgate.sdk._internal import convert, receipt
 from attestgate.sdk._internal.base import DEFAULT_TIMEOUT, PAGE_SIZE, ClientBase, follow_pages
 from attestgate.sdk._internal.channel import TokenSource
 from attestgate.sdk.log_errors import LogVerificationError, SplitViewError

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from attestgate.audit.events import AuditEvent, EventFormatError
-from attestgate.audit.note import NoteSigner
 from attestgate.gateway.context import Core
 from attestgate.protocol.merkle import ProofError, leaf_hash, verify_inclusion
+from attestgate.protocol.note import Checkpoint, NoteError, NoteSigner, Verifier, open_checkpoint
 from attestgate.protocol.reasons import DomainError, Reason
 from attestgate.sdk._internal import receipt
-from attestgate.sdk._internal.note import Checkpoint, NoteError, Verifier, open_checkpoint
 
 SCAN_CHUNK = 256
 MAX_SCAN = 20_000

@@ -1,7 +1,7 @@
 """``AsyncRegulatorClient``: ``sdk.RegulatorClient`` for ``asyncio`` (same methods, awaited).
 
 The verifier key is pinned the same way and every checkpoint, inclusion and consistency proof is
-checked with the same code (``protocol.merkle``, ``sdk._internal.note``): RFC 9162 §2.1.3
+checked with the same code (``protocol.merkle``, ``protocol.note``): RFC 9162 §2.1.3
 and §2.1.4, C2SP tlog-checkpoint and signed-note. ``open_checkpoint`` does no I/O and stays a
 plain method.
 """

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 import ssl
 
-from attestgate.audit.note import NoteSigner
 from attestgate.gateway.portal.auditview import log_verifier, prove_event
 from attestgate.gateway.portal.security import CONTENT_SECURITY_POLICY
+from attestgate.protocol.note import NoteSigner
 from tests.browser.conftest import Deployment
 from tests.portal_client import PortalSession, Reply
 

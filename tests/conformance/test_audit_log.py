@@ -11,7 +11,6 @@ import pytest
 
 from attestgate.audit import store
 from attestgate.audit.events import ActorRole, AuditEvent, Decision, EventType
-from attestgate.audit.note import NoteSigner
 from attestgate.audit.sequencer import Sequencer, SequencerSettings, Tx
 from attestgate.audit.sql import Connection, Dialect
 from attestgate.audit.tree import AuditLog
@@ -19,6 +18,7 @@ from attestgate.audit.verify import verify_log
 from attestgate.gateway.db.migrate import migrate
 from attestgate.gateway.db.postgres import PgConnection, lock_batch
 from attestgate.protocol.merkle import leaf_hash, verify_consistency, verify_inclusion
+from attestgate.protocol.note import NoteSigner
 from attestgate.protocol.reasons import DomainError, Reason
 from tests.conformance.conftest import Backend
 

@@ -1,7 +1,7 @@
 """Fuzzed signed notes, checkpoints, proofs and receipts against the SDK's log verifiers.
 
 A regulator feeds these functions whatever the gateway (or a man in the middle) sends. Each must
-answer with its documented error only: ``NoteError`` (``sdk._internal.note``), ``ProofError``
+answer with its documented error only: ``NoteError`` (``protocol.note``), ``ProofError``
 (``protocol.merkle``), ``LogVerificationError`` (``sdk.regulator.verify_receipt``); never
 an ``IndexError``, ``UnicodeError``, ``binascii.Error`` or a crash. A valid input still verifies.
 """
@@ -14,16 +14,17 @@ import contextlib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attestgate.audit.note import NoteSigner, format_checkpoint
 from attestgate.protocol.merkle import (
     ProofError,
     leaf_hash,
     verify_consistency,
     verify_inclusion,
 )
-from attestgate.sdk._internal.note import (
+from attestgate.protocol.note import (
     NoteError,
+    NoteSigner,
     Verifier,
+    format_checkpoint,
     open_checkpoint,
     parse_checkpoint,
     verify_note,

@@ -19,7 +19,6 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from attestgate.audit.note import NoteSigner
 from attestgate.gateway.app import build_gateway
 from attestgate.gateway.auth import issue_dev_token
 from attestgate.gateway.clock import FixedClock
@@ -28,6 +27,7 @@ from attestgate.gateway.context import Core
 from attestgate.gateway.providers import ProviderRegistry, role_owners
 from attestgate.gateway.server import Gateway
 from attestgate.gateway.tls import TlsFiles
+from attestgate.protocol.note import NoteSigner
 from attestgate.sdk import (
     BankClient,
     Checkpoint,

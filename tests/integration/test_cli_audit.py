@@ -14,7 +14,7 @@ from attestgate.audit.sequencer import Tx
 from attestgate.gateway.app import build_gateway
 from attestgate.gateway.cli import main
 from attestgate.gateway.config import GatewayConfig
-from attestgate.sdk._internal.note import Verifier, open_checkpoint
+from attestgate.protocol.note import Verifier, open_checkpoint
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 

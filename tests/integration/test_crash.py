@@ -30,13 +30,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.audit.note import NoteSigner
 from attestgate.gateway.auth import issue_dev_token
 from attestgate.gateway.cli import main
 from attestgate.gateway.clock import SystemClock
 from attestgate.gateway.db.schemas import fresh_schema
 from attestgate.gateway.keys import KeyRing
 from attestgate.gateway.providers import ProviderRegistry
+from attestgate.protocol.note import NoteSigner
 from attestgate.sdk import LogMonitor, RegulatorClient
 from attestgate.sdk._internal.jose import public_jwk
 from attestgate.sdk.sdjwt import create_presentation, redemption_nonce

@@ -21,7 +21,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.audit.note import NoteSigner, format_checkpoint
 from attestgate.gateway.app import build_gateway
 from attestgate.gateway.auth import issue_dev_token
 from attestgate.gateway.clock import SystemClock
@@ -30,6 +29,7 @@ from attestgate.gateway.keys import KeyRing
 from attestgate.gateway.providers import ProviderRegistry
 from attestgate.gateway.server import Gateway
 from attestgate.gateway.tls import TlsFiles
+from attestgate.protocol.note import NoteSigner, format_checkpoint
 from attestgate.protocol.reasons import REASON_STATUS, Reason
 from attestgate.sdk import OwnerClient, RegulatorClient, TlsConfig
 from attestgate.sdk.errors import error_class

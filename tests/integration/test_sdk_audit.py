@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from attestgate.audit.note import NoteSigner, format_checkpoint
 from attestgate.gateway.clock import FixedClock
+from attestgate.protocol.note import NoteSigner, format_checkpoint
 from attestgate.sdk import (
     BankClient,
     Checkpoint,

@@ -15,14 +15,13 @@ from typing import Any
 import pytest
 
 from attestgate.audit.events import ActorRole, AuditEvent, Decision, EventType
-from attestgate.audit.note import NoteSigner, generate_vkey_pair
 from attestgate.audit.sequencer import Sequencer, SequencerSettings, Tx
 from attestgate.audit.store import ensure_schema
 from attestgate.audit.tree import AuditLog
 from attestgate.audit.verify import verify_log
 from attestgate.gateway.storage import connect
+from attestgate.protocol.note import NoteSigner, Verifier, generate_vkey_pair
 from attestgate.protocol.reasons import DomainError, Reason
-from attestgate.sdk._internal.note import Verifier
 from tests.children import Child
 
 REPO = Path(__file__).resolve().parents[3]

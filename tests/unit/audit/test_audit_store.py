@@ -11,11 +11,10 @@ from typing import TypeVar
 
 import pytest
 
-from attestgate.audit.note import NoteSigner
 from attestgate.audit.store import AuditStorageError, ensure_schema
 from attestgate.audit.tree import AuditLog
+from attestgate.protocol.note import NoteSigner, open_checkpoint
 from attestgate.protocol.reasons import DomainError, Reason
-from attestgate.sdk._internal.note import open_checkpoint
 from tests.unit.audit import merkle_reference as ref
 from tests.unit.audit.log_helpers import append_committed, connect, drop_triggers, new_log_db
 

@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 
 from attestgate.audit.hashing import CompactRange
-from attestgate.audit.note import NoteSigner, format_checkpoint
 from attestgate.audit.tree import AuditLog
 from attestgate.audit.verify import verify_log
 from attestgate.protocol.merkle import leaf_hash
-from attestgate.sdk._internal.note import Verifier
+from attestgate.protocol.note import NoteSigner, Verifier, format_checkpoint
 from tests.unit.audit import merkle_reference as ref
 from tests.unit.audit.log_helpers import append_committed, drop_triggers, new_log_db
 

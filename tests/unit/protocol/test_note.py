@@ -1,4 +1,4 @@
-"""sdk._internal.note: C2SP signed notes (golang.org/x/mod/sumdb/note vectors) and checkpoints."""
+"""protocol.note: C2SP signed notes (golang.org/x/mod/sumdb/note vectors) and checkpoints."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from attestgate.sdk._internal.note import (
+from attestgate.protocol.note import (
     Checkpoint,
     NoteError,
     Verifier,

@@ -1,10 +1,13 @@
-"""C2SP signed notes (Ed25519) and transparency-log checkpoints, verification side.
+"""C2SP signed notes (Ed25519) and transparency-log checkpoints: signing and verification.
 
 Specs: https://c2sp.org/signed-note (format, key ids, verifier keys as used by
 golang.org/x/mod/sumdb/note) and https://c2sp.org/tlog-checkpoint (the checkpoint body). Only the
 Ed25519 signature type (0x01) is supported: the log signs with it and a verifier pins its key.
 
-The signing side lives in ``audit.note``; it reuses the parsing and key-id helpers here.
+The audit log signs its checkpoints with ``NoteSigner``; regulators and ``attestgate audit
+verify`` check them with ``Verifier`` and ``open_checkpoint``. Private keys are kept in the
+``PRIVATE+KEY+<name>+<hex id>+<base64(0x01 || seed)>`` form of golang.org/x/mod/sumdb/note so
+that standard tooling can read them.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from attestgate.protocol.merkle import HASH_SIZE, MAX_TREE_SIZE
 
@@ -29,9 +32,12 @@ __all__ = [
     "Note",
     "NoteError",
     "NoteSignature",
+    "NoteSigner",
     "Verifier",
     "check_key_name",
     "ed25519_key_id",
+    "format_checkpoint",
+    "generate_vkey_pair",
     "open_checkpoint",
     "parse_checkpoint",
     "std_b64decode",
@@ -51,6 +57,7 @@ _SIG_PREFIX = "\u2014 "  # em dash, space (signed-note §Format)
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
 _KEY_HASH = re.compile(r"[0-9a-f]{8}")
 _TREE_SIZE = re.compile(r"0|[1-9][0-9]*")
+_SKEY_PREFIX = "PRIVATE+KEY+"
 
 
 class NoteError(ValueError):
@@ -82,6 +89,25 @@ def ed25519_key_id(name: str, public_key: bytes) -> bytes:
     return hashlib.sha256(material).digest()[:4]
 
 
+def _encode_key(name: str, key_id: bytes, raw: bytes) -> str:
+    """``<name>+<hex key id>+<base64(0x01 || raw key)>``: the form of verifier and signer keys."""
+    encoded = base64.b64encode(bytes([ALG_ED25519]) + raw).decode("ascii")
+    return f"{name}+{key_id.hex()}+{encoded}"
+
+
+def _decode_key(text: str, what: str) -> tuple[str, str, bytes]:
+    """Name, hex key id and the 32 raw key bytes of ``_encode_key``'s form (ids not checked)."""
+    parts = text.split("+", 2)  # base64 may contain "+"
+    if len(parts) != 3 or not _KEY_HASH.fullmatch(parts[1]):
+        raise NoteError(f"malformed {what} key")
+    name, key_hash, encoded = parts
+    check_key_name(name)
+    raw = std_b64decode(encoded)
+    if len(raw) != 33 or raw[0] != ALG_ED25519:
+        raise NoteError(f"{what} key is not a 32-byte Ed25519 key")
+    return name, key_hash, raw[1:]
+
+
 class Verifier:
     """A trusted Ed25519 note key: its name, 4-byte key id and public key."""
 
@@ -95,15 +121,8 @@ class Verifier:
     @classmethod
     def from_vkey(cls, vkey: str) -> Verifier:
         """Parse ``<name>+<hex key id>+<base64(0x01 || public key)>`` and check its key id."""
-        parts = vkey.split("+", 2)  # base64 may contain "+"
-        if len(parts) != 3 or not _KEY_HASH.fullmatch(parts[1]):
-            raise NoteError("malformed verifier key")
-        name, key_hash, encoded = parts
-        check_key_name(name)
-        key = std_b64decode(encoded)
-        if len(key) != 33 or key[0] != ALG_ED25519:
-            raise NoteError("verifier key is not a 32-byte Ed25519 key")
-        verifier = cls(name, Ed25519PublicKey.from_public_bytes(key[1:]))
+        name, key_hash, raw = _decode_key(vkey, "verifier")
+        verifier = cls(name, Ed25519PublicKey.from_public_bytes(raw))
         if verifier.key_id.hex() != key_hash:
             raise NoteError("verifier key id does not match its key")
         return verifier
@@ -111,8 +130,7 @@ class Verifier:
     @property
     def vkey(self) -> str:
         """This key in verifier-key form (the inverse of ``from_vkey``)."""
-        encoded = base64.b64encode(bytes([ALG_ED25519]) + self._raw).decode("ascii")
-        return f"{self.name}+{self.key_id.hex()}+{encoded}"
+        return _encode_key(self.name, self.key_id, self._raw)
 
     def verify(self, message: bytes, signature: bytes) -> bool:
         """True when ``signature`` (without the key id prefix) is valid for ``message``."""
@@ -262,3 +280,88 @@ def open_checkpoint(
     if origin is not None and parsed.origin != origin:
         raise NoteError("checkpoint origin is not the expected log")
     return Checkpoint(parsed.origin, parsed.size, parsed.root_hash, signed_note)
+
+
+class NoteSigner:
+    """Signs note texts with one named Ed25519 key (signed-note §Ed25519 signatures)."""
+
+    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
+        check_key_name(name)
+        self.name = name
+        self._private_key = private_key
+        self._verifier = Verifier(name, private_key.public_key())
+        self.key_id: bytes = self._verifier.key_id
+
+    @classmethod
+    def generate(cls, name: str) -> NoteSigner:
+        """A signer with a fresh random key."""
+        return cls(name, Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_skey(cls, skey: str) -> NoteSigner:
+        """Load ``PRIVATE+KEY+<name>+<hex id>+<base64(0x01 || 32-byte seed)>``."""
+        if not skey.startswith(_SKEY_PREFIX):
+            raise NoteError("malformed signer key")
+        name, key_hash, seed = _decode_key(skey[len(_SKEY_PREFIX) :], "signer")
+        signer = cls(name, Ed25519PrivateKey.from_private_bytes(seed))
+        if signer.key_id.hex() != key_hash:
+            raise NoteError("signer key id does not match its key")
+        return signer
+
+    def skey(self) -> str:
+        """The private key in ``PRIVATE+KEY+...`` form. Secret: store it like any private key."""
+        seed = self._private_key.private_bytes_raw()
+        return _SKEY_PREFIX + _encode_key(self.name, self.key_id, seed)
+
+    def vkey(self) -> str:
+        """The public verifier key ``<name>+<hex id>+<base64(0x01 || public key)>``."""
+        return self._verifier.vkey
+
+    def verifier(self) -> Verifier:
+        """The matching verifier."""
+        return self._verifier
+
+    def sign(self, body: str) -> str:
+        """The signed note: ``body``, a blank line, then this key's signature line.
+
+        ``body`` must end in a newline and contain no other control characters, no blank line at
+        its end (it would be taken for the separator) and at most 1 MiB.
+        """
+        _check_body(body)
+        signature = self._private_key.sign(body.encode("utf-8"))
+        encoded = base64.b64encode(self.key_id + signature).decode("ascii")
+        return f"{body}\n{_SIG_PREFIX}{self.name} {encoded}\n"
+
+    def __repr__(self) -> str:
+        return f"NoteSigner({self.name}+{self.key_id.hex()})"
+
+
+def _check_body(body: str) -> None:
+    if not body.endswith("\n") or body.endswith("\n\n") or body == "\n":
+        raise NoteError("note text must end in exactly one newline")
+    if _CONTROL.search(body):
+        raise NoteError("note text contains control characters")
+    if len(body.encode("utf-8")) > MAX_NOTE_SIZE:
+        raise NoteError("note text too large")
+
+
+def format_checkpoint(origin: str, size: int, root_hash: bytes) -> str:
+    """The checkpoint body ``origin\\nsize\\nbase64(root)\\n`` with no extension lines.
+
+    c2sp.org/tlog-checkpoint §Note text. The origin follows key-name rules (no spaces, no '+') so
+    that it can also be the signing key's name, as the spec recommends.
+    """
+    check_key_name(origin)
+    if isinstance(size, bool) or not 0 <= size < MAX_TREE_SIZE:
+        raise NoteError("tree size must be in [0, 2**63)")
+    if len(root_hash) != HASH_SIZE:
+        raise NoteError("root hash must be 32 bytes")
+    body = f"{origin}\n{size}\n{base64.b64encode(root_hash).decode('ascii')}\n"
+    parse_checkpoint(body)  # guard: we only emit what we accept
+    return body
+
+
+def generate_vkey_pair(name: str) -> tuple[str, str]:
+    """A fresh ``(skey, vkey)`` pair for ``name``, as golang.org/x/mod/sumdb/note.GenerateKey."""
+    signer = NoteSigner.generate(name)
+    return signer.skey(), signer.vkey()

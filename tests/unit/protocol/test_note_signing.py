@@ -1,4 +1,4 @@
-"""audit.note: signing notes and checkpoints, checked against the sumdb/note vector and the SDK."""
+"""protocol.note, signing side: notes and checkpoints, against sumdb/note and the verifier."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
-from attestgate.audit.note import NoteSigner, format_checkpoint, generate_vkey_pair
-from attestgate.sdk._internal.note import (
+from attestgate.protocol.note import (
     NoteError,
+    NoteSigner,
     Verifier,
+    format_checkpoint,
+    generate_vkey_pair,
     open_checkpoint,
     parse_checkpoint,
     verify_note,
