@@ -10,5 +10,6 @@ Modules:
 - ``consent.fx``, ``consent.currencies``: exact FX conversion, ISO 4217 minor units.
 - ``consent.policy``: minimum sufficiency (disclosure, request limits, record validation).
 - ``consent.artefact``: the signed consent artefact (JWS ES256) and its hash.
-- ``consent.store`` / ``consent.sqlite_store``: storage Protocol, in-memory and SQLite stores.
+- ``consent.store`` / ``consent.sql_store``: storage Protocol and in-memory store; the SQL store
+  (SQLite and PostgreSQL, over ``audit.sql.Connection``).
 """

@@ -1,15 +1,15 @@
-"""Rows of the SQL consent stores (SQLite and PostgreSQL share one schema shape).
+"""Rows of the SQL consent store (``consent.sql_store``): values to and from columns.
 
-Private to ``consent``: converting values to and from columns, and the paged listings, written once
-for both SQL stores. Datetimes are ISO 8601 UTC text with microseconds (fixed width, so text order
-is time order); timedeltas integer microseconds; claim lists JSON arrays.
+Private to ``consent``. Datetimes are ISO 8601 UTC text with microseconds (fixed width, so text
+order is time order); timedeltas integer microseconds; claim lists JSON arrays; flags Python
+``bool`` (SQLite stores them as INTEGER 0/1, PostgreSQL as BOOLEAN; ``bool()`` reads both back).
+Rows come back as tuples in the order of the ``*_COLUMNS`` constants, which every SELECT names.
 """
 
 from __future__ import annotations
 
 import json
-from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +26,25 @@ from attestgate.consent.model import (
     RequestId,
     RequestState,
 )
-from attestgate.consent.store import Page, listing_sql, make_page
+
+REQUEST_COLUMNS = (
+    "id", "owner", "grantee", "domain", "purpose", "claims", "record_id", "valid_for_us",
+    "max_uses", "separate_consent", "cross_border", "state", "created_at", "expires_at",
+    "decided_at", "consent_id", "request_key",
+)  # fmt: skip
+CONSENT_COLUMNS = (
+    "id", "request_id", "owner", "grantee", "domain", "purpose", "claims", "record_domain",
+    "record_id", "valid_from", "valid_until", "max_uses", "uses", "data_life_us",
+    "separate_consent", "cross_border", "created_at", "state", "artefact_jws", "artefact_hash",
+)  # fmt: skip
+EVENT_COLUMNS = (
+    "seq", "request_id", "consent_id", "grantee", "owner", "state_kind", "state", "at",
+)  # fmt: skip
+
+
+def named(columns: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
+    """A fetched row as column -> value."""
+    return dict(zip(columns, row, strict=True))
 
 
 def _ts(moment: datetime) -> str:
@@ -52,8 +70,8 @@ def _request_row(request: ConsentRequest) -> dict[str, object]:
         "record_id": request.record_id,
         "valid_for_us": _us(request.valid_for),
         "max_uses": request.max_uses,
-        "separate_consent": int(request.separate_consent),
-        "cross_border": int(request.cross_border),
+        "separate_consent": request.separate_consent,
+        "cross_border": request.cross_border,
         "state": request.state.value,
         "created_at": _ts(request.created_at),
         "expires_at": _ts(request.expires_at),
@@ -101,8 +119,8 @@ def _consent_row(consent: Consent) -> dict[str, object]:
         "max_uses": consent.max_uses,
         "uses": consent.uses,
         "data_life_us": _us(consent.data_life),
-        "separate_consent": int(consent.separate_consent),
-        "cross_border": int(consent.cross_border),
+        "separate_consent": consent.separate_consent,
+        "cross_border": consent.cross_border,
         "created_at": _ts(consent.created_at),
         "state": consent.state.value,
         "artefact_jws": consent.artefact_jws,
@@ -146,59 +164,3 @@ def _event(row: Mapping[str, Any]) -> ConsentEvent:
         state=kind(row["state"]),
         at=datetime.fromisoformat(row["at"]),
     )
-
-
-class SqlListing(ABC):
-    """``list_consents`` and ``list_requests`` for a store that can run one SELECT."""
-
-    @abstractmethod
-    def _select(self, table: str, sql: str, params: list[object]) -> list[dict[str, Any]]:
-        """Rows of ``sql`` as column -> value mappings (``table`` names the columns' source)."""
-
-    def _columns(self, table: str) -> str:
-        """The select list for ``table``."""
-        return "*"
-
-    def list_consents(
-        self,
-        *,
-        owner: OwnerId | None = None,
-        grantee: GranteeId | None = None,
-        states: Collection[ConsentState] | None = None,
-        page_size: int = 50,
-        after_id: str | None = None,
-    ) -> Page[Consent]:
-        """Consents matching every given filter, by ascending id."""
-        sql, params = listing_sql(
-            "consents",
-            self._columns("consents"),
-            owner=owner,
-            grantee=grantee,
-            states=states,
-            page_size=page_size,
-            after_id=after_id,
-        )
-        rows = self._select("consents", sql, params)
-        return make_page([_consent(row) for row in rows], page_size, "id")
-
-    def list_requests(
-        self,
-        *,
-        owner: OwnerId | None = None,
-        grantee: GranteeId | None = None,
-        states: Collection[RequestState] | None = None,
-        page_size: int = 50,
-        after_id: str | None = None,
-    ) -> Page[ConsentRequest]:
-        """Requests matching every given filter, by ascending id."""
-        sql, params = listing_sql(
-            "consent_requests",
-            self._columns("consent_requests"),
-            owner=owner,
-            grantee=grantee,
-            states=states,
-            page_size=page_size,
-            after_id=after_id,
-        )
-        rows = self._select("consent_requests", sql, params)
-        return make_page([_request(row) for row in rows], page_size, "id")

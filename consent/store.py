@@ -1,6 +1,7 @@
 """Consent storage behind a Protocol, and the in-memory implementation used by unit tests.
 
-Contract (both implementations pass ``tests/unit/consent/test_consent_store_contract.py``):
+Contract (this in-memory store and ``consent.sql_store.SqlConsentStore``, on SQLite and PostgreSQL,
+pass ``tests/unit/consent/test_consent_store_contract.py`` and ``tests/conformance``):
 
 - ``add_*`` refuses a duplicate id, a second consent for one request, or a reused non-empty
   ``request_key`` of the same grantee with ``REQUEST_ID_CONFLICT`` (ALREADY_EXISTS).
@@ -121,37 +122,6 @@ def check_page_size(page_size: int) -> int:
     return page_size
 
 
-def listing_sql(
-    table: str,
-    columns: str,
-    *,
-    owner: str | None,
-    grantee: str | None,
-    states: Collection[ConsentState] | Collection[RequestState] | None,
-    page_size: int,
-    after_id: str | None,
-) -> tuple[str, list[object]]:
-    """The paged, filtered SELECT both SQL stores run (``?`` placeholders), and its parameters.
-
-    One row more than the page is fetched: it proves there is a next page (``make_page``).
-    """
-    check_page_size(page_size)
-    clauses: list[str] = []
-    params: list[object] = []
-    for clause, value in (("owner = ?", owner), ("grantee = ?", grantee), ("id > ?", after_id)):
-        if value is not None:
-            clauses.append(clause)
-            params.append(value)
-    if states is not None:
-        values = sorted(state.value for state in states)
-        clauses.append(f"state IN ({', '.join('?' * len(values))})" if values else "0 = 1")
-        params.extend(values)
-    where = " AND ".join(clauses) or "1 = 1"
-    # Only fixed table, column and clause strings are interpolated; every value is bound.
-    sql = f"SELECT {columns} FROM {table} WHERE {where} ORDER BY id LIMIT ?"  # noqa: S608
-    return sql, [*params, page_size + 1]
-
-
 def make_page(rows: list[T], page_size: int, key: str) -> Page[T]:
     """A page from up to ``page_size + 1`` fetched rows (the extra one proves there is more)."""
     items = tuple(rows[:page_size])
@@ -162,26 +132,6 @@ def make_page(rows: list[T], page_size: int, key: str) -> Page[T]:
 def conflict(what: str) -> DomainError:
     """The ALREADY_EXISTS error for a duplicate id or idempotency key."""
     return DomainError(Reason.REQUEST_ID_CONFLICT, f"{what} already exists")
-
-
-USE_CONSENT_SQL = (
-    "UPDATE consents SET uses = uses + 1 WHERE id = ? AND state = 'ACTIVE'"
-    " AND uses < max_uses AND valid_from <= ? AND valid_until > ? RETURNING uses, max_uses"
-)
-"""The conditional use-counting UPDATE (``?`` placeholders) shared by the SQL stores."""
-
-
-COUNT_PENDING_SQL = (
-    "SELECT COUNT(*) FROM consent_requests WHERE owner = ? AND grantee = ? AND state = 'PENDING'"
-    " AND expires_at > ?"
-)
-"""``count_pending_requests`` of the SQL stores (``?`` placeholders: owner, grantee, now)."""
-
-
-def refuse_use(consent: Consent, now: datetime) -> DomainError:
-    """Why a conditional use matched nothing: the precise reason, or a lost race."""
-    check_usable(consent, now)
-    return stale("consent")
 
 
 def stale(what: str) -> StaleWriteError:

@@ -21,7 +21,7 @@ from typing import Protocol, TypeVar
 
 from attestgate.audit.sequencer import Committed, RefusalEvents, Sequencer, Tx
 from attestgate.audit.sql import Connection, Dialect, begin_immediate
-from attestgate.consent.sqlite_store import SqliteConsentStore
+from attestgate.consent.sql_store import SqlConsentStore
 from attestgate.consent.store import ConsentStore
 from attestgate.gateway.config import GatewayConfig
 from attestgate.gateway.db.migrate import migrate
@@ -178,10 +178,8 @@ class SqliteStorage(SequencedWrites):
         return conn
 
     def consents(self, conn: Connection) -> ConsentStore:
-        """A ``SqliteConsentStore`` over ``conn``."""
-        if not isinstance(conn, sqlite3.Connection):
-            raise TypeError("a SQLite consent store needs a sqlite3 connection")
-        return SqliteConsentStore(conn)
+        """A ``SqlConsentStore`` over ``conn``."""
+        return SqlConsentStore(conn)
 
     def healthy(self) -> bool:
         """Whether the database answers a trivial query."""

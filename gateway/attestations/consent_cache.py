@@ -2,7 +2,7 @@
 
 IssueAttestation reads the consent twice: in the read phase (grantee, usability, claims, record)
 and in its unit of work, whose conditional ``UPDATE`` is the authority (state ACTIVE, uses below
-the maximum, inside the validity window; ``consent.store.USE_CONSENT_SQL``). Only the first read is
+the maximum, inside the validity window; ``consent.sql_store``). Only the first read is
 served from here, so a stale entry can cost wasted work but never a wrong answer:
 
 - an entry is only served while it says ACTIVE and usable at ``now``; anything else is re-read

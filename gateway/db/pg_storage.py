@@ -15,7 +15,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from attestgate.audit.sql import Connection, Dialect
-from attestgate.consent.pg_store import PgConsentStore
+from attestgate.consent.sql_store import SqlConsentStore
 from attestgate.consent.store import ConsentStore
 from attestgate.gateway.db.migrate import check_schema
 from attestgate.gateway.db.postgres import (
@@ -102,8 +102,8 @@ class PostgresStorage(SequencedWrites):
         return PooledReader(self._opened())
 
     def consents(self, conn: Connection) -> ConsentStore:
-        """A ``PgConsentStore`` over ``conn``."""
-        return PgConsentStore(conn)
+        """A ``SqlConsentStore`` over ``conn``."""
+        return SqlConsentStore(conn)
 
     def healthy(self) -> bool:
         """Whether the server answers a trivial query within the pool's timeout."""

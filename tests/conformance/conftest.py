@@ -10,7 +10,6 @@ rows. An unreachable server skips the PostgreSQL tests saying why, unless
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,8 +19,7 @@ import psycopg
 import pytest
 
 from attestgate.audit.sql import Connection, Dialect, begin_immediate
-from attestgate.consent.pg_store import PgConsentStore
-from attestgate.consent.sqlite_store import SqliteConsentStore
+from attestgate.consent.sql_store import SqlConsentStore
 from attestgate.consent.store import ConsentStore
 from attestgate.gateway.db.migrate import MigrationConnection, migrate
 from attestgate.gateway.db.postgres import PgConnection, lock_batch
@@ -65,10 +63,8 @@ class Backend:
     begin_batch: Callable[[Connection], None]
 
     def consents(self, conn: Connection) -> ConsentStore:
-        """The backend's consent store over ``conn``."""
-        if isinstance(conn, sqlite3.Connection):
-            return SqliteConsentStore(conn)
-        return PgConsentStore(conn)
+        """The consent store over ``conn`` (one SQL store for every backend)."""
+        return SqlConsentStore(conn)
 
 
 BACKENDS = [

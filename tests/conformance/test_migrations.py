@@ -12,7 +12,6 @@ import pytest
 
 from attestgate.audit import store as audit_store
 from attestgate.audit.sql import Dialect
-from attestgate.consent import sqlite_store as consent_store
 from attestgate.gateway.cli import main
 from attestgate.gateway.config import GatewayConfig
 from attestgate.gateway.db.migrate import (
@@ -35,13 +34,12 @@ def _objects(conn: sqlite3.Connection) -> dict[str, str]:
 
 
 def test_sqlite_migration_matches_the_library_schemas(tmp_path: Path) -> None:
-    # audit/ and consent/ keep their own ensure_schema for standalone use; the gateway's frozen
+    # audit/ keeps its own ensure_schema for standalone use; the gateway's frozen
     # migration must create exactly the same objects, or a new migration is due.
     migrated = connect(tmp_path / "migrated.db")
     migrate(migrated, now=NOW)
     library = connect(tmp_path / "library.db")
     audit_store.ensure_schema(library)
-    consent_store.ensure_schema(library)
     expected = _objects(library)
     actual = _objects(migrated)
     assert {name: actual.get(name) for name in expected} == expected

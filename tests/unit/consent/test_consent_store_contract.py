@@ -1,11 +1,12 @@
-"""One contract for every ``ConsentStore``: in memory and SQLite (a real file under tmp_path)."""
+"""One contract for every ``ConsentStore``: in memory and ``SqlConsentStore`` on a real SQLite file
+under tmp_path, migrated by the gateway's migrations (``tests/conformance`` adds PostgreSQL)."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +25,20 @@ from attestgate.consent.model import (
     RequestId,
     RequestState,
 )
-from attestgate.consent.sqlite_store import SqliteConsentStore, ensure_schema
+from attestgate.consent.sql_store import SqlConsentStore
 from attestgate.consent.store import ConsentStore, MemoryConsentStore, StaleWriteError
+from attestgate.gateway.db.migrate import migrate
+from attestgate.gateway.storage import connect
 from attestgate.protocol.reasons import DomainError, Reason
 
 MakeRequest = Callable[..., ConsentRequest]
 MakeConsent = Callable[..., Consent]
+MIGRATED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path)
-    ensure_schema(conn)
-    conn.commit()
+    conn = connect(path)
+    migrate(conn, now=MIGRATED_AT)
     return conn
 
 
@@ -45,7 +48,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ConsentSto
         yield MemoryConsentStore()
         return
     conn = _connect(tmp_path / "attestgate.consent.db")
-    yield SqliteConsentStore(conn)
+    yield SqlConsentStore(conn)
     conn.close()
 
 
@@ -336,7 +339,7 @@ def test_event_feed(store: ConsentStore, now: datetime) -> None:
 def test_sqlite_store_never_commits(tmp_path: Path, make_consent: MakeConsent) -> None:
     path = tmp_path / "attestgate.consent.db"
     writer, reader = _connect(path), _connect(path)
-    store, view = SqliteConsentStore(writer), SqliteConsentStore(reader)
+    store, view = SqlConsentStore(writer), SqlConsentStore(reader)
     consent = make_consent()
     store.add_consent(consent)
     store.append_event(_event(consent.created_at, "bank-a", ConsentState.ACTIVE))
@@ -363,7 +366,7 @@ def test_sqlite_failed_insert_keeps_the_callers_transaction(
     tmp_path: Path, make_request: MakeRequest
 ) -> None:
     conn = _connect(tmp_path / "attestgate.consent.db")
-    store = SqliteConsentStore(conn)
+    store = SqlConsentStore(conn)
     conn.execute("BEGIN")
     store.add_request(make_request())
     with pytest.raises(DomainError):
@@ -375,9 +378,26 @@ def test_sqlite_failed_insert_keeps_the_callers_transaction(
     conn.close()
 
 
-def test_ensure_schema_is_idempotent(tmp_path: Path) -> None:
+def test_sqlite_rows_keep_their_stored_format(
+    tmp_path: Path, make_request: MakeRequest, make_consent: MakeConsent
+) -> None:
+    # Stored data must not change: flags are INTEGER 0/1, times fixed-width UTC text, durations
+    # integer microseconds, claims a JSON array (databases written before stay readable).
     conn = _connect(tmp_path / "attestgate.consent.db")
-    ensure_schema(conn)
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"consent_requests", "consents", "consent_events"} <= tables
+    store = SqlConsentStore(conn)
+    store.add_request(make_request(cross_border=True, valid_for=timedelta(days=1)))
+    store.add_consent(make_consent(separate_consent=False))
+    conn.commit()
+    request_row = conn.execute(
+        "SELECT typeof(separate_consent), separate_consent, typeof(cross_border), cross_border,"
+        " claims, valid_for_us, created_at FROM consent_requests"
+    ).fetchone()
+    assert request_row == (
+        "integer", 0, "integer", 1, '["tax_year", "covers_amount"]', 86_400_000_000,
+        "2025-06-30T08:00:00.000000+00:00",
+    )  # fmt: skip
+    consent_row = conn.execute(
+        "SELECT typeof(separate_consent), separate_consent, typeof(data_life_us) FROM consents"
+    ).fetchone()
+    assert consent_row == ("integer", 0, "integer")
     conn.close()
