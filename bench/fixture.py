@@ -41,7 +41,7 @@ from attestgate.gateway.services.consent import ConsentServicer
 from attestgate.gateway.services.record import RecordServicer
 from attestgate.gateway.services.unimplemented import UnimplementedAttestationService
 from attestgate.gateway.tls import TlsFiles
-from attestgate.sdk._internal.jose import public_jwk
+from attestgate.protocol.jose import public_jwk
 from attestgate.sdk.sdjwt import create_presentation, redemption_nonce
 from attestgate.v1 import (
     attestation_pb2,

@@ -25,7 +25,7 @@ from types import MappingProxyType
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.sdk._internal.jose import (
+from attestgate.protocol.jose import (
     JoseError,
     JsonInput,
     JsonValue,

@@ -20,8 +20,8 @@ from attestgate.gateway.attestations import ledger
 from attestgate.gateway.attestations.refusals import RefusalAudit
 from attestgate.gateway.context import Caller, Core
 from attestgate.gateway.erasure import refuse_erased_owner
+from attestgate.protocol.jose import Jwks
 from attestgate.protocol.reasons import DomainError, FieldViolation, Reason, invalid_argument
-from attestgate.sdk._internal.jose import Jwks
 from attestgate.sdk.sdjwt import (
     KeyBindingPolicy,
     SdJwtError,

@@ -23,8 +23,7 @@ from types import MappingProxyType
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.protocol.reasons import FieldViolation, invalid_argument
-from attestgate.sdk._internal.jose import (
+from attestgate.protocol.jose import (
     JoseError,
     JsonInput,
     b64url_encode,
@@ -34,6 +33,7 @@ from attestgate.sdk._internal.jose import (
     load_public_jwk,
     sign_es256_segments,
 )
+from attestgate.protocol.reasons import FieldViolation, invalid_argument
 from attestgate.sdk.sdjwt import SD_ALG, SD_JWT_TYP, Jti, disclosure_digest, encode_disclosure
 
 __all__ = ["MAX_DECOYS", "MAX_JTI_CHARS", "SALT_BYTES", "IssuedSdJwt", "issue_sd_jwt"]

@@ -17,8 +17,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from attestgate.protocol.jose import JoseError, Jwks, public_jwk
 from attestgate.sdk._internal import convert
-from attestgate.sdk._internal.jose import JoseError, Jwks, public_jwk
 from attestgate.sdk.errors import InvalidAttestation
 from attestgate.sdk.sdjwt import (
     KeyBindingPolicy,

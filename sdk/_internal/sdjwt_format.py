@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NewType
 
-from attestgate.protocol.reasons import DomainError, Reason
-from attestgate.sdk._internal.jose import (
+from attestgate.protocol.jose import (
     JoseError,
     JsonInput,
     JsonValue,
@@ -21,6 +20,7 @@ from attestgate.sdk._internal.jose import (
     json_loads,
     json_text,
 )
+from attestgate.protocol.reasons import DomainError, Reason
 
 Jti = NewType("Jti", str)
 """The ``jti`` of an attestation: its identity for single use."""

@@ -32,7 +32,7 @@ from attestgate.gateway.context import Core
 from attestgate.gateway.keys import dev_issuer
 from attestgate.gateway.server import Gateway
 from attestgate.gateway.tls import TlsFiles
-from attestgate.sdk._internal.jose import public_jwk
+from attestgate.protocol.jose import public_jwk
 from attestgate.v1 import (
     attestation_pb2,
     attestation_pb2_grpc,

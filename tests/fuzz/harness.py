@@ -30,8 +30,8 @@ from grpc_status import rpc_status
 
 from attestgate.gateway.clock import FixedClock
 from attestgate.gateway.providers import ProviderRegistry
+from attestgate.protocol.jose import public_jwk
 from attestgate.sdk import BankClient, ProviderClient
-from attestgate.sdk._internal.jose import public_jwk
 from attestgate.sdk.sdjwt import create_presentation, redemption_nonce, unverified_jti
 from attestgate.v1 import (
     attestation_pb2,
@@ -174,13 +174,16 @@ class Harness:
         metadata = self.metadata[role]
         try:
             if rpc.streaming:
+                stream: grpc.UnaryStreamMultiCallable[bytes, bytes]
                 stream = self.channel.unary_stream(rpc.path)
                 call = stream(raw, metadata=metadata, timeout=STREAM_TIMEOUT)
                 for _ in call:
                     call.cancel()  # one message is enough: the stream works
                     break
             else:
-                self.channel.unary_unary(rpc.path)(raw, metadata=metadata, timeout=UNARY_TIMEOUT)
+                unary: grpc.UnaryUnaryMultiCallable[bytes, bytes]
+                unary = self.channel.unary_unary(rpc.path)
+                unary(raw, metadata=metadata, timeout=UNARY_TIMEOUT)
         except grpc.RpcError as error:
             return _outcome(error)
         return Outcome("OK")

@@ -36,9 +36,9 @@ from attestgate.gateway.clock import SystemClock
 from attestgate.gateway.db.schemas import fresh_schema
 from attestgate.gateway.keys import KeyRing
 from attestgate.gateway.providers import ProviderRegistry
+from attestgate.protocol.jose import public_jwk
 from attestgate.protocol.note import NoteSigner
 from attestgate.sdk import LogMonitor, RegulatorClient
-from attestgate.sdk._internal.jose import public_jwk
 from attestgate.sdk.sdjwt import create_presentation, redemption_nonce
 from attestgate.v1 import (
     attestation_pb2,

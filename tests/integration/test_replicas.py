@@ -34,7 +34,7 @@ from attestgate.gateway.config import load_config
 from attestgate.gateway.db.schemas import fresh_schema
 from attestgate.gateway.keys import KeyRing
 from attestgate.gateway.providers import ProviderRegistry
-from attestgate.sdk._internal.jose import public_jwk
+from attestgate.protocol.jose import public_jwk
 from attestgate.sdk.errors import from_rpc_error
 from attestgate.sdk.sdjwt import create_presentation, redemption_nonce
 from attestgate.v1 import (

@@ -17,7 +17,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from attestgate.sdk._internal.jose import public_jwk
+from attestgate.protocol.jose import public_jwk
 from attestgate.v1 import attestation_pb2, common_pb2, consent_pb2
 from tests.integration.conftest import RunningGateway
 from tests.integration.test_foundation import ATTACKS, b64

@@ -10,8 +10,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from attestgate.gateway.attestations.sdjwt_issuer import SALT_BYTES, IssuedSdJwt, issue_sd_jwt
+from attestgate.protocol.jose import b64url_decode, b64url_encode, json_dumps, public_jwk
 from attestgate.protocol.reasons import DomainError, Reason
-from attestgate.sdk._internal.jose import b64url_decode, b64url_encode, json_dumps, public_jwk
 from attestgate.sdk._internal.sdjwt_format import encode_disclosure
 from attestgate.sdk.sdjwt import (
     KeyBindingPolicy,

@@ -17,7 +17,7 @@ from sd_jwt.issuer import SDJWTIssuer
 from sd_jwt.verifier import SDJWTVerifier
 
 from attestgate.gateway.attestations.sdjwt_issuer import IssuedSdJwt, issue_sd_jwt
-from attestgate.sdk._internal.jose import JsonInput, public_jwk
+from attestgate.protocol.jose import JsonInput, public_jwk
 from attestgate.sdk.sdjwt import KeyBindingPolicy, create_presentation, verify_sd_jwt
 
 ISSUER = "https://gateway.attestgate.test"

@@ -13,7 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from attestgate.gateway.attestations.sdjwt_issuer import issue_sd_jwt
-from attestgate.sdk._internal.jose import Jwks, public_jwk
+from attestgate.protocol.jose import Jwks, public_jwk
 from attestgate.sdk.sdjwt import KeyBindingPolicy, SdJwtError, create_presentation, verify_sd_jwt
 
 NOW = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)

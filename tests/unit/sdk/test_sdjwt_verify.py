@@ -12,8 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from attestgate.gateway.attestations.sdjwt_issuer import IssuedSdJwt, issue_sd_jwt
-from attestgate.protocol.reasons import DomainError, Reason
-from attestgate.sdk._internal.jose import (
+from attestgate.protocol.jose import (
     JsonInput,
     Jwks,
     b64url_encode,
@@ -21,6 +20,7 @@ from attestgate.sdk._internal.jose import (
     public_jwk,
     sign_es256,
 )
+from attestgate.protocol.reasons import DomainError, Reason
 from attestgate.sdk.sdjwt import (
     MAX_DISCLOSURES,
     MAX_PRESENTATION_CHARS,

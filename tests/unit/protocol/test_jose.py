@@ -1,4 +1,5 @@
-"""sdk._internal.jose: strict base64url/JSON, P-256 JWKs, JWKS, ES256 compact JWS."""
+"""attestgate.protocol.jose (and the encodings it re-exports): strict base64url and JSON,
+P-256 JWKs, JWKS, ES256 compact JWS."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jwcrypto.jwk import JWK
 
-from attestgate.sdk._internal.jose import (
+from attestgate.protocol.jose import (
     JoseError,
     Jwks,
     b64url_decode,

@@ -1,177 +1,70 @@
-"""JOSE helpers for attestations: strict base64url and JSON, P-256 JWKs, ES256 compact JWS.
+"""JOSE: P-256 JWKs and JWK Sets, ES256 compact JWS (RFC 7515, 7517, 7518, 7638).
 
-Internal: no stability guarantees. The SD-JWT code (``sdk.sdjwt``, the gateway issuer) builds on
-these; nothing here knows about selective disclosure.
-
-Everything that parses is strict, because a verifier that accepts two spellings of one token
-invites confusion: base64url must be unpadded and canonical (RFC 7515 §2, RFC 4648 §3.5), JSON
-must be UTF-8 without duplicate member names (RFC 7515 §5.2 step 4) or non-finite numbers, and
-nesting is bounded. Failures raise ``JoseError``; callers translate it into their own error.
+Nothing here knows about selective disclosure (``attestgate.protocol`` SD-JWT code builds on it)
+or about bearer-token claims (``attestgate.gateway.auth`` parses bearer tokens with
+``parse_compact_jws``). Parsing is strict (``attestgate.protocol.encoding``); failures raise
+``JoseError``, the kernel's one format error.
 """
 
 from __future__ import annotations
 
-import binascii
 import hashlib
-import json
-import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import accumulate
 from types import MappingProxyType
-from typing import TypeAlias
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
-"""A parsed JSON value."""
-
-JsonInput: TypeAlias = (
-    "bool | int | float | str | Sequence[JsonInput] | Mapping[str, JsonInput] | None"
+from attestgate.protocol.encoding import (
+    EncodingError,
+    JsonInput,
+    JsonValue,
+    b64url_decode,
+    b64url_encode,
+    canonical_json,
+    json_dumps,
+    json_loads,
+    json_object,
+    json_text,
 )
-"""A value that serialises to JSON (read-only container types, so callers' dicts fit)."""
+
+__all__ = [  # the encodings are re-exported: JOSE users need them with the JWS helpers
+    "ES256",
+    "CompactJws",
+    "JoseError",
+    "JsonInput",
+    "JsonValue",
+    "Jwks",
+    "b64url_decode",
+    "b64url_encode",
+    "canonical_json",
+    "json_dumps",
+    "json_loads",
+    "json_object",
+    "json_segment",
+    "json_text",
+    "jwk_thumbprint",
+    "load_public_jwk",
+    "parse_compact_jws",
+    "public_jwk",
+    "raw_p256_signature",
+    "sign_es256",
+    "sign_es256_segments",
+    "verify_es256",
+]
+
+JoseError = EncodingError
+"""A JOSE structure (base64url, JSON, JWK, JWS) is malformed or unacceptable: the kernel's
+format error under its JOSE name (one class, so ``except JoseError`` also catches a bad segment)."""
 
 ES256 = "ES256"
-_B64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
-_B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_B64URL_VALUE = {char: value for value, char in enumerate(_B64URL_ALPHABET)}
-# Unused low bits of the last character, by the unpadded length modulo 4 (RFC 4648 §4).
-_SPARE_BITS = {0: 0, 2: 0b1111, 3: 0b11}
-_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
-_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
-_JSON_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"')
-_NOT_BRACKET_RE = re.compile(r"[^\[\]{}]")
 _P256_COORD_BYTES = 32
 # RFC 7518 §3.4: ES256 is ECDSA P-256 with SHA-256, signature R || S (32 bytes each).
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
-
-
-class JoseError(ValueError):
-    """A JOSE structure (base64url, JSON, JWK, JWS) is malformed or unacceptable."""
-
-
-def b64url_encode(data: bytes) -> str:
-    """Base64url without padding (RFC 7515 §2)."""
-    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode()
-
-
-def b64url_decode(text: str) -> bytes:
-    """Strict base64url decode: no padding, URL-safe alphabet only, canonical trailing bits.
-
-    Canonical means re-encoding gives back ``text``; otherwise two strings would decode to the
-    same bytes (RFC 4648 §3.5), which would let a mutated token verify.
-    """
-    if not isinstance(text, str) or len(text) % 4 == 1 or not _B64URL_RE.fullmatch(text):
-        raise JoseError("invalid base64url")
-    # RFC 4648 §3.5: the bits of the last character beyond the data must be zero; checking them
-    # is equivalent to re-encoding and comparing, and much cheaper.
-    spare_bits = _SPARE_BITS[len(text) % 4]
-    if spare_bits and _B64URL_VALUE[text[-1]] & spare_bits:
-        raise JoseError("non-canonical base64url")
-    padded = (text + "=" * (-len(text) % 4)).encode("ascii").translate(_FROM_URLSAFE)
-    try:
-        return binascii.a2b_base64(padded)
-    except (binascii.Error, ValueError) as exc:  # pragma: no cover - excluded by the regex
-        raise JoseError("invalid base64url") from exc
-
-
-def json_dumps(value: JsonInput) -> str:
-    """Compact JSON (no whitespace, UTF-8 text kept as is, no NaN); raises ``JoseError``."""
-    try:
-        return _COMPACT_ENCODER.encode(value)
-    except (TypeError, ValueError) as exc:
-        raise JoseError("value is not JSON-serialisable") from exc
-
-
-_COMPACT_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-_json_string = json.encoder.encode_basestring
-
-
-def json_text(value: JsonInput) -> str:
-    """Exactly ``json_dumps(value)``, without the encoder's per-call cost for a string, a
-    boolean, null or an integer: for hot paths that assemble JSON from a few such values."""
-    if isinstance(value, str) and type(value) is str:
-        return _json_string(value)
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if value is None:
-        return "null"
-    if isinstance(value, int) and type(value) is int:
-        return int.__repr__(value)
-    return json_dumps(value)
-
-
-def _no_duplicates(pairs: list[tuple[str, JsonValue]]) -> dict[str, JsonValue]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise JoseError("duplicate JSON member name")
-    return result
-
-
-def _reject_constant(name: str) -> None:
-    raise JoseError("non-finite JSON number")
-
-
-def json_text_depth(text: str) -> int:
-    """Nesting depth of the containers of JSON ``text`` (brackets inside strings ignored)."""
-    openings = text.count("[") + text.count("{")
-    if openings <= 8:  # the depth is at most the number of openings: no need to look closer
-        return openings
-    brackets = _NOT_BRACKET_RE.sub("", _JSON_STRING_RE.sub("", text))
-    return max(accumulate(1 if c in "[{" else -1 for c in brackets), default=0)
-
-
-def json_depth(value: JsonValue) -> int:
-    """Nesting depth of containers: a scalar is 0, ``{}`` is 1, ``{"a": []}`` is 2."""
-    deepest = 0
-    stack: list[tuple[JsonValue, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        children: Iterator[JsonValue]
-        if isinstance(item, dict):
-            children = iter(item.values())
-        elif isinstance(item, list):
-            children = iter(item)
-        else:
-            continue
-        deepest = max(deepest, depth + 1)
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
-
-
-def json_loads(data: bytes, *, max_depth: int) -> JsonValue:
-    """Parse UTF-8 JSON strictly (no duplicate names, no NaN/Infinity, depth <= ``max_depth``)."""
-    try:
-        text = data.decode("utf-8")
-        # Depth first, on the text: the parser then never recurses deeper than allowed.
-        if json_text_depth(text) > max_depth:
-            raise JoseError("JSON nested too deeply")
-        value: JsonValue = _STRICT_DECODER.decode(text)
-    except JoseError:
-        raise
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        # ValueError covers JSONDecodeError and over-long integer literals.
-        raise JoseError("invalid JSON") from exc
-    return value
-
-
-_STRICT_DECODER = json.JSONDecoder(
-    object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
-)
-
-
-def json_object(data: bytes, *, max_depth: int) -> dict[str, JsonValue]:
-    """Parse strict JSON that must be an object (a JWS header or JWT claims set)."""
-    value = json_loads(data, max_depth=max_depth)
-    if not isinstance(value, dict):
-        raise JoseError("JSON value is not an object")
-    return value
 
 
 def public_jwk(key: ec.EllipticCurvePublicKey, *, kid: str | None = None) -> dict[str, str]:
@@ -226,10 +119,8 @@ def jwk_thumbprint(key: ec.EllipticCurvePublicKey | Mapping[str, object]) -> str
     loaded = key if isinstance(key, ec.EllipticCurvePublicKey) else load_public_jwk(key)
     members = public_jwk(loaded)
     # RFC 7638 §3.2: required members only, lexicographic order, no whitespace.
-    canonical = json.dumps(
-        {name: members[name] for name in ("crv", "kty", "x", "y")}, separators=(",", ":")
-    )
-    return b64url_encode(hashlib.sha256(canonical.encode("ascii")).digest())
+    canonical = canonical_json({name: members[name] for name in ("crv", "kty", "x", "y")})
+    return b64url_encode(hashlib.sha256(canonical).digest())
 
 
 @dataclass(frozen=True)
