@@ -33,6 +33,7 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from attestgate.audit.sequencer import BatchReport
+from attestgate.gateway.addresses import is_loopback, parse_listen
 from attestgate.gateway.config import ConfigError, GatewayConfig
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -167,9 +168,6 @@ class MetricsServer:
 def metrics_server(config: GatewayConfig, metrics: GatewayMetrics) -> MetricsServer:
     """The endpoint ``config.metrics`` names; refuses a non-loopback address unless allowed,
     because metrics describe traffic (methods, refusal reasons) to whoever can reach them."""
-    # Imported here: gateway.server imports this module's users, not the other way round.
-    from attestgate.gateway.server import is_loopback, parse_listen  # noqa: PLC0415
-
     host, port = parse_listen(config.metrics)
     if not is_loopback(host) and not config.metrics_allow_remote:
         raise ConfigError(

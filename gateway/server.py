@@ -12,40 +12,39 @@ rate limits, enforced by the interceptor.
 from __future__ import annotations
 
 import functools
-import ipaddress
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from attestgate.gateway.addresses import format_host_port, is_loopback, parse_listen
 from attestgate.gateway.auth import TokenVerifier
 from attestgate.gateway.call_log import CallObserver
 from attestgate.gateway.clock import Clock
 from attestgate.gateway.config import ConfigError, GatewayConfig
 from attestgate.gateway.keys import KeyRing
-from attestgate.gateway.services.unimplemented import (
-    UnimplementedAttestationService,
-    UnimplementedAuditService,
-    UnimplementedConsentService,
-    UnimplementedRecordService,
+from attestgate.gateway.serving import (
+    GatewayServicers,
+    add_servicers,
+    admission,
+    gateway_interceptor,
+    server_options,
 )
-from attestgate.gateway.serving import add_servicers, admission, gateway_interceptor, server_options
 from attestgate.gateway.streams import StreamLimiter
 from attestgate.gateway.tls import ensure_dev_tls, server_credentials
-from attestgate.v1 import (
-    attestation_pb2,
-    attestation_pb2_grpc,
-    audit_pb2,
-    audit_pb2_grpc,
-    consent_pb2,
-    consent_pb2_grpc,
-    record_pb2,
-    record_pb2_grpc,
-)
+from attestgate.v1 import attestation_pb2, audit_pb2, consent_pb2, record_pb2
+
+__all__ = [
+    "SERVICE_NAMES",
+    "Gateway",
+    "GatewayServicers",
+    "build_server",
+    "check_listen_security",
+    "prepare_data_dir",
+]
 
 _log = logging.getLogger("attestgate.server")
 
@@ -56,50 +55,6 @@ SERVICE_NAMES: tuple[str, ...] = (
     audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
 )
 """The four attestgate services, by full name."""
-
-
-@dataclass
-class GatewayServicers:
-    """One servicer per service; a feature replaces its ``Unimplemented*`` default."""
-
-    consent: consent_pb2_grpc.ConsentServiceServicer = field(
-        default_factory=UnimplementedConsentService
-    )
-    attestation: attestation_pb2_grpc.AttestationServiceServicer = field(
-        default_factory=UnimplementedAttestationService
-    )
-    record: record_pb2_grpc.RecordServiceServicer = field(
-        default_factory=UnimplementedRecordService
-    )
-    audit: audit_pb2_grpc.AuditServiceServicer = field(default_factory=UnimplementedAuditService)
-
-
-def parse_listen(listen: str) -> tuple[str, int]:
-    """``"host:port"`` or ``"[v6]:port"`` -> ``(host, port)``; ``ConfigError`` if malformed."""
-    host, sep, port_text = listen.rpartition(":")
-    digits = port_text.isascii() and port_text.isdigit()  # not "²", which int() refuses
-    if not sep or not digits or not host or int(port_text) > 65535:
-        raise ConfigError(f"listen address {listen!r} must look like HOST:PORT (port 0: any free)")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        raise ConfigError(f"listen address {listen!r}: write IPv6 hosts in brackets, [::1]:PORT")
-    return host, int(port_text)
-
-
-def format_host_port(host: str, port: int) -> str:
-    """``host:port`` with brackets around an IPv6 host."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost``, 127.0.0.0/8 and ``::1``."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_listen_security(config: GatewayConfig) -> tuple[str, int]:
@@ -238,6 +193,7 @@ def build_server(
         verifier=verifier,
         observer=observer,
     )
+    assert admitted.concurrency is not None  # admission() always builds the worker pool
     server = grpc.server(
         admitted.concurrency, interceptors=[interceptor], options=server_options(config)
     )

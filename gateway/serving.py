@@ -1,6 +1,6 @@
 """What every flavour of the gateway's gRPC server shares, built from the configuration: the worker
 pool and admission control, the interceptor (token checks, access log), the channel options and
-the registration of the four services.
+the four servicers (``GatewayServicers``) and their registration.
 
 ``gateway.server.build_server`` builds the production server (synchronous ``grpc.server``) from
 these; ``bench/aio_server.py`` builds a ``grpc.aio`` variant from the same parts, so the two
@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import math
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 import grpc
 
@@ -24,6 +24,12 @@ from attestgate.gateway.config import GatewayConfig
 from attestgate.gateway.interceptors import Admission, GatewayInterceptor
 from attestgate.gateway.keys import KeyRing
 from attestgate.gateway.limits import AdmissionExecutor, RateLimiter
+from attestgate.gateway.services.unimplemented import (
+    UnimplementedAttestationService,
+    UnimplementedAuditService,
+    UnimplementedConsentService,
+    UnimplementedRecordService,
+)
 from attestgate.gateway.streams import StreamLimiter, StreamLimits
 from attestgate.v1 import (
     attestation_pb2_grpc,
@@ -32,8 +38,21 @@ from attestgate.v1 import (
     record_pb2_grpc,
 )
 
-if TYPE_CHECKING:
-    from attestgate.gateway.server import GatewayServicers
+
+@dataclass
+class GatewayServicers:
+    """One servicer per service; a feature replaces its ``Unimplemented*`` default."""
+
+    consent: consent_pb2_grpc.ConsentServiceServicer = field(
+        default_factory=UnimplementedConsentService
+    )
+    attestation: attestation_pb2_grpc.AttestationServiceServicer = field(
+        default_factory=UnimplementedAttestationService
+    )
+    record: record_pb2_grpc.RecordServiceServicer = field(
+        default_factory=UnimplementedRecordService
+    )
+    audit: audit_pb2_grpc.AuditServiceServicer = field(default_factory=UnimplementedAuditService)
 
 
 def gateway_interceptor(

@@ -13,8 +13,10 @@ import logging
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import uvicorn
 from starlette.applications import Starlette
@@ -23,7 +25,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from attestgate.gateway import server as grpc_server
+from attestgate.gateway.addresses import format_host_port, is_loopback, parse_listen
 from attestgate.gateway.auth import TokenVerifier
 from attestgate.gateway.config import ConfigError, GatewayConfig
 from attestgate.gateway.context import Core
@@ -49,6 +51,13 @@ STATIC_DIR = Path(__file__).parent / "static"
 START_TIMEOUT_SECONDS = 10.0
 
 
+class Lifecycle(Protocol):
+    """What the portal needs of the server it runs beside (``gateway.server.Gateway``): hooks."""
+
+    on_start: list[Callable[[], None]]
+    on_stop: list[Callable[[], None]]
+
+
 @dataclass(frozen=True)
 class PortalAddress:
     """Where the portal listens and whether it speaks TLS."""
@@ -61,16 +70,16 @@ class PortalAddress:
     def url(self) -> str:
         """The base URL, e.g. ``https://127.0.0.1:8080``."""
         scheme = "https" if self.https else "http"
-        return f"{scheme}://{grpc_server.format_host_port(self.host, self.port)}"
+        return f"{scheme}://{format_host_port(self.host, self.port)}"
 
 
 def portal_address(config: GatewayConfig) -> PortalAddress:
     """Parse ``config.portal``; plaintext is refused off loopback (``ConfigError``)."""
     try:
-        host, port = grpc_server.parse_listen(config.portal)
+        host, port = parse_listen(config.portal)
     except ConfigError as exc:
         raise ConfigError(f"--portal: {exc}") from None
-    if config.insecure and not grpc_server.is_loopback(host):
+    if config.insecure and not is_loopback(host):
         raise ConfigError(
             f"refusing --portal {config.portal} with --insecure: the portal would carry sign-in "
             "tokens in the clear; use a loopback address or drop --insecure to serve HTTPS"
@@ -171,7 +180,7 @@ class PortalServer:
             self._thread.join(START_TIMEOUT_SECONDS)
 
 
-def attach_portal(gateway: grpc_server.Gateway, core: Core) -> PortalServer:
+def attach_portal(gateway: Lifecycle, core: Core) -> PortalServer:
     """Serve the portal alongside ``gateway``: started by its start, stopped by its stop."""
     config = core.config
     address = portal_address(config)

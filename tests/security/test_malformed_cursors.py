@@ -19,9 +19,9 @@ import grpc
 import jwt
 import pytest
 
+from attestgate.gateway.addresses import parse_listen
 from attestgate.gateway.clock import FixedClock
 from attestgate.gateway.config import ConfigError
-from attestgate.gateway.server import parse_listen
 from attestgate.v1 import audit_pb2, audit_pb2_grpc, consent_pb2, consent_pb2_grpc
 from tests.integration import live
 from tests.integration.live import LiveGateway

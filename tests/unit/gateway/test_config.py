@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from attestgate.gateway.addresses import is_loopback, parse_listen
 from attestgate.gateway.config import (
     ConfigError,
     GatewayConfig,
@@ -14,7 +15,7 @@ from attestgate.gateway.config import (
     parse_duration,
     with_overrides,
 )
-from attestgate.gateway.server import check_listen_security, is_loopback, parse_listen
+from attestgate.gateway.server import check_listen_security
 
 
 def write(path: Path, text: str) -> Path:
