@@ -14,6 +14,7 @@ from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import grpc
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from attestgate.sdk._internal import convert, holder
@@ -53,7 +54,7 @@ class BankClient(ClientBase):
 
     def __init__(
         self,
-        target: str,
+        target: str | None = None,
         *,
         token: TokenSource,
         tls: TlsConfig | None = None,
@@ -64,6 +65,7 @@ class BankClient(ClientBase):
         leeway: timedelta = timedelta(seconds=30),
         options: Sequence[tuple[str, Any]] = (),
         retry: RetryPolicy | None = None,
+        channel: grpc.Channel | None = None,
     ) -> None:
         self._holder = Holder(holder_key, clock=clock, leeway=leeway)
         super().__init__(
@@ -74,6 +76,7 @@ class BankClient(ClientBase):
             timeout=timeout,
             options=options,
             retry=retry,
+            channel=channel,
         )
         self._issuer: IssuerInfo | None = None
         self._issuer_lock = threading.Lock()

@@ -10,6 +10,8 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import grpc
+
 from attestgate.sdk._internal import convert
 from attestgate.sdk._internal.base import DEFAULT_TIMEOUT, PAGE_SIZE, ClientBase, follow_pages
 from attestgate.sdk._internal.channel import TokenSource
@@ -26,13 +28,18 @@ class OwnerClient(ClientBase):
 
     ``target`` is ``host:port``; ``token`` a bearer token with role ``owner`` (or a function
     returning the current one); ``tls`` the CA (and client certificate) to use, ``None`` for the
-    system roots; ``insecure=True`` only for a local plaintext gateway. Ids may be given bare
-    (``cr_...``, ``cs_...``) or as resource names. Use it as a context manager or ``close()`` it.
+    system roots; ``insecure=True`` only for a local plaintext gateway. ``channel`` (every client
+    takes it) is an open ``grpc.Channel`` to use instead (``grpc.aio.Channel`` for the async
+    clients), e.g. to a gateway started in a test: configured by whoever made it (``tls``,
+    ``insecure`` and ``options`` are refused with it), still given the client's token and error
+    mapping, and left open by ``close()``; ``target`` is then optional, a label for ``repr``.
+    Ids may be given bare (``cr_...``, ``cs_...``) or as resource names. Use it as a context
+    manager or ``close()`` it.
     """
 
     def __init__(
         self,
-        target: str,
+        target: str | None = None,
         *,
         token: TokenSource,
         tls: TlsConfig | None = None,
@@ -40,6 +47,7 @@ class OwnerClient(ClientBase):
         timeout: float = DEFAULT_TIMEOUT,
         options: Sequence[tuple[str, Any]] = (),
         retry: RetryPolicy | None = None,
+        channel: grpc.Channel | None = None,
     ) -> None:
         super().__init__(
             target,
@@ -49,6 +57,7 @@ class OwnerClient(ClientBase):
             timeout=timeout,
             options=options,
             retry=retry,
+            channel=channel,
         )
         self._stub = consent_pb2_grpc.ConsentServiceStub(self._channel)
 

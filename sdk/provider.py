@@ -11,6 +11,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import grpc
+
 from attestgate.sdk._internal import convert
 from attestgate.sdk._internal.base import DEFAULT_TIMEOUT, ClientBase
 from attestgate.sdk._internal.channel import TokenSource
@@ -33,7 +35,7 @@ class ProviderClient(ClientBase):
 
     def __init__(
         self,
-        target: str,
+        target: str | None = None,
         *,
         token: TokenSource,
         signing_key: SigningKey,
@@ -44,6 +46,7 @@ class ProviderClient(ClientBase):
         clock: Callable[[], datetime] | None = None,
         options: Sequence[tuple[str, Any]] = (),
         retry: RetryPolicy | None = None,
+        channel: grpc.Channel | None = None,
     ) -> None:
         self._uploads = UploadSigner(
             token=token, signing_key=signing_key, provider_id=provider_id, clock=clock
@@ -56,6 +59,7 @@ class ProviderClient(ClientBase):
             timeout=timeout,
             options=options,
             retry=retry,
+            channel=channel,
         )
         self._stub = record_pb2_grpc.RecordServiceStub(self._channel)
 

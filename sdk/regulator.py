@@ -16,6 +16,8 @@ from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
+import grpc
+
 from attestgate.protocol import note
 from attestgate.protocol.merkle import ProofError, leaf_hash
 from attestgate.protocol.merkle import verify_consistency as _check_consistency
@@ -58,7 +60,7 @@ class RegulatorClient(ClientBase):
 
     def __init__(
         self,
-        target: str,
+        target: str | None = None,
         *,
         token: TokenSource,
         vkey: str,
@@ -68,6 +70,7 @@ class RegulatorClient(ClientBase):
         timeout: float = DEFAULT_TIMEOUT,
         options: Sequence[tuple[str, Any]] = (),
         retry: RetryPolicy | None = None,
+        channel: grpc.Channel | None = None,
     ) -> None:
         self._verifier = _verifier(vkey)  # refuse a bad key before opening a channel
         self._origin = origin or self._verifier.name
@@ -79,6 +82,7 @@ class RegulatorClient(ClientBase):
             timeout=timeout,
             options=options,
             retry=retry,
+            channel=channel,
         )
         self._stub = audit_pb2_grpc.AuditServiceStub(self._channel)
 

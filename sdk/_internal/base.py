@@ -1,11 +1,14 @@
 """Plumbing shared by the SDK clients: the channel, a default deadline per call, paging, closing.
 
-Internal (no stability guarantee). Every client owns one channel built by ``open_channel`` (TLS by
+Internal (no stability guarantee). A client builds its channel with ``open_channel`` (TLS by
 default, bearer token, errors mapped to ``sdk.errors``) and closes it on ``close()`` or when its
-``with`` block ends. Unary calls get a deadline (``timeout``, seconds) so a hung gateway surfaces
-as ``sdk.errors.DeadlineExceeded`` instead of blocking forever; streams run without one unless
-the caller asks. Idempotent unary calls are retried on transient failures (``sdk.retry``).
-Channels get keepalive and message-size defaults (``channel_options``); the caller's win.
+``with`` block ends; or it is given one (``channel=``, e.g. to an in-process gateway in a bank's
+tests), which it wraps with the same token and error interceptor (``grpc.intercept_channel``)
+and leaves open: whoever made a channel closes it. Unary calls get a deadline (``timeout``,
+seconds) so a hung gateway surfaces as ``sdk.errors.DeadlineExceeded`` instead of blocking
+forever; streams run without one unless the caller asks. Idempotent unary calls are retried on
+transient failures (``sdk.retry``). Channels get keepalive and message-size defaults
+(``channel_options``); the caller's win.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from attestgate.sdk._internal.channel import TokenSource, open_channel
+import grpc
+
+from attestgate.sdk._internal.channel import SdkClientInterceptor, TokenSource, open_channel
 from attestgate.sdk.retry import DEFAULT_RETRY, RetryPolicy, call_with_retry, classify
 from attestgate.sdk.tls import TlsConfig
 
@@ -56,12 +61,36 @@ def channel_options(options: Sequence[tuple[str, Any]] = ()) -> list[tuple[str, 
     return [item for item in DEFAULT_CHANNEL_OPTIONS if item[0] not in given] + list(options)
 
 
+def check_connection(
+    target: str | None,
+    *,
+    given_channel: bool,
+    tls: TlsConfig | None,
+    insecure: bool,
+    options: Sequence[tuple[str, Any]],
+) -> str:
+    """The client's ``target`` label after checking that exactly one way to connect was chosen:
+    a ``target`` the client opens a channel to (with ``tls``/``insecure``/``options``), or a
+    ``channel`` made by the caller (already configured: those three are refused with it; a
+    ``target`` given with it is only the name ``.target`` and ``repr`` show)."""
+    if not given_channel:
+        if not target:
+            raise ValueError("give the gateway's host:port as target, or an open channel=")
+        return target
+    if tls is not None or insecure or options:
+        raise ValueError(
+            "tls, insecure and options configure a channel the client opens; "
+            "configure a given channel= where you create it"
+        )
+    return target or ""
+
+
 class ClientBase:
     """A channel with defaults; subclasses add stubs and typed methods."""
 
     def __init__(
         self,
-        target: str,
+        target: str | None,
         *,
         token: TokenSource | None,
         tls: TlsConfig | None = None,
@@ -69,21 +98,33 @@ class ClientBase:
         timeout: float = DEFAULT_TIMEOUT,
         options: Sequence[tuple[str, Any]] = (),
         retry: RetryPolicy | None = None,
+        channel: grpc.Channel | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
-        self._target = target
+        self._target = check_connection(
+            target, given_channel=channel is not None, tls=tls, insecure=insecure, options=options
+        )
         self._timeout = timeout
         self._retry = retry or DEFAULT_RETRY
-        self._channel = open_channel(
-            target, tls=tls, insecure=insecure, token=token, options=channel_options(options)
-        )
+        self._owns_channel = channel is None
+        if channel is None:
+            self._channel = open_channel(
+                self._target,
+                tls=tls,
+                insecure=insecure,
+                token=token,
+                options=channel_options(options),
+            )
+        else:
+            self._channel = grpc.intercept_channel(channel, SdkClientInterceptor(token))
         self._closed = False
         self._lock = threading.Lock()
 
     @property
     def target(self) -> str:
-        """The ``host:port`` this client talks to."""
+        """The ``host:port`` this client talks to (for a given ``channel``: the ``target``
+        passed with it, or ``""``)."""
         return self._target
 
     def _unary(self, method: Callable[..., M], request: Any) -> M:
@@ -124,12 +165,14 @@ class ClientBase:
                 time.sleep(pause)
 
     def close(self) -> None:
-        """Close the channel; calls in flight are cancelled. Idempotent."""
+        """Close the channel the client opened (calls in flight are cancelled); a channel given
+        with ``channel=`` stays open for its owner to close. Idempotent."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-        self._channel.close()
+        if self._owns_channel:
+            self._channel.close()
 
     def __enter__(self) -> Self:
         return self

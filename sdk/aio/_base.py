@@ -4,7 +4,10 @@ Internal (no stability guarantee). The twin of ``sdk._internal.base`` for ``asyn
 TLS rules, default channel options, per-call deadline and retry policy (``sdk.retry``), and the
 same one translation point for errors (``sdk.errors.from_rpc_error``), applied here to
 ``grpc.aio.AioRpcError``. Create async clients inside the running event loop that uses them:
-a ``grpc.aio`` channel belongs to the loop it was made in.
+a ``grpc.aio`` channel belongs to the loop it was made in. A client may be given an open
+``grpc.aio.Channel`` (``channel=``, e.g. to an in-process gateway in a bank's tests): the token
+and the error mapping are applied per call, so they hold for it too, and ``close()`` leaves it
+open for whoever made it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from attestgate.sdk._internal.base import (
     MAX_PAGES,
     RECONNECT_PAUSE,
     channel_options,
+    check_connection,
 )
 from attestgate.sdk._internal.channel import TokenSource
 from attestgate.sdk.errors import from_rpc_error
@@ -59,7 +63,7 @@ class AsyncClientBase:
 
     def __init__(
         self,
-        target: str,
+        target: str | None,
         *,
         token: TokenSource | None,
         tls: TlsConfig | None = None,
@@ -67,19 +71,26 @@ class AsyncClientBase:
         timeout: float = DEFAULT_TIMEOUT,
         options: Sequence[tuple[str, Any]] = (),
         retry: RetryPolicy | None = None,
+        channel: grpc.aio.Channel | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
-        self._target = target
+        self._target = check_connection(
+            target, given_channel=channel is not None, tls=tls, insecure=insecure, options=options
+        )
         self._token = token
         self._timeout = timeout
         self._retry = retry or DEFAULT_RETRY
-        self._channel = open_aio_channel(target, tls=tls, insecure=insecure, options=options)
+        self._owns_channel = channel is None
+        self._channel = channel or open_aio_channel(
+            self._target, tls=tls, insecure=insecure, options=options
+        )
         self._closed = False
 
     @property
     def target(self) -> str:
-        """The ``host:port`` this client talks to."""
+        """The ``host:port`` this client talks to (for a given ``channel``: the ``target``
+        passed with it, or ``""``)."""
         return self._target
 
     def _metadata(self) -> tuple[tuple[str, str], ...]:
@@ -133,11 +144,13 @@ class AsyncClientBase:
                 await asyncio.sleep(pause)
 
     async def close(self) -> None:
-        """Close the channel; calls in flight are cancelled. Idempotent."""
+        """Close the channel the client opened (calls in flight are cancelled); a channel given
+        with ``channel=`` stays open for its owner to close. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        await self._channel.close()
+        if self._owns_channel:
+            await self._channel.close()
 
     async def __aenter__(self) -> Self:
         return self

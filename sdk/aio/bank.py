@@ -10,6 +10,7 @@ from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequenc
 from datetime import datetime, timedelta
 from typing import Any
 
+import grpc.aio
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from attestgate.sdk._internal import convert, holder
@@ -50,7 +51,7 @@ class AsyncBankClient(AsyncClientBase):
 
     def __init__(
         self,
-        target: str,
+        target: str | None = None,
         *,
         token: TokenSource,
         tls: TlsConfig | None = None,
@@ -61,6 +62,7 @@ class AsyncBankClient(AsyncClientBase):
         leeway: timedelta = timedelta(seconds=30),
         options: Sequence[tuple[str, Any]] = (),
         retry: RetryPolicy | None = None,
+        channel: grpc.aio.Channel | None = None,
     ) -> None:
         self._holder = Holder(holder_key, clock=clock, leeway=leeway)
         super().__init__(
@@ -71,6 +73,7 @@ class AsyncBankClient(AsyncClientBase):
             timeout=timeout,
             options=options,
             retry=retry,
+            channel=channel,
         )
         self._issuer: IssuerInfo | None = None
         self._consents = consent_pb2_grpc.ConsentServiceStub(self._channel)

@@ -6,6 +6,8 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import grpc.aio
+
 from attestgate.sdk._internal import convert
 from attestgate.sdk._internal.base import PAGE_SIZE
 from attestgate.sdk.aio._base import (
@@ -31,7 +33,7 @@ class AsyncOwnerClient(AsyncClientBase):
 
     def __init__(
         self,
-        target: str,
+        target: str | None = None,
         *,
         token: TokenSource,
         tls: TlsConfig | None = None,
@@ -39,6 +41,7 @@ class AsyncOwnerClient(AsyncClientBase):
         timeout: float = DEFAULT_TIMEOUT,
         options: Sequence[tuple[str, Any]] = (),
         retry: RetryPolicy | None = None,
+        channel: grpc.aio.Channel | None = None,
     ) -> None:
         super().__init__(
             target,
@@ -48,6 +51,7 @@ class AsyncOwnerClient(AsyncClientBase):
             timeout=timeout,
             options=options,
             retry=retry,
+            channel=channel,
         )
         self._stub = consent_pb2_grpc.ConsentServiceStub(self._channel)
 

@@ -12,6 +12,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import grpc.aio
+
 from attestgate.sdk._internal import convert
 from attestgate.sdk._internal.uploads import SigningKey, UploadSigner
 from attestgate.sdk.aio._base import DEFAULT_TIMEOUT, AsyncClientBase, TokenSource
@@ -31,7 +33,7 @@ class AsyncProviderClient(AsyncClientBase):
 
     def __init__(
         self,
-        target: str,
+        target: str | None = None,
         *,
         token: TokenSource,
         signing_key: SigningKey,
@@ -42,6 +44,7 @@ class AsyncProviderClient(AsyncClientBase):
         clock: Callable[[], datetime] | None = None,
         options: Sequence[tuple[str, Any]] = (),
         retry: RetryPolicy | None = None,
+        channel: grpc.aio.Channel | None = None,
     ) -> None:
         self._uploads = UploadSigner(
             token=token, signing_key=signing_key, provider_id=provider_id, clock=clock
@@ -54,6 +57,7 @@ class AsyncProviderClient(AsyncClientBase):
             timeout=timeout,
             options=options,
             retry=retry,
+            channel=channel,
         )
         self._stub = record_pb2_grpc.RecordServiceStub(self._channel)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
+import grpc.aio
+
 from attestgate.protocol.merkle import ProofError, leaf_hash
 from attestgate.protocol.merkle import verify_consistency as _check_consistency
 from attestgate.protocol.merkle import verify_inclusion as _check_inclusion
@@ -40,7 +42,7 @@ class AsyncRegulatorClient(AsyncClientBase):
 
     def __init__(
         self,
-        target: str,
+        target: str | None = None,
         *,
         token: TokenSource,
         vkey: str,
@@ -50,6 +52,7 @@ class AsyncRegulatorClient(AsyncClientBase):
         timeout: float = DEFAULT_TIMEOUT,
         options: Sequence[tuple[str, Any]] = (),
         retry: RetryPolicy | None = None,
+        channel: grpc.aio.Channel | None = None,
     ) -> None:
         self._verifier = _verifier(vkey)  # refuse a bad key before opening a channel
         self._origin = origin or self._verifier.name
@@ -61,6 +64,7 @@ class AsyncRegulatorClient(AsyncClientBase):
             timeout=timeout,
             options=options,
             retry=retry,
+            channel=channel,
         )
         self._stub = audit_pb2_grpc.AuditServiceStub(self._channel)
 

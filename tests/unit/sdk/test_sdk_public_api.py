@@ -115,6 +115,9 @@ def test_client_methods_and_keyword_only_constructor(client: str) -> None:
     assert [p.name for p in parameters[:2]] == ["self", "target"]
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters[2:])
     assert "token" in {p.name for p in parameters}
+    # target may be left out when the caller passes an open channel (an in-process gateway)
+    assert parameters[1].default is None
+    assert inspect.signature(cls.__init__).parameters["channel"].default is None
 
 
 SYNC_ASYNC = ["BankClient", "OwnerClient", "ProviderClient", "RegulatorClient"]
@@ -154,7 +157,16 @@ def test_async_client_has_the_sync_surface(name: str) -> None:
             async_member
         )
         assert is_async is (member not in NO_IO), member
-    assert _parameters(sync_cls.__init__) == _parameters(async_cls.__init__)
+    # The same constructor; only the channel type differs: grpc.aio.Channel for the async twin.
+    channel = frozenset({"channel"})
+    assert _parameters(sync_cls.__init__, skip=channel) == _parameters(
+        async_cls.__init__, skip=channel
+    )
+    sync_init, async_init = (
+        inspect.signature(c.__init__).parameters for c in (sync_cls, async_cls)
+    )
+    assert sync_init["channel"].annotation == "grpc.Channel | None"
+    assert async_init["channel"].annotation == "grpc.aio.Channel | None"
     assert "retry" in inspect.signature(sync_cls.__init__).parameters
 
 
