@@ -26,13 +26,18 @@ import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
 from attestgate.gateway.clock import Clock
 from attestgate.gateway.config import GatewayConfig
-from attestgate.gateway.interceptors import UNLIMITED_METHODS, Behavior, GatewayInterceptor
+from attestgate.gateway.interceptors import (
+    UNLIMITED_METHODS,
+    Behavior,
+    GatewayInterceptor,
+    Handler,
+)
 from attestgate.gateway.keys import KeyRing
 from attestgate.gateway.limits import overloaded_error
 from attestgate.gateway.server import GatewayServicers
@@ -81,7 +86,7 @@ class SyncContextOnAio:
         return True
 
 
-class AioGatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class AioGatewayInterceptor(grpc.aio.ServerInterceptor):
     """``GatewayInterceptor``'s checks and log for a ``grpc.aio`` server: plain-function
     behaviors keep the synchronous wrapping (on the migration pool, whose ``AdmissionExecutor``
     enforces the concurrency limit), coroutines get the same steps awaited on the loop and an
@@ -93,8 +98,10 @@ class AioGatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._in_flight = 0  # coroutine behaviors only; touched on the loop thread alone
 
     async def intercept_service(
-        self, continuation: Callable[[Any], Awaitable[Any]], handler_call_details: Any
-    ) -> Any:
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
         """Wrap the called method's handler (``None``: unknown method, UNIMPLEMENTED)."""
         handler = await continuation(handler_call_details)
         return self._gateway.wrap_handler(
@@ -141,7 +148,8 @@ class AioGatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
 def _on_sync_context(wrapped: Behavior) -> Behavior:
     def behavior(request: Any, context: Any) -> Any:
-        return wrapped(request, SyncContextOnAio(context))
+        # The adapter has the ServicerContext methods the wrapping calls, the rest by delegation.
+        return wrapped(request, cast(grpc.ServicerContext, SyncContextOnAio(context)))
 
     return behavior
 

@@ -193,7 +193,7 @@ async def _run_worker(spec: LoadSpec, pipe: Connection) -> _WorkerResult:
         channel = grpc.aio.secure_channel(spec.target, grpc.ssl_channel_credentials(spec.ca_pem))
     async with channel:
         await asyncio.wait_for(channel.channel_ready(), 60)
-        call = channel.unary_unary(spec.method)  # bytes in, bytes out
+        call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(spec.method)
         pipe.send("ready")
         window: _Window = pipe.recv()
         result = _WorkerResult()

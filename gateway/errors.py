@@ -22,7 +22,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from attestgate.gateway.limits import RetryLaterError
-from attestgate.sdk.reasons import ERROR_DOMAIN, DomainError, FieldViolation, Reason
+from attestgate.protocol.reasons import ERROR_DOMAIN, DomainError, FieldViolation, Reason
 
 _log = logging.getLogger("attestgate.errors")
 
@@ -35,6 +35,12 @@ MAX_MESSAGE_CHARS = 1024
 def new_correlation_id() -> str:
     """A random id that ties a client-visible INTERNAL error to its server log line."""
     return uuid.uuid4().hex[:16]
+
+
+def _to_status(status: status_pb2.Status) -> grpc.Status:
+    """``grpc_status.rpc_status.to_status`` (untyped: grpcio-status ships no annotations)."""
+    result: grpc.Status = rpc_status.to_status(status)
+    return result
 
 
 def _pack(message: Any) -> any_pb2.Any:
@@ -78,7 +84,7 @@ def domain_status(error: DomainError) -> grpc.Status:
         delay.FromTimedelta(error.retry_after)
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     status = status_pb2.Status(code=getattr(code_pb2, code.name), message=message, details=details)
-    return rpc_status.to_status(status)
+    return _to_status(status)
 
 
 def internal_status(correlation_id: str) -> grpc.Status:
@@ -93,7 +99,7 @@ def internal_status(correlation_id: str) -> grpc.Status:
         message=f"internal error (correlation id {correlation_id})",
         details=[_pack(info)],
     )
-    return rpc_status.to_status(status)
+    return _to_status(status)
 
 
 def status_for_exception(exc: BaseException, *, method: str) -> tuple[grpc.Status, str | None]:

@@ -22,7 +22,7 @@ import hmac
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 from cryptography import x509
@@ -36,7 +36,7 @@ from attestgate.gateway.streams import StreamLease, StreamLimiter, bounded, peer
 from attestgate.protocol.reasons import DomainError, FieldViolation, Reason
 
 Behavior = Callable[[Any, grpc.ServicerContext], Any]
-Handler = grpc.RpcMethodHandler[Any, Any]
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"  # generic in the stubs only
 """A method's handler, as ``grpc.server`` and ``grpc.aio.server`` hand it to interceptors."""
 Wrapper = Callable[[str, Any], Any]
 """Wraps a method's behavior: ``(method, behavior) -> behavior``."""
@@ -194,6 +194,7 @@ class GatewayInterceptor(grpc.ServerInterceptor):
             return grpc.unary_stream_rpc_method_handler(
                 stream(method, handler.unary_stream), **kwargs
             )
+        assert handler.stream_stream is not None  # a handler has one of the four behaviors
         return grpc.stream_stream_rpc_method_handler(
             stream(method, handler.stream_stream), **kwargs
         )

@@ -35,7 +35,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
@@ -294,7 +294,9 @@ def bounded(
     counts as activity, and the stream ends cleanly once the lease expired."""
     if lease.reads_client:
         request = _touching(limiter, lease, request)
-    for response in inner(request, _LeaseContext(context, lease)):
+    # _LeaseContext overrides is_active and delegates every other ServicerContext method.
+    view = cast(grpc.ServicerContext, _LeaseContext(context, lease))
+    for response in inner(request, view):
         limiter.touch(lease)
         yield response
         if lease.expired:

@@ -22,13 +22,13 @@ TokenSource = str | Callable[[], str]
 
 
 @dataclass(frozen=True)
-class _CallDetails(grpc.ClientCallDetails):  # type: ignore[misc]
+class _CallDetails(grpc.ClientCallDetails):
     method: str
     timeout: float | None
-    metadata: Sequence[tuple[str, str | bytes]] | None
+    metadata: tuple[tuple[str, str | bytes], ...] | None
     credentials: grpc.CallCredentials | None
     wait_for_ready: bool | None
-    compression: Any
+    compression: grpc.Compression | None
 
 
 class _MappedStream:
@@ -51,15 +51,15 @@ class _MappedStream:
 
 
 class SdkClientInterceptor(
-    grpc.UnaryUnaryClientInterceptor,  # type: ignore[misc]
-    grpc.UnaryStreamClientInterceptor,  # type: ignore[misc]
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
 ):
     """Adds the bearer token and maps errors to ``sdk.errors``."""
 
     def __init__(self, token: TokenSource | None) -> None:
         self._token = token
 
-    def _details(self, details: Any) -> _CallDetails:
+    def _details(self, details: grpc.ClientCallDetails) -> _CallDetails:
         metadata = [(k, v) for k, v in (details.metadata or ()) if k.lower() != "authorization"]
         if self._token is not None:
             token = self._token() if callable(self._token) else self._token
@@ -67,14 +67,14 @@ class SdkClientInterceptor(
         return _CallDetails(
             details.method,
             details.timeout,
-            metadata,
+            tuple(metadata),
             details.credentials,
             getattr(details, "wait_for_ready", None),
             getattr(details, "compression", None),
         )
 
     def intercept_unary_unary(
-        self, continuation: Any, client_call_details: Any, request: Any
+        self, continuation: Any, client_call_details: grpc.ClientCallDetails, request: Any
     ) -> Any:
         """Send with the token; raise the SDK exception for a failed blocking call."""
         outcome = continuation(self._details(client_call_details), request)
@@ -85,7 +85,7 @@ class SdkClientInterceptor(
         return outcome
 
     def intercept_unary_stream(
-        self, continuation: Any, client_call_details: Any, request: Any
+        self, continuation: Any, client_call_details: grpc.ClientCallDetails, request: Any
     ) -> Any:
         """Send with the token; map errors raised while iterating the stream."""
         return _MappedStream(continuation(self._details(client_call_details), request))

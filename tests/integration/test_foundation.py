@@ -115,7 +115,7 @@ def test_tls_client_trusting_another_ca_is_refused(
 def test_unimplemented_method_answers_unimplemented_with_reason(gateway: RunningGateway) -> None:
     with gateway.raw_channel() as channel:
         stub = consent_pb2_grpc.ConsentServiceStub(channel)
-        metadata = [("authorization", f"Bearer {gateway.token('bank')}")]
+        metadata = (("authorization", f"Bearer {gateway.token('bank')}"),)
         with pytest.raises(grpc.RpcError) as caught:
             stub.GetConsent(consent_pb2.GetConsentRequest(), metadata=metadata, timeout=5)
     assert error_info(caught.value)[:2] == (grpc.StatusCode.UNIMPLEMENTED, "NOT_IMPLEMENTED")
@@ -238,7 +238,7 @@ ATTACKS: dict[str, tuple[Callable[[RunningGateway], str | None], grpc.StatusCode
 def test_auth_attack_is_rejected(gateway: RunningGateway, attack: str) -> None:
     make_token, code, reason = ATTACKS[attack]
     token = make_token(gateway)
-    metadata = [] if token is None else [("authorization", f"Bearer {token}")]
+    metadata = () if token is None else (("authorization", f"Bearer {token}"),)
     with gateway.raw_channel() as channel:
         stub = consent_pb2_grpc.ConsentServiceStub(channel)
         request = consent_pb2.CreateConsentRequestRequest()
@@ -251,7 +251,7 @@ def test_valid_token_passes_the_same_method(gateway: RunningGateway) -> None:
     # The control case for the corpus: same method, good token -> past auth (UNIMPLEMENTED).
     with gateway.raw_channel() as channel:
         stub = consent_pb2_grpc.ConsentServiceStub(channel)
-        metadata = [("authorization", f"Bearer {_signed(gateway)}")]
+        metadata = (("authorization", f"Bearer {_signed(gateway)}"),)
         with pytest.raises(grpc.RpcError) as caught:
             stub.CreateConsentRequest(
                 consent_pb2.CreateConsentRequestRequest(), metadata=metadata, timeout=5
@@ -319,7 +319,7 @@ def probed(
 def _get(gw: RunningGateway, name: str, role: str = "bank") -> Any:
     with gw.raw_channel() as channel:
         stub = consent_pb2_grpc.ConsentServiceStub(channel)
-        metadata = [("authorization", f"Bearer {gw.token(role, sub='bank-7')}")]
+        metadata = (("authorization", f"Bearer {gw.token(role, sub='bank-7')}"),)
         return stub.GetConsent(consent_pb2.GetConsentRequest(name=name), metadata=metadata)
 
 
@@ -344,11 +344,12 @@ def test_unexpected_error_is_internal_without_details(
         _get(probed, "consents/crash")
     error = caught.value
     assert error_info(error)[:2] == (grpc.StatusCode.INTERNAL, "INTERNAL")
-    assert error.details().startswith("internal error (correlation id ")
-    everything = repr(error.details()) + repr(error.trailing_metadata())
+    message = error.details() or ""
+    assert message.startswith("internal error (correlation id ")
+    everything = repr(message) + repr(error.trailing_metadata())
     assert "secret-internal-detail" not in everything
     assert "4111111111111111" not in everything
-    correlation_id = error.details().rsplit(" ", 1)[1].rstrip(")")
+    correlation_id = message.rsplit(" ", 1)[1].rstrip(")")
     logged = [r for r in caplog.records if getattr(r, "correlation_id", None) == correlation_id]
     assert logged
     assert logged[0].exc_info is not None
@@ -372,7 +373,7 @@ def test_access_log_names_no_token_and_no_subject(
     with probed.raw_channel() as channel:
         consent_pb2_grpc.ConsentServiceStub(channel).GetConsent(
             consent_pb2.GetConsentRequest(name="consents/1"),
-            metadata=[("authorization", f"Bearer {token}")],
+            metadata=(("authorization", f"Bearer {token}"),),
         )
     (line,) = [r for r in caplog.records if r.name == "attestgate.access"]
     assert (line.method, line.code, line.role) == (  # type: ignore[attr-defined]
@@ -504,7 +505,7 @@ def test_certificate_bound_token_only_over_its_certificate(
     other = issue_client_cert(gw.config.tls_dir, common_name="bank-2", now=now)
     der = x509.load_pem_x509_certificate(mine[0]).public_bytes(serialization.Encoding.DER)
     token = gw.token("bank", cnf={"x5t#S256": certificate_thumbprint(der)})
-    metadata = [("authorization", f"Bearer {token}")]
+    metadata = (("authorization", f"Bearer {token}"),)
     request = consent_pb2.GetConsentRequest()
 
     def call(cert: tuple[bytes, bytes] | None) -> tuple[grpc.StatusCode, str]:

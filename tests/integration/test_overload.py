@@ -124,7 +124,7 @@ def blocking() -> Iterator[BlockingConsentService]:
 def _blocked_calls(gw: RunningGateway, count: int) -> tuple[grpc.Channel, list[Any]]:
     channel = gw.raw_channel()
     stub = consent_pb2_grpc.ConsentServiceStub(channel)
-    metadata = [("authorization", f"Bearer {gw.token('bank', 'bank-1')}")]
+    metadata = (("authorization", f"Bearer {gw.token('bank', 'bank-1')}"),)
     futures = [
         stub.GetConsent.future(
             consent_pb2.GetConsentRequest(name=f"consents/{n}"), metadata=metadata, timeout=20
@@ -160,7 +160,7 @@ def test_past_the_limit_calls_are_refused_at_once(
     try:
         assert live.eventually(lambda: blocking.inside == 3)
         stub = consent_pb2_grpc.ConsentServiceStub(channel)
-        metadata = [("authorization", f"Bearer {gw.token('owner', 'alice')}")]
+        metadata = (("authorization", f"Bearer {gw.token('owner', 'alice')}"),)
         started = time.monotonic()
         with pytest.raises(grpc.RpcError) as caught:
             stub.GetConsent(consent_pb2.GetConsentRequest(name="consents/x"), metadata=metadata)
@@ -203,7 +203,7 @@ def test_a_principal_over_its_rate_is_told_when_to_retry(
         stub = audit_pb2_grpc.AuditServiceStub(channel)
 
         def call(sub: str) -> tuple[Any, str]:
-            metadata = [("authorization", f"Bearer {gw.token('regulator', sub)}")]
+            metadata = (("authorization", f"Bearer {gw.token('regulator', sub)}"),)
             try:
                 stub.GetCheckpoint(audit_pb2.GetCheckpointRequest(), metadata=metadata, timeout=5)
             except grpc.RpcError as error:
@@ -258,7 +258,7 @@ def _run_load(gw: live.LiveGateway, clients: int) -> tuple[Counter[str], list[tu
     def client(n: int) -> None:
         with grpc.secure_channel(gw.target, credentials) as channel:
             stub = consent_pb2_grpc.ConsentServiceStub(channel)
-            metadata = [("authorization", f"Bearer {gw.token('bank', f'bank-{n}')}")]
+            metadata = (("authorization", f"Bearer {gw.token('bank', f'bank-{n}')}"),)
             request = consent_pb2.CreateConsentRequestRequest(
                 consent_request=consent_pb2.ConsentRequest(
                     owner=f"owner-{n}", domain="income", purpose="fx_purchase",

@@ -4,6 +4,7 @@ capacity is consumed once, and every replay is refused and audited."""
 
 from __future__ import annotations
 
+import grpc
 import pytest
 
 from attestgate.protocol.reasons import Reason
@@ -41,7 +42,7 @@ def test_a_redemption_cannot_be_replayed(world: World) -> None:
             )
             try:
                 attestations.RedeemAttestation(request, metadata=metadata, timeout=5)
-            except Exception as exc:  # grpc.RpcError
+            except grpc.RpcError as exc:
                 return str(errors.from_rpc_error(exc).reason)
             return "ok"
 

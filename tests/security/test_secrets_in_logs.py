@@ -97,7 +97,7 @@ def _own_calls(data_dir: Path, address: str) -> list[str]:
                             claims=["tax_year"],
                         )
                     ),
-                    metadata=[("authorization", f"Bearer {carried}")],
+                    metadata=(("authorization", f"Bearer {carried}"),),
                     timeout=10,
                 )  # fmt: skip
     return [good, expired, wrong_role]

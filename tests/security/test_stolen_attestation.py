@@ -5,6 +5,7 @@ the attestation stays ISSUED and its rightful holder still redeems it."""
 
 from __future__ import annotations
 
+import grpc
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from attestgate.protocol.reasons import Reason
@@ -45,7 +46,7 @@ def test_a_stolen_token_is_useless_without_the_holder_key(world: World) -> None:
                     attestations.RedeemAttestation(
                         request, metadata=world.metadata("bank", thief), timeout=5
                     )
-                except Exception as exc:  # grpc.RpcError
+                except grpc.RpcError as exc:
                     reason = errors.from_rpc_error(exc).reason
                     assert reason == Reason.ATTESTATION_INVALID, (thief, name, reason)
                 else:

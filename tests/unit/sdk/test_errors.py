@@ -12,7 +12,7 @@ from attestgate.protocol.reasons import REASON_STATUS, DomainError, FieldViolati
 from attestgate.sdk import errors
 
 
-class FakeRpcError(grpc.RpcError, grpc.Call):  # type: ignore[misc]
+class FakeRpcError(grpc.RpcError, grpc.Call):
     """What a failed blocking call raises, built from a server-side status."""
 
     def __init__(self, status: grpc.Status | None, code: grpc.StatusCode = grpc.StatusCode.OK):
@@ -35,8 +35,8 @@ class FakeRpcError(grpc.RpcError, grpc.Call):  # type: ignore[misc]
     def is_active(self) -> bool:
         return False
 
-    def time_remaining(self) -> None:
-        return None
+    def time_remaining(self) -> float:
+        return 0.0
 
     def cancel(self) -> bool:
         return False

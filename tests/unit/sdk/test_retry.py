@@ -33,7 +33,7 @@ from attestgate.v1 import attestation_pb2, consent_pb2, record_pb2
 READ, WRITE, UNSAFE = Idempotency.READ, Idempotency.IDEMPOTENT_WRITE, Idempotency.UNSAFE
 
 
-class FakeRpcError(grpc.RpcError):  # type: ignore[misc]
+class FakeRpcError(grpc.RpcError):
     """What grpc raises for a failed blocking call: code, details, trailing metadata."""
 
     def __init__(self, code: grpc.StatusCode, message: str, *details: Any) -> None:
@@ -52,7 +52,9 @@ class FakeRpcError(grpc.RpcError):  # type: ignore[misc]
     def details(self) -> str:
         return self._message
 
-    def trailing_metadata(self) -> tuple[tuple[str, bytes], ...]:
+    # grpc's trailers are (key, value) namedtuples; types-grpcio 1.85 declares RpcError's as a
+    # `_Metadatum` class that is no tuple (and cannot be built outside the stubs).
+    def trailing_metadata(self) -> tuple[tuple[str, bytes], ...]:  # type: ignore[override]
         return self._metadata
 
 
