@@ -6,7 +6,9 @@ committed). Every write goes through the audit sequencer (``audit.sequencer``), 
 work on its own connection and commits them in batches together with their audit events.
 
 SQLite: one file in WAL mode, one read connection per thread (WAL readers never block the writer),
-migrated by ``create`` itself. PostgreSQL: ``gateway.db.pg_storage.PostgresStorage``.
+migrated by ``create`` itself. PostgreSQL: ``gateway.db.pg_storage.PostgresStorage``. The
+``Storage`` protocol and the writes both backends share are in ``gateway.db.backend`` (``Storage``
+is re-exported here).
 """
 
 from __future__ import annotations
@@ -14,100 +16,18 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol, TypeVar
 
-from attestgate.audit.sequencer import Committed, RefusalEvents, Sequencer, Tx
 from attestgate.audit.sql import Connection, Dialect, begin_immediate
 from attestgate.consent.sql_store import SqlConsentStore
 from attestgate.consent.store import ConsentStore
 from attestgate.gateway.config import GatewayConfig
+from attestgate.gateway.db.backend import SequencedWrites, Storage
 from attestgate.gateway.db.migrate import migrate
 from attestgate.gateway.db.url import StorageError, parse_db
-from attestgate.protocol.reasons import DomainError, Reason
 
 __all__ = ["SqliteStorage", "Storage", "StorageError", "connect", "open_storage", "sqlite_path"]
-
-T = TypeVar("T")
-
-
-class Storage(Protocol):
-    """What the gateway needs from a database (SQLite or PostgreSQL)."""
-
-    @property
-    def dialect(self) -> Dialect:
-        """The SQL dialect of the database."""
-        ...
-
-    @property
-    def display(self) -> str:
-        """The database for messages: a path, or a URL without its password."""
-        ...
-
-    def create(self, now: datetime) -> None:
-        """Open the database and make sure its schema is current (or refuse to start)."""
-        ...
-
-    def writer_connection(self) -> Connection:
-        """A connection for the sequencer's writer thread (closing it gives it back)."""
-        ...
-
-    def begin_batch(self, conn: Connection) -> None:
-        """Begin a batch transaction that excludes every other writer of the database."""
-        ...
-
-    def attach(self, sequencer: Sequencer) -> None:
-        """Use this sequencer for writes and start it."""
-        ...
-
-    def read(self) -> Connection:
-        """A connection for reads on this thread."""
-        ...
-
-    def write(
-        self, fn: Callable[[Tx], T], *, on_refusal: RefusalEvents | None = None
-    ) -> Committed[T]:
-        """Run a unit of work in the next group commit; return once it is durable."""
-        ...
-
-    def consents(self, conn: Connection) -> ConsentStore:
-        """The consent store over ``conn`` (a read connection or a unit of work's)."""
-        ...
-
-    def healthy(self) -> bool:
-        """Whether the database answers a trivial query."""
-        ...
-
-    def close(self) -> None:
-        """Drain and stop the sequencer, release every connection."""
-        ...
-
-
-class SequencedWrites:
-    """Writes through an attached sequencer: the part both backends share."""
-
-    _sequencer: Sequencer | None = None
-
-    def attach(self, sequencer: Sequencer) -> None:
-        """Use this sequencer for writes and start it."""
-        self._sequencer = sequencer
-        sequencer.start()
-
-    def write(
-        self, fn: Callable[[Tx], T], *, on_refusal: RefusalEvents | None = None
-    ) -> Committed[T]:
-        """Run a unit of work in the next group commit; return once it is durable."""
-        if self._sequencer is None:
-            raise DomainError(Reason.STORAGE_UNAVAILABLE, "storage is not open")
-        return self._sequencer.submit(fn, on_refusal=on_refusal)
-
-    def stop_writes(self) -> None:
-        """Drain and stop the sequencer."""
-        if self._sequencer is not None:
-            self._sequencer.stop()
-            self._sequencer = None
 
 
 def sqlite_path(db: str, data_dir: Path) -> Path:

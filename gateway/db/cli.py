@@ -18,6 +18,7 @@ from typing import Any
 from attestgate.gateway.config import DEFAULT_DATA_DIR, GatewayConfig
 from attestgate.gateway.db.migrate import MigrationConnection, applied_version, migrate
 from attestgate.gateway.db.url import DatabaseUrl, StorageError, parse_db
+from attestgate.gateway.storage import connect
 
 __all__ = ["add_db_command", "open_connection", "run_migrate"]
 
@@ -36,8 +37,6 @@ def open_connection(url: DatabaseUrl, *, read_only: bool) -> Iterator[MigrationC
             conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
             conn.execute("BEGIN")  # one snapshot, from the first read on
         else:
-            from attestgate.gateway.storage import connect  # noqa: PLC0415 - gateway.storage imports us
-
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             conn = connect(path)
         try:

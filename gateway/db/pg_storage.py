@@ -17,6 +17,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from attestgate.audit.sql import Connection, Dialect
 from attestgate.consent.sql_store import SqlConsentStore
 from attestgate.consent.store import ConsentStore
+from attestgate.gateway.db.backend import SequencedWrites
 from attestgate.gateway.db.migrate import check_schema
 from attestgate.gateway.db.postgres import (
     PgConnection,
@@ -26,7 +27,6 @@ from attestgate.gateway.db.postgres import (
     prepare_writer,
 )
 from attestgate.gateway.db.url import DatabaseUrl, StorageError
-from attestgate.gateway.storage import SequencedWrites
 
 __all__ = ["PostgresStorage", "open_pool"]
 
