@@ -1,8 +1,8 @@
 """SQL storage of the audit log: leaves, perfect-subtree hashes and signed checkpoints.
 
-Every function speaks ``audit.sql.Connection`` (SQLite or PostgreSQL). Tables (created on SQLite by
-``ensure_schema``, on PostgreSQL by the gateway's migrations, which also install equivalent
-plpgsql triggers):
+Every function speaks ``audit.sql.Connection`` (SQLite or PostgreSQL). Tables (created by the
+gateway's migrations, ``gateway/db/migrations``, the only place that writes DDL; tests and tools
+run ``gateway.db.migrate`` on their database):
 
 ``audit_leaves(idx, data, leaf_hash)``
     one row per event, ``idx`` dense from 0.
@@ -12,17 +12,17 @@ plpgsql triggers):
 ``audit_checkpoints(size, root, note, created_at)``
     every signed checkpoint (c2sp.org/tlog-checkpoint) in order of size.
 
-Append-only is enforced in storage, not only in code: triggers abort every UPDATE and DELETE, an
-INSERT that would overwrite a row (``INSERT OR REPLACE`` deletes without firing delete triggers)
-and a leaf INSERT that would leave a gap. Only someone who can drop the triggers (file access) can
-change history, and ``audit.verify`` detects that.
+Append-only is enforced in storage, not only in code: the migrations install triggers (plpgsql on
+PostgreSQL) that abort every UPDATE and DELETE, an INSERT that would overwrite a row (``INSERT OR
+REPLACE`` deletes without firing delete triggers) and a leaf INSERT that would leave a gap. Only
+someone who can drop the triggers (file access) can change history, and ``audit.verify`` detects
+that.
 
 Functions here never BEGIN or COMMIT: the caller owns the transaction.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,7 +33,6 @@ from attestgate.audit.sql import Connection, Dialect, dialect_of
 __all__ = [
     "AuditStorageError",
     "StoredCheckpoint",
-    "ensure_schema",
     "format_time",
     "get_checkpoint",
     "head",
@@ -49,46 +48,6 @@ __all__ = [
     "stored_size",
 ]
 
-_TABLES = (
-    """CREATE TABLE IF NOT EXISTS audit_leaves (
-        idx INTEGER PRIMARY KEY, data BLOB NOT NULL, leaf_hash BLOB NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS audit_nodes (
-        level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
-        PRIMARY KEY (level, idx)) WITHOUT ROWID""",
-    """CREATE TABLE IF NOT EXISTS audit_checkpoints (
-        size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL,
-        created_at TEXT NOT NULL)""",
-)
-
-_KEYS = {
-    "audit_leaves": "idx = NEW.idx",
-    "audit_nodes": "level = NEW.level AND idx = NEW.idx",
-    "audit_checkpoints": "size = NEW.size",
-}
-
-
-def _trigger_statements() -> list[str]:
-    # Table and key names come from the constant _KEYS above, never from input.
-    statements = []
-    for table, same_key in _KEYS.items():
-        refuse = f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
-        for event in ("UPDATE", "DELETE"):
-            name = f"{table}_no_{event.lower()}"
-            statements.append(
-                f"CREATE TRIGGER IF NOT EXISTS {name} BEFORE {event} ON {table} {refuse}"
-            )
-        exists = f"SELECT 1 FROM {table} WHERE {same_key}"  # noqa: S608
-        statements.append(
-            f"CREATE TRIGGER IF NOT EXISTS {table}_no_overwrite BEFORE INSERT ON {table} "
-            f"WHEN EXISTS ({exists}) {refuse}"
-        )
-    statements.append(
-        "CREATE TRIGGER IF NOT EXISTS audit_leaves_dense BEFORE INSERT ON audit_leaves "
-        "WHEN NEW.idx IS NOT (SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves) "
-        "BEGIN SELECT RAISE(ABORT, 'audit_leaves indices must be dense'); END"
-    )
-    return statements
-
 
 class AuditStorageError(RuntimeError):
     """Stored log data is missing or inconsistent (corruption or tampering, never bad input)."""
@@ -102,16 +61,6 @@ class StoredCheckpoint:
     root: bytes
     note: str
     created_at: datetime
-
-
-def ensure_schema(conn: sqlite3.Connection) -> None:
-    """SQLite: create the tables and append-only triggers if missing (idempotent; caller commits).
-
-    The gateway's SQLite migration ``0001_initial`` holds the same statements; a conformance test
-    keeps the two identical.
-    """
-    for statement in (*_TABLES, *_trigger_statements()):
-        conn.execute(statement)
 
 
 def format_time(moment: datetime) -> str:

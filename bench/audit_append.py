@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from attestgate.audit import store
 from attestgate.audit.events import (
     ActorRole,
     AuditEvent,
@@ -33,6 +32,7 @@ from attestgate.audit.sequencer import Sequencer, SequencerSettings, Tx
 from attestgate.audit.sql import Connection, begin_immediate
 from attestgate.audit.tree import AuditLog
 from attestgate.gateway.config import GatewayConfig
+from attestgate.gateway.db.migrate import create_sqlite_schema
 from attestgate.protocol.note import NoteSigner
 from bench.common import Settings, progress, verdict
 
@@ -85,7 +85,7 @@ def run_sequencer(
     """``threads`` submitters each wait for ``units // threads`` one-event units of work on the
     SQLite file ``path`` (``settings``: the sequencer's batching knobs, default the gateway's)."""
     with connect(path) as conn:
-        store.ensure_schema(conn)
+        create_sqlite_schema(conn)
     return run_sequencer_on(lambda: connect(path), threads, units, settings=settings)
 
 
@@ -212,7 +212,7 @@ def run_same_rows(source: Path, path: Path, batches: tuple[int, ...]) -> AppendR
     with connect(source) as conn:
         work = same_rows_work(conn, batches)
     with connect(path) as conn:
-        store.ensure_schema(conn)
+        create_sqlite_schema(conn)
         seconds = commit_batches(conn, work)
     return AppendRun(sum(batches), seconds, batches)
 

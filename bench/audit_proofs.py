@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from attestgate.audit import store
 from attestgate.audit.tree import AuditLog
+from attestgate.gateway.db.migrate import create_sqlite_schema
 from bench.common import Settings, latency_summary_ms, progress, verdict
 
 BUILD_BATCH = 10_000
@@ -46,7 +46,7 @@ def _connect(path: Path) -> sqlite3.Connection:
 def build_log(path: Path, size: int) -> float:
     """Append ``size`` typical event leaves in batches of ``BUILD_BATCH``; returns leaves/s."""
     conn = _connect(path)
-    store.ensure_schema(conn)
+    create_sqlite_schema(conn)
     log = AuditLog(conn)
     start = time.perf_counter()
     for first in range(0, size, BUILD_BATCH):

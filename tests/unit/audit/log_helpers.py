@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
-from attestgate.audit.store import ensure_schema
 from attestgate.audit.tree import AppendResult, AuditLog
+from attestgate.gateway.db.migrate import migrate
+
+MIGRATED_AT = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -18,9 +21,9 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def new_log_db(path: Path) -> sqlite3.Connection:
-    """A connection to a fresh database with the audit schema."""
+    """A connection to a fresh database migrated to the gateway's schema (audit tables included)."""
     conn = connect(path)
-    ensure_schema(conn)
+    migrate(conn, now=MIGRATED_AT)
     return conn
 
 

@@ -16,9 +16,9 @@ import pytest
 
 from attestgate.audit.events import ActorRole, AuditEvent, Decision, EventType
 from attestgate.audit.sequencer import Sequencer, SequencerSettings, Tx
-from attestgate.audit.store import ensure_schema
 from attestgate.audit.tree import AuditLog
 from attestgate.audit.verify import verify_log
+from attestgate.gateway.db.migrate import migrate
 from attestgate.gateway.storage import connect
 from attestgate.protocol.note import NoteSigner, Verifier, generate_vkey_pair
 from attestgate.protocol.reasons import DomainError, Reason
@@ -45,7 +45,7 @@ class Harness:
     def __init__(self, path: Path, *, skey: str | None = None, **settings: object) -> None:
         self.path = path
         conn = connect(path)
-        ensure_schema(conn)
+        migrate(conn, now=NOW)
         conn.execute("CREATE TABLE IF NOT EXISTS things (n INTEGER PRIMARY KEY)")
         conn.close()
         self.signer = (

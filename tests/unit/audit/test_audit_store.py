@@ -11,8 +11,9 @@ from typing import TypeVar
 
 import pytest
 
-from attestgate.audit.store import AuditStorageError, ensure_schema
+from attestgate.audit.store import AuditStorageError
 from attestgate.audit.tree import AuditLog
+from attestgate.gateway.db.migrate import create_sqlite_schema
 from attestgate.protocol.note import NoteSigner, open_checkpoint
 from attestgate.protocol.reasons import DomainError, Reason
 from tests.unit.audit import merkle_reference as ref
@@ -111,7 +112,7 @@ class TestAppendOnlyTriggers:
         log = AuditLog(conn, signer=signer)
         append_committed(log, conn, ref.sample_leaves(4))
         log.write_checkpoint(conn, NOW)
-        ensure_schema(conn)  # idempotent, also with data present
+        create_sqlite_schema(conn)  # the migrations are idempotent, also with data present
         return conn
 
     @pytest.mark.parametrize(
