@@ -11,10 +11,8 @@ a leaf hash identifies an event.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +22,8 @@ from types import MappingProxyType
 from typing import Any, NewType
 
 from attestgate.audit.store import format_time
+from attestgate.protocol.encoding import EncodingError, b64url_encode, json_object
+from attestgate.protocol.encoding import canonical_json as canonical_bytes
 
 __all__ = [
     "EVENT_VERSION",
@@ -177,14 +177,9 @@ class AuditEvent:
     def from_json(cls, data: bytes) -> AuditEvent:
         """Decode a leaf; only the exact canonical encoding of a valid event is accepted."""
         try:
-            obj = json.loads(
-                data.decode("utf-8"),
-                object_pairs_hook=_no_duplicates,
-                parse_float=_no_float,
-                parse_constant=_no_float,
-            )
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise EventFormatError("event is not valid UTF-8 JSON") from exc
+            obj = json_object(data, max_depth=_MAX_DEPTH, floats=False)
+        except EncodingError as exc:
+            raise EventFormatError(f"event is not strict UTF-8 JSON: {exc}") from exc
         event = cls._from_dict(obj)
         if canonical_json(event) != data:
             raise EventFormatError("event is not in canonical form")
@@ -233,15 +228,7 @@ _MEMBERS = (
 )
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise EventFormatError("duplicate member in event JSON")
-    return result
-
-
-def _no_float(text: str) -> Any:
-    raise EventFormatError("floats are not allowed in events")
+_MAX_DEPTH = 2  # the event object, then its objects and claims
 
 
 def canonical_json(event: AuditEvent) -> bytes:
@@ -255,12 +242,10 @@ def canonical_json(event: AuditEvent) -> bytes:
 
 def _encode(event: AuditEvent) -> bytes:
     # Every member was checked by __post_init__ (text, pseudonyms, names): no float can get here.
-    return _CANONICAL_ENCODER.encode(event.to_json_dict()).encode("utf-8")
-
-
-_CANONICAL_ENCODER = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-)
+    try:
+        return canonical_bytes(event.to_json_dict())
+    except EncodingError as exc:  # a lone surrogate in a name
+        raise EventFormatError(str(exc)) from exc
 
 
 _PSEUDONYM_CACHE_SIZE = 10_000
@@ -327,9 +312,7 @@ class Pseudonymizer:
         if not text:
             raise ValueError("the id must be non-empty")
         digest = hmac.new(self._keys[kind], text.encode("utf-8"), hashlib.sha256).digest()
-        return Pseudonym(
-            kind.value + base64.urlsafe_b64encode(digest[:16]).decode("ascii").rstrip("=")
-        )
+        return Pseudonym(kind.value + b64url_encode(digest[:16]))
 
     def __repr__(self) -> str:
         return "Pseudonymizer(<key>)"

@@ -4,30 +4,39 @@ The gateway signs the immutable terms of a consent when the owner approves (DESI
 every attestation carries ``artefact_hash``, the base64url (no padding) SHA-256 of the ASCII JWS, so
 a bank or regulator can tie an attestation to the exact terms the owner agreed to.
 
-The payload is canonical JSON (sorted keys, compact separators, UTF-8) handed to PyJWT as bytes, so
-the signed bytes do not depend on dict order. State and use count change over a consent's life and
-are therefore not part of the signed terms.
+The payload is canonical JSON (sorted keys, compact separators, UTF-8: the kernel's
+``canonical_json``), so the signed bytes do not depend on dict order; signing and verification
+are the kernel's ES256 compact JWS (``attestgate.protocol.jose``). State and use count change
+over a consent's life and are therefore not part of the signed terms.
 JWS: RFC 7515; ES256: RFC 7518 §3.4; typ: RFC 7515 §4.1.9.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from attestgate.consent.model import Consent
+from attestgate.protocol.jose import (
+    ES256,
+    JoseError,
+    b64url_encode,
+    json_object,
+    json_segment,
+    parse_compact_jws,
+    sign_es256_segments,
+    verify_es256,
+)
+from attestgate.protocol.jose import canonical_json as _canonical_json
 
 ARTEFACT_TYP = "attestgate-consent+jwt"
 ARTEFACT_VERSION = "1"
-_ALGORITHM = "ES256"
+_MAX_DEPTH = 4  # the terms: an object holding a list (claims) and an object (record)
 
 
 class ArtefactError(Exception):
@@ -36,8 +45,7 @@ class ArtefactError(Exception):
 
 def canonical_json(value: Mapping[str, object]) -> bytes:
     """Sorted-key, compact, UTF-8 JSON: the exact bytes that are signed."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return text.encode("utf-8")
+    return _canonical_json(value)  # type: ignore[arg-type]
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -74,16 +82,14 @@ def sign_artefact(
         raise ValueError("ES256 needs a P-256 key")
     if not kid:
         raise ValueError("a kid is required")
-    headers = {"kid": kid, "typ": ARTEFACT_TYP}
-    return jwt.api_jws.encode(
-        canonical_json(payload), private_key, algorithm=_ALGORITHM, headers=headers
-    )
+    # Sorted header members (alg, kid, typ): the bytes every artefact has carried.
+    head = json_segment({"alg": ES256, "kid": kid, "typ": ARTEFACT_TYP})
+    return sign_es256_segments(head, b64url_encode(canonical_json(payload)), private_key)
 
 
 def artefact_hash(jws: str) -> str:
     """Base64url (no padding) SHA-256 of the ASCII bytes of the JWS compact."""
-    digest = hashlib.sha256(jws.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return b64url_encode(hashlib.sha256(jws.encode("ascii")).digest())
 
 
 def seal_consent(consent: Consent, *, private_key: ec.EllipticCurvePrivateKey, kid: str) -> Consent:
@@ -100,22 +106,21 @@ def verify_artefact(
     The algorithm is fixed to ES256 by the verifier, never taken from the token (RFC 8725 §3.1).
     """
     try:
-        header = jwt.get_unverified_header(jws)
-    except jwt.PyJWTError as exc:
+        parsed = parse_compact_jws(jws)
+    except JoseError as exc:
         raise ArtefactError("malformed artefact") from exc
-    if header.get("alg") != _ALGORITHM or header.get("typ") != ARTEFACT_TYP:
+    header = parsed.header
+    if header.get("alg") != ES256 or header.get("typ") != ARTEFACT_TYP:
         raise ArtefactError("unexpected artefact header")
     key = public_keys_by_kid.get(str(header.get("kid", "")))
     if key is None:
         raise ArtefactError("unknown artefact signing key")
+    if not verify_es256(parsed, key):
+        raise ArtefactError("artefact signature or payload invalid")
     try:
-        decoded = jwt.api_jws.decode_complete(jws, key, algorithms=[_ALGORITHM])
-        payload = json.loads(decoded["payload"])
-    except (jwt.PyJWTError, ValueError) as exc:
-        raise ArtefactError("artefact signature or payload invalid") from exc
-    if not isinstance(payload, dict):
-        raise ArtefactError("artefact payload is not a JSON object")
-    return payload
+        return json_object(parsed.payload, max_depth=_MAX_DEPTH)
+    except JoseError as exc:
+        raise ArtefactError("artefact payload is not a JSON object") from exc
 
 
 def check_consent_artefact(

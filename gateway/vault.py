@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from attestgate.audit.sql import Connection
 from attestgate.gateway.db.migrate import create_sqlite_schema
+from attestgate.protocol.encoding import canonical_json
 from attestgate.protocol.reasons import DomainError, Reason
 
 NONCE_BYTES = 12
@@ -113,7 +114,7 @@ class RecordVault:
         version = self._next_version(conn, domain, record_id)
         key = self._data_key(conn, ref, now, create=True)
         nonce = os.urandom(NONCE_BYTES)
-        plaintext = json.dumps(dict(fields), sort_keys=True, separators=(",", ":")).encode()
+        plaintext = canonical_json(dict(fields), ascii_only=True)
         aad = _record_aad(domain, record_id, version, ref)
         sealed = AESGCM(key).encrypt(nonce, plaintext, aad)
         conn.execute(
@@ -334,11 +335,14 @@ class RecordVault:
 
 
 def _record_aad(domain: str, record_id: str, version: int, ref: str) -> bytes:
-    return json.dumps(
-        {"domain": domain, "record_id": record_id, "version": version, "subject": ref},
-        sort_keys=True,
-        separators=(",", ":"),
-    ).encode()
+    # ascii_only: the associated data of every stored record has \u escapes (golden vector).
+    record: dict[str, str | int] = {
+        "domain": domain,
+        "record_id": record_id,
+        "version": version,
+        "subject": ref,
+    }
+    return canonical_json(record, ascii_only=True)
 
 
 def _derived_key_name(ref: str, domain: str) -> str:

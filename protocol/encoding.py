@@ -150,9 +150,6 @@ def _reject_float(text: str) -> None:
 
 def json_text_depth(text: str) -> int:
     """Nesting depth of the containers of JSON ``text`` (brackets inside strings ignored)."""
-    openings = text.count("[") + text.count("{")
-    if openings <= 8:  # the depth is at most the number of openings: no need to look closer
-        return openings
     brackets = _NOT_BRACKET_RE.sub("", _JSON_STRING_RE.sub("", text))
     return max(accumulate(1 if c in "[{" else -1 for c in brackets), default=0)
 
@@ -180,8 +177,10 @@ def json_loads(data: bytes, *, max_depth: int, floats: bool = True) -> JsonValue
     no fractions or exponents either unless ``floats``)."""
     try:
         text = data.decode("utf-8")
-        # Depth first, on the text: the parser then never recurses deeper than allowed.
-        if json_text_depth(text) > max_depth:
+        # Depth first, on the text: the parser then never recurses deeper than allowed. The depth
+        # is at most the number of openings, so only a text with more needs a closer look.
+        openings = text.count("[") + text.count("{")
+        if openings > max_depth and json_text_depth(text) > max_depth:
             raise EncodingError("JSON nested too deeply")
         value: JsonValue = (_STRICT_DECODER if floats else _INTEGRAL_DECODER).decode(text)
     except EncodingError:
