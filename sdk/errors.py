@@ -42,10 +42,9 @@ from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 import grpc
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from attestgate.protocol.reasons import ERROR_DOMAIN, FieldViolation, Reason
+from attestgate.sdk._internal.status import status_details
 
 __all__ = [
     "AlreadyRedeemed",
@@ -310,23 +309,14 @@ def error_class(reason: str | None, code: str) -> type[AttestgateError]:
 
 
 def _details(error: grpc.RpcError) -> tuple[str | None, dict[str, str], list[FieldViolation]]:
+    """The last ErrorInfo of our domain (reason, metadata) and the BadRequest field violations."""
+    details = status_details(error)
     reason: str | None = None
     metadata: dict[str, str] = {}
-    violations: list[FieldViolation] = []
-    try:
-        status = rpc_status.from_call(error) if hasattr(error, "trailing_metadata") else None
-    except ValueError:  # details inconsistent with the status line: ignore them
-        status = None
-    for detail in status.details if status is not None else ():
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            if info.domain == ERROR_DOMAIN:
-                reason, metadata = info.reason, dict(info.metadata)
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            violations.extend(FieldViolation(v.field, v.description) for v in bad.field_violations)
+    for info in details.error_infos:
+        if info.domain == ERROR_DOMAIN:
+            reason, metadata = info.reason, dict(info.metadata)
+    violations = [FieldViolation(field, text) for field, text in details.field_violations]
     return reason, metadata, violations
 
 

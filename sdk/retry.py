@@ -30,10 +30,9 @@ from enum import Enum
 from typing import Any, TypeVar
 
 import grpc
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from attestgate.protocol.reasons import Reason
+from attestgate.sdk._internal.status import status_details
 from attestgate.sdk.errors import AttestgateError
 
 __all__ = [
@@ -86,19 +85,10 @@ def retry_delay_hint(error: BaseException) -> float | None:
     raises its exceptions ``from`` the gRPC error they translate).
     """
     cause = error if isinstance(error, grpc.RpcError) else error.__cause__
-    if not isinstance(cause, grpc.RpcError) or not hasattr(cause, "trailing_metadata"):
+    if not isinstance(cause, grpc.RpcError):
         return None
-    try:
-        status = rpc_status.from_call(cause)
-    except ValueError:  # details inconsistent with the status line: ignore them
-        return None
-    for detail in status.details if status is not None else ():
-        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-            info = error_details_pb2.RetryInfo()
-            detail.Unpack(info)
-            seconds: float = info.retry_delay.ToTimedelta().total_seconds()
-            return max(0.0, seconds)
-    return None
+    delays = status_details(cause).retry_delays
+    return max(0.0, delays[0]) if delays else None
 
 
 def is_retryable(error: BaseException, idempotency: Idempotency) -> bool:
