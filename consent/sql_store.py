@@ -66,6 +66,9 @@ def _insert_sql(table: str, columns: Sequence[str]) -> str:
 
 _REQUESTS = f"SELECT {', '.join(REQUEST_COLUMNS)} FROM consent_requests"  # noqa: S608
 _CONSENTS = f"SELECT {', '.join(CONSENT_COLUMNS)} FROM consents"  # noqa: S608
+_GET_REQUEST = f"{_REQUESTS} WHERE id = ?"
+_FIND_REQUEST = f"{_REQUESTS} WHERE grantee = ? AND request_key = ?"
+_GET_CONSENT = f"{_CONSENTS} WHERE id = ?"
 _INSERT_REQUEST = _insert_sql("consent_requests", REQUEST_COLUMNS)
 _INSERT_CONSENT = _insert_sql("consents", CONSENT_COLUMNS)
 _INSERT_EVENT = (
@@ -146,7 +149,7 @@ class SqlConsentStore:
 
     def get_request(self, request_id: RequestId) -> ConsentRequest:
         """The request, or CONSENT_REQUEST_NOT_FOUND."""
-        row = self._one(f"{_REQUESTS} WHERE id = ?", [request_id], REQUEST_COLUMNS)
+        row = self._one(_GET_REQUEST, [request_id], REQUEST_COLUMNS)
         if row is None:
             raise DomainError(Reason.CONSENT_REQUEST_NOT_FOUND, "no such consent request")
         return _request(row)
@@ -155,8 +158,7 @@ class SqlConsentStore:
         """The grantee's request with this idempotency key, if any."""
         if not request_key:
             return None
-        sql = f"{_REQUESTS} WHERE grantee = ? AND request_key = ?"
-        row = self._one(sql, [grantee, request_key], REQUEST_COLUMNS)
+        row = self._one(_FIND_REQUEST, [grantee, request_key], REQUEST_COLUMNS)
         return None if row is None else _request(row)
 
     def update_request(self, request: ConsentRequest, *, expected_state: RequestState) -> None:
@@ -175,7 +177,7 @@ class SqlConsentStore:
 
     def get_consent(self, consent_id: ConsentId) -> Consent:
         """The consent, or CONSENT_NOT_FOUND."""
-        row = self._one(f"{_CONSENTS} WHERE id = ?", [consent_id], CONSENT_COLUMNS)
+        row = self._one(_GET_CONSENT, [consent_id], CONSENT_COLUMNS)
         if row is None:
             raise DomainError(Reason.CONSENT_NOT_FOUND, "no such consent")
         return _consent(row)
