@@ -3,13 +3,19 @@
 A bank installs the project into its own application; generic top-level names (``sdk``,
 ``audit``, ``consent``, ``gateway``, all taken on PyPI) would collide with its code. The test
 builds the real wheel with the pinned build backend and reads the distribution's file list.
+
+``pip install attestgate`` is the SDK: the wheel requires grpcio, protobuf, cryptography and pyjwt
+and nothing else; what only the gateway needs (health checking, reflection, grpcio-status, the
+storage drivers) comes with the ``server`` extra.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import zipfile
+from email.parser import Parser
 from pathlib import Path
 
 import pytest
@@ -17,9 +23,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
+def build_wheel(out: Path) -> Path:
+    """Build the project's wheel into ``out`` with the pinned build backend; its path."""
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
          "--wheel-dir", str(out), str(REPO)],
@@ -27,6 +32,11 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )  # fmt: skip
     (built,) = out.glob("attestgate-*.whl")
     return built
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +79,31 @@ def test_the_console_script_names_the_namespaced_cli(wheel: Path, wheel_files: l
     with zipfile.ZipFile(wheel) as archive:
         text = archive.read(entry_points).decode()
     assert "attestgate = attestgate.gateway.cli:main" in text
+
+
+def _requirements(wheel: Path, wheel_files: list[str]) -> dict[str, set[str]]:
+    """Requirement names of the wheel by extra (``""``: the base install)."""
+    (metadata,) = [n for n in wheel_files if n.endswith(".dist-info/METADATA")]
+    with zipfile.ZipFile(wheel) as archive:
+        headers = Parser().parsestr(archive.read(metadata).decode())
+    found: dict[str, set[str]] = {}
+    for requirement in headers.get_all("Requires-Dist") or []:
+        name = re.match(r"[A-Za-z0-9._-]+", requirement)
+        extra = re.search(r"extra\s*==\s*[\"']([^\"']+)", requirement)
+        assert name is not None, requirement
+        found.setdefault(extra.group(1) if extra else "", set()).add(name.group(0).lower())
+    return found
+
+
+def test_the_base_install_is_the_sdk_and_its_four_dependencies(
+    wheel: Path, wheel_files: list[str]
+) -> None:
+    assert _requirements(wheel, wheel_files)[""] == {"grpcio", "protobuf", "cryptography", "pyjwt"}
+
+
+def test_the_server_extra_brings_what_only_the_gateway_imports(
+    wheel: Path, wheel_files: list[str]
+) -> None:
+    server = _requirements(wheel, wheel_files)["server"]
+    assert {"grpcio-status", "grpcio-health-checking", "grpcio-reflection"} <= server
+    assert {"sqlite-utils", "psycopg", "psycopg-pool", "prometheus-client"} <= server
