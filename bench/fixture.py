@@ -28,7 +28,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.gateway.app import build_gateway
+from attestgate.gateway.app import BuiltGateway, build_gateway
 from attestgate.gateway.auth import issue_dev_token
 from attestgate.gateway.clock import SystemClock
 from attestgate.gateway.config import GatewayConfig
@@ -88,8 +88,8 @@ def _parallel(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
 class BenchGateway:
     """The real gateway and its no-op twin, both started, plus seeding helpers."""
 
-    gateway: Gateway
-    noop: Gateway
+    gateway: BuiltGateway
+    noop: Gateway | BuiltGateway
     ca_pem: bytes
     holder_key: ec.EllipticCurvePrivateKey
     provider_key: ec.EllipticCurvePrivateKey
@@ -100,7 +100,7 @@ class BenchGateway:
     @property
     def core(self) -> Core:
         """The real gateway's collaborators (key ring, clock)."""
-        return self.gateway.core  # type: ignore[attr-defined, no-any-return]
+        return self.gateway.core
 
     @property
     def target(self) -> str:
@@ -247,7 +247,7 @@ def start_bench_gateway(data_dir: Path) -> BenchGateway:
     )
     gateway = build_gateway(config, clock=SystemClock())
     gateway.start()
-    core: Core = gateway.core  # type: ignore[attr-defined]
+    core = gateway.core
     provider_key = ec.generate_private_key(ec.SECP256R1())
     pem = provider_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

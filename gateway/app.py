@@ -5,6 +5,7 @@ and, when configured, Prometheus metrics."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -29,8 +30,55 @@ from attestgate.gateway.storage import open_storage
 from attestgate.gateway.writer_watch import WriterWatch
 from attestgate.protocol.note import NoteSigner
 
-if TYPE_CHECKING:
-    from attestgate.gateway.metrics import GatewayMetrics
+if TYPE_CHECKING:  # optional extras (prometheus-client, the portal's web stack), typing only
+    from attestgate.gateway.metrics import GatewayMetrics, MetricsServer
+    from attestgate.gateway.portal.server import PortalServer
+
+
+@dataclass(frozen=True)
+class BuiltGateway:
+    """What ``build_gateway`` returns: the gRPC server (``start`` / ``stop`` / ``wait``) and the
+    parts wired around it, for the CLI, tests and operators' tooling to look at."""
+
+    server: Gateway
+    """The gRPC server with its start and stop hooks."""
+    core: Core
+    """The use cases' collaborators (storage, keys, catalog, log)."""
+    readiness: ReadinessWatch
+    """The storage readiness watch behind the health service."""
+    writer_watch: WriterWatch | None = None
+    """The audit writer's stall watch (``None``: ``audit_writer_stall_timeout`` is 0)."""
+    metrics_endpoint: MetricsServer | None = None
+    """The ``/metrics`` endpoint (``None``: metrics are off)."""
+    portal: PortalServer | None = None
+    """The owner and regulator portal (``None``: no ``portal`` address configured)."""
+
+    @property
+    def config(self) -> GatewayConfig:
+        """The configuration the gateway was built with."""
+        return self.server.config
+
+    @property
+    def port(self) -> int:
+        """The bound gRPC port (after ``start``)."""
+        return self.server.port
+
+    @property
+    def address(self) -> str:
+        """``HOST:PORT`` with the real port (after ``start``)."""
+        return self.server.address
+
+    def start(self) -> int:
+        """Start storage, the audit writer, the watches, metrics and portal; serve gRPC."""
+        return self.server.start()
+
+    def stop(self, grace: float | None = None) -> None:
+        """Graceful stop (``Gateway.stop``), then stop and close everything started."""
+        self.server.stop(grace)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until ``stop`` completed (or ``timeout``); True if stopped."""
+        return self.server.wait(timeout)
 
 
 def build_core(config: GatewayConfig, *, clock: Clock, keyring: KeyRing) -> Core:
@@ -80,7 +128,7 @@ def start_core(core: Core, *, on_batch: Callable[[BatchReport], None] | None = N
     return sequencer
 
 
-def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Gateway:
+def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> BuiltGateway:
     """The gateway ``attestgate serve`` runs: real services on the configured database."""
     clock = clock or SystemClock()
     keyring = prepare_data_dir(config, clock=clock)
@@ -108,22 +156,22 @@ def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Gatew
 
     gateway.on_start.append(start_writes)
     gateway.on_stop.append(core.storage.close)  # runs after the watches stopped (reverse order)
-    gate = _watch_readiness(gateway, core, metrics)
+    readiness, gate = _watch_readiness(gateway, core, metrics)
     writer = _watch_writer(gateway, gate, metrics)
+    endpoint: MetricsServer | None = None
     if metrics is not None:
         from attestgate.gateway.metrics import metrics_server  # noqa: PLC0415
 
         endpoint = metrics_server(config, metrics)  # refuses a public address before any start
         gateway.on_start.append(endpoint.start)
         gateway.on_stop.append(endpoint.stop)
-        gateway.metrics_endpoint = endpoint  # type: ignore[attr-defined]
-    gateway.core = core  # type: ignore[attr-defined]
+    portal: PortalServer | None = None
     if config.portal:
         # Imported only when asked for: the portal's web stack is the optional "portal" extra.
         from attestgate.gateway.portal import attach_portal  # noqa: PLC0415
 
-        attach_portal(gateway, core)
-    return gateway
+        portal = attach_portal(gateway, core)
+    return BuiltGateway(gateway, core, readiness, writer, endpoint, portal)
 
 
 def _metrics(config: GatewayConfig) -> GatewayMetrics | None:
@@ -136,7 +184,9 @@ def _metrics(config: GatewayConfig) -> GatewayMetrics | None:
     return GatewayMetrics()
 
 
-def _watch_readiness(gateway: Gateway, core: Core, metrics: GatewayMetrics | None) -> ReadinessGate:
+def _watch_readiness(
+    gateway: Gateway, core: Core, metrics: GatewayMetrics | None
+) -> tuple[ReadinessWatch, ReadinessGate]:
     """Health NOT_SERVING while storage does not answer, SERVING again once it does; the
     returned gate takes further conditions (the audit writer's)."""
     listeners: list[Callable[[bool], None]] = [gateway.set_serving]
@@ -152,8 +202,7 @@ def _watch_readiness(gateway: Gateway, core: Core, metrics: GatewayMetrics | Non
     )
     gateway.after_start.append(watch.start)
     gateway.on_stop.append(watch.stop)
-    gateway.readiness = watch  # type: ignore[attr-defined]
-    return gate
+    return watch, gate
 
 
 def _watch_writer(
@@ -169,5 +218,4 @@ def _watch_writer(
     gateway.on_stop.append(watch.stop)
     if metrics is not None:
         metrics.watch_writer(lambda: watch.stalled, watch.seconds_since_batch)
-    gateway.writer_watch = watch  # type: ignore[attr-defined]
     return watch

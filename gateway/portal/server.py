@@ -201,5 +201,4 @@ def attach_portal(gateway: Lifecycle, core: Core) -> PortalServer:
     )
     gateway.on_start.append(server.start)
     gateway.on_stop.append(server.stop)
-    gateway.portal = server  # type: ignore[attr-defined]
     return server

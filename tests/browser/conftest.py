@@ -24,13 +24,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.gateway.app import build_gateway
+from attestgate.gateway.app import BuiltGateway, build_gateway
 from attestgate.gateway.auth import issue_dev_token
 from attestgate.gateway.clock import SystemClock
 from attestgate.gateway.config import GatewayConfig
 from attestgate.gateway.context import Core
 from attestgate.gateway.keys import dev_issuer
-from attestgate.gateway.server import Gateway
 from attestgate.gateway.tls import TlsFiles
 from attestgate.protocol.jose import public_jwk
 from attestgate.v1 import (
@@ -64,7 +63,7 @@ def _require_chromium() -> None:
 class Deployment:
     """A started gateway + portal, and the helpers a test needs to act as provider and bank."""
 
-    gateway: Gateway
+    gateway: BuiltGateway
     core: Core
     portal_url: str
     channel: grpc.Channel
@@ -185,10 +184,11 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     )
     gateway = build_gateway(config, clock=SystemClock())
     port = gateway.start()
-    core: Core = gateway.core  # type: ignore[attr-defined]
+    core = gateway.core
     ca = TlsFiles.in_dir(config.tls_dir).ca_cert.read_bytes()
     channel = grpc.secure_channel(f"127.0.0.1:{port}", grpc.ssl_channel_credentials(ca))
-    portal_url = gateway.portal.url  # type: ignore[attr-defined]
+    assert gateway.portal is not None
+    portal_url = gateway.portal.url
     found = Deployment(gateway, core, portal_url, channel, ca)
     _upload_records(channel, found)
     yield found

@@ -19,13 +19,12 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from attestgate.gateway.app import build_gateway
+from attestgate.gateway.app import BuiltGateway, build_gateway
 from attestgate.gateway.auth import issue_dev_token
 from attestgate.gateway.clock import FixedClock
 from attestgate.gateway.config import GatewayConfig
 from attestgate.gateway.context import Core
 from attestgate.gateway.providers import ProviderRegistry, role_owners
-from attestgate.gateway.server import Gateway
 from attestgate.gateway.tls import TlsFiles
 from attestgate.protocol.note import NoteSigner
 from attestgate.sdk import (
@@ -49,7 +48,7 @@ USD_RATE = "7.1234"
 class LiveGateway:
     """A started gateway with the real services, and factories for SDK clients."""
 
-    gateway: Gateway
+    gateway: BuiltGateway
     config: GatewayConfig
     clock: FixedClock
     clients: list[Any] = field(default_factory=list)
@@ -57,7 +56,19 @@ class LiveGateway:
     @property
     def core(self) -> Core:
         """The gateway's collaborators (keys, storage) for white-box checks."""
-        return self.gateway.core  # type: ignore[attr-defined, no-any-return]
+        return self.gateway.core
+
+    @property
+    def metrics_port(self) -> int:
+        """The port of the ``/metrics`` endpoint (a gateway started with ``metrics=``)."""
+        assert self.gateway.metrics_endpoint is not None, "started without metrics"
+        return self.gateway.metrics_endpoint.port
+
+    @property
+    def portal_url(self) -> str:
+        """The portal's base URL (a gateway started with ``portal=``)."""
+        assert self.gateway.portal is not None, "started without a portal"
+        return self.gateway.portal.url
 
     @property
     def target(self) -> str:

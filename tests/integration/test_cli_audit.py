@@ -37,7 +37,7 @@ def data_dir(tmp_path: Path) -> Path:
     config = GatewayConfig(data_dir=directory, listen="127.0.0.1:0", insecure=True)
     gateway = build_gateway(config)
     gateway.start()
-    core = gateway.core  # type: ignore[attr-defined]
+    core = gateway.core
     for n in range(40):
 
         def unit(tx: Tx, n: int = n) -> None:

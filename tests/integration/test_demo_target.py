@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from attestgate.gateway.app import build_gateway
+from attestgate.gateway.app import BuiltGateway, build_gateway
 from attestgate.gateway.cli import main
 from attestgate.gateway.demo.report import Report
-from attestgate.gateway.server import Gateway
 from attestgate.protocol.reasons import Reason
 from attestgate.sdk import errors
 from tests.integration.conftest import gateway_config
@@ -27,7 +26,7 @@ def run(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def start(data_dir: Path, **changes: object) -> Gateway:
+def start(data_dir: Path, **changes: object) -> BuiltGateway:
     # The demo mints tokens with the real clock, so this gateway runs on it too.
     config = gateway_config(data_dir, checkpoint_interval=timedelta(milliseconds=50), **changes)
     gateway = build_gateway(config)

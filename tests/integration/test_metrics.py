@@ -53,7 +53,7 @@ def test_calls_refusals_batches_and_readiness_are_counted(gw: LiveGateway) -> No
     gw.provider("tax").put_record(
         domain="income", subject="alice", record_id="inc-1", fields=live.INCOME_FIELDS
     )
-    port = gw.gateway.metrics_endpoint.port  # type: ignore[attr-defined]
+    port = gw.metrics_port
     samples = scrape(port)
     ok = ("attestgate_rpc_requests_total", (("code", "OK"), ("method", LIST_CONSENTS)))
     assert samples[ok] >= 1
@@ -71,7 +71,7 @@ def test_calls_refusals_batches_and_readiness_are_counted(gw: LiveGateway) -> No
 
 def test_metrics_are_off_by_default(tmp_path: Path, clock: FixedClock) -> None:
     gateway = build_gateway(gateway_config(tmp_path / "gw"), clock=clock)
-    assert not hasattr(gateway, "metrics_endpoint")
+    assert gateway.metrics_endpoint is None
 
 
 def test_a_public_metrics_address_needs_explicit_permission(
@@ -80,7 +80,7 @@ def test_a_public_metrics_address_needs_explicit_permission(
     with pytest.raises(ConfigError, match="only loopback"):
         build_gateway(gateway_config(tmp_path / "a", metrics="0.0.0.0:0"), clock=clock)
     allowed = gateway_config(tmp_path / "b", metrics="0.0.0.0:0", metrics_allow_remote=True)
-    assert hasattr(build_gateway(allowed, clock=clock), "metrics_endpoint")
+    assert build_gateway(allowed, clock=clock).metrics_endpoint is not None
 
 
 def _free_port() -> int:

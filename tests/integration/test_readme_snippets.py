@@ -21,13 +21,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.gateway.app import build_gateway
+from attestgate.gateway.app import BuiltGateway, build_gateway
 from attestgate.gateway.auth import issue_dev_token
 from attestgate.gateway.clock import SystemClock
 from attestgate.gateway.config import GatewayConfig
 from attestgate.gateway.keys import KeyRing
 from attestgate.gateway.providers import ProviderRegistry
-from attestgate.gateway.server import Gateway
 from attestgate.gateway.tls import TlsFiles
 from attestgate.protocol.note import NoteSigner, format_checkpoint
 from attestgate.protocol.reasons import REASON_STATUS, Reason
@@ -49,7 +48,7 @@ def python_blocks(path: Path) -> list[str]:
 class Site:
     """A live gateway (real clock: the snippets use it) with its data dir at ``.attestgate``."""
 
-    gateway: Gateway
+    gateway: BuiltGateway
     config: GatewayConfig
     home: Path
 
@@ -59,7 +58,7 @@ class Site:
 
     @property
     def keyring(self) -> KeyRing:
-        return self.gateway.core.keyring  # type: ignore[attr-defined, no-any-return]
+        return self.gateway.core.keyring
 
     def token(self, role: str, sub: str) -> str:
         return issue_dev_token(

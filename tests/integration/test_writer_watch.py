@@ -42,7 +42,7 @@ def stuck_unit_of_work(entered: threading.Event, release: threading.Event) -> No
 def test_a_blocked_unit_of_work_makes_the_gateway_not_serving_until_it_returns(
     gw: LiveGateway, caplog: pytest.LogCaptureFixture
 ) -> None:
-    port = gw.gateway.metrics_endpoint.port  # type: ignore[attr-defined]
+    port = gw.metrics_port
     wait_for(gw, SERVING)
     assert scrape(port)[STALLED] == 0
     entered, release = threading.Event(), threading.Event()
@@ -81,7 +81,7 @@ def test_a_blocked_unit_of_work_makes_the_gateway_not_serving_until_it_returns(
 def test_an_idle_writer_is_not_stalled(gw: LiveGateway) -> None:
     time.sleep(STALL.total_seconds() * 1.5)  # nothing to write for longer than the limit
     assert statuses(gw) == {SERVING}
-    assert scrape(gw.gateway.metrics_endpoint.port)[STALLED] == 0  # type: ignore[attr-defined]
+    assert scrape(gw.metrics_port)[STALLED] == 0
 
 
 def test_the_gate_is_ready_only_while_every_condition_is() -> None:

@@ -32,7 +32,7 @@ class PortalClient(PortalSession):
         context = ssl.create_default_context(cafile=str(TlsFiles.in_dir(gw.config.tls_dir).ca_cert))
         if cert is not None:
             context.load_cert_chain(str(cert[0]), str(cert[1]))
-        super().__init__(gw.gateway.portal.url, context, cookies)  # type: ignore[attr-defined]
+        super().__init__(gw.portal_url, context, cookies)
 
     def sign_in(self, token: str) -> Reply:
         """POST the sign-in form with ``token``."""

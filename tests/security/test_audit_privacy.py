@@ -145,7 +145,7 @@ def test_no_subject_record_id_transaction_ref_or_value_in_leaves_or_pages(
         code = main(["demo", "--target", site.target, "--data-dir", str(site.config.data_dir)])
     assert code == 0, out.getvalue()[-3000:]
     run_quickstart(site, monkeypatch)
-    core: Core = site.gateway.core  # type: ignore[attr-defined]
+    core: Core = site.gateway.core
     secrets = collect_secrets(core)
     # The scan can only fail if it looks for the right things: the quickstart's own data is there.
     assert "alice" in secrets.subjects
@@ -167,7 +167,8 @@ def test_no_subject_record_id_transaction_ref_or_value_in_leaves_or_pages(
 
     ca = (site.config.data_dir / "tls" / "ca.pem").read_bytes()
     channel = grpc.secure_channel(site.target, grpc.ssl_channel_credentials(ca))
-    portal = Deployment(site.gateway, core, site.gateway.portal.url, channel, ca)  # type: ignore[attr-defined]
+    assert site.gateway.portal is not None
+    portal = Deployment(site.gateway, core, site.gateway.portal.url, channel, ca)
     try:
         pages = list(regulator_pages(Client(portal), len(log)))
         for owner in sorted(secrets.subjects):

@@ -170,7 +170,7 @@ def test_what_the_log_leaves_out_is_a_metric(tmp_path: Path, clock: FixedClock) 
             metadata = world.metadata("bank", "bank-a")
             assert {redeem(stub, metadata, *forged(n)) for n in range(7)} == {"ATTESTATION_INVALID"}
         assert len(world.events_since(size)) == 2
-        samples = scrape(gw.gateway.metrics_endpoint.port)  # type: ignore[attr-defined]
+        samples = scrape(gw.metrics_port)
         assert samples[("attestgate_audit_refusals_unlogged_total", ())] == 5
     finally:
         gw.close()

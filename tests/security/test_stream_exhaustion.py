@@ -148,7 +148,7 @@ def p95(values: list[float]) -> float:
 
 def scrape(gw: LiveGateway) -> dict[str, float]:
     """The gateway's Prometheus metrics, ``name{labels}`` -> value."""
-    port = gw.gateway.metrics_endpoint.port  # type: ignore[attr-defined]
+    port = gw.metrics_port
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
     samples = {}
@@ -233,8 +233,8 @@ def assert_refused(call: Any, scope: str, limit: int) -> None:
 def start_limited(tmp_path: Path, clock: FixedClock, **changes: Any) -> tuple[LiveGateway, Any]:
     """A live gateway with ``changes`` and its stream limiter."""
     gw = live.start_live(tmp_path / "gw", clock, **changes)
-    assert gw.gateway.streams is not None
-    return gw, gw.gateway.streams
+    assert gw.gateway.server.streams is not None
+    return gw, gw.gateway.server.streams
 
 
 def test_streams_over_each_limit_are_refused_with_the_reason(
