@@ -1,7 +1,7 @@
-"""The gRPC server and the composition root.
+"""The gRPC server (the transport layer, docs/architecture.md).
 
-``build_gateway(config)`` is the one place that wires keys, TLS and servicers together (storage
-is added there); ``build_server`` takes every dependency explicitly so tests can inject servicers
+The composition root, ``gateway.app.build_gateway``, wires keys, TLS, storage and the servicers
+together; ``build_server`` takes every dependency explicitly so tests can inject servicers
 and a ``FixedClock``. The server is synchronous ``grpc.server`` on a thread pool, behind
 ``GatewayInterceptor``, with gRPC health checking and server reflection so that
 ``grpc_health_probe`` and ``grpcurl`` work out of the box. Overload protection (``gateway.limits``)

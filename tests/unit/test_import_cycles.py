@@ -24,6 +24,7 @@ Not counted, because they are parent -> child relations rather than cycles:
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,8 +75,10 @@ def _imported(node: ast.AST, module: str, is_package: bool, known: set[str]) -> 
             yield submodule if submodule in known else base
 
 
+@functools.cache
 def import_graph() -> Graph:
-    """Module -> the attestgate modules it imports (statements anywhere in the module)."""
+    """Module -> the attestgate modules it imports (statements anywhere in the module); read once,
+    do not change the result."""
     files = _module_files()
     known = set(files)
     graph: Graph = {}
