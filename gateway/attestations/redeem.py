@@ -1,6 +1,6 @@
 """RedeemAttestation: verify once more, then ISSUED -> REDEEMED with the purpose's consumption.
 
-The presentation is verified with the one shared verifier (``sdk.sdjwt``), its KB-JWT bound to this
+The presentation is checked by the shared verifier (``protocol.sdjwt``), its KB-JWT bound to this
 gateway (``aud``) and to this redemption (``nonce = redemption_nonce(jti, transaction_ref)``). One
 unit of work then moves ISSUED -> REDEEMED and applies the consumption (income capacity or a
 pledge): all or nothing, and race-free because units of work run one batch at a time.
@@ -22,15 +22,14 @@ from attestgate.gateway.context import Caller, Core
 from attestgate.gateway.erasure import refuse_erased_owner
 from attestgate.protocol.jose import Jwks
 from attestgate.protocol.reasons import DomainError, FieldViolation, Reason, invalid_argument
-from attestgate.sdk.sdjwt import (
+from attestgate.protocol.sdjwt import (
     KeyBindingPolicy,
-    SdJwtError,
     VerifiedSdJwt,
-    VerifyFailure,
     redemption_nonce,
     unverified_jti,
     verify_sd_jwt,
 )
+from attestgate.protocol.sdjwt_format import SdJwtError, VerifyFailure
 
 log = logging.getLogger(__name__)
 

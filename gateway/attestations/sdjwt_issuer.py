@@ -1,4 +1,4 @@
-"""Issue SD-JWT attestations (RFC 9901 §4) in the profile that ``sdk.sdjwt`` verifies.
+"""Issue SD-JWT attestations (RFC 9901 §4) in the profile that ``protocol.sdjwt`` verifies.
 
 The issuer JWT has header ``{"alg":"ES256","typ":"dc+sd-jwt","kid":...}`` and carries in clear
 only ``iss``, ``iat``, ``exp``, ``jti``, ``vct``, ``cnf.jwk`` (the holder's key), ``_sd_alg`` and
@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from hashlib import sha256
 from types import MappingProxyType
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -34,7 +33,15 @@ from attestgate.protocol.jose import (
     sign_es256_segments,
 )
 from attestgate.protocol.reasons import FieldViolation, invalid_argument
-from attestgate.sdk.sdjwt import SD_ALG, SD_JWT_TYP, Jti, disclosure_digest, encode_disclosure
+from attestgate.protocol.sdjwt_format import (
+    SD_ALG,
+    SD_JWT_TYP,
+    Jti,
+    disclosure_digest,
+    encode_disclosure,
+    join_sd_jwt,
+    sd_digest,
+)
 
 __all__ = ["MAX_DECOYS", "MAX_JTI_CHARS", "SALT_BYTES", "IssuedSdJwt", "issue_sd_jwt"]
 
@@ -70,7 +77,7 @@ class _Randomness:
         self._next = 0
         # RFC 9901 §4.2.5: a decoy is the digest of a random value, like a real digest.
         self.decoy_digests = [
-            b64url_encode(sha256(pool[i : i + _DECOY_SEED_BYTES]).digest())
+            sd_digest(pool[i : i + _DECOY_SEED_BYTES])
             for i in range(split, len(pool), _DECOY_SEED_BYTES)
         ]
 
@@ -204,7 +211,7 @@ def issue_sd_jwt(
     except JoseError:  # pragma: no cover - the key type is checked by the key ring
         raise ValueError("signing key must be a P-256 private key") from None
     return IssuedSdJwt(
-        token="~".join([jwt, *encoded.values()]) + "~",
+        token=join_sd_jwt(jwt, encoded.values()),
         jti=token_id,
         issued_at=datetime.fromtimestamp(iat, UTC),
         expires_at=datetime.fromtimestamp(exp, UTC),

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from attestgate.gateway.attestations.sdjwt_issuer import issue_sd_jwt
 from attestgate.gateway.clock import FixedClock
 from attestgate.protocol.jose import Jwks, b64url_encode, public_jwk, sign_es256
-from attestgate.sdk._internal.sdjwt_format import SdJwtError, disclosure_digest, encode_disclosure
-from attestgate.sdk.sdjwt import KeyBindingPolicy, redemption_nonce, verify_sd_jwt
+from attestgate.protocol.sdjwt import KeyBindingPolicy, redemption_nonce, verify_sd_jwt
+from attestgate.protocol.sdjwt_format import SdJwtError, disclosure_digest, encode_disclosure
 from attestgate.v1 import attestation_pb2
 from tests.fuzz.harness import UNARY_RPCS, Harness, build_world
 

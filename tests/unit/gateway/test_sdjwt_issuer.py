@@ -12,13 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from attestgate.gateway.attestations.sdjwt_issuer import SALT_BYTES, IssuedSdJwt, issue_sd_jwt
 from attestgate.protocol.jose import b64url_decode, b64url_encode, json_dumps, public_jwk
 from attestgate.protocol.reasons import DomainError, Reason
-from attestgate.sdk._internal.sdjwt_format import encode_disclosure
-from attestgate.sdk.sdjwt import (
-    KeyBindingPolicy,
-    decode_disclosure,
-    disclosure_digest,
-    verify_sd_jwt,
-)
+from attestgate.protocol.sdjwt import KeyBindingPolicy, verify_sd_jwt
+from attestgate.protocol.sdjwt_format import decode_disclosure, disclosure_digest, encode_disclosure
 
 NOW = datetime(2026, 3, 1, 9, 30, 15, 987654, tzinfo=UTC)
 ISSUER = "https://gateway.attestgate.test"

@@ -1,12 +1,13 @@
-"""SD-JWT wire format (RFC 9901 §4): disclosures, digests, splitting a presentation, failures.
+"""SD-JWT wire format (RFC 9901 §4): disclosures, digests, the ``~`` serialization, failures.
 
-Internal (no stability guarantee): ``sdk.sdjwt`` re-exports the public names. Kept apart from the
-verifier so that each module stays small; the issuer (gateway) and the verifier share it.
+Shared by the issuer (the gateway) and the verifier (``protocol.sdjwt``), so that both write and
+read one format; ``attestgate.sdk.sdjwt`` re-exports the public names.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NewType
@@ -106,9 +107,14 @@ def encode_disclosure(salt: str, name: str, value: JsonInput) -> str:
     return b64url_encode(text.encode("utf-8"))
 
 
+def sd_digest(data: bytes) -> str:
+    """base64url(SHA-256(data)): the one digest of the format (``_sd`` entries, ``sd_hash``)."""
+    return b64url_encode(hashlib.sha256(data).digest())
+
+
 def disclosure_digest(encoded: str) -> str:
     """base64url(SHA-256(ASCII of the *encoded* disclosure)) (RFC 9901 §4.2.3)."""
-    return b64url_encode(hashlib.sha256(encoded.encode("ascii")).digest())
+    return sd_digest(encoded.encode("ascii"))
 
 
 def decode_disclosure(encoded: str) -> Disclosure:
@@ -143,8 +149,14 @@ def has_sd_keys(value: JsonValue) -> bool:
 
 
 def sd_hash(prefix: str) -> str:
-    # RFC 9901 §4.3.1: hash over the presentation up to and including the last "~".
-    return b64url_encode(hashlib.sha256(prefix.encode("ascii")).digest())
+    """The KB-JWT's ``sd_hash``: over the presentation up to its last "~" (RFC 9901 §4.3.1)."""
+    return sd_digest(prefix.encode("ascii"))
+
+
+def join_sd_jwt(jwt: str, disclosures: Iterable[str], kb: str = "") -> str:
+    """``<jwt>~<d1>~...~<kb>`` (RFC 9901 §4): an issuance when ``kb`` is empty; the inverse of
+    ``split_presentation``."""
+    return "~".join([jwt, *disclosures, kb])
 
 
 def split_presentation(presentation: str) -> tuple[str, list[str], str]:

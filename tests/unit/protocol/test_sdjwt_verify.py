@@ -1,4 +1,4 @@
-"""sdk.sdjwt.verify_sd_jwt: accepted tokens, and every refusal with its precise code."""
+"""protocol.sdjwt.verify_sd_jwt: accepted tokens, and every refusal with its precise code."""
 
 from __future__ import annotations
 
@@ -21,20 +21,22 @@ from attestgate.protocol.jose import (
     sign_es256,
 )
 from attestgate.protocol.reasons import DomainError, Reason
-from attestgate.sdk.sdjwt import (
-    MAX_DISCLOSURES,
-    MAX_PRESENTATION_CHARS,
+from attestgate.protocol.sdjwt import (
     KeyBindingPolicy,
-    SdJwtError,
     VerifiedSdJwt,
-    VerifyFailure,
     create_presentation,
-    decode_disclosure,
-    disclosure_digest,
-    encode_disclosure,
     redemption_nonce,
     unverified_jti,
     verify_sd_jwt,
+)
+from attestgate.protocol.sdjwt_format import (
+    MAX_DISCLOSURES,
+    MAX_PRESENTATION_CHARS,
+    SdJwtError,
+    VerifyFailure,
+    decode_disclosure,
+    disclosure_digest,
+    encode_disclosure,
 )
 
 ISSUER = "https://gateway.attestgate.test"

@@ -8,12 +8,15 @@ from typing import Any
 
 import pytest
 
-from attestgate.sdk.sdjwt import (
+from attestgate.protocol.sdjwt_format import (
     SdJwtError,
     VerifyFailure,
     decode_disclosure,
     disclosure_digest,
     encode_disclosure,
+    join_sd_jwt,
+    sd_digest,
+    split_presentation,
 )
 
 _VECTORS: dict[str, Any] = json.loads(
@@ -78,3 +81,21 @@ def test_array_element_disclosure_digest_matches_but_profile_refuses_it() -> Non
     with pytest.raises(SdJwtError) as info:
         decode_disclosure(vector["disclosure"])
     assert info.value.code is VerifyFailure.BAD_DISCLOSURE
+
+
+def test_sd_digest_is_unpadded_base64url_of_sha256() -> None:
+    # SHA-256("abc") (FIPS 180-2 appendix B.1) in base64url without padding.
+    assert sd_digest(b"abc") == "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"
+
+
+@pytest.mark.parametrize(
+    ("disclosures", "kb", "joined"),
+    [
+        ([], "", "h.p.s~"),
+        (["WyJh"], "", "h.p.s~WyJh~"),
+        (["WyJh", "WyJi"], "k.b.s", "h.p.s~WyJh~WyJi~k.b.s"),
+    ],
+)
+def test_join_sd_jwt_is_the_inverse_of_split(disclosures: list[str], kb: str, joined: str) -> None:
+    assert join_sd_jwt("h.p.s", disclosures, kb) == joined
+    assert split_presentation(joined) == ("h.p.s", disclosures, kb)

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from attestgate.gateway.attestations.sdjwt_issuer import issue_sd_jwt
 from attestgate.protocol.jose import Jwks, public_jwk
-from attestgate.sdk.sdjwt import KeyBindingPolicy, SdJwtError, create_presentation, verify_sd_jwt
+from attestgate.protocol.sdjwt import KeyBindingPolicy, create_presentation, verify_sd_jwt
+from attestgate.protocol.sdjwt_format import SdJwtError
 
 NOW = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 ISSUER = "https://gateway.attestgate.test"

@@ -18,7 +18,7 @@ from sd_jwt.verifier import SDJWTVerifier
 
 from attestgate.gateway.attestations.sdjwt_issuer import IssuedSdJwt, issue_sd_jwt
 from attestgate.protocol.jose import JsonInput, public_jwk
-from attestgate.sdk.sdjwt import KeyBindingPolicy, create_presentation, verify_sd_jwt
+from attestgate.protocol.sdjwt import KeyBindingPolicy, create_presentation, verify_sd_jwt
 
 ISSUER = "https://gateway.attestgate.test"
 VCT = "urn:attestgate:income:fx_purchase:v1"
