@@ -2,25 +2,28 @@
 
 ``TokenVerifier.verify`` accepts a JWT only if every check passes, in this order:
 
-1. three base64url segments with a JSON object header and payload (``TOKEN_MALFORMED``);
+1. a compact JWS by the protocol kernel's one rule for every token (``parse_compact_jws``):
+   three strict base64url segments (unpadded, canonical), a strict JSON object header and payload
+   (UTF-8, no duplicate member names, no NaN, bounded nesting), at most ``MAX_TOKEN_BYTES``
+   (``TOKEN_MALFORMED``);
 2. ``alg`` is ES256 or EdDSA; ``none``, HS* and RS* are refused before any key is touched, which
    closes the RS/HS key-confusion attack (RFC 8725 §2.1, §3.1) (``TOKEN_ALGORITHM_NOT_ALLOWED``);
 3. ``iss`` names a configured issuer (``TOKEN_WRONG_ISSUER``) and ``kid`` one of its keys, of the
    key type the algorithm needs (``TOKEN_UNKNOWN_KEY``);
-4. the signature verifies (``TOKEN_SIGNATURE_INVALID``);
+4. the signature verifies, checked by the kernel over the bytes it parsed (``verify_es256``,
+   ``verify_eddsa``) (``TOKEN_SIGNATURE_INVALID``);
 5. ``exp`` (required), ``nbf`` and ``iat`` with leeway against the injected clock
    (``TOKEN_EXPIRED``; ``TOKEN_NOT_YET_VALID`` when ``nbf`` or ``iat`` lies in the future),
    ``aud`` contains the audience (``TOKEN_WRONG_AUDIENCE``), ``sub`` is a non-empty string of
    valid Unicode (no lone surrogates) and ``role`` a known role (``TOKEN_CLAIMS_INVALID``).
 
-Claims are checked here rather than by PyJWT because PyJWT reads the wall clock (STYLE.md).
+Only the kernel parses and verifies tokens; PyJWT only loads the issuers' JWKs and mints dev
+tokens. Claims are checked here against the injected clock (STYLE.md).
 Verified tokens are cached (bounded LRU keyed by SHA-256 of the token) until their ``exp``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import threading
@@ -33,7 +36,7 @@ from pathlib import Path
 from typing import Any, NewType
 
 import jwt
-from jwt.api_jws import PyJWS
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from attestgate.gateway.clock import Clock
 from attestgate.gateway.config import ConfigError, TrustedIssuer
@@ -41,6 +44,16 @@ from attestgate.gateway.keyfiles import KeyFileError, refuse_writable_by_others
 from attestgate.gateway.keys import KeyRing
 from attestgate.gateway.roles import Role
 from attestgate.gateway.trail import ERASED_OWNER, is_erased_owner
+from attestgate.protocol.jose import (
+    CompactJws,
+    JoseError,
+    JsonValue,
+    b64url_encode,
+    json_object,
+    parse_compact_jws,
+    verify_eddsa,
+    verify_es256,
+)
 from attestgate.protocol.reasons import DomainError, Reason
 
 SubjectId = NewType("SubjectId", str)
@@ -51,6 +64,8 @@ _ALG_KEY = {"ES256": ("EC", "P-256"), "EdDSA": ("OKP", "Ed25519")}
 # RFC 8725 §3.11 explicit typing: refuse other JWT kinds (SD-JWTs, KB-JWTs) as bearer tokens.
 _ACCEPTED_TYP = frozenset({"jwt", "at+jwt", "application/at+jwt"})
 MAX_TOKEN_BYTES = 8192
+_MAX_HEADER_DEPTH = 4
+_MAX_CLAIMS_DEPTH = 16
 
 
 @dataclass(frozen=True)
@@ -64,15 +79,21 @@ class Principal:
     cnf_x5t: str | None = None  # RFC 8705 §3.1 certificate thumbprint the token is bound to
 
 
-def _b64_json(segment: str) -> dict[str, Any]:
+def _parse(token: str) -> tuple[CompactJws, dict[str, JsonValue]]:
+    """The strictly parsed JWS and its claims (the kernel's rule for every token)."""
+    parts = token.split(".")
+    if len(parts) != 3 or not all(parts[:2]):
+        raise DomainError(Reason.TOKEN_MALFORMED, "token is not a compact JWS")
     try:
-        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-        value = json.loads(raw)
-    except (binascii.Error, ValueError):
-        raise DomainError(Reason.TOKEN_MALFORMED, "token is not a well-formed JWT") from None
-    if not isinstance(value, dict):
-        raise DomainError(Reason.TOKEN_MALFORMED, "token header and payload must be JSON objects")
-    return value
+        jws = parse_compact_jws(token, max_header_depth=_MAX_HEADER_DEPTH)
+        claims = json_object(jws.payload, max_depth=_MAX_CLAIMS_DEPTH)
+    except JoseError:
+        raise DomainError(
+            Reason.TOKEN_MALFORMED,
+            "token is not a well-formed JWT: each segment must be unpadded base64url and the "
+            "header and payload JSON objects without duplicate members",
+        ) from None
+    return jws, claims
 
 
 def _numeric_date(claims: Mapping[str, Any], name: str, *, required: bool) -> datetime | None:
@@ -91,7 +112,7 @@ def _numeric_date(claims: Mapping[str, Any], name: str, *, required: bool) -> da
 
 @dataclass(frozen=True)
 class _IssuerKey:
-    key: Any  # the cryptography public key
+    key: ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
     alg: str  # the one algorithm this key may verify
 
 
@@ -145,7 +166,6 @@ class TokenVerifier:
         self._audience = audience
         self._leeway = leeway
         self._clock = clock
-        self._jws = PyJWS()
         self._cache: OrderedDict[bytes, Principal] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -172,10 +192,8 @@ class TokenVerifier:
         return principal
 
     def _verify_uncached(self, token: str, now: datetime) -> Principal:
-        parts = token.split(".")
-        if len(parts) != 3 or not all(parts[:2]):
-            raise DomainError(Reason.TOKEN_MALFORMED, "token is not a compact JWS")
-        header, claims = _b64_json(parts[0]), _b64_json(parts[1])
+        jws, claims = _parse(token)
+        header = jws.header
         alg = header.get("alg")
         if alg not in ALLOWED_ALGORITHMS:
             raise DomainError(
@@ -188,7 +206,7 @@ class TokenVerifier:
         if not isinstance(issuer, str) or issuer not in self._issuers:
             raise DomainError(Reason.TOKEN_WRONG_ISSUER, "token issuer is not trusted")
         key = self._key_for(issuer, header.get("kid"), str(alg))
-        self._check_signature(token, key, str(alg))
+        self._check_signature(jws, key)
         return self._check_claims(claims, self._issuers[issuer], now)
 
     def _key_for(self, issuer: str, kid: object, alg: str) -> _IssuerKey:
@@ -200,15 +218,14 @@ class TokenVerifier:
             raise DomainError(Reason.TOKEN_UNKNOWN_KEY, "token 'kid' names a key of another type")
         return key
 
-    def _check_signature(self, token: str, key: _IssuerKey, alg: str) -> None:
-        try:
-            self._jws.decode_complete(token, key.key, algorithms=[alg])
-        except jwt.InvalidSignatureError:
-            raise DomainError(
-                Reason.TOKEN_SIGNATURE_INVALID, "token signature is invalid"
-            ) from None
-        except jwt.PyJWTError:
-            raise DomainError(Reason.TOKEN_MALFORMED, "token is not a well-formed JWS") from None
+    def _check_signature(self, jws: CompactJws, key: _IssuerKey) -> None:
+        # The algorithm is the key's (``_key_for`` matched it to the header), never the token's.
+        if isinstance(key.key, ed25519.Ed25519PublicKey):
+            valid = key.alg == "EdDSA" and verify_eddsa(jws, key.key)
+        else:
+            valid = key.alg == "ES256" and verify_es256(jws, key.key)
+        if not valid:
+            raise DomainError(Reason.TOKEN_SIGNATURE_INVALID, "token signature is invalid")
 
     def _check_claims(
         self, claims: Mapping[str, Any], issuer: TrustedIssuer, now: datetime
@@ -272,7 +289,7 @@ def _cnf_thumbprint(cnf: object) -> str | None:
 
 def certificate_thumbprint(cert_der: bytes) -> str:
     """RFC 8705 §3.1 ``x5t#S256``: base64url SHA-256 of the DER certificate."""
-    return base64.urlsafe_b64encode(hashlib.sha256(cert_der).digest()).rstrip(b"=").decode()
+    return b64url_encode(hashlib.sha256(cert_der).digest())
 
 
 def check_certificate_binding(principal: Principal, peer_cert_der: bytes | None) -> None:

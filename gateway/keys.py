@@ -17,13 +17,10 @@ Key material never appears in a log line or an exception message.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import secrets
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -41,6 +38,7 @@ from attestgate.gateway.keyfiles import (
     write_atomic,
     write_private,
 )
+from attestgate.protocol.jose import jwk_thumbprint, public_jwk
 
 __all__ = [
     "DEV_ISSUER_JWKS_FILE",
@@ -66,42 +64,6 @@ def private_key_pem(key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey)
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-
-
-# --- JWK ----------------------------------------------------------------------------------------
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def public_jwk(key: ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey) -> dict[str, str]:
-    """The RFC 7517 public JWK (required members only) of a P-256 or Ed25519 key."""
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        return {"kty": "OKP", "crv": "Ed25519", "x": _b64url(raw)}  # RFC 8037 §2
-    numbers = key.public_numbers()
-    if key.curve.name != "secp256r1":
-        raise ValueError("only P-256 EC keys are supported")
-    return {  # RFC 7518 §6.2.1; coordinates are fixed-length 32 bytes
-        "kty": "EC",
-        "crv": "P-256",
-        "x": _b64url(numbers.x.to_bytes(32, "big")),
-        "y": _b64url(numbers.y.to_bytes(32, "big")),
-    }
-
-
-_THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x")}
-
-
-def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
-    """RFC 7638 JWK thumbprint (SHA-256, base64url) of an EC or OKP public JWK."""
-    members = _THUMBPRINT_MEMBERS.get(str(jwk.get("kty")))
-    if members is None:
-        raise ValueError("thumbprints are supported for EC and OKP keys only")
-    # RFC 7638 §3.2: required members only, lexicographic order, no whitespace.
-    canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
-    return _b64url(hashlib.sha256(canonical.encode("utf-8")).digest())
 
 
 Kid = NewType("Kid", str)

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from attestgate.audit.events import EventType
@@ -32,9 +31,17 @@ from attestgate.gateway.consents import check_id
 from attestgate.gateway.context import Caller, Core
 from attestgate.gateway.idempotency import IdempotencyKey
 from attestgate.gateway.providers import Provider
+from attestgate.protocol.jose import (
+    JoseError,
+    json_loads,
+    parse_compact_jws,
+    verify_eddsa,
+    verify_es256,
+)
 from attestgate.protocol.reasons import DomainError, FieldViolation, Reason, invalid_argument
 
 MAX_SIGNED_BYTES = 256 * 1024
+_MAX_JSON_DEPTH = 16  # a record's fields or a rate table sit at depth 2
 
 
 @dataclass(frozen=True)
@@ -218,23 +225,27 @@ class RecordManager:
             raise invalid_argument(
                 FieldViolation(field, f"a JWS of at most {MAX_SIGNED_BYTES} bytes")
             )
-        try:
-            header = jwt.get_unverified_header(signed)
-        except (jwt.PyJWTError, RecursionError):  # RecursionError: JSON nested too deep
+        try:  # the kernel's one rule for every token: strict base64url and JSON, bounded depth
+            jws = parse_compact_jws(signed)
+        except JoseError:
             raise _bad_signature(field) from None
-        if header.get("kid") != caller.subject:
+        if jws.header.get("kid") != caller.subject:
             raise DomainError(
                 Reason.UNKNOWN_PROVIDER, "the upload must be signed with the caller's provider key"
             )
         provider = self._core.providers.provider(caller.subject)  # else UNKNOWN_PROVIDER
-        public_key = provider.key
-        algorithm = "EdDSA" if isinstance(public_key, ed25519.Ed25519PublicKey) else "ES256"
-        if not isinstance(public_key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
+        public_key = provider.key  # its type fixes the algorithm, never the token's header
+        if isinstance(public_key, ed25519.Ed25519PublicKey):
+            algorithm, valid = "EdDSA", verify_eddsa(jws, public_key)
+        elif isinstance(public_key, ec.EllipticCurvePublicKey):
+            algorithm, valid = "ES256", verify_es256(jws, public_key)
+        else:
             raise DomainError(Reason.UNKNOWN_PROVIDER, "the provider key type is not supported")
+        if jws.header.get("alg") != algorithm or not valid:
+            raise _bad_signature(field)
         try:
-            raw = jwt.api_jws.decode_complete(signed, public_key, algorithms=[algorithm])["payload"]
-            payload = json.loads(raw)
-        except (jwt.PyJWTError, ValueError, RecursionError):
+            payload = json_loads(jws.payload, max_depth=_MAX_JSON_DEPTH)
+        except JoseError:
             raise _bad_signature(field) from None
         if not isinstance(payload, dict):
             raise invalid_argument(FieldViolation(field, "payload must be a JSON object"))

@@ -15,8 +15,8 @@ from functools import lru_cache
 from types import MappingProxyType
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from attestgate.protocol.encoding import (
@@ -54,6 +54,7 @@ __all__ = [  # the encodings are re-exported: JOSE users need them with the JWS 
     "raw_p256_signature",
     "sign_es256",
     "sign_es256_segments",
+    "verify_eddsa",
     "verify_es256",
 ]
 
@@ -63,21 +64,30 @@ format error under its JOSE name (one class, so ``except JoseError`` also catche
 
 ES256 = "ES256"
 _P256_COORD_BYTES = 32
+_ED25519_SIGNATURE_BYTES = 64
 # RFC 7518 §3.4: ES256 is ECDSA P-256 with SHA-256, signature R || S (32 bytes each).
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
 
-def public_jwk(key: ec.EllipticCurvePublicKey, *, kid: str | None = None) -> dict[str, str]:
-    """The P-256 public JWK of ``key`` (RFC 7518 §6.2.1), with ``kid`` if given."""
-    if not isinstance(key.curve, ec.SECP256R1):
-        raise JoseError("only P-256 keys are supported")
-    numbers = key.public_numbers()
-    jwk = {
-        "kty": "EC",
-        "crv": "P-256",
-        "x": b64url_encode(numbers.x.to_bytes(_P256_COORD_BYTES, "big")),
-        "y": b64url_encode(numbers.y.to_bytes(_P256_COORD_BYTES, "big")),
-    }
+def public_jwk(
+    key: ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey, *, kid: str | None = None
+) -> dict[str, str]:
+    """The public JWK of a P-256 key (RFC 7518 §6.2.1) or an Ed25519 key (RFC 8037 §2), with
+    ``kid`` if given (the gateway's dev issuer signs EdDSA; everything else is P-256)."""
+    jwk: dict[str, str]
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        jwk = {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw)}
+    elif isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+        numbers = key.public_numbers()
+        jwk = {
+            "kty": "EC",
+            "crv": "P-256",
+            "x": b64url_encode(numbers.x.to_bytes(_P256_COORD_BYTES, "big")),
+            "y": b64url_encode(numbers.y.to_bytes(_P256_COORD_BYTES, "big")),
+        }
+    else:
+        raise JoseError("only P-256 and Ed25519 keys are supported")
     if kid is not None:
         jwk["kid"] = kid
     return jwk
@@ -114,13 +124,27 @@ def _p256_point(x: str, y: str) -> ec.EllipticCurvePublicKey:
         raise JoseError("point is not on P-256") from exc
 
 
-def jwk_thumbprint(key: ec.EllipticCurvePublicKey | Mapping[str, object]) -> str:
-    """RFC 7638 thumbprint (SHA-256, base64url) of a P-256 key or its JWK."""
-    loaded = key if isinstance(key, ec.EllipticCurvePublicKey) else load_public_jwk(key)
-    members = public_jwk(loaded)
+def jwk_thumbprint(
+    key: ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | Mapping[str, object],
+) -> str:
+    """RFC 7638 thumbprint (SHA-256, base64url) of a P-256 or Ed25519 key or its public JWK."""
+    if isinstance(key, Mapping):
+        key = _okp_key(key) if key.get("kty") == "OKP" else load_public_jwk(key)
+    members = public_jwk(key)
     # RFC 7638 §3.2: required members only, lexicographic order, no whitespace.
-    canonical = canonical_json({name: members[name] for name in ("crv", "kty", "x", "y")})
+    required = ("crv", "kty", "x", "y") if members["kty"] == "EC" else ("crv", "kty", "x")
+    canonical = canonical_json({name: members[name] for name in required})
     return b64url_encode(hashlib.sha256(canonical).digest())
+
+
+def _okp_key(jwk: Mapping[str, object]) -> ed25519.Ed25519PublicKey:
+    x = jwk.get("x")
+    if jwk.get("crv") != "Ed25519" or not isinstance(x, str):
+        raise JoseError("not an Ed25519 OKP JWK")
+    try:
+        return ed25519.Ed25519PublicKey.from_public_bytes(b64url_decode(x))
+    except ValueError as exc:  # JoseError is a ValueError too
+        raise JoseError("bad Ed25519 public key") from exc
 
 
 @dataclass(frozen=True)
@@ -246,6 +270,18 @@ def verify_es256(jws: CompactJws, key: ec.EllipticCurvePublicKey) -> bool:
     s = int.from_bytes(jws.signature[_P256_COORD_BYTES:], "big")
     try:
         key.verify(encode_dss_signature(r, s), jws.signing_input, _ECDSA_SHA256)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def verify_eddsa(jws: CompactJws, key: ed25519.Ed25519PublicKey) -> bool:
+    """Whether ``jws`` carries a valid EdDSA (Ed25519, RFC 8037 §3.1) signature by ``key``
+    (the header is not consulted)."""
+    if len(jws.signature) != _ED25519_SIGNATURE_BYTES:
+        return False
+    try:
+        key.verify(jws.signature, jws.signing_input)
     except InvalidSignature:
         return False
     return True

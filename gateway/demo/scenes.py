@@ -6,17 +6,14 @@ redemption it keeps as evidence comes back as a ``CaseRecord``.
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-import jwt
-
 from attestgate.gateway.clock import SystemClock
 from attestgate.gateway.demo.cast import CaseRecord, Cast, claims_text, json_claims
 from attestgate.gateway.demo.report import Report, money
+from attestgate.protocol.jose import b64url_decode, json_loads, json_object, parse_compact_jws
 from attestgate.protocol.reasons import Reason
 from attestgate.sdk.types import Attestation, ClaimValue, Consent
 
@@ -110,13 +107,16 @@ def consent(report: Report, cast: Cast, ask: Ask) -> Consent:
     return granted
 
 
+_MAX_DEPTH = 16  # our own attestations, decoded for display only
+
+
 def disclosures(token: str) -> list[tuple[str, object]]:
     """(name, value) of each object-property disclosure in the token (RFC 9901 §4.2.1:
     ``[salt, name, value]``), decoded here only to show what the bank could read."""
     found: list[tuple[str, object]] = []
     for part in token.split("~")[1:]:
         if part:
-            decoded = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+            decoded = json_loads(b64url_decode(part), max_depth=_MAX_DEPTH)
             if isinstance(decoded, list) and len(decoded) == 3:
                 found.append((str(decoded[1]), decoded[2]))
     return found
@@ -124,8 +124,13 @@ def disclosures(token: str) -> list[tuple[str, object]]:
 
 def issuer_of(token: str) -> str:
     """The ``iss`` of an attestation (read only to name the KB-JWT audience; verified before)."""
-    claims = jwt.decode(token.split("~", 1)[0], options={"verify_signature": False})
-    return str(claims["iss"])
+    return str(_unverified_claims(token)["iss"])
+
+
+def _unverified_claims(token: str) -> dict[str, Any]:
+    """The issuer-signed claims of an attestation, read for display (verified elsewhere)."""
+    jws = parse_compact_jws(token.split("~", 1)[0])
+    return json_object(jws.payload, max_depth=_MAX_DEPTH)
 
 
 def redeem_and_retry(
@@ -151,7 +156,7 @@ def redeem_and_retry(
         "reuse refused",
     )
     second = (error.code, str(error.reason)) if error else ("OK", "")
-    vct = jwt.decode(attestation.token.split("~", 1)[0], options={"verify_signature": False})["vct"]
+    vct = _unverified_claims(attestation.token)["vct"]
     return CaseRecord(
         domain=domain,
         purpose=str(vct).split(":")[3],  # urn:attestgate:<domain>:<purpose>:v1

@@ -7,8 +7,6 @@ or reaches storage or the audit log (bad input never changes state, DESIGN.md "E
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -20,6 +18,7 @@ from attestgate.gateway.context import Caller
 from attestgate.gateway.cursors import parse_cursor
 from attestgate.gateway.idempotency import IdempotencyKey
 from attestgate.gateway.interceptors import current_principal
+from attestgate.protocol.encoding import EncodingError, b64url_decode, b64url_encode
 from attestgate.protocol.reasons import DomainError, FieldViolation, Reason, invalid_argument
 from attestgate.v1 import common_pb2
 
@@ -120,7 +119,7 @@ def encode_page_token(after: str | None) -> str:
     """An opaque page token for a cursor ("" when there is no next page)."""
     if after is None:
         return ""
-    return base64.urlsafe_b64encode(b"v1:" + after.encode()).decode().rstrip("=")
+    return b64url_encode(b"v1:" + after.encode())
 
 
 def decode_page_token(token: str) -> str | None:
@@ -134,8 +133,8 @@ def decode_page_token(token: str) -> str | None:
             violations=[FieldViolation("page_token", "too long")],
         )
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-    except (binascii.Error, ValueError):
+        raw = b64url_decode(token)
+    except EncodingError:
         raw = b""
     if not raw.startswith(b"v1:"):
         raise DomainError(

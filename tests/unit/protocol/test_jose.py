@@ -7,7 +7,7 @@ import json
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from hypothesis import given
 from hypothesis import strategies as st
@@ -28,6 +28,7 @@ from attestgate.protocol.jose import (
     public_jwk,
     raw_p256_signature,
     sign_es256,
+    verify_eddsa,
     verify_es256,
 )
 
@@ -246,3 +247,34 @@ def test_json_text_refuses_what_json_dumps_refuses() -> None:
     for bad in (float("nan"), float("inf"), {1: b"x"}, object()):
         with pytest.raises(JoseError):
             json_text(bad)  # type: ignore[arg-type]
+
+
+class TestEdDsa:
+    """EdDSA (Ed25519, RFC 8037): the gateway's dev issuer and Ed25519 providers."""
+
+    RFC8037_X = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"  # RFC 8037 §A.2
+    RFC8037_THUMBPRINT = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"  # RFC 8037 §A.3
+
+    def test_rfc8037_jwk_and_thumbprint(self) -> None:
+        jwk = {"kty": "OKP", "crv": "Ed25519", "x": self.RFC8037_X}
+        key = ed25519.Ed25519PublicKey.from_public_bytes(b64url_decode(self.RFC8037_X))
+        assert public_jwk(key) == jwk
+        assert jwk_thumbprint(jwk) == jwk_thumbprint(key) == self.RFC8037_THUMBPRINT
+
+    def test_bad_okp_jwk_is_refused(self) -> None:
+        with pytest.raises(JoseError):
+            jwk_thumbprint({"kty": "OKP", "crv": "X25519", "x": self.RFC8037_X})
+        with pytest.raises(JoseError):
+            jwk_thumbprint({"kty": "OKP", "crv": "Ed25519", "x": "AAAA"})
+
+    def test_verify(self) -> None:
+        key = ed25519.Ed25519PrivateKey.generate()
+        head, body = b64url_encode(b'{"alg":"EdDSA"}'), b64url_encode(b"{}")
+        signature = key.sign(f"{head}.{body}".encode())
+        jws = parse_compact_jws(f"{head}.{body}.{b64url_encode(signature)}")
+        assert verify_eddsa(jws, key.public_key())
+        assert not verify_eddsa(jws, ed25519.Ed25519PrivateKey.generate().public_key())
+        flipped = bytes([signature[0] ^ 1]) + signature[1:]
+        for bad in (flipped, signature[:-1], b""):
+            tampered = parse_compact_jws(f"{head}.{body}.{b64url_encode(bad)}")
+            assert not verify_eddsa(tampered, key.public_key())
