@@ -118,8 +118,13 @@ def check_schema(conn: Connection, *, db_display: str) -> None:
         )
 
 
-def migrate(conn: MigrationConnection, *, now: datetime) -> list[Migration]:
-    """Apply every pending migration in one transaction; returns what was applied."""
+def migrate(
+    conn: MigrationConnection, *, now: datetime, target: int | None = None
+) -> list[Migration]:
+    """Apply every pending migration in one transaction; returns what was applied.
+
+    ``target`` stops at that version (an upgrade test builds an old schema this way).
+    """
     dialect = dialect_of(conn)
     conn.execute("BEGIN IMMEDIATE" if dialect is Dialect.SQLITE else "BEGIN")
     try:
@@ -132,7 +137,7 @@ def migrate(conn: MigrationConnection, *, now: datetime) -> list[Migration]:
                 f"the database schema is at version {have}, newer than this gateway knows "
                 f"({len(shipped)}); nothing was changed"
             )
-        pending = [m for m in shipped if m.version > have]
+        pending = [m for m in shipped if have < m.version <= (target or len(shipped))]
         for migration in pending:
             _run_script(conn, dialect, migration.sql)
             conn.execute(

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from attestgate.audit.sql import Dialect
 from attestgate.gateway import vault
-from attestgate.gateway.db.migrate import available, migrate
+from attestgate.gateway.db.migrate import applied_version, migrate
 from attestgate.gateway.storage import connect
 from attestgate.protocol.reasons import DomainError, Reason
 
@@ -211,12 +210,8 @@ def test_an_erasure_from_before_domains_still_covers_every_domain(
     tmp_path: Path, keks: Keks
 ) -> None:
     conn = connect(tmp_path / "old.db")
-    first = available(Dialect.SQLITE)[0]
-    conn.executescript(first.sql)  # a database of schema version 1 with a full erasure
-    conn.execute(
-        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)"
-    )
-    conn.execute("INSERT INTO schema_migrations VALUES (1, ?, '2026-01-01')", (first.name,))
+    migrate(conn, now=NOW, target=1)  # a database of schema version 1 with a full erasure
+    assert applied_version(conn) == 1
     conn.execute(
         "INSERT INTO erasures VALUES (?, '2026-01-02T00:00:00+00:00', 3)", (pseudonym("owner-1"),)
     )
