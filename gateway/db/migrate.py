@@ -137,7 +137,8 @@ def migrate(
                 f"the database schema is at version {have}, newer than this gateway knows "
                 f"({len(shipped)}); nothing was changed"
             )
-        pending = [m for m in shipped if have < m.version <= (target or len(shipped))]
+        last = len(shipped) if target is None else target
+        pending = [m for m in shipped if have < m.version <= last]
         for migration in pending:
             _run_script(conn, dialect, migration.sql)
             conn.execute(
