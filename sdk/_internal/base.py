@@ -27,6 +27,7 @@ from attestgate.sdk.tls import TlsConfig
 
 T = TypeVar("T")
 M = TypeVar("M")
+Q = TypeVar("Q")
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds a unary call may take before it fails with ``DeadlineExceeded``."""
@@ -127,7 +128,7 @@ class ClientBase:
         passed with it, or ``""``)."""
         return self._target
 
-    def _unary(self, method: Callable[..., M], request: Any) -> M:
+    def _unary(self, method: grpc.UnaryUnaryMultiCallable[Q, M], request: Q) -> M:
         """Call a unary method with the client's deadline per attempt, retrying what is safe."""
         return call_with_retry(
             lambda: method(request, timeout=self._timeout),
@@ -136,8 +137,8 @@ class ClientBase:
         )
 
     def _stream(
-        self, method: Callable[..., Any], request: Any, timeout: float | None
-    ) -> Iterator[Any]:
+        self, method: grpc.UnaryStreamMultiCallable[Q, M], request: Q, timeout: float | None
+    ) -> Iterator[M]:
         """Iterate a server stream; leaving the loop (or closing the generator) cancels the call."""
         call = method(request, timeout=timeout)
         try:
@@ -148,8 +149,11 @@ class ClientBase:
                 cancel()
 
     def _watch(
-        self, method: Callable[..., Any], next_request: Callable[[], Any], timeout: float | None
-    ) -> Iterator[Any]:
+        self,
+        method: grpc.UnaryStreamMultiCallable[Q, M],
+        next_request: Callable[[], Q],
+        timeout: float | None,
+    ) -> Iterator[M]:
         """Iterate a watch stream for ``timeout`` seconds in all (``None``: forever), reopening it
         with ``next_request()`` (built from what the caller has seen, e.g. its last cursor) each
         time the gateway ends it cleanly (docs/protocol.md, "Stream lifetimes")."""

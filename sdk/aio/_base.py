@@ -35,6 +35,7 @@ from attestgate.sdk.tls import TlsConfig
 
 T = TypeVar("T")
 M = TypeVar("M")
+Q = TypeVar("Q")
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncClientBase", "TokenSource", "follow_pages_async"]
 
@@ -100,7 +101,7 @@ class AsyncClientBase:
         token = self._token() if callable(self._token) else self._token
         return (("authorization", f"Bearer {token}"),)
 
-    async def _unary(self, method: Callable[..., Awaitable[M]], request: Any) -> M:
+    async def _unary(self, method: grpc.aio.UnaryUnaryMultiCallable[Q, M], request: Q) -> M:
         """Call a unary method with the client's deadline per attempt, retrying what is safe."""
 
         async def attempt() -> M:
@@ -114,8 +115,8 @@ class AsyncClientBase:
         )
 
     async def _stream(
-        self, method: Callable[..., Any], request: Any, timeout: float | None
-    ) -> AsyncIterator[Any]:
+        self, method: grpc.aio.UnaryStreamMultiCallable[Q, M], request: Q, timeout: float | None
+    ) -> AsyncIterator[M]:
         """Iterate a server stream; leaving the loop (closing the generator) cancels the call."""
         call = method(request, timeout=timeout, metadata=self._metadata())
         try:
@@ -127,8 +128,11 @@ class AsyncClientBase:
             call.cancel()
 
     async def _watch(
-        self, method: Callable[..., Any], next_request: Callable[[], Any], timeout: float | None
-    ) -> AsyncIterator[Any]:
+        self,
+        method: grpc.aio.UnaryStreamMultiCallable[Q, M],
+        next_request: Callable[[], Q],
+        timeout: float | None,
+    ) -> AsyncIterator[M]:
         """A watch stream for ``timeout`` seconds in all, reopened with ``next_request()`` each
         time the gateway ends it cleanly (the twin of ``ClientBase._watch``)."""
         deadline = None if timeout is None else time.monotonic() + timeout
