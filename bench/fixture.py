@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
-import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -41,7 +40,7 @@ from attestgate.gateway.services.consent import ConsentServicer
 from attestgate.gateway.services.record import RecordServicer
 from attestgate.gateway.services.unimplemented import UnimplementedAttestationService
 from attestgate.gateway.tls import TlsFiles
-from attestgate.protocol.jose import public_jwk
+from attestgate.protocol.jose import public_jwk, sign_jws
 from attestgate.sdk.sdjwt import create_presentation, redemption_nonce
 from attestgate.v1 import (
     attestation_pb2,
@@ -133,15 +132,14 @@ class BenchGateway:
         for i in range(SUBJECTS):
             fields = {"uscc": f"91440300MA5F{i:06d}", "name": f"Company {i}", "status": "ACTIVE"}
             fields["legal_rep_id"] = f"rep-{i}"
-            payload = {
+            payload: dict[str, Any] = {
                 "domain": "business_registration",
                 "subject": f"company-{i}",
                 "record_id": f"reg-{i}",
                 "fields": fields,
             }
-            signed = jwt.encode(
-                payload, self.provider_key, algorithm="ES256", headers={"kid": PROVIDER}
-            )
+            header = {"alg": "ES256", "kid": PROVIDER, "typ": "JWT"}
+            signed = sign_jws(header, payload, self.provider_key)
             request = record_pb2.PutRecordRequest(signed_record=signed, request_id=f"rec-{i}")
             stub.PutRecord(request, metadata=md)
 

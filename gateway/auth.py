@@ -17,8 +17,9 @@
    ``aud`` contains the audience (``TOKEN_WRONG_AUDIENCE``), ``sub`` is a non-empty string of
    valid Unicode (no lone surrogates) and ``role`` a known role (``TOKEN_CLAIMS_INVALID``).
 
-Only the kernel parses and verifies tokens; PyJWT only loads the issuers' JWKs and mints dev
-tokens. Claims are checked here against the injected clock (STYLE.md).
+Only the protocol kernel reads and writes JOSE here: it parses and verifies every token, loads
+the issuers' JWKs and signs dev tokens. Claims are checked here against the injected clock
+(STYLE.md).
 Verified tokens are cached (bounded LRU keyed by SHA-256 of the token) until their ``exp``.
 """
 
@@ -35,7 +36,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NewType
 
-import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from attestgate.gateway.clock import Clock
@@ -50,7 +50,10 @@ from attestgate.protocol.jose import (
     JsonValue,
     b64url_encode,
     json_object,
+    load_ed25519_jwk,
+    load_public_jwk,
     parse_compact_jws,
+    sign_jws,
     verify_eddsa,
     verify_es256,
 )
@@ -130,9 +133,10 @@ def _load_jwks(issuer: TrustedIssuer) -> dict[str, _IssuerKey]:
         if not isinstance(kid, str) or alg is None:
             continue  # keys we could never accept (RSA, other curves, no kid) are ignored
         try:
-            keys[kid] = _IssuerKey(jwt.PyJWK(entry, algorithm=alg).key, alg)
-        except jwt.PyJWTError:
+            key = load_ed25519_jwk(entry) if alg == "EdDSA" else load_public_jwk(entry)
+        except JoseError:
             raise ConfigError(f"issuer {issuer.issuer!r}: key {kid!r} is not a valid JWK") from None
+        keys[kid] = _IssuerKey(key, alg)
     return keys
 
 
@@ -329,4 +333,4 @@ def issue_dev_token(
         "exp": issued + max(1, int(ttl.total_seconds())),
         "jti": uuid.uuid4().hex,
     }
-    return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid, "typ": "JWT"})
+    return sign_jws({"alg": "EdDSA", "kid": kid, "typ": "JWT"}, claims, key)

@@ -33,6 +33,7 @@ from attestgate.protocol.encoding import (
 )
 
 __all__ = [  # the encodings are re-exported: JOSE users need them with the JWS helpers
+    "EDDSA",
     "ES256",
     "CompactJws",
     "JoseError",
@@ -48,12 +49,14 @@ __all__ = [  # the encodings are re-exported: JOSE users need them with the JWS 
     "json_segment",
     "json_text",
     "jwk_thumbprint",
+    "load_ed25519_jwk",
     "load_public_jwk",
     "parse_compact_jws",
     "public_jwk",
     "raw_p256_signature",
     "sign_es256",
     "sign_es256_segments",
+    "sign_jws",
     "verify_eddsa",
     "verify_es256",
 ]
@@ -63,6 +66,7 @@ JoseError = EncodingError
 format error under its JOSE name (one class, so ``except JoseError`` also catches a bad segment)."""
 
 ES256 = "ES256"
+EDDSA = "EdDSA"
 _P256_COORD_BYTES = 32
 _ED25519_SIGNATURE_BYTES = 64
 # RFC 7518 §3.4: ES256 is ECDSA P-256 with SHA-256, signature R || S (32 bytes each).
@@ -129,7 +133,7 @@ def jwk_thumbprint(
 ) -> str:
     """RFC 7638 thumbprint (SHA-256, base64url) of a P-256 or Ed25519 key or its public JWK."""
     if isinstance(key, Mapping):
-        key = _okp_key(key) if key.get("kty") == "OKP" else load_public_jwk(key)
+        key = load_ed25519_jwk(key) if key.get("kty") == "OKP" else load_public_jwk(key)
     members = public_jwk(key)
     # RFC 7638 §3.2: required members only, lexicographic order, no whitespace.
     required = ("crv", "kty", "x", "y") if members["kty"] == "EC" else ("crv", "kty", "x")
@@ -137,10 +141,13 @@ def jwk_thumbprint(
     return b64url_encode(hashlib.sha256(canonical).digest())
 
 
-def _okp_key(jwk: Mapping[str, object]) -> ed25519.Ed25519PublicKey:
+def load_ed25519_jwk(jwk: Mapping[str, object]) -> ed25519.Ed25519PublicKey:
+    """An Ed25519 public key from its OKP JWK (RFC 8037 §2); refuses private members."""
     x = jwk.get("x")
-    if jwk.get("crv") != "Ed25519" or not isinstance(x, str):
+    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or not isinstance(x, str):
         raise JoseError("not an Ed25519 OKP JWK")
+    if "d" in jwk:
+        raise JoseError("JWK carries a private key")
     try:
         return ed25519.Ed25519PublicKey.from_public_bytes(b64url_decode(x))
     except ValueError as exc:  # JoseError is a ValueError too
@@ -219,7 +226,25 @@ def parse_compact_jws(token: str, *, max_header_depth: int = 4) -> CompactJws:
 
 def json_segment(value: Mapping[str, JsonInput]) -> str:
     """The base64url of compact JSON ``value``: one segment of a compact JWS."""
-    return b64url_encode(json_dumps(value).encode("utf-8"))
+    try:
+        return b64url_encode(json_dumps(value).encode("utf-8"))
+    except UnicodeEncodeError as exc:  # a lone surrogate: no UTF-8 JSON can carry it
+        raise JoseError("value is not valid Unicode") from exc
+
+
+def sign_jws(
+    header: Mapping[str, JsonInput],
+    payload: Mapping[str, JsonInput],
+    key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey,
+) -> str:
+    """Compact JWS over compact JSON ``header`` and ``payload``: ES256 with a P-256 key, EdDSA
+    (RFC 8037 §3.1) with an Ed25519 key; ``header["alg"]`` must name that algorithm."""
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        return sign_es256(header, payload, key)
+    if header.get("alg") != EDDSA:
+        raise JoseError("header alg must be EdDSA")
+    signing_input = f"{json_segment(header)}.{json_segment(payload)}"
+    return f"{signing_input}.{b64url_encode(key.sign(signing_input.encode('ascii')))}"
 
 
 def sign_es256(

@@ -14,15 +14,18 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from attestgate.protocol.jose import JoseError, json_object, parse_compact_jws, sign_jws
 from attestgate.sdk._internal.channel import TokenSource
 from attestgate.sdk.types import ClaimValue
 from attestgate.v1 import record_pb2
 
 SigningKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 """A provider signing key: EC P-256 (ES256) or Ed25519 (EdDSA)."""
+
+
+_MAX_CLAIMS_DEPTH = 16
 
 
 def _algorithm(key: SigningKey) -> str:
@@ -37,8 +40,8 @@ def _token_subject(token: TokenSource) -> str:
     """The ``sub`` of a JWT, read **without verification**: only to name our own uploads."""
     text = token() if callable(token) else token
     try:
-        claims = jwt.decode(text, options={"verify_signature": False})
-    except jwt.PyJWTError:
+        claims = json_object(parse_compact_jws(text).payload, max_depth=_MAX_CLAIMS_DEPTH)
+    except JoseError:
         raise ValueError("token is not a JWT; pass provider_id explicitly") from None
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
@@ -83,9 +86,8 @@ class UploadSigner:
         self._clock = clock or (lambda: datetime.now(UTC))
 
     def _sign(self, payload: Mapping[str, Any]) -> str:
-        return jwt.encode(
-            dict(payload), self._key, algorithm=self._algorithm, headers={"kid": self.provider_id}
-        )
+        header = {"alg": self._algorithm, "kid": self.provider_id, "typ": "JWT"}
+        return sign_jws(header, payload, self._key)
 
     def record_request(
         self, *, domain: str, subject: str, record_id: str, fields: Mapping[str, ClaimValue]
