@@ -18,9 +18,10 @@ import pytest
 from attestgate.gateway.auth import issue_dev_token
 from attestgate.gateway.clock import FixedClock
 from attestgate.gateway.config import GatewayConfig
-from attestgate.gateway.keys import KeyRing, dev_issuer
+from attestgate.gateway.keys import KeyRing
 from attestgate.gateway.roles import Role
 from attestgate.gateway.server import Gateway, GatewayServicers, build_server, prepare_data_dir
+from attestgate.gateway.testing import local_config
 from attestgate.gateway.tls import TlsFiles
 from attestgate.sdk._internal.channel import open_channel
 from attestgate.sdk.tls import TlsConfig
@@ -71,17 +72,13 @@ class RunningGateway:
         return open_channel(self.target, tls=TlsConfig(ca_file=self.ca_file), token=token)
 
 
+TEST_CONFIG: dict[str, Any] = {"grace_period": timedelta(seconds=5), "max_workers": 8}
+"""What tests change in ``attestgate.gateway.testing.local_config``: a small grace and pool."""
+
+
 def gateway_config(data_dir: Path, **changes: Any) -> GatewayConfig:
     """A test config: loopback port 0, dev issuer trusted, small grace period."""
-    values: dict[str, Any] = {
-        "data_dir": data_dir,
-        "listen": "127.0.0.1:0",
-        "issuers": (dev_issuer(data_dir),),
-        "grace_period": timedelta(seconds=5),
-        "max_workers": 8,
-    }
-    values.update(changes)
-    return GatewayConfig(**values)
+    return local_config(data_dir, **(TEST_CONFIG | changes))
 
 
 @pytest.fixture

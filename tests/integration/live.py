@@ -1,5 +1,5 @@
-"""A real gateway (``gateway.app.build_gateway``: the real services on SQLite) on 127.0.0.1:0 with
-TLS from its dev CA, and SDK clients for it.
+"""A real gateway (``attestgate.gateway.testing``: ``build_gateway``, the real services on SQLite)
+on 127.0.0.1:0 with TLS from its dev CA, and SDK clients for it.
 
 Test modules define their own fixture around ``start_live`` (fixtures in a non-root conftest
 cannot be shared through ``pytest_plugins``). Checkpoints are signed every 20 ms so that tests
@@ -10,33 +10,20 @@ that need "now" (key-binding JWTs, offline verification, upload ``iat``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-
-from attestgate.gateway.app import BuiltGateway, build_gateway
-from attestgate.gateway.auth import issue_dev_token
 from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.config import GatewayConfig
-from attestgate.gateway.context import Core
-from attestgate.gateway.providers import ProviderRegistry, role_owners
-from attestgate.gateway.tls import TlsFiles
-from attestgate.protocol.note import NoteSigner
+from attestgate.gateway.testing import LocalGateway, start_local_gateway
 from attestgate.sdk import (
     BankClient,
     Checkpoint,
-    OwnerClient,
-    ProviderClient,
     RegulatorClient,
-    TlsConfig,
 )
 from attestgate.sdk.types import ConsentEvent
-from tests.integration.conftest import gateway_config
+from tests.integration.conftest import TEST_CONFIG
 
 CHECKPOINT_EVERY = timedelta(milliseconds=20)
 
@@ -44,129 +31,15 @@ USD_RATE = "7.1234"
 """CNY per USD in the FX table every test uploads."""
 
 
-@dataclass
-class LiveGateway:
-    """A started gateway with the real services, and factories for SDK clients."""
-
-    gateway: BuiltGateway
-    config: GatewayConfig
-    clock: FixedClock
-    clients: list[Any] = field(default_factory=list)
-
-    @property
-    def core(self) -> Core:
-        """The gateway's collaborators (keys, storage) for white-box checks."""
-        return self.gateway.core
-
-    @property
-    def metrics_port(self) -> int:
-        """The port of the ``/metrics`` endpoint (a gateway started with ``metrics=``)."""
-        assert self.gateway.metrics_endpoint is not None, "started without metrics"
-        return self.gateway.metrics_endpoint.port
-
-    @property
-    def portal_url(self) -> str:
-        """The portal's base URL (a gateway started with ``portal=``)."""
-        assert self.gateway.portal is not None, "started without a portal"
-        return self.gateway.portal.url
-
-    @property
-    def target(self) -> str:
-        """``127.0.0.1:<port>``."""
-        return f"127.0.0.1:{self.gateway.port}"
-
-    @property
-    def tls(self) -> TlsConfig:
-        """Trust the gateway's dev CA."""
-        return TlsConfig(ca_file=TlsFiles.in_dir(self.config.tls_dir).ca_cert)
-
-    @property
-    def note_signer(self) -> NoteSigner:
-        """The log's checkpoint signer (the key from the data dir)."""
-        return NoteSigner(self.config.log_origin, self.core.keyring.note_signer_key)
-
-    @property
-    def vkey(self) -> str:
-        """The log's verifier key, as ``attestgate audit vkey`` prints it."""
-        return self.note_signer.vkey()
-
-    def token(self, role: str, sub: str) -> str:
-        """A dev bearer token for ``role`` / ``sub`` valid for an hour of the fixed clock."""
-        return issue_dev_token(
-            self.core.keyring,
-            role=role,
-            sub=sub,
-            ttl=timedelta(hours=1),
-            now=self.clock.now(),
-            audience=self.config.gateway_id,
-        )
-
-    def _keep(self, client: Any) -> Any:
-        self.clients.append(client)
-        return client
-
-    def owner(self, sub: str) -> OwnerClient:
-        """An owner client for ``sub``."""
-        return self._keep(OwnerClient(self.target, token=self.token("owner", sub), tls=self.tls))  # type: ignore[no-any-return]
-
-    def bank(self, sub: str, **kwargs: Any) -> BankClient:
-        """A bank client for ``sub`` using the gateway's clock."""
-        client = BankClient(
-            self.target, token=self.token("bank", sub), tls=self.tls, clock=self.clock.now, **kwargs
-        )
-        return self._keep(client)  # type: ignore[no-any-return]
-
-    @property
-    def every_role(self) -> tuple[str, ...]:
-        """Every provider role: the catalog domains' ``provider_role``s and the FX role."""
-        return tuple(role_owners(self.core.catalog, self.config.fx_rates_role))
-
-    def provider(
-        self, provider_id: str, *, roles: Sequence[str] | None = None, ed25519_key: bool = False
-    ) -> ProviderClient:
-        """Register a fresh P-256 (or Ed25519) key for ``provider_id`` holding ``roles`` (default:
-        ``every_role``, for tests that are not about authorization); a client signing with it."""
-        key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-        key = (
-            ed25519.Ed25519PrivateKey.generate()
-            if ed25519_key
-            else ec.generate_private_key(ec.SECP256R1())
-        )
-        pem = key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        granted = self.every_role if roles is None else roles
-        ProviderRegistry(self.config.data_dir).add(provider_id, pem, roles=granted, replace=True)
-        client = ProviderClient(
-            self.target,
-            token=self.token("provider", provider_id),
-            signing_key=key,
-            tls=self.tls,
-            clock=self.clock.now,
-        )
-        return self._keep(client)  # type: ignore[no-any-return]
-
-    def regulator(self, vkey: str | None = None) -> RegulatorClient:
-        """A regulator client pinned to the log's vkey (or ``vkey``)."""
-        client = RegulatorClient(
-            self.target, token=self.token("regulator", "csrc"), vkey=vkey or self.vkey, tls=self.tls
-        )
-        return self._keep(client)  # type: ignore[no-any-return]
-
-    def close(self) -> None:
-        """Close every client, stop the gateway."""
-        for client in self.clients:
-            client.close()
-        self.gateway.stop(0)
+LiveGateway = LocalGateway
+"""A started gateway with the real services, and factories for SDK clients
+(``attestgate.gateway.testing``; the bank and provider clients use the gateway's clock)."""
 
 
 def start_live(data_dir: Path, clock: FixedClock, **changes: Any) -> LiveGateway:
     """Build and start the real gateway in ``data_dir``."""
     changes.setdefault("checkpoint_interval", CHECKPOINT_EVERY)
-    config = gateway_config(data_dir, **changes)
-    gateway = build_gateway(config, clock=clock)
-    gateway.start()
-    return LiveGateway(gateway, config, clock)
+    return start_local_gateway(data_dir, clock=clock, **(TEST_CONFIG | changes))
 
 
 def start_on(backend: str, pg_url: str | None, data_dir: Path, clock: FixedClock) -> LiveGateway:

@@ -1,0 +1,269 @@
+"""A real gateway on this machine for tests, benchmarks and the demo: ``start_local_gateway``.
+
+What ``attestgate serve`` runs (``gateway.app.build_gateway``: the real services, SQLite with
+group commit, TLS from a fresh dev CA, bearer tokens from the data dir's dev issuer), listening
+on ``127.0.0.1`` on a free port, with a temporary data dir unless given one. ``LocalGateway``
+mints tokens for any role, registers provider keys with roles (effective without a restart) and
+makes SDK clients bound to it, which it closes with itself. A bank can test its integration the
+same way::
+
+    from attestgate.gateway.testing import start_local_gateway
+
+    with start_local_gateway() as gw:
+        bank = gw.bank("bank-a")
+        ...
+
+Not for production: every token it mints is signed by the dev issuer, and the gateway trusts it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import grpc
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from attestgate.gateway.app import BuiltGateway, build_gateway
+from attestgate.gateway.auth import issue_dev_token
+from attestgate.gateway.clock import Clock
+from attestgate.gateway.config import GatewayConfig
+from attestgate.gateway.context import Core
+from attestgate.gateway.keys import KeyRing, dev_issuer
+from attestgate.gateway.providers import ProviderRegistry, role_owners
+from attestgate.gateway.tls import TlsFiles
+from attestgate.protocol.note import NoteSigner
+from attestgate.sdk import BankClient, OwnerClient, ProviderClient, RegulatorClient, TlsConfig
+from attestgate.sdk.provider import SigningKey
+
+__all__ = ["TOKEN_TTL", "LocalGateway", "local_config", "register_provider", "start_local_gateway"]
+
+TOKEN_TTL = timedelta(hours=1)
+"""How long the tokens ``LocalGateway.token`` mints are valid (by the gateway's clock)."""
+
+
+def local_config(data_dir: Path, **changes: Any) -> GatewayConfig:
+    """The configuration ``start_local_gateway`` starts from: ``127.0.0.1:0`` (a free port),
+    the data dir's dev issuer trusted, everything else the defaults; ``changes`` override."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "listen": "127.0.0.1:0",
+        "issuers": (dev_issuer(data_dir),),
+    }
+    values.update(changes)
+    return GatewayConfig(**values)
+
+
+def register_provider(
+    data_dir: Path,
+    provider_id: str,
+    roles: tuple[str, ...] | list[str],
+    *,
+    ed25519_key: bool = False,
+) -> ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey:
+    """Generate a P-256 (or Ed25519) key for ``provider_id`` and register its public half with
+    ``roles`` in ``data_dir``, replacing an earlier one (``attestgate providers add ... --role``);
+    returns the private key."""
+    key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+    key = (
+        ed25519.Ed25519PrivateKey.generate()
+        if ed25519_key
+        else ec.generate_private_key(ec.SECP256R1())
+    )
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    ProviderRegistry(data_dir).add(provider_id, pem, roles=roles, replace=True)
+    return key
+
+
+@dataclass
+class LocalGateway:
+    """A started gateway, tokens for it and SDK clients bound to it; ``close`` stops it all."""
+
+    gateway: BuiltGateway
+    clock: Clock
+    clients: list[Any] = field(default_factory=list)
+    owned_dir: Path | None = None
+    """A temporary directory removed by ``close`` (the data dir ``start_local_gateway`` made)."""
+
+    @property
+    def config(self) -> GatewayConfig:
+        """The configuration the gateway runs with."""
+        return self.gateway.config
+
+    @property
+    def core(self) -> Core:
+        """The gateway's collaborators (keys, storage, catalog) for white-box checks."""
+        return self.gateway.core
+
+    @property
+    def keyring(self) -> KeyRing:
+        """The data dir's keys (the dev issuer, the log's signer)."""
+        return self.core.keyring
+
+    @property
+    def target(self) -> str:
+        """``127.0.0.1:<port>``."""
+        return f"127.0.0.1:{self.gateway.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The dev CA certificate clients trust."""
+        return TlsFiles.in_dir(self.config.tls_dir).ca_cert
+
+    @property
+    def tls(self) -> TlsConfig:
+        """Trust the gateway's dev CA."""
+        return TlsConfig(ca_file=self.ca_file)
+
+    @property
+    def note_signer(self) -> NoteSigner:
+        """The log's checkpoint signer (the key from the data dir)."""
+        return NoteSigner(self.config.log_origin, self.keyring.note_signer_key)
+
+    @property
+    def vkey(self) -> str:
+        """The log's verifier key, as ``attestgate audit vkey`` prints it."""
+        return self.note_signer.vkey()
+
+    @property
+    def every_role(self) -> tuple[str, ...]:
+        """Every provider role: the catalog domains' ``provider_role``s and the FX role."""
+        return tuple(role_owners(self.core.catalog, self.config.fx_rates_role))
+
+    @property
+    def metrics_port(self) -> int:
+        """The port of the ``/metrics`` endpoint (a gateway started with ``metrics=``)."""
+        assert self.gateway.metrics_endpoint is not None, "started without metrics"
+        return self.gateway.metrics_endpoint.port
+
+    @property
+    def portal_url(self) -> str:
+        """The portal's base URL (a gateway started with ``portal=``)."""
+        assert self.gateway.portal is not None, "started without a portal"
+        return self.gateway.portal.url
+
+    def token(self, role: str, sub: str, **claims: Any) -> str:
+        """A dev bearer token for ``role`` / ``sub``, valid for ``TOKEN_TTL`` of the gateway's
+        clock; ``claims`` are added to (or override) the standard ones."""
+        return issue_dev_token(
+            self.keyring,
+            role=role,
+            sub=sub,
+            ttl=TOKEN_TTL,
+            now=self.clock.now(),
+            audience=self.config.gateway_id,
+            extra_claims=claims or None,
+        )
+
+    def metadata(self, role: str, sub: str) -> tuple[tuple[str, str], ...]:
+        """gRPC call metadata carrying a dev token, for raw stubs."""
+        return (("authorization", f"Bearer {self.token(role, sub)}"),)
+
+    def channel(self) -> grpc.Channel:
+        """A plain TLS channel trusting the dev CA (no token, no SDK error mapping); the caller
+        closes it."""
+        credentials = grpc.ssl_channel_credentials(self.ca_file.read_bytes())
+        return grpc.secure_channel(self.target, credentials)
+
+    def register_provider(
+        self,
+        provider_id: str,
+        roles: tuple[str, ...] | list[str] | None = None,
+        *,
+        ed25519_key: bool = False,
+    ) -> ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey:
+        """``register_provider`` in this data dir; ``roles`` default to ``every_role``."""
+        granted = self.every_role if roles is None else roles
+        return register_provider(
+            self.config.data_dir, provider_id, granted, ed25519_key=ed25519_key
+        )
+
+    def _keep(self, client: Any) -> Any:
+        self.clients.append(client)
+        return client
+
+    def owner(self, sub: str, **kwargs: Any) -> OwnerClient:
+        """An owner client for ``sub``."""
+        client = OwnerClient(self.target, token=self.token("owner", sub), tls=self.tls, **kwargs)
+        return self._keep(client)  # type: ignore[no-any-return]
+
+    def bank(self, sub: str, **kwargs: Any) -> BankClient:
+        """A bank client for ``sub`` on the gateway's clock."""
+        kwargs.setdefault("clock", self.clock.now)
+        client = BankClient(self.target, token=self.token("bank", sub), tls=self.tls, **kwargs)
+        return self._keep(client)  # type: ignore[no-any-return]
+
+    def provider(
+        self,
+        provider_id: str,
+        *,
+        roles: tuple[str, ...] | list[str] | None = None,
+        ed25519_key: bool = False,
+        signing_key: SigningKey | None = None,
+    ) -> ProviderClient:
+        """A provider client for ``provider_id`` signing with a freshly registered key holding
+        ``roles`` (default ``every_role``), or with ``signing_key`` registered by the caller."""
+        key = signing_key or self.register_provider(provider_id, roles, ed25519_key=ed25519_key)
+        client = ProviderClient(
+            self.target,
+            token=self.token("provider", provider_id),
+            signing_key=key,
+            tls=self.tls,
+            clock=self.clock.now,
+        )
+        return self._keep(client)  # type: ignore[no-any-return]
+
+    def regulator(self, vkey: str | None = None, sub: str = "csrc") -> RegulatorClient:
+        """A regulator client pinned to the log's vkey (or ``vkey``)."""
+        client = RegulatorClient(
+            self.target, token=self.token("regulator", sub), vkey=vkey or self.vkey, tls=self.tls
+        )
+        return self._keep(client)  # type: ignore[no-any-return]
+
+    def close(self, grace: float = 0) -> None:
+        """Close every client, stop the gateway, remove the temporary data dir. Idempotent."""
+        while self.clients:
+            self.clients.pop().close()
+        self.gateway.stop(grace)
+        if self.owned_dir is not None:
+            shutil.rmtree(self.owned_dir, ignore_errors=True)
+            self.owned_dir = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def start_local_gateway(
+    data_dir: Path | None = None, *, clock: Clock | None = None, **changes: Any
+) -> LocalGateway:
+    """Build and start the real gateway in ``data_dir`` (created and prepared if new; ``None``:
+    a temporary dir that ``close`` removes) with ``local_config(data_dir, **changes)`` and
+    ``clock`` (default: the system clock)."""
+    owned = None
+    if data_dir is None:
+        owned = Path(tempfile.mkdtemp(prefix="attestgate-"))
+        data_dir = owned / "gateway"
+    try:
+        gateway = build_gateway(local_config(data_dir, **changes), clock=clock)
+        gateway.start()
+    except BaseException:
+        if owned is not None:
+            shutil.rmtree(owned, ignore_errors=True)
+        raise
+    return LocalGateway(gateway, gateway.core.clock, owned_dir=owned)
