@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -63,10 +64,10 @@ def local_config(data_dir: Path, **changes: Any) -> GatewayConfig:
 def register_provider(
     data_dir: Path,
     provider_id: str,
-    roles: tuple[str, ...] | list[str],
+    roles: Sequence[str],
     *,
     ed25519_key: bool = False,
-) -> ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey:
+) -> SigningKey:
     """Generate a P-256 (or Ed25519) key for ``provider_id`` and register its public half with
     ``roles`` in ``data_dir``, replacing an earlier one (``attestgate providers add ... --role``);
     returns the private key."""
@@ -176,10 +177,10 @@ class LocalGateway:
     def register_provider(
         self,
         provider_id: str,
-        roles: tuple[str, ...] | list[str] | None = None,
+        roles: Sequence[str] | None = None,
         *,
         ed25519_key: bool = False,
-    ) -> ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey:
+    ) -> SigningKey:
         """``register_provider`` in this data dir; ``roles`` default to ``every_role``."""
         granted = self.every_role if roles is None else roles
         return register_provider(
@@ -205,7 +206,7 @@ class LocalGateway:
         self,
         provider_id: str,
         *,
-        roles: tuple[str, ...] | list[str] | None = None,
+        roles: Sequence[str] | None = None,
         ed25519_key: bool = False,
         signing_key: SigningKey | None = None,
     ) -> ProviderClient:

@@ -17,17 +17,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
-from attestgate.gateway.app import build_gateway
 from attestgate.gateway.auth import issue_dev_token
 from attestgate.gateway.cli_audit import log_signer
 from attestgate.gateway.clock import SystemClock
 from attestgate.gateway.config import CONFIG_FILE_NAME, GatewayConfig, load_config
-from attestgate.gateway.keys import KeyRing, dev_issuer
-from attestgate.gateway.providers import ProviderRegistry
+from attestgate.gateway.keys import KeyRing
+from attestgate.gateway.testing import register_provider, start_local_gateway
 from attestgate.gateway.tls import TlsFiles
+from attestgate.sdk.provider import SigningKey
 from attestgate.sdk.tls import TlsConfig
 
 TOKEN_TTL = timedelta(hours=1)
@@ -66,17 +63,10 @@ class Stage:
             audience=self.config.gateway_id,
         )
 
-    def register_provider(
-        self, provider_id: str, roles: Sequence[str]
-    ) -> ec.EllipticCurvePrivateKey:
+    def register_provider(self, provider_id: str, roles: Sequence[str]) -> SigningKey:
         """Generate a P-256 key for ``provider_id`` and register its public half with ``roles``
         (as ``attestgate providers add ... --role ROLE`` does)."""
-        key = ec.generate_private_key(ec.SECP256R1())
-        pem = key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        ProviderRegistry(self.config.data_dir).add(provider_id, pem, roles=roles, replace=True)
-        return key
+        return register_provider(self.config.data_dir, provider_id, roles)
 
     def vkey(self) -> str:
         """The log's verifier key (C2SP signed-note vkey)."""
@@ -103,28 +93,22 @@ def local_stage() -> Stage:
     """Start a gateway on 127.0.0.1 (a free port, TLS with a fresh dev CA) in a temporary dir."""
     work = Path(tempfile.mkdtemp(prefix="attestgate-demo-"))
     data_dir = work / "gateway"
-    config = GatewayConfig(
-        data_dir=data_dir,
-        listen="127.0.0.1:0",
-        issuers=(dev_issuer(data_dir),),
-        checkpoint_interval=CHECKPOINT_EVERY,
-        grace_period=timedelta(seconds=1),
-    )
     try:
-        gateway = build_gateway(config)
-        gateway.start()
+        local = start_local_gateway(
+            data_dir, checkpoint_interval=CHECKPOINT_EVERY, grace_period=timedelta(seconds=1)
+        )
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
     stage = Stage(
-        target=f"127.0.0.1:{gateway.port}",
-        config=config,
-        tls=TlsConfig(ca_file=TlsFiles.in_dir(config.tls_dir).ca_cert),
-        keyring=_keyring(config),
+        target=local.target,
+        config=local.config,
+        tls=local.tls,
+        keyring=local.keyring,
         where=f"a gateway of its own, temporary data dir {data_dir}",
     )
     stage._cleanup.append(lambda: shutil.rmtree(work, ignore_errors=True))
-    stage._cleanup.append(lambda: gateway.stop(0))
+    stage._cleanup.append(local.close)
     return stage
 
 
