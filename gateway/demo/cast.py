@@ -10,10 +10,12 @@ exactly what the gateway verified.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+
+import grpc
 
 from attestgate.gateway.demo.stage import Stage
 from attestgate.sdk import BankClient, OwnerClient, ProviderClient, RegulatorClient
@@ -22,6 +24,7 @@ from attestgate.sdk.types import Attestation, Redemption
 from attestgate.v1 import attestation_pb2
 
 M = TypeVar("M")
+Q = TypeVar("Q")
 
 PROVIDERS = {
     "tax": "tax-bureau",
@@ -52,7 +55,7 @@ class WitnessBank(BankClient):
         super().__init__(*args, **kwargs)
         self.presentations: dict[str, str] = {}
 
-    def _unary(self, method: Callable[..., M], request: Any) -> M:
+    def _unary(self, method: grpc.UnaryUnaryMultiCallable[Q, M], request: Q) -> M:
         if isinstance(request, attestation_pb2.RedeemAttestationRequest):
             self.presentations.setdefault(request.transaction_ref, request.presentation)
         return super()._unary(method, request)

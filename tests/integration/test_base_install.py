@@ -6,7 +6,8 @@ distributions: grpcio, protobuf, cryptography, pyjwt, and cffi, pycparser, typin
 A bare interpreter (``-I -S``: the standard library and that directory, nothing else) then
 imports ``attestgate`` and the four clients, calls a real gateway with ``BankClient`` and decodes
 its refusals, exactly as this full environment does; grpcio-status, googleapis-common-protos and
-the server's packages are not there. Offline and a few seconds (no package index involved).
+the server's packages are not there, and importing the gateway (the ``attestgate`` command) says
+to install the server extra. Offline and a few seconds (no package index involved).
 """
 
 from __future__ import annotations
@@ -55,7 +56,12 @@ with BankClient(target, token=token, tls=TlsConfig(ca_file=ca_file)) as bank:
         outcome(lambda: bank.request_consent(owner="", domain="nope", purpose="", claims=[])),
     ]
 absent = ["grpc_status", "google.rpc", "grpc_health", "sqlite_utils", "psycopg"]
-print(json.dumps({"seen": seen, "missing": [n for n in absent if missing(n)]}))
+try:
+    import attestgate.gateway.cli
+    server = "importable"
+except ModuleNotFoundError as exc:
+    server = str(exc)
+print(json.dumps({"seen": seen, "missing": [n for n in absent if missing(n)], "server": server}))
 """
 
 
@@ -141,3 +147,8 @@ def test_the_base_install_imports_the_sdk_and_decodes_refusals(
         "psycopg",
     ]
     assert full["missing"] == []
+    assert bare["server"] == (
+        "the attestgate gateway needs the server extra: pip install 'attestgate[server]' "
+        "(missing: grpc_health, grpc_reflection, grpc_status)"
+    )
+    assert full["server"] == "importable"
