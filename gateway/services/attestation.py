@@ -12,11 +12,13 @@ from attestgate.gateway.attestations.ledger import AttestationState
 from attestgate.gateway.attestations.manager import AttestationManager, IssuedAttestation
 from attestgate.gateway.context import Core
 from attestgate.gateway.services import wire
+from attestgate.protocol.encoding import EncodingError, json_object
 from attestgate.protocol.reasons import FieldViolation, invalid_argument
 from attestgate.v1 import attestation_pb2, attestation_pb2_grpc
 
 _SERVICE = "/attestgate.v1.AttestationService/"
 MAX_JWK_BYTES = 2048
+_MAX_JWK_DEPTH = 4
 MAX_PRESENTATION_BYTES = 64 * 1024
 
 
@@ -45,12 +47,9 @@ def _holder_jwk(text: str) -> dict[str, Any]:
     if not text or len(text) > MAX_JWK_BYTES:
         raise invalid_argument(FieldViolation("holder_jwk", "a P-256 public JWK (JSON object)"))
     try:
-        jwk = json.loads(text)
-    except (ValueError, RecursionError):
-        jwk = None
-    if not isinstance(jwk, dict):
-        raise invalid_argument(FieldViolation("holder_jwk", "must be a JSON object"))
-    return jwk
+        return json_object(text.encode("utf-8", "surrogatepass"), max_depth=_MAX_JWK_DEPTH)
+    except EncodingError:
+        raise invalid_argument(FieldViolation("holder_jwk", "must be a JSON object")) from None
 
 
 class AttestationServicer(attestation_pb2_grpc.AttestationServiceServicer):

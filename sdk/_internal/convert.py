@@ -7,7 +7,6 @@ timestamps and empty optional strings become ``None``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
@@ -16,6 +15,7 @@ from typing import Any
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 
+from attestgate.protocol.encoding import EncodingError, json_loads
 from attestgate.sdk.sdjwt import Jti
 from attestgate.sdk.types import (
     ActivityEntry,
@@ -282,12 +282,15 @@ def erasure_receipt(message: record_pb2.ErasureReceipt) -> ErasureReceipt:
 # --- audit log -----------------------------------------------------------------------------------
 
 
+_MAX_LEAF_DEPTH = 16  # an audit event is an object of names, one object and one list
+
+
 def log_entry(message: audit_pb2.LogEntry) -> LogEntry:
     """Wire -> ``LogEntry``, with the leaf parsed as JSON when it is an object."""
     data = bytes(message.data)
     try:
-        parsed: Any = json.loads(data)
-    except (ValueError, RecursionError):
+        parsed: Any = json_loads(data, max_depth=_MAX_LEAF_DEPTH)
+    except EncodingError:
         parsed = None
     event = MappingProxyType(parsed if isinstance(parsed, dict) else {})
     return LogEntry(index=message.index, data=data, event=event)

@@ -17,7 +17,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.protocol.jose import JoseError, Jwks, public_jwk
+from attestgate.protocol.jose import JoseError, Jwks, json_object, public_jwk
 from attestgate.sdk._internal import convert
 from attestgate.sdk.errors import InvalidAttestation
 from attestgate.sdk.sdjwt import (
@@ -47,7 +47,7 @@ class IssuerInfo:
     def parse(response: attestation_pb2.IssuerKeys) -> IssuerInfo:
         """The published keys, or ``InvalidAttestation`` if they are unusable."""
         try:
-            raw = json.loads(response.jwks)
+            raw = json_object(response.jwks.encode("utf-8", "surrogatepass"), max_depth=8)
             info = IssuerInfo(response.issuer, Jwks.from_dict(raw), raw)
         except (ValueError, JoseError) as exc:
             raise InvalidAttestation("the gateway published an unusable JWKS") from exc
