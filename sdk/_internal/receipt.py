@@ -17,12 +17,12 @@ checks the inclusion proof against the signed checkpoint before believing it.
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from attestgate.protocol.merkle import HASH_SIZE, MAX_PROOF_LENGTH
+from attestgate.protocol.note import NoteError, std_b64decode
 
 HEADER = "c2sp.org/tlog-proof@v1"
 _INDEX = re.compile(r"index (0|[1-9][0-9]*)")
@@ -58,10 +58,9 @@ def format_receipt(
 
 
 def _decode(text: str, what: str) -> bytes:
-    try:
-        # RFC 4648 §4 standard alphabet, padding required (validate=True refuses other bytes).
-        return base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError):
+    try:  # the kernel's strict standard base64: padded, canonical, nothing outside the alphabet
+        return std_b64decode(text)
+    except NoteError:
         raise ReceiptFormatError(f"{what} is not standard base64") from None
 
 
