@@ -1,8 +1,9 @@
 """A real gateway for the RPC benchmarks, seeded over the wire, and a no-op twin on the same stack.
 
-``BenchGateway`` starts ``gateway.app.build_gateway`` (TLS from the dev CA, bearer auth, SQLite
-with group commit: what ``attestgate serve`` runs) and a second server from the same
-``gateway.server.build_server`` with the same config, key ring and interceptor, whose
+``BenchGateway`` starts ``gateway.app.build_gateway`` through the shipped
+``attestgate.gateway.testing.start_local_gateway`` (TLS from the dev CA, bearer auth, SQLite
+with group commit, the default settings: what ``attestgate serve`` runs) and a second server
+from the same ``gateway.server.build_server`` with the same config, key ring and interceptor, whose
 AttestationService answers ``IssueAttestation`` with a canned response and does nothing else:
 the transport ceiling. The canned response is a real attestation, so both servers move the
 same bytes, and the no-op runs the same auth and role check (bank role for IssueAttestation).
@@ -19,27 +20,22 @@ import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.gateway.app import BuiltGateway, build_gateway
-from attestgate.gateway.auth import issue_dev_token
-from attestgate.gateway.clock import SystemClock
-from attestgate.gateway.config import GatewayConfig
+from attestgate.gateway.app import BuiltGateway
 from attestgate.gateway.context import Core
-from attestgate.gateway.keys import dev_issuer
 from attestgate.gateway.server import Gateway, GatewayServicers, build_server
 from attestgate.gateway.services.attestation import AttestationServicer
 from attestgate.gateway.services.audit import AuditServicer
 from attestgate.gateway.services.consent import ConsentServicer
 from attestgate.gateway.services.record import RecordServicer
 from attestgate.gateway.services.unimplemented import UnimplementedAttestationService
-from attestgate.gateway.tls import TlsFiles
+from attestgate.gateway.testing import LocalGateway, start_local_gateway
 from attestgate.protocol.jose import public_jwk, sign_jws
 from attestgate.sdk.sdjwt import create_presentation, redemption_nonce
 from attestgate.v1 import (
@@ -87,7 +83,7 @@ def _parallel(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
 class BenchGateway:
     """The real gateway and its no-op twin, both started, plus seeding helpers."""
 
-    gateway: BuiltGateway
+    local: LocalGateway
     noop: Gateway | BuiltGateway
     ca_pem: bytes
     holder_key: ec.EllipticCurvePrivateKey
@@ -95,6 +91,11 @@ class BenchGateway:
     channel: grpc.Channel
     canned: attestation_pb2.Attestation | None = None
     """The no-op twins' answer: a real attestation issued while seeding."""
+
+    @property
+    def gateway(self) -> BuiltGateway:
+        """The real gateway (``attestgate.gateway.testing``)."""
+        return self.local.gateway
 
     @property
     def core(self) -> Core:
@@ -113,17 +114,10 @@ class BenchGateway:
 
     def token(self, role: str, sub: str) -> str:
         """A dev bearer token valid for an hour."""
-        return issue_dev_token(
-            self.core.keyring,
-            role=role,
-            sub=sub,
-            ttl=timedelta(hours=1),
-            now=self.core.clock.now(),
-            audience=self.gateway.config.gateway_id,
-        )
+        return self.local.token(role, sub)
 
     def _md(self, role: str, sub: str) -> tuple[tuple[str, str], ...]:
-        return (("authorization", f"Bearer {self.token(role, sub)}"),)
+        return self.local.metadata(role, sub)
 
     def seed_records(self) -> None:
         """One ACTIVE registration record per subject, uploaded by the registry."""
@@ -233,33 +227,22 @@ class BenchGateway:
         """Stop both servers (the real one flushes its storage)."""
         self.channel.close()
         self.noop.stop(1)
-        self.gateway.stop(5)
+        self.local.close(grace=5)
 
 
 def start_bench_gateway(data_dir: Path) -> BenchGateway:
     """Build, start and seed the gateway (records + one sample attestation) and its no-op twin."""
-    config = GatewayConfig(
-        data_dir=data_dir,
-        listen="127.0.0.1:0",
-        issuers=(dev_issuer(data_dir),),
-    )
-    gateway = build_gateway(config, clock=SystemClock())
-    gateway.start()
-    core = gateway.core
-    provider_key = ec.generate_private_key(ec.SECP256R1())
-    pem = provider_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    core.providers.add(PROVIDER, pem, roles=("commercial_registry",))
-    ca_pem = TlsFiles.in_dir(config.tls_dir).ca_cert.read_bytes()
-    channel = grpc.secure_channel(f"127.0.0.1:{gateway.port}", grpc.ssl_channel_credentials(ca_pem))
+    local = start_local_gateway(data_dir)  # the defaults: what `attestgate serve` runs
+    config, core = local.config, local.core
+    provider_key = local.register_provider(PROVIDER, ("commercial_registry",))
+    assert isinstance(provider_key, ec.EllipticCurvePrivateKey)  # uploads are signed ES256
     bench = BenchGateway(
-        gateway=gateway,
-        noop=gateway,  # replaced below once a real attestation exists to can
-        ca_pem=ca_pem,
+        local=local,
+        noop=local.gateway,  # replaced below once a real attestation exists to can
+        ca_pem=local.ca_file.read_bytes(),
         holder_key=ec.generate_private_key(ec.SECP256R1()),
         provider_key=provider_key,
-        channel=channel,
+        channel=local.channel(),
     )
     bench.seed_records()
     sample = bench.issue(bench.issue_bodies(bench.make_consents(1), "sample")[:1])[0]
