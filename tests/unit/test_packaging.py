@@ -12,6 +12,7 @@ storage drivers) comes with the ``server`` extra.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -23,11 +24,20 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
+NOT_SOURCE = (".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache",
+              ".hypothesis", ".attestgate", "test-artifacts")  # fmt: skip
+
+
 def build_wheel(out: Path) -> Path:
-    """Build the project's wheel into ``out`` with the pinned build backend; its path."""
+    """Build the project's wheel into ``out`` with the pinned build backend; its path.
+
+    From a copy of the source tree: setuptools reuses an in-tree ``build/`` directory, so a module
+    deleted since the last build would otherwise still ship in the wheel."""
+    source = out / "source"
+    shutil.copytree(REPO, source, symlinks=True, ignore=shutil.ignore_patterns(*NOT_SOURCE))
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(out), str(REPO)],
+         "--wheel-dir", str(out), str(source)],
         check=True, timeout=240, capture_output=True,
     )  # fmt: skip
     (built,) = out.glob("attestgate-*.whl")
@@ -72,6 +82,20 @@ def test_attestgate_is_the_only_top_level_package(wheel_files: list[str]) -> Non
 )
 def test_the_wheel_carries_code_and_data(wheel_files: list[str], path: str) -> None:
     assert path in wheel_files
+
+
+def test_the_wheel_ships_only_modules_of_the_source_tree(wheel_files: list[str]) -> None:
+    folders = {"sdk", "consent", "audit", "gateway", "protocol"}  # pyproject's package-dir
+
+    def source(name: str) -> Path:
+        parts = name.split("/", 2)  # attestgate/<folder>/<rest>, or a file of the root
+        if len(parts) == 3 and parts[1] in folders:
+            return REPO / parts[1] / parts[2]
+        return REPO / "proto" / name
+
+    modules = [name for name in wheel_files if name.endswith(".py")]
+    assert len(modules) > 100
+    assert [name for name in modules if not source(name).is_file()] == []
 
 
 def test_the_console_script_names_the_namespaced_cli(wheel: Path, wheel_files: list[str]) -> None:
