@@ -21,16 +21,10 @@ from typing import Any
 import grpc
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.gateway.app import BuiltGateway, build_gateway
-from attestgate.gateway.auth import issue_dev_token
-from attestgate.gateway.clock import SystemClock
-from attestgate.gateway.config import GatewayConfig
 from attestgate.gateway.context import Core
-from attestgate.gateway.keys import dev_issuer
-from attestgate.gateway.tls import TlsFiles
+from attestgate.gateway.testing import LocalGateway, start_local_gateway
 from attestgate.protocol.jose import public_jwk
 from attestgate.v1 import (
     attestation_pb2,
@@ -63,26 +57,31 @@ def _require_chromium() -> None:
 class Deployment:
     """A started gateway + portal, and the helpers a test needs to act as provider and bank."""
 
-    gateway: BuiltGateway
-    core: Core
-    portal_url: str
+    local: LocalGateway
     channel: grpc.Channel
-    ca_pem: bytes
+
+    @property
+    def core(self) -> Core:
+        """The gateway's collaborators."""
+        return self.local.core
+
+    @property
+    def portal_url(self) -> str:
+        """The portal's base URL."""
+        return self.local.portal_url
+
+    @property
+    def ca_pem(self) -> bytes:
+        """The dev CA the gateway and the portal present."""
+        return self.local.ca_file.read_bytes()
 
     def token(self, role: str, sub: str) -> str:
         """A dev-issuer bearer token."""
-        return issue_dev_token(
-            self.core.keyring,
-            role=role,
-            sub=sub,
-            ttl=timedelta(hours=1),
-            now=self.core.clock.now(),
-            audience=self.core.config.gateway_id,
-        )
+        return self.local.token(role, sub)
 
     def metadata(self, role: str, sub: str) -> tuple[tuple[str, str], ...]:
         """gRPC call metadata with a bearer token."""
-        return (("authorization", "Bearer " + self.token(role, sub)),)
+        return self.local.metadata(role, sub)
 
     def wait_for_checkpoint(self) -> None:
         """Block until a signed checkpoint covers every committed log entry."""
@@ -143,11 +142,7 @@ def disclosed_names(sd_jwt: str) -> set[str]:
 
 
 def _upload_records(channel: grpc.Channel, deployment: Deployment) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    deployment.core.providers.add("tax-bureau", pem, roles=("tax_bureau", "fx_authority"))
+    key = deployment.local.register_provider("tax-bureau", ("tax_bureau", "fx_authority"))
     stub = record_pb2_grpc.RecordServiceStub(channel)
     fields = {
         "tax_year": 2025,
@@ -172,28 +167,19 @@ def _upload_records(channel: grpc.Channel, deployment: Deployment) -> None:
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """One gateway (TLS, port 0) with its portal on 127.0.0.1:0 and income records uploaded."""
-    data_dir = tmp_path_factory.mktemp("portal") / "data"
-    config = GatewayConfig(
-        data_dir=data_dir,
-        listen="127.0.0.1:0",
+    local = start_local_gateway(
+        tmp_path_factory.mktemp("portal") / "data",
         portal="127.0.0.1:0",
-        issuers=(dev_issuer(data_dir),),
         checkpoint_interval=timedelta(milliseconds=100),
         grace_period=timedelta(seconds=2),
         max_workers=8,
     )
-    gateway = build_gateway(config, clock=SystemClock())
-    port = gateway.start()
-    core = gateway.core
-    ca = TlsFiles.in_dir(config.tls_dir).ca_cert.read_bytes()
-    channel = grpc.secure_channel(f"127.0.0.1:{port}", grpc.ssl_channel_credentials(ca))
-    assert gateway.portal is not None
-    portal_url = gateway.portal.url
-    found = Deployment(gateway, core, portal_url, channel, ca)
+    channel = local.channel()
+    found = Deployment(local, channel)
     _upload_records(channel, found)
     yield found
     channel.close()
-    gateway.stop(0)
+    local.close()
 
 
 @pytest.fixture(scope="module")

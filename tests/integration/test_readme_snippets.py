@@ -16,24 +16,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.gateway.app import BuiltGateway, build_gateway
-from attestgate.gateway.auth import issue_dev_token
-from attestgate.gateway.clock import SystemClock
+from attestgate.gateway.app import BuiltGateway
 from attestgate.gateway.config import GatewayConfig
 from attestgate.gateway.keys import KeyRing
-from attestgate.gateway.providers import ProviderRegistry
+from attestgate.gateway.testing import LocalGateway, start_local_gateway
 from attestgate.gateway.tls import TlsFiles
 from attestgate.protocol.note import NoteSigner, format_checkpoint
 from attestgate.protocol.reasons import REASON_STATUS, Reason
 from attestgate.sdk import OwnerClient, RegulatorClient, TlsConfig
 from attestgate.sdk.errors import error_class
 from attestgate.sdk.retry import Idempotency, is_retryable
-from tests.integration.conftest import gateway_config
+from tests.integration.conftest import TEST_CONFIG
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
@@ -48,31 +46,31 @@ def python_blocks(path: Path) -> list[str]:
 class Site:
     """A live gateway (real clock: the snippets use it) with its data dir at ``.attestgate``."""
 
-    gateway: BuiltGateway
-    config: GatewayConfig
+    local: LocalGateway
     home: Path
 
     @property
+    def gateway(self) -> BuiltGateway:
+        return self.local.gateway
+
+    @property
+    def config(self) -> GatewayConfig:
+        return self.local.config
+
+    @property
     def target(self) -> str:
-        return f"127.0.0.1:{self.gateway.port}"
+        return self.local.target
 
     @property
     def keyring(self) -> KeyRing:
-        return self.gateway.core.keyring
+        return self.local.keyring
 
     def token(self, role: str, sub: str) -> str:
-        return issue_dev_token(
-            self.keyring,
-            role=role,
-            sub=sub,
-            ttl=timedelta(hours=1),
-            now=SystemClock().now(),
-            audience=self.config.gateway_id,
-        )
+        return self.local.token(role, sub)
 
     def environment(self) -> dict[str, str]:
         """What docs/quickstart.md's set-up exports."""
-        key = ec.generate_private_key(ec.SECP256R1())
+        key = self.local.register_provider("tax-bureau", ("tax_bureau", "fx_authority"))
         key_file = self.home / "tax.key"
         key_file.write_bytes(
             key.private_bytes(
@@ -81,13 +79,6 @@ class Site:
                 serialization.NoEncryption(),
             )
         )
-        pem = key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        ProviderRegistry(self.config.data_dir).add(
-            "tax-bureau", pem, roles=("tax_bureau", "fx_authority"), replace=True
-        )
-        signer = NoteSigner(self.config.log_origin, self.keyring.note_signer_key)
         return {
             "ATTESTGATE_TARGET": self.target,
             "ATTESTGATE_CA": str(TlsFiles.in_dir(self.config.tls_dir).ca_cert),
@@ -95,22 +86,22 @@ class Site:
             "BANK_TOKEN": self.token("bank", "bank-a"),
             "OWNER_TOKEN": self.token("owner", "alice"),
             "REGULATOR_TOKEN": self.token("regulator", "csrc"),
-            "ATTESTGATE_VKEY": signer.vkey(),
+            "ATTESTGATE_VKEY": self.local.vkey,
             "PROVIDER_KEY_FILE": str(key_file),
         }
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    config = gateway_config(
-        tmp_path / ".attestgate", checkpoint_interval=timedelta(milliseconds=50)
-    )
-    gateway = build_gateway(config)
-    gateway.start()
-    try:
-        yield Site(gateway, config, tmp_path)
-    finally:
-        gateway.stop(0)
+    yield from start_site(tmp_path)
+
+
+def start_site(tmp_path: Path, **changes: Any) -> Iterator[Site]:
+    """Body of a ``site`` fixture: a local gateway in ``tmp_path/.attestgate`` (real clock)."""
+    data_dir = tmp_path / ".attestgate"
+    changes = TEST_CONFIG | {"checkpoint_interval": timedelta(milliseconds=50)} | changes
+    with start_local_gateway(data_dir, **changes) as local:
+        yield Site(local, tmp_path)
 
 
 def wait_for_checkpoint_growth(site: Site, env: dict[str, str]) -> None:

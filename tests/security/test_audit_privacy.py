@@ -18,7 +18,6 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -26,31 +25,19 @@ import pytest
 
 from attestgate.audit.events import AuditEvent
 from attestgate.consent.fields import FieldType
-from attestgate.gateway.app import build_gateway
 from attestgate.gateway.cli import main
 from attestgate.gateway.context import Core
 from attestgate.sdk import OwnerClient, TlsConfig
 from tests.browser.conftest import Deployment
 from tests.browser.test_portal_http import Client
-from tests.integration.conftest import gateway_config
-from tests.integration.test_readme_snippets import Site, run_quickstart
+from tests.integration.test_readme_snippets import Site, run_quickstart, start_site
 
 MIN_VALUE_CHARS = 4  # shorter values ("t", 250) are not identifying and occur by chance
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    config = gateway_config(
-        tmp_path / ".attestgate",
-        checkpoint_interval=timedelta(milliseconds=50),
-        portal="127.0.0.1:0",
-    )
-    gateway = build_gateway(config)
-    gateway.start()
-    try:
-        yield Site(gateway, config, tmp_path)
-    finally:
-        gateway.stop(0)
+    yield from start_site(tmp_path, portal="127.0.0.1:0")
 
 
 @dataclass
@@ -167,8 +154,7 @@ def test_no_subject_record_id_transaction_ref_or_value_in_leaves_or_pages(
 
     ca = (site.config.data_dir / "tls" / "ca.pem").read_bytes()
     channel = grpc.secure_channel(site.target, grpc.ssl_channel_credentials(ca))
-    assert site.gateway.portal is not None
-    portal = Deployment(site.gateway, core, site.gateway.portal.url, channel, ca)
+    portal = Deployment(site.local, channel)
     try:
         pages = list(regulator_pages(Client(portal), len(log)))
         for owner in sorted(secrets.subjects):
