@@ -8,15 +8,16 @@ import io
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from attestgate.gateway.app import BuiltGateway, build_gateway
 from attestgate.gateway.cli import main
 from attestgate.gateway.demo.report import Report
+from attestgate.gateway.testing import LocalGateway, start_local_gateway
 from attestgate.protocol.reasons import Reason
 from attestgate.sdk import errors
-from tests.integration.conftest import gateway_config
+from tests.integration.conftest import TEST_CONFIG
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -26,19 +27,16 @@ def run(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def start(data_dir: Path, **changes: object) -> BuiltGateway:
+def start(data_dir: Path, **changes: Any) -> LocalGateway:
     # The demo mints tokens with the real clock, so this gateway runs on it too.
-    config = gateway_config(data_dir, checkpoint_interval=timedelta(milliseconds=50), **changes)
-    gateway = build_gateway(config)
-    gateway.start()
-    return gateway
+    changes = TEST_CONFIG | {"checkpoint_interval": timedelta(milliseconds=50)} | changes
+    return start_local_gateway(data_dir, **changes)
 
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    gateway = start(tmp_path / "gw")
-    yield f"127.0.0.1:{gateway.port}", tmp_path / "gw"
-    gateway.stop(0)
+    with start(tmp_path / "gw") as gateway:
+        yield gateway.target, tmp_path / "gw"
 
 
 def test_demo_against_a_running_gateway_twice(running: tuple[str, Path]) -> None:
@@ -69,13 +67,8 @@ def test_usage_errors_exit_2(argv: list[str], message: str) -> None:
 def test_a_failure_stops_the_demo_with_exit_1(tmp_path: Path) -> None:
     # The gateway signs its log under another origin than its data dir says: the regulator's
     # first checkpoint does not verify, and the demo says so instead of carrying on.
-    gateway = start(tmp_path / "gw", log_origin="elsewhere.example/log")
-    try:
-        code, out, _ = run(
-            "--target", f"127.0.0.1:{gateway.port}", "--data-dir", str(tmp_path / "gw")
-        )
-    finally:
-        gateway.stop(0)
+    with start(tmp_path / "gw", log_origin="elsewhere.example/log") as gateway:
+        code, out, _ = run("--target", gateway.target, "--data-dir", str(tmp_path / "gw"))
     assert code == 1
     assert "[FAIL] the demo stopped: LogVerificationError" in out
     assert "FAILED" in out
