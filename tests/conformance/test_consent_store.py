@@ -112,3 +112,21 @@ def test_update_is_visible_only_after_commit(backend: Backend, make_consent: Mak
     writer.execute("COMMIT")
     assert view.get_consent(consent.id).state is ConsentState.REVOKED
     assert backend.dialect in (Dialect.SQLITE, Dialect.POSTGRESQL)
+
+
+def test_a_write_outside_a_transaction_opens_one(
+    backend: Backend, make_consent: MakeConsent
+) -> None:
+    # Never autocommit: the caller commits (or rolls back) what the store wrote.
+    writer, reader = backend.connect(), backend.connect()
+    store, view = backend.consents(writer), backend.consents(reader)
+    consent = make_consent()
+    assert not writer.in_transaction
+    store.add_consent(consent)
+    assert writer.in_transaction
+    assert view.list_consents().items == ()
+    writer.execute("ROLLBACK")
+    assert store.list_consents().items == ()
+    store.add_consent(consent)
+    writer.execute("COMMIT")
+    assert view.get_consent(consent.id) == consent
