@@ -13,6 +13,10 @@ same way::
         bank = gw.bank("bank-a")
         ...
 
+``local_core`` builds the same collaborators without a server (no gRPC, no TLS): the use cases
+(``ConsentManager``, ``AttestationManager``, ``RecordManager``) over a temporary SQLite file,
+for their unit tests.
+
 Not for production: every token it mints is signed by the dev issuer, and the gateway trusts it.
 """
 
@@ -20,7 +24,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -31,7 +36,7 @@ import grpc
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from attestgate.gateway.app import BuiltGateway, build_gateway
+from attestgate.gateway.app import BuiltGateway, build_core, build_gateway, start_core
 from attestgate.gateway.auth import issue_dev_token
 from attestgate.gateway.clock import Clock
 from attestgate.gateway.config import GatewayConfig
@@ -43,7 +48,14 @@ from attestgate.protocol.note import NoteSigner
 from attestgate.sdk import BankClient, OwnerClient, ProviderClient, RegulatorClient, TlsConfig
 from attestgate.sdk.provider import SigningKey
 
-__all__ = ["TOKEN_TTL", "LocalGateway", "local_config", "register_provider", "start_local_gateway"]
+__all__ = [
+    "TOKEN_TTL",
+    "LocalGateway",
+    "local_config",
+    "local_core",
+    "register_provider",
+    "start_local_gateway",
+]
 
 TOKEN_TTL = timedelta(hours=1)
 """How long the tokens ``LocalGateway.token`` mints are valid (by the gateway's clock)."""
@@ -268,3 +280,20 @@ def start_local_gateway(
             shutil.rmtree(owned, ignore_errors=True)
         raise
     return LocalGateway(gateway, gateway.core.clock, owned_dir=owned)
+
+
+@contextmanager
+def local_core(data_dir: Path, *, clock: Clock, **changes: Any) -> Iterator[Core]:
+    """The use cases' collaborators on a SQLite file in ``data_dir`` (created and migrated), with
+    keys, the catalog and the audit writer running, and no server; closed (the writer drained)
+    when the block ends. ``changes`` as for ``local_config``."""
+    config = local_config(data_dir, **changes)
+    keyring = KeyRing.open_or_create(
+        data_dir, clock=clock, gateway_id=config.gateway_id, overlap=config.signing_key_overlap
+    )
+    core = build_core(config, clock=clock, keyring=keyring)
+    try:
+        start_core(core)
+        yield core
+    finally:
+        core.storage.close()
