@@ -186,7 +186,7 @@ def test_readme_tour_snippet_runs(site: Site) -> None:
 # --- the other pages ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("page", ["catalog.md", "protocol.md"])
+@pytest.mark.parametrize("page", ["catalog.md", "protocol.md", "testing.md"])
 def test_other_doc_snippets_run(page: str) -> None:
     blocks = python_blocks(DOCS / page)
     assert blocks
