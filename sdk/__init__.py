@@ -16,8 +16,8 @@ are the frozen dataclasses of ``attestgate.sdk.types``; every failure is an
 ``attestgate.errors.AttestgateError``. The same names are re-exported by ``attestgate`` itself.
 ``__all__`` is pinned by ``tests/unit/sdk/test_sdk_public_api.py``.
 
-Names are imported lazily (PEP 562) so that ``import attestgate.sdk.reasons``, which the
-grpc-free core packages do, does not pull in grpc.
+Names are imported lazily (PEP 562) so that ``import attestgate.sdk.reasons`` (the public
+re-export of the kernel's ``attestgate.protocol.reasons``) does not pull in grpc.
 """
 
 from __future__ import annotations
