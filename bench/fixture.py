@@ -28,6 +28,7 @@ import grpc
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from attestgate.gateway.app import BuiltGateway
+from attestgate.gateway.clock import Clock
 from attestgate.gateway.context import Core
 from attestgate.gateway.server import Gateway, GatewayServicers, build_server
 from attestgate.gateway.services.attestation import AttestationServicer
@@ -83,7 +84,7 @@ def _parallel(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
 class BenchGateway:
     """The real gateway and its no-op twin, both started, plus seeding helpers."""
 
-    local: LocalGateway
+    local: LocalGateway[Clock]
     noop: Gateway | BuiltGateway
     ca_pem: bytes
     holder_key: ec.EllipticCurvePrivateKey

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar, overload
 
 import grpc
 from cryptography.hazmat.primitives import serialization
@@ -96,12 +96,16 @@ def register_provider(
     return key
 
 
+C = TypeVar("C", bound=Clock)
+
+
 @dataclass
-class LocalGateway:
-    """A started gateway, tokens for it and SDK clients bound to it; ``close`` stops it all."""
+class LocalGateway(Generic[C]):
+    """A started gateway, tokens for it and SDK clients bound to it; ``close`` stops it all.
+    ``LocalGateway[FixedClock]`` when started on a fixed clock (tests move it)."""
 
     gateway: BuiltGateway
-    clock: Clock
+    clock: C
     clients: list[Any] = field(default_factory=list)
     owned_dir: Path | None = None
     """A temporary directory removed by ``close`` (the data dir ``start_local_gateway`` made)."""
@@ -262,9 +266,21 @@ class LocalGateway:
         self.close()
 
 
+@overload
+def start_local_gateway(
+    data_dir: Path | None = None, *, clock: C, **changes: Any
+) -> LocalGateway[C]: ...
+
+
+@overload
+def start_local_gateway(
+    data_dir: Path | None = None, *, clock: None = None, **changes: Any
+) -> LocalGateway[Clock]: ...
+
+
 def start_local_gateway(
     data_dir: Path | None = None, *, clock: Clock | None = None, **changes: Any
-) -> LocalGateway:
+) -> LocalGateway[Any]:
     """Build and start the real gateway in ``data_dir`` (created and prepared if new; ``None``:
     a temporary dir that ``close`` removes) with ``local_config(data_dir, **changes)`` and
     ``clock`` (default: the system clock)."""

@@ -23,6 +23,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from attestgate.gateway.clock import Clock
 from attestgate.gateway.context import Core
 from attestgate.gateway.testing import LocalGateway, start_local_gateway
 from attestgate.protocol.jose import public_jwk
@@ -57,7 +58,7 @@ def _require_chromium() -> None:
 class Deployment:
     """A started gateway + portal, and the helpers a test needs to act as provider and bank."""
 
-    local: LocalGateway
+    local: LocalGateway[Clock]
     channel: grpc.Channel
 
     @property

@@ -31,7 +31,7 @@ USD_RATE = "7.1234"
 """CNY per USD in the FX table every test uploads."""
 
 
-LiveGateway = LocalGateway
+LiveGateway = LocalGateway[FixedClock]
 """A started gateway with the real services, and factories for SDK clients
 (``attestgate.gateway.testing``; the bank and provider clients use the gateway's clock)."""
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from attestgate.gateway.cli import main
+from attestgate.gateway.clock import Clock
 from attestgate.gateway.demo.report import Report
 from attestgate.gateway.testing import LocalGateway, start_local_gateway
 from attestgate.protocol.reasons import Reason
@@ -27,7 +28,7 @@ def run(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def start(data_dir: Path, **changes: Any) -> LocalGateway:
+def start(data_dir: Path, **changes: Any) -> LocalGateway[Clock]:
     # The demo mints tokens with the real clock, so this gateway runs on it too.
     changes = TEST_CONFIG | {"checkpoint_interval": timedelta(milliseconds=50)} | changes
     return start_local_gateway(data_dir, **changes)

@@ -22,6 +22,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from attestgate.gateway.app import BuiltGateway
+from attestgate.gateway.clock import Clock
 from attestgate.gateway.config import GatewayConfig
 from attestgate.gateway.keys import KeyRing
 from attestgate.gateway.testing import LocalGateway, start_local_gateway
@@ -46,7 +47,7 @@ def python_blocks(path: Path) -> list[str]:
 class Site:
     """A live gateway (real clock: the snippets use it) with its data dir at ``.attestgate``."""
 
-    local: LocalGateway
+    local: LocalGateway[Clock]
     home: Path
 
     @property

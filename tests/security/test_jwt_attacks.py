@@ -26,7 +26,7 @@ from tests.security.world import World, reason_of
 
 def _as_running(world: World) -> RunningGateway:
     gw = world.gw
-    return RunningGateway(gw.gateway, gw.config, gw.core.keyring, gw.clock)
+    return RunningGateway(gw.gateway.server, gw.config, gw.core.keyring, gw.clock)
 
 
 def _claims(world: World) -> dict[str, Any]:
