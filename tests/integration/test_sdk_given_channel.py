@@ -12,11 +12,8 @@ from pathlib import Path
 import grpc
 import grpc.aio
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.providers import ProviderRegistry
 from attestgate.sdk import (
     AsyncBankClient,
     AsyncOwnerClient,
@@ -43,22 +40,13 @@ def credentials(gw: LiveGateway) -> grpc.ChannelCredentials:
     return gw.tls.channel_credentials()
 
 
-def provider_key(gw: LiveGateway) -> ec.EllipticCurvePrivateKey:
-    key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    ProviderRegistry(gw.config.data_dir).add("tax-bureau", pem, roles=("tax_bureau",))
-    return key
-
-
 def test_sync_clients_share_a_given_channel(gw: LiveGateway) -> None:
     channel = grpc.secure_channel(gw.target, credentials(gw))
     try:
         provider = ProviderClient(
             channel=channel,
             token=gw.token("provider", "tax-bureau"),
-            signing_key=provider_key(gw),
+            signing_key=gw.register_provider("tax-bureau", ["tax_bureau"]),
             clock=gw.clock.now,
         )
         bank = BankClient(channel=channel, token=gw.token("bank", "bank-a"), clock=gw.clock.now)
@@ -97,7 +85,7 @@ async def async_flow(gw: LiveGateway) -> ConsentState:
         provider = AsyncProviderClient(
             channel=channel,
             token=gw.token("provider", "tax-bureau"),
-            signing_key=provider_key(gw),
+            signing_key=gw.register_provider("tax-bureau", ["tax_bureau"]),
             clock=gw.clock.now,
         )
         bank = AsyncBankClient(channel=channel, token=gw.token("bank", "bank-a"))

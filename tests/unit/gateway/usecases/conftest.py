@@ -14,19 +14,13 @@ from attestgate.gateway.clock import FixedClock
 from attestgate.gateway.context import Caller, Core
 from attestgate.gateway.testing import local_core, register_provider
 from attestgate.sdk._internal.uploads import UploadSigner
+from tests.integration.live import INCOME_FIELDS
 
 BANK = Caller("bank-a", "bank")
 ALICE = Caller("alice", "owner")
 TAX = Caller("tax-bureau", "provider")
 
-INCOME: dict[str, Any] = {
-    "tax_year": 2025,
-    "gross_income": 80_000_000,
-    "after_tax_income": 61_234_500,  # CNY 612,345.00 in fen
-    "tax_paid": 18_765_500,
-    "employer_name": "ACME Shenzhen",
-    "taxpayer_id": "91440300TAX0001",
-}
+INCOME: dict[str, Any] = INCOME_FIELDS  # after-tax income CNY 612,345.00 (in fen)
 
 
 @pytest.fixture
