@@ -2,7 +2,7 @@
 
 The built wheel is unpacked into an empty directory together with the distributions it requires
 without extras, and what those require in turn (resolved against this environment's installed
-distributions: grpcio, protobuf, cryptography, pyjwt, and cffi, pycparser, typing-extensions).
+distributions: grpcio, protobuf, cryptography, and cffi, pycparser, typing-extensions).
 A bare interpreter (``-I -S``: the standard library and that directory, nothing else) then
 imports ``attestgate`` and the four clients, calls a real gateway with ``BankClient`` and decodes
 its refusals, exactly as this full environment does; grpcio-status, googleapis-common-protos and

@@ -106,7 +106,8 @@ def test_serve_metrics_flag(tmp_path: Path) -> None:
             assert process.poll() is None, log.read_text(errors="replace")
             assert time.monotonic() < deadline, "serve did not start"
             time.sleep(0.05)
-        assert scrape(port)[("attestgate_ready", ())] == 1.0
+        # Ready once the first storage probe answered (health and the gauge follow the same gate).
+        assert live.eventually(lambda: scrape(port)[("attestgate_ready", ())] == 1.0, timeout=10)
     finally:
         process.terminate()
         process.wait(timeout=15)

@@ -4,9 +4,10 @@ A bank installs the project into its own application; generic top-level names (`
 ``audit``, ``consent``, ``gateway``, all taken on PyPI) would collide with its code. The test
 builds the real wheel with the pinned build backend and reads the distribution's file list.
 
-``pip install attestgate`` is the SDK: the wheel requires grpcio, protobuf, cryptography and pyjwt
-and nothing else; what only the gateway needs (health checking, reflection, grpcio-status, the
-storage drivers) comes with the ``server`` extra.
+``pip install attestgate`` is the SDK: the wheel requires grpcio, protobuf and cryptography and
+nothing else (pyjwt, which the issue allowed, is no longer used: the kernel does JOSE itself); what
+only the gateway needs (health checking, reflection, grpcio-status, the storage drivers) comes with
+the ``server`` extra.
 """
 
 from __future__ import annotations
@@ -119,10 +120,10 @@ def _requirements(wheel: Path, wheel_files: list[str]) -> dict[str, set[str]]:
     return found
 
 
-def test_the_base_install_is_the_sdk_and_its_four_dependencies(
+def test_the_base_install_is_the_sdk_and_its_three_dependencies(
     wheel: Path, wheel_files: list[str]
 ) -> None:
-    assert _requirements(wheel, wheel_files)[""] == {"grpcio", "protobuf", "cryptography", "pyjwt"}
+    assert _requirements(wheel, wheel_files)[""] == {"grpcio", "protobuf", "cryptography"}
 
 
 def test_the_server_extra_brings_what_only_the_gateway_imports(
@@ -130,4 +131,4 @@ def test_the_server_extra_brings_what_only_the_gateway_imports(
 ) -> None:
     server = _requirements(wheel, wheel_files)["server"]
     assert {"grpcio-status", "grpcio-health-checking", "grpcio-reflection"} <= server
-    assert {"sqlite-utils", "psycopg", "psycopg-pool", "prometheus-client"} <= server
+    assert {"psycopg", "psycopg-pool", "prometheus-client"} <= server
