@@ -20,84 +20,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from attestgate import errors
-    from attestgate.sdk import (
-        ActivityEntry,
-        AsyncBankClient,
-        AsyncOwnerClient,
-        AsyncProviderClient,
-        AsyncRegulatorClient,
-        Attestation,
-        AttestationState,
-        AttestgateError,
-        BankClient,
-        Checkpoint,
-        Consent,
-        ConsentEvent,
-        ConsentId,
-        ConsentRequest,
-        ConsentRequestId,
-        ConsentRequestState,
-        ConsentState,
-        ConsistencyProof,
-        ErasureReceipt,
-        FxRatesReceipt,
-        InclusionProof,
-        Jti,
-        LogEntry,
-        LogMonitor,
-        LogVerificationError,
-        OwnerClient,
-        ProviderClient,
-        RecordReceipt,
-        Redemption,
-        RegulatorClient,
-        SplitViewError,
-        TlsConfig,
-        Withheld,
-        export_receipt,
-        verify_receipt,
-    )
+from attestgate import sdk as _sdk  # light: the SDK package itself loads its names lazily too
 
-__all__ = [
-    "ActivityEntry",
-    "AsyncBankClient",
-    "AsyncOwnerClient",
-    "AsyncProviderClient",
-    "AsyncRegulatorClient",
-    "Attestation",
-    "AttestationState",
-    "AttestgateError",
-    "BankClient",
-    "Checkpoint",
-    "Consent",
-    "ConsentEvent",
-    "ConsentId",
-    "ConsentRequest",
-    "ConsentRequestId",
-    "ConsentRequestState",
-    "ConsentState",
-    "ConsistencyProof",
-    "ErasureReceipt",
-    "FxRatesReceipt",
-    "InclusionProof",
-    "Jti",
-    "LogEntry",
-    "LogMonitor",
-    "LogVerificationError",
-    "OwnerClient",
-    "ProviderClient",
-    "RecordReceipt",
-    "Redemption",
-    "RegulatorClient",
-    "SplitViewError",
-    "TlsConfig",
-    "Withheld",
-    "errors",
-    "export_receipt",
-    "verify_receipt",
-]
+if TYPE_CHECKING:
+    from attestgate import errors as errors
+    from attestgate.sdk import *  # noqa: F403 - the same names, for type checkers
+
+__all__ = ["errors"]
+__all__ += _sdk.__all__  # the SDK's public names, pinned by its test
+__all__.sort()
 
 
 def __getattr__(name: str) -> Any:
@@ -106,7 +37,7 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module("attestgate.errors")
     if name not in __all__:
         raise AttributeError(f"module 'attestgate' has no attribute {name!r}")
-    value = getattr(importlib.import_module("attestgate.sdk"), name)
+    value = getattr(_sdk, name)
     globals()[name] = value  # later look-ups skip this function
     return value
 
