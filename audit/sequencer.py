@@ -19,7 +19,7 @@ A caller is answered only after that commit, so no acknowledged change or event 
 event never exists without its change (nor the other way round), leaf indices are dense, and single
 use or capacity checks inside a unit of work are race-free because batches run one at a time: one
 writer thread per process, and across processes (gateway replicas on one PostgreSQL) the ``begin``
-step serializes the batch transactions (see ``gateway.db.postgres``).
+step serializes the batch transactions (see ``gateway.persistence.postgres``).
 
 Batch collection never blocks while it holds a dequeued unit. The writer blocks only to wait
 for *new* work with empty hands (``SimpleQueue.get(timeout=checkpoint_interval)``: any submit
@@ -34,7 +34,7 @@ without timeout) until the next ``put``. When the only callers are the ones in t
 no ``put`` ever comes. ``python -m bench.sequencer_stress --probe`` shows it; later CPython
 rewrote ``SimpleQueue.get`` and returns Empty on a negative remainder. A sleep cannot turn into
 such a wait: it needs no other thread to wake it. Whatever else might stall the writer,
-``Sequencer.progress`` lets a watchdog see it (``gateway.writer_watch``).
+``Sequencer.progress`` lets a watchdog see it (``gateway.ops.writer_watch``).
 
 The sequencer is storage-agnostic: it speaks ``audit.sql.Connection`` and is given ``begin``. It
 reports each batch (units, events, commit time, outcome) to an optional ``on_batch`` callback, which

@@ -3,7 +3,8 @@
 Store code is written once against ``Connection``: ``?`` placeholders, bytes in and out as
 ``bytes``, ``execute`` / ``executemany`` returning a cursor with ``fetchone`` / ``fetchall`` /
 ``rowcount``. A ``sqlite3.Connection`` in autocommit mode (``isolation_level=None``) is the
-reference implementation, used as is; ``gateway.db.postgres.PgConnection`` adapts a psycopg 3
+reference implementation, used as is; ``gateway.persistence.postgres.PgConnection`` adapts a
+psycopg 3
 connection to the same surface. Both expose the failed-statement base class as ``DatabaseError``
 (PEP 249 "Optional DB API Extensions": connection attributes for the exception classes).
 

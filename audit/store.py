@@ -1,8 +1,9 @@
 """SQL storage of the audit log: leaves, perfect-subtree hashes and signed checkpoints.
 
 Every function speaks ``audit.sql.Connection`` (SQLite or PostgreSQL). Tables (created by the
-gateway's migrations, ``gateway/db/migrations``, the only place that writes DDL; tests and tools
-run ``gateway.db.migrate`` on their database):
+gateway's migrations, ``gateway/persistence/migrations``, the only place that writes DDL; tests and
+tools
+run ``gateway.persistence.migrate`` on their database):
 
 ``audit_leaves(idx, data, leaf_hash)``
     one row per event, ``idx`` dense from 0.

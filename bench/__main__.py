@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from attestgate.gateway.logs import configure_logging
+from attestgate.gateway.ops.logs import configure_logging
 from bench.audit_append import append_rows, run_audit_append
 from bench.audit_pg import append_pg_rows, run_audit_append_pg
 from bench.audit_proofs import proof_rows, run_audit_proofs

@@ -1,6 +1,7 @@
 """A ``grpc.aio`` variant of the gateway's server, for the side-by-side in ``bench/rpc.py``.
 
-Same parts as ``gateway.server.build_server`` (``gateway.serving``): TLS credentials, channel
+Same parts as ``gateway.transport.server.build_server`` (``gateway.transport.serving``): TLS
+credentials, channel
 options, worker pool with admission control (``AdmissionExecutor``, here the aio server's
 ``migration_thread_pool``) and ``GatewayInterceptor``'s wrapping (bearer token, role table, rate
 limit, error mapping, access log), adapted by ``AioGatewayInterceptor``. Health checking and
@@ -30,20 +31,25 @@ from typing import Any, cast
 
 import grpc
 
-from attestgate.gateway.clock import Clock
-from attestgate.gateway.config import GatewayConfig
-from attestgate.gateway.interceptors import (
+from attestgate.gateway.common.clock import Clock
+from attestgate.gateway.common.keys import KeyRing
+from attestgate.gateway.common.limits import overloaded_error
+from attestgate.gateway.common.tls import server_credentials
+from attestgate.gateway.ops.config import GatewayConfig
+from attestgate.gateway.transport.interceptors import (
     UNLIMITED_METHODS,
     Behavior,
     GatewayInterceptor,
     Handler,
 )
-from attestgate.gateway.keys import KeyRing
-from attestgate.gateway.limits import overloaded_error
-from attestgate.gateway.server import GatewayServicers
-from attestgate.gateway.services.unimplemented import UnimplementedAttestationService
-from attestgate.gateway.serving import add_servicers, admission, gateway_interceptor, server_options
-from attestgate.gateway.tls import server_credentials
+from attestgate.gateway.transport.server import GatewayServicers
+from attestgate.gateway.transport.services.unimplemented import UnimplementedAttestationService
+from attestgate.gateway.transport.serving import (
+    add_servicers,
+    admission,
+    gateway_interceptor,
+    server_options,
+)
 from attestgate.v1 import attestation_pb2
 
 AsyncBehavior = Callable[[Any, Any], Awaitable[Any]]

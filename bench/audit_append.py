@@ -31,8 +31,8 @@ from attestgate.audit.events import (
 from attestgate.audit.sequencer import Sequencer, SequencerSettings, Tx
 from attestgate.audit.sql import Connection, begin_immediate
 from attestgate.audit.tree import AuditLog
-from attestgate.gateway.config import GatewayConfig
-from attestgate.gateway.db.migrate import create_sqlite_schema
+from attestgate.gateway.ops.config import GatewayConfig
+from attestgate.gateway.persistence.migrate import create_sqlite_schema
 from attestgate.protocol.note import NoteSigner
 from bench.common import Settings, progress, verdict
 
@@ -98,7 +98,8 @@ def run_sequencer_on(
     begin: Callable[[Connection], None] = begin_immediate,
 ) -> AppendRun:
     """``run_sequencer`` on any migrated database: ``open_conn`` opens a connection to it and
-    ``begin`` opens a batch transaction (PostgreSQL: ``gateway.db.postgres.lock_batch``)."""
+    ``begin`` opens a batch transaction (PostgreSQL:
+    ``gateway.persistence.postgres.lock_batch``)."""
     log = AuditLog(open_conn, signer=NoteSigner.generate("bench.local/log"))
     sizes: list[int] = []
     last = [0]

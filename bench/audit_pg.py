@@ -18,9 +18,9 @@ from typing import Any
 import psycopg
 
 from attestgate.audit.sql import Connection
-from attestgate.gateway.db.migrate import migrate
-from attestgate.gateway.db.postgres import PgConnection, lock_batch
-from attestgate.gateway.db.schemas import fresh_schema
+from attestgate.gateway.persistence.migrate import migrate
+from attestgate.gateway.persistence.postgres import PgConnection, lock_batch
+from attestgate.gateway.persistence.schemas import fresh_schema
 from bench.audit_append import AppendRun, commit_batches, run_sequencer_on, same_rows_work
 from bench.common import Settings, progress
 

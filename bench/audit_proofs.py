@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from attestgate.audit.tree import AuditLog
-from attestgate.gateway.db.migrate import create_sqlite_schema
+from attestgate.gateway.persistence.migrate import create_sqlite_schema
 from bench.common import Settings, latency_summary_ms, progress, verdict
 
 BUILD_BATCH = 10_000

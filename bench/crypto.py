@@ -28,7 +28,7 @@ from sd_jwt.holder import SDJWTHolder
 from sd_jwt.issuer import SDJWTIssuer
 from sd_jwt.verifier import SDJWTVerifier
 
-from attestgate.gateway.attestations.sdjwt_issuer import issue_sd_jwt
+from attestgate.gateway.usecases.attestations.sdjwt_issuer import issue_sd_jwt
 from attestgate.protocol.jose import JsonInput, public_jwk
 from attestgate.sdk.sdjwt import KeyBindingPolicy, VerifiedSdJwt, create_presentation, verify_sd_jwt
 from bench.common import Settings, progress, verdict

@@ -3,7 +3,8 @@
 ``BenchGateway`` starts ``gateway.app.build_gateway`` through the shipped
 ``attestgate.gateway.testing.start_local_gateway`` (TLS from the dev CA, bearer auth, SQLite
 with group commit, the default settings: what ``attestgate serve`` runs) and a second server
-from the same ``gateway.server.build_server`` with the same config, key ring and interceptor, whose
+from the same ``gateway.transport.server.build_server`` with the same config, key ring and
+interceptor, whose
 AttestationService answers ``IssueAttestation`` with a canned response and does nothing else:
 the transport ceiling. The canned response is a real attestation, so both servers move the
 same bytes, and the no-op runs the same auth and role check (bank role for IssueAttestation).
@@ -28,15 +29,15 @@ import grpc
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from attestgate.gateway.app import BuiltGateway
-from attestgate.gateway.clock import Clock
-from attestgate.gateway.context import Core
-from attestgate.gateway.server import Gateway, GatewayServicers, build_server
-from attestgate.gateway.services.attestation import AttestationServicer
-from attestgate.gateway.services.audit import AuditServicer
-from attestgate.gateway.services.consent import ConsentServicer
-from attestgate.gateway.services.record import RecordServicer
-from attestgate.gateway.services.unimplemented import UnimplementedAttestationService
+from attestgate.gateway.common.clock import Clock
 from attestgate.gateway.testing import LocalGateway, start_local_gateway
+from attestgate.gateway.transport.server import Gateway, GatewayServicers, build_server
+from attestgate.gateway.transport.services.attestation import AttestationServicer
+from attestgate.gateway.transport.services.audit import AuditServicer
+from attestgate.gateway.transport.services.consent import ConsentServicer
+from attestgate.gateway.transport.services.record import RecordServicer
+from attestgate.gateway.transport.services.unimplemented import UnimplementedAttestationService
+from attestgate.gateway.usecases.context import Core
 from attestgate.protocol.jose import public_jwk, sign_jws
 from attestgate.sdk.sdjwt import create_presentation, redemption_nonce
 from attestgate.v1 import (

@@ -2,8 +2,9 @@
 
 The store speaks ``audit.sql.Connection`` (``?`` placeholders), as the audit log, the vault, the
 ledger and idempotency do: a ``sqlite3.Connection`` as is, or the gateway's PostgreSQL adapters
-(``gateway.db.postgres``). The tables come from the gateway's migrations
-(``gateway/db/migrations``), the only place that writes DDL. Every statement runs unchanged on
+(``gateway.persistence.postgres``). The tables come from the gateway's migrations
+(``gateway/persistence/migrations``), the only place that writes DDL. Every statement runs
+unchanged on
 both backends:
 
 - Inserts use ``ON CONFLICT DO NOTHING`` and read a duplicate from the row count: on PostgreSQL a
@@ -15,7 +16,7 @@ both backends:
 
 The store never commits. Writes join the caller's transaction: in the gateway, a group-committed
 batch (DESIGN.md "Audit log"), so a consent change and its audit entry become durable together,
-and batches of every replica are serialized (``gateway.db.postgres``), so the optimistic
+and batches of every replica are serialized (``gateway.persistence.postgres``), so the optimistic
 ``update_*`` checks hold across replicas. On a connection with no transaction open, a write opens
 one that the caller commits or rolls back: never autocommit. Writes therefore need a connection
 of one session (not ``PooledReader``, which is for reads).

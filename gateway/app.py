@@ -13,25 +13,31 @@ from attestgate.audit.events import Pseudonymizer
 from attestgate.audit.sequencer import BatchReport, Sequencer, SequencerSettings
 from attestgate.audit.tree import AuditLog
 from attestgate.consent.catalog import Catalog
-from attestgate.gateway import trail, vault
-from attestgate.gateway.clock import Clock, SystemClock
-from attestgate.gateway.config import GatewayConfig
-from attestgate.gateway.context import Core
-from attestgate.gateway.keys import KeyRing
-from attestgate.gateway.providers import ProviderRegistry
-from attestgate.gateway.readiness import ReadinessGate, ReadinessWatch, storage_probe
-from attestgate.gateway.refusal_budget import RefusalBudget
-from attestgate.gateway.server import Gateway, GatewayServicers, build_server, prepare_data_dir
-from attestgate.gateway.services.attestation import AttestationServicer
-from attestgate.gateway.services.audit import AuditServicer
-from attestgate.gateway.services.consent import ConsentServicer
-from attestgate.gateway.services.record import RecordServicer
-from attestgate.gateway.storage import open_storage
-from attestgate.gateway.writer_watch import WriterWatch
+from attestgate.gateway.common.clock import Clock, SystemClock
+from attestgate.gateway.common.keys import KeyRing
+from attestgate.gateway.ops.config import GatewayConfig
+from attestgate.gateway.ops.readiness import ReadinessGate, ReadinessWatch, storage_probe
+from attestgate.gateway.ops.writer_watch import WriterWatch
+from attestgate.gateway.persistence import vault
+from attestgate.gateway.persistence.storage import open_storage
+from attestgate.gateway.transport.server import (
+    Gateway,
+    GatewayServicers,
+    build_server,
+    prepare_data_dir,
+)
+from attestgate.gateway.transport.services.attestation import AttestationServicer
+from attestgate.gateway.transport.services.audit import AuditServicer
+from attestgate.gateway.transport.services.consent import ConsentServicer
+from attestgate.gateway.transport.services.record import RecordServicer
+from attestgate.gateway.usecases import trail
+from attestgate.gateway.usecases.context import Core
+from attestgate.gateway.usecases.providers import ProviderRegistry
+from attestgate.gateway.usecases.refusal_budget import RefusalBudget
 from attestgate.protocol.note import NoteSigner
 
 if TYPE_CHECKING:  # optional extras (prometheus-client, the portal's web stack), typing only
-    from attestgate.gateway.metrics import GatewayMetrics, MetricsServer
+    from attestgate.gateway.ops.metrics import GatewayMetrics, MetricsServer
     from attestgate.gateway.portal.server import PortalServer
 
 
@@ -160,7 +166,7 @@ def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Built
     writer = _watch_writer(gateway, gate, metrics)
     endpoint: MetricsServer | None = None
     if metrics is not None:
-        from attestgate.gateway.metrics import metrics_server  # noqa: PLC0415
+        from attestgate.gateway.ops.metrics import metrics_server  # noqa: PLC0415
 
         endpoint = metrics_server(config, metrics)  # refuses a public address before any start
         gateway.on_start.append(endpoint.start)
@@ -179,7 +185,7 @@ def _metrics(config: GatewayConfig) -> GatewayMetrics | None:
     if not config.metrics:
         return None
     # Imported only when asked for: nothing of prometheus-client loads while metrics are off.
-    from attestgate.gateway.metrics import GatewayMetrics  # noqa: PLC0415
+    from attestgate.gateway.ops.metrics import GatewayMetrics  # noqa: PLC0415
 
     return GatewayMetrics()
 
@@ -208,7 +214,7 @@ def _watch_readiness(
 def _watch_writer(
     gateway: Gateway, gate: ReadinessGate, metrics: GatewayMetrics | None
 ) -> WriterWatch | None:
-    """Health NOT_SERVING while the audit writer is stalled (``gateway.writer_watch``); None
+    """Health NOT_SERVING while the audit writer is stalled (``gateway.ops.writer_watch``); None
     when ``audit_writer_stall_timeout`` is 0 (off)."""
     stall_after = gateway.config.audit_writer_stall_timeout.total_seconds()
     if stall_after <= 0:

@@ -37,13 +37,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from attestgate.gateway.app import BuiltGateway, build_core, build_gateway, start_core
-from attestgate.gateway.auth import issue_dev_token
-from attestgate.gateway.clock import Clock
-from attestgate.gateway.config import GatewayConfig
-from attestgate.gateway.context import Core
-from attestgate.gateway.keys import KeyRing, dev_issuer
-from attestgate.gateway.providers import ProviderRegistry, role_owners
-from attestgate.gateway.tls import TlsFiles
+from attestgate.gateway.common.auth import issue_dev_token
+from attestgate.gateway.common.clock import Clock
+from attestgate.gateway.common.keys import KeyRing, dev_issuer
+from attestgate.gateway.common.tls import TlsFiles
+from attestgate.gateway.ops.config import GatewayConfig
+from attestgate.gateway.usecases.context import Core
+from attestgate.gateway.usecases.providers import ProviderRegistry, role_owners
 from attestgate.protocol.note import NoteSigner
 from attestgate.sdk import BankClient, OwnerClient, ProviderClient, RegulatorClient, TlsConfig
 from attestgate.sdk.provider import SigningKey

@@ -1,7 +1,7 @@
 """JOSE: P-256 JWKs and JWK Sets, ES256 compact JWS (RFC 7515, 7517, 7518, 7638).
 
 Nothing here knows about selective disclosure (``attestgate.protocol`` SD-JWT code builds on it)
-or about bearer-token claims (``attestgate.gateway.auth`` parses bearer tokens with
+or about bearer-token claims (``attestgate.gateway.common.auth`` parses bearer tokens with
 ``parse_compact_jws``). Parsing is strict (``attestgate.protocol.encoding``); failures raise
 ``JoseError``, the kernel's one format error.
 """

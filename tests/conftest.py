@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.keys import KeyRing
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.common.keys import KeyRing
 
 T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 """The fixed "now" of tests that do not care about the date."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from attestgate.gateway.clock import SystemClock
+from attestgate.gateway.common.clock import SystemClock
 from attestgate.gateway.demo.cast import CaseRecord, Cast, claims_text, json_claims
 from attestgate.gateway.demo.report import Report, money
 from attestgate.protocol.jose import b64url_decode, json_loads, json_object, parse_compact_jws

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from attestgate.gateway.auth import issue_dev_token
-from attestgate.gateway.cli_audit import log_signer
-from attestgate.gateway.clock import SystemClock
-from attestgate.gateway.config import CONFIG_FILE_NAME, GatewayConfig, load_config
-from attestgate.gateway.keys import KeyRing
+from attestgate.gateway.common.auth import issue_dev_token
+from attestgate.gateway.common.clock import SystemClock
+from attestgate.gateway.common.keys import KeyRing
+from attestgate.gateway.common.tls import TlsFiles
+from attestgate.gateway.ops.cli_audit import log_signer
+from attestgate.gateway.ops.config import CONFIG_FILE_NAME, GatewayConfig, load_config
 from attestgate.gateway.testing import register_provider, start_local_gateway
-from attestgate.gateway.tls import TlsFiles
 from attestgate.sdk.provider import SigningKey
 from attestgate.sdk.tls import TlsConfig
 

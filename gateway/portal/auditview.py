@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from attestgate.audit.events import AuditEvent, EventFormatError
-from attestgate.gateway.context import Core
+from attestgate.gateway.usecases.context import Core
 from attestgate.protocol.merkle import ProofError, leaf_hash, verify_inclusion
 from attestgate.protocol.note import Checkpoint, NoteError, NoteSigner, Verifier, open_checkpoint
 from attestgate.protocol.reasons import DomainError, Reason

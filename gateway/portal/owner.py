@@ -2,7 +2,7 @@
 consents with pause, resume and revoke; the activity about the owner (DESIGN.md "Consent").
 
 Handlers translate HTTP <-> the same use cases the gRPC servicers call
-(``gateway.consents.ConsentManager``); the rules and the audit trail stay there.
+(``gateway.usecases.consents.ConsentManager``); the rules and the audit trail stay there.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from starlette.routing import Route
 
 from attestgate.consent.machine import ConsentAction
 from attestgate.consent.model import ConsentRequest, RequestState
-from attestgate.gateway import trail
-from attestgate.gateway.consents import ConsentManager
-from attestgate.gateway.cursors import parse_cursor
+from attestgate.gateway.common.cursors import parse_cursor
+from attestgate.gateway.common.roles import Role
 from attestgate.gateway.portal.describe import (
     Disclosure,
     describe_disclosure,
@@ -29,7 +28,8 @@ from attestgate.gateway.portal.describe import (
 )
 from attestgate.gateway.portal.i18n import Lang, translate
 from attestgate.gateway.portal.web import Portal
-from attestgate.gateway.roles import Role
+from attestgate.gateway.usecases import trail
+from attestgate.gateway.usecases.consents import ConsentManager
 from attestgate.protocol.reasons import DomainError
 
 PAGE_SIZE = 100

@@ -15,7 +15,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from attestgate.audit.events import ActorRole, Decision, EventType
-from attestgate.gateway.cursors import parse_cursor
+from attestgate.gateway.common.cursors import parse_cursor
+from attestgate.gateway.common.roles import Role
 from attestgate.gateway.portal.auditview import (
     EventFilter,
     ViewError,
@@ -26,7 +27,6 @@ from attestgate.gateway.portal.auditview import (
     verified_checkpoint,
 )
 from attestgate.gateway.portal.web import Portal
-from attestgate.gateway.roles import Role
 from attestgate.protocol.reasons import DomainError
 
 EVENTS_PAGE = 50

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from attestgate.gateway.auth import Principal
+from attestgate.gateway.common.auth import Principal
 
 SESSION_COOKIE = "ag_session"
 CSRF_FIELD = "csrf"

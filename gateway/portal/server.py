@@ -25,10 +25,10 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from attestgate.gateway.addresses import format_host_port, is_loopback, parse_listen
-from attestgate.gateway.auth import TokenVerifier
-from attestgate.gateway.config import ConfigError, GatewayConfig
-from attestgate.gateway.context import Core
+from attestgate.gateway.common.addresses import format_host_port, is_loopback, parse_listen
+from attestgate.gateway.common.auth import TokenVerifier
+from attestgate.gateway.common.tls import TlsFiles
+from attestgate.gateway.ops.config import ConfigError, GatewayConfig
 from attestgate.gateway.portal import owner, regulator
 from attestgate.gateway.portal.security import SecurityHeaders
 from attestgate.gateway.portal.tlspeer import PeerCertProtocol
@@ -43,7 +43,7 @@ from attestgate.gateway.portal.web import (
     logout,
     switch_lang,
 )
-from attestgate.gateway.tls import TlsFiles
+from attestgate.gateway.usecases.context import Core
 from attestgate.protocol.reasons import DomainError
 
 _log = logging.getLogger("attestgate.portal")
@@ -52,7 +52,8 @@ START_TIMEOUT_SECONDS = 10.0
 
 
 class Lifecycle(Protocol):
-    """What the portal needs of the server it runs beside (``gateway.server.Gateway``): hooks."""
+    """What the portal needs of the server it runs beside (``gateway.transport.server.Gateway``):
+    hooks."""
 
     on_start: list[Callable[[], None]]
     on_stop: list[Callable[[], None]]

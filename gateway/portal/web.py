@@ -18,8 +18,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
-from attestgate.gateway.auth import Principal, TokenVerifier, check_certificate_binding
-from attestgate.gateway.context import Caller, Core
+from attestgate.gateway.common.auth import Principal, TokenVerifier, check_certificate_binding
+from attestgate.gateway.common.roles import Role
 from attestgate.gateway.portal.i18n import LANG_COOKIE, Lang, choose_lang, translate
 from attestgate.gateway.portal.security import (
     CSRF_FIELD,
@@ -32,7 +32,7 @@ from attestgate.gateway.portal.security import (
     security_headers,
 )
 from attestgate.gateway.portal.tlspeer import peer_certificate_der
-from attestgate.gateway.roles import Role
+from attestgate.gateway.usecases.context import Caller, Core
 from attestgate.protocol.reasons import REASON_STATUS, DomainError
 
 _HTTP_STATUS = {

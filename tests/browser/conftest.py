@@ -23,9 +23,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.gateway.clock import Clock
-from attestgate.gateway.context import Core
+from attestgate.gateway.common.clock import Clock
 from attestgate.gateway.testing import LocalGateway, start_local_gateway
+from attestgate.gateway.usecases.context import Core
 from attestgate.protocol.jose import public_jwk
 from attestgate.v1 import (
     attestation_pb2,

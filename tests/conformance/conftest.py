@@ -21,10 +21,10 @@ import pytest
 from attestgate.audit.sql import Connection, Dialect, begin_immediate
 from attestgate.consent.sql_store import SqlConsentStore
 from attestgate.consent.store import ConsentStore
-from attestgate.gateway.db.migrate import MigrationConnection, migrate
-from attestgate.gateway.db.postgres import PgConnection, lock_batch
-from attestgate.gateway.db.schemas import fresh_schema
-from attestgate.gateway.storage import connect
+from attestgate.gateway.persistence.migrate import MigrationConnection, migrate
+from attestgate.gateway.persistence.postgres import PgConnection, lock_batch
+from attestgate.gateway.persistence.schemas import fresh_schema
+from attestgate.gateway.persistence.storage import connect
 
 PG_DSN_ENV = "ATTESTGATE_TEST_PG_DSN"
 DEFAULT_PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"

@@ -15,8 +15,8 @@ from attestgate.audit.sequencer import Sequencer, SequencerSettings, Tx
 from attestgate.audit.sql import Connection, Dialect
 from attestgate.audit.tree import AuditLog
 from attestgate.audit.verify import verify_log
-from attestgate.gateway.db.migrate import migrate
-from attestgate.gateway.db.postgres import PgConnection, lock_batch
+from attestgate.gateway.persistence.migrate import migrate
+from attestgate.gateway.persistence.postgres import PgConnection, lock_batch
 from attestgate.protocol.merkle import leaf_hash, verify_consistency, verify_inclusion
 from attestgate.protocol.note import NoteSigner
 from attestgate.protocol.reasons import DomainError, Reason

@@ -10,9 +10,9 @@ import psycopg
 import pytest
 
 from attestgate.audit.sql import Dialect
-from attestgate.gateway.cli import main
-from attestgate.gateway.config import GatewayConfig
-from attestgate.gateway.db.migrate import (
+from attestgate.gateway.ops.cli import main
+from attestgate.gateway.ops.config import GatewayConfig
+from attestgate.gateway.persistence.migrate import (
     SchemaVersionError,
     applied_version,
     available,
@@ -21,8 +21,8 @@ from attestgate.gateway.db.migrate import (
     latest_version,
     migrate,
 )
-from attestgate.gateway.db.postgres import PgConnection
-from attestgate.gateway.storage import connect, open_storage
+from attestgate.gateway.persistence.postgres import PgConnection
+from attestgate.gateway.persistence.storage import connect, open_storage
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 
@@ -32,13 +32,14 @@ DDL = re.compile(
     r"\b(?:CREATE (?:UNIQUE )?(?:TABLE|INDEX|TRIGGER|VIEW)|ALTER TABLE|DROP (?:TABLE|INDEX))\b"
 )
 DDL_ALLOWED = {
-    "gateway/db/migrate.py": "the migrator's own schema_migrations table",
+    "gateway/persistence/migrate.py": "the migrator's own schema_migrations table",
     "bench/audit_append.py": "bare_events, the benchmark's raw-insert baseline outside the schema",
 }
 
 
 def test_migrations_are_the_only_ddl() -> None:
-    # One schema source: gateway/db/migrations. Stores, tools and benchmarks never create or
+    # One schema source: gateway/persistence/migrations. Stores, tools and benchmarks never create
+    # or
     # alter the gateway's tables themselves (tests may create scratch tables of their own).
     found = {
         str(path.relative_to(REPO))

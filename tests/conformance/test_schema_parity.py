@@ -1,6 +1,7 @@
 """The SQLite and PostgreSQL migrations build the same tables.
 
-Each dialect's migrations are written by hand (``gateway/db/migrations/<dialect>``), and the stores
+Each dialect's migrations are written by hand (``gateway/persistence/migrations/<dialect>``), and
+the stores
 run the same SQL on both, so the schemas must agree: tables, column names, which columns may be
 NULL, primary keys and the named indexes (with their columns and uniqueness). Types differ on
 purpose (BLOB/BYTEA, INTEGER/BIGINT, flags INTEGER/BOOLEAN) and are not compared. sqlite-utils
@@ -17,9 +18,9 @@ import psycopg
 import pytest
 import sqlite_utils
 
-from attestgate.gateway.db.migrate import migrate
-from attestgate.gateway.db.postgres import PgConnection
-from attestgate.gateway.storage import connect
+from attestgate.gateway.persistence.migrate import migrate
+from attestgate.gateway.persistence.postgres import PgConnection
+from attestgate.gateway.persistence.storage import connect
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 

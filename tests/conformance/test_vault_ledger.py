@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from attestgate.audit.sql import Connection, Dialect
-from attestgate.gateway import idempotency, vault
-from attestgate.gateway.attestations import ledger
-from attestgate.gateway.idempotency import IdempotencyKey
+from attestgate.gateway.persistence import ledger, vault
+from attestgate.gateway.usecases import idempotency
+from attestgate.gateway.usecases.idempotency import IdempotencyKey
 from attestgate.protocol.reasons import DomainError, Reason
 from tests.conformance.conftest import Backend
 

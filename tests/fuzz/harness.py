@@ -28,8 +28,8 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.providers import ProviderRegistry
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.usecases.providers import ProviderRegistry
 from attestgate.protocol.jose import public_jwk
 from attestgate.sdk import BankClient, ProviderClient
 from attestgate.sdk.sdjwt import create_presentation, redemption_nonce, unverified_jti

@@ -17,8 +17,8 @@ from google.protobuf.message import DecodeError, Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.roles import METHOD_ROLES, PUBLIC_METHODS
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.common.roles import METHOD_ROLES, PUBLIC_METHODS
 from tests.fuzz import strategies
 from tests.fuzz.harness import ROLES, RPCS, UNARY_RPCS, Harness, Rpc, build_world
 

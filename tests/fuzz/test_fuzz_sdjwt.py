@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from attestgate.gateway.attestations.sdjwt_issuer import issue_sd_jwt
-from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.usecases.attestations.sdjwt_issuer import issue_sd_jwt
 from attestgate.protocol.jose import Jwks, b64url_encode, public_jwk, sign_es256
 from attestgate.protocol.sdjwt import KeyBindingPolicy, redemption_nonce, verify_sd_jwt
 from attestgate.protocol.sdjwt_format import SdJwtError, disclosure_digest, encode_disclosure

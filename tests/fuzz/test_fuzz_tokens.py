@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from attestgate.gateway.auth import TokenVerifier
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.config import TrustedIssuer
-from attestgate.gateway.keys import KeyRing
+from attestgate.gateway.common.auth import TokenVerifier
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.common.keys import KeyRing
+from attestgate.gateway.ops.config import TrustedIssuer
 from attestgate.protocol.reasons import DomainError, Reason
 from attestgate.v1 import consent_pb2
 from tests.fuzz.harness import RPCS, Harness, build_world

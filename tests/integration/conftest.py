@@ -15,14 +15,19 @@ from typing import Any
 import grpc
 import pytest
 
-from attestgate.gateway.auth import issue_dev_token
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.config import GatewayConfig
-from attestgate.gateway.keys import KeyRing
-from attestgate.gateway.roles import Role
-from attestgate.gateway.server import Gateway, GatewayServicers, build_server, prepare_data_dir
+from attestgate.gateway.common.auth import issue_dev_token
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.common.keys import KeyRing
+from attestgate.gateway.common.roles import Role
+from attestgate.gateway.common.tls import TlsFiles
+from attestgate.gateway.ops.config import GatewayConfig
 from attestgate.gateway.testing import local_config
-from attestgate.gateway.tls import TlsFiles
+from attestgate.gateway.transport.server import (
+    Gateway,
+    GatewayServicers,
+    build_server,
+    prepare_data_dir,
+)
 from attestgate.sdk._internal.channel import open_channel
 from attestgate.sdk.tls import TlsConfig
 

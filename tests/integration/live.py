@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.common.clock import FixedClock
 from attestgate.gateway.testing import LocalGateway, start_local_gateway
 from attestgate.sdk import (
     BankClient,
@@ -48,7 +48,7 @@ def start_on(backend: str, pg_url: str | None, data_dir: Path, clock: FixedClock
     if backend == "sqlite":
         return start_live(data_dir, clock)
     assert pg_url is not None
-    from attestgate.gateway.cli import main  # noqa: PLC0415 - the operator's step, as documented
+    from attestgate.gateway.ops.cli import main  # noqa: PLC0415 - the operator's step, as documented
 
     assert main(["db", "migrate", "--db", pg_url, "--data-dir", str(data_dir)]) == 0
     return start_live(data_dir, clock, db=pg_url)

@@ -17,10 +17,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.gateway.auth import certificate_thumbprint, issue_dev_token
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.providers import ProviderRegistry
-from attestgate.gateway.tls import TlsFiles, issue_client_cert
+from attestgate.gateway.common.auth import certificate_thumbprint, issue_dev_token
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.common.tls import TlsFiles, issue_client_cert
+from attestgate.gateway.usecases.providers import ProviderRegistry
 from attestgate.sdk import (
     AsyncBankClient,
     AsyncOwnerClient,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from attestgate.gateway.cli import main
-from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.ops.cli import main
 from tests.conformance.conftest import pg_server, pg_url
 from tests.integration import live
 from tests.security.world import World, build

@@ -25,7 +25,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.common.clock import FixedClock
 from tests.integration import live
 from tests.unit.test_packaging import build_wheel
 
@@ -57,7 +57,7 @@ with BankClient(target, token=token, tls=TlsConfig(ca_file=ca_file)) as bank:
     ]
 absent = ["grpc_status", "google.rpc", "grpc_health", "sqlite_utils", "psycopg"]
 try:
-    import attestgate.gateway.cli
+    import attestgate.gateway.ops.cli
     server = "importable"
 except ModuleNotFoundError as exc:
     server = str(exc)

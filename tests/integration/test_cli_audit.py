@@ -12,8 +12,8 @@ import pytest
 from attestgate.audit.events import ActorRole, AuditEvent, Decision, EventType
 from attestgate.audit.sequencer import Tx
 from attestgate.gateway.app import build_gateway
-from attestgate.gateway.cli import main
-from attestgate.gateway.config import GatewayConfig
+from attestgate.gateway.ops.cli import main
+from attestgate.gateway.ops.config import GatewayConfig
 from attestgate.protocol.note import Verifier, open_checkpoint
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)

@@ -30,12 +30,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.gateway.auth import issue_dev_token
-from attestgate.gateway.cli import main
-from attestgate.gateway.clock import SystemClock
-from attestgate.gateway.db.schemas import fresh_schema
-from attestgate.gateway.keys import KeyRing
-from attestgate.gateway.providers import ProviderRegistry
+from attestgate.gateway.common.auth import issue_dev_token
+from attestgate.gateway.common.clock import SystemClock
+from attestgate.gateway.common.keys import KeyRing
+from attestgate.gateway.ops.cli import main
+from attestgate.gateway.persistence.schemas import fresh_schema
+from attestgate.gateway.usecases.providers import ProviderRegistry
 from attestgate.protocol.jose import public_jwk
 from attestgate.protocol.note import NoteSigner
 from attestgate.sdk import LogMonitor, RegulatorClient

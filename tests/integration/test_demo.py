@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from jwcrypto.jwk import JWK
 from sd_jwt.verifier import SDJWTVerifier
 
-from attestgate.gateway.cli import main
+from attestgate.gateway.ops.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 DOMAINS = ["income", "warehouse_receipt", "patent", "business_registration"]
@@ -37,7 +37,7 @@ DOMAINS = ["income", "warehouse_receipt", "patent", "business_registration"]
 def bundle() -> dict[str, Any]:
     """One ``attestgate demo --json`` run as a user runs it: a separate process, JSON on stdout."""
     out = subprocess.run(
-        [sys.executable, "-m", "attestgate.gateway.cli", "demo", "--json"],
+        [sys.executable, "-m", "attestgate.gateway.ops.cli", "demo", "--json"],
         capture_output=True,
         text=True,
         cwd=REPO,

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from attestgate.gateway.cli import main
-from attestgate.gateway.clock import Clock
+from attestgate.gateway.common.clock import Clock
 from attestgate.gateway.demo.report import Report
+from attestgate.gateway.ops.cli import main
 from attestgate.gateway.testing import LocalGateway, start_local_gateway
 from attestgate.protocol.reasons import Reason
 from attestgate.sdk import errors

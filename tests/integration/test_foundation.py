@@ -27,11 +27,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
-from attestgate.gateway.auth import certificate_thumbprint
-from attestgate.gateway.interceptors import current_principal
-from attestgate.gateway.server import SERVICE_NAMES, GatewayServicers
-from attestgate.gateway.services.unimplemented import UnimplementedConsentService
-from attestgate.gateway.tls import issue_client_cert
+from attestgate.gateway.common.auth import certificate_thumbprint
+from attestgate.gateway.common.tls import issue_client_cert
+from attestgate.gateway.transport.interceptors import current_principal
+from attestgate.gateway.transport.server import SERVICE_NAMES, GatewayServicers
+from attestgate.gateway.transport.services.unimplemented import UnimplementedConsentService
 from attestgate.protocol.reasons import DomainError, FieldViolation, Reason
 from attestgate.sdk import errors
 from attestgate.v1 import consent_pb2, consent_pb2_grpc
@@ -419,7 +419,7 @@ def test_stop_lets_an_in_flight_call_finish(
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "attestgate.gateway.cli", *args]
+    return [sys.executable, "-m", "attestgate.gateway.ops.cli", *args]
 
 
 def _env() -> dict[str, str]:

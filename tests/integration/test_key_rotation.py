@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from attestgate.gateway.cli import main
-from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.ops.cli import main
 from tests.integration import live
 from tests.integration.live import LiveGateway
 

@@ -17,8 +17,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from attestgate.gateway.app import build_gateway
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.config import ConfigError
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.ops.config import ConfigError
 from attestgate.sdk import errors
 from tests.integration import live
 from tests.integration.conftest import gateway_config
@@ -95,7 +95,7 @@ def test_serve_metrics_flag(tmp_path: Path) -> None:
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "attestgate.gateway.cli", "serve",
+            [sys.executable, "-m", "attestgate.gateway.ops.cli", "serve",
              "--data-dir", str(tmp_path / "data"), "--insecure", "--listen", "127.0.0.1:0",
              "--metrics", f"127.0.0.1:{port}"],
             cwd=REPO, stdout=out, stderr=subprocess.STDOUT,

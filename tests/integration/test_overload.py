@@ -20,10 +20,10 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.limits import AdmissionExecutor, RateLimiter, RetryLaterError
-from attestgate.gateway.server import GatewayServicers
-from attestgate.gateway.services.unimplemented import UnimplementedConsentService
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.common.limits import AdmissionExecutor, RateLimiter, RetryLaterError
+from attestgate.gateway.transport.server import GatewayServicers
+from attestgate.gateway.transport.services.unimplemented import UnimplementedConsentService
 from attestgate.protocol.reasons import Reason
 from attestgate.v1 import audit_pb2, audit_pb2_grpc, consent_pb2, consent_pb2_grpc
 from tests.integration import live

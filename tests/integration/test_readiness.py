@@ -15,10 +15,10 @@ import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from attestgate.gateway.cli import main
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.readiness import ReadinessWatch
-from attestgate.gateway.server import SERVICE_NAMES
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.ops.cli import main
+from attestgate.gateway.ops.readiness import ReadinessWatch
+from attestgate.gateway.transport.server import SERVICE_NAMES
 from tests.conformance.conftest import pg_server
 from tests.integration import live
 from tests.integration.live import LiveGateway

@@ -22,11 +22,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from attestgate.gateway.app import BuiltGateway
-from attestgate.gateway.clock import Clock
-from attestgate.gateway.config import GatewayConfig
-from attestgate.gateway.keys import KeyRing
+from attestgate.gateway.common.clock import Clock
+from attestgate.gateway.common.keys import KeyRing
+from attestgate.gateway.common.tls import TlsFiles
+from attestgate.gateway.ops.config import GatewayConfig
 from attestgate.gateway.testing import LocalGateway, start_local_gateway
-from attestgate.gateway.tls import TlsFiles
 from attestgate.protocol.note import NoteSigner, format_checkpoint
 from attestgate.protocol.reasons import REASON_STATUS, Reason
 from attestgate.sdk import OwnerClient, RegulatorClient, TlsConfig

@@ -27,13 +27,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.gateway.auth import issue_dev_token
-from attestgate.gateway.cli import main
-from attestgate.gateway.clock import SystemClock
-from attestgate.gateway.config import load_config
-from attestgate.gateway.db.schemas import fresh_schema
-from attestgate.gateway.keys import KeyRing
-from attestgate.gateway.providers import ProviderRegistry
+from attestgate.gateway.common.auth import issue_dev_token
+from attestgate.gateway.common.clock import SystemClock
+from attestgate.gateway.common.keys import KeyRing
+from attestgate.gateway.ops.cli import main
+from attestgate.gateway.ops.config import load_config
+from attestgate.gateway.persistence.schemas import fresh_schema
+from attestgate.gateway.usecases.providers import ProviderRegistry
 from attestgate.protocol.jose import public_jwk
 from attestgate.sdk.errors import from_rpc_error
 from attestgate.sdk.sdjwt import create_presentation, redemption_nonce
@@ -101,7 +101,7 @@ class Cluster:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "attestgate.gateway.cli", *args],
+        [sys.executable, "-m", "attestgate.gateway.ops.cli", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -114,7 +114,8 @@ def _start(data_dir: Path, url: str, n: int) -> Replica:
     log = data_dir.parent / f"replica-{n}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "attestgate.gateway.cli", "serve", "--data-dir", str(data_dir),
+            [sys.executable, "-m", "attestgate.gateway.ops.cli", "serve",
+             "--data-dir", str(data_dir),
              "--db", url, "--insecure", "--listen", "127.0.0.1:0"],
             cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip

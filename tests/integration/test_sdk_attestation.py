@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.common.clock import FixedClock
 from attestgate.sdk import Attestation, AttestationState, BankClient, ConsentState, errors
 from attestgate.sdk.types import ClaimValue, Consent
 from tests.integration import live

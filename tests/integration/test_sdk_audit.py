@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.common.clock import FixedClock
 from attestgate.protocol.note import NoteSigner, format_checkpoint
 from attestgate.sdk import (
     BankClient,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.common.clock import FixedClock
 from attestgate.sdk import BankClient, ConsentRequestState, ConsentState, OwnerClient, errors
 from attestgate.sdk.types import ConsentEvent
 from tests.integration import live
@@ -268,7 +268,8 @@ def test_bad_predicate_params(gw: LiveGateway, params: dict[str, Any]) -> None:
     after = snapshot(gw, bank, owner)
     assert (after.consents, after.pending) == (before.consents, before.pending)
     assert bank.get_consent(consent.id).uses == 0
-    # Malformed input changes nothing, not even the audit log (gateway.trail.audits_refusal).
+    # Malformed input changes nothing, not even the audit log
+    # (gateway.usecases.trail.audits_refusal).
     assert after.log_size == before.log_size
 
 

@@ -13,7 +13,7 @@ import grpc
 import grpc.aio
 import pytest
 
-from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.common.clock import FixedClock
 from attestgate.sdk import (
     AsyncBankClient,
     AsyncOwnerClient,

@@ -12,7 +12,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.common.clock import FixedClock
 from attestgate.protocol.reasons import Reason
 from attestgate.sdk import errors
 from attestgate.sdk._internal.status import ErrorInfo, StatusDetails, status_details

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from attestgate.audit.sequencer import Tx, WriterProgress
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.readiness import ReadinessGate
-from attestgate.gateway.writer_watch import WriterWatch
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.ops.readiness import ReadinessGate
+from attestgate.gateway.ops.writer_watch import WriterWatch
 from tests.integration import live
 from tests.integration.live import LiveGateway
 from tests.integration.test_metrics import scrape

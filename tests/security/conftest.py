@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.common.clock import FixedClock
 from tests.integration import live
 from tests.security.world import World, build
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
-from attestgate.gateway.tls import TlsFiles
+from attestgate.gateway.common.tls import TlsFiles
 from tests.integration.live import LiveGateway
 from tests.portal_client import PortalSession, Reply
 

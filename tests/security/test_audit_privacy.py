@@ -25,8 +25,8 @@ import pytest
 
 from attestgate.audit.events import AuditEvent
 from attestgate.consent.fields import FieldType
-from attestgate.gateway.cli import main
-from attestgate.gateway.context import Core
+from attestgate.gateway.ops.cli import main
+from attestgate.gateway.usecases.context import Core
 from attestgate.sdk import OwnerClient, TlsConfig
 from tests.browser.conftest import Deployment
 from tests.browser.test_portal_http import Client

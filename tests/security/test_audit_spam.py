@@ -18,8 +18,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.refusal_budget import SUPPRESSED_OBJECT
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.usecases.refusal_budget import SUPPRESSED_OBJECT
 from attestgate.protocol.reasons import Reason
 from attestgate.sdk import errors
 from attestgate.sdk.sdjwt import create_presentation, redemption_nonce

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from attestgate.consent.catalog import Catalog
-from attestgate.gateway.cli import main
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.db.schemas import fresh_schema
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.ops.cli import main
+from attestgate.gateway.persistence.schemas import fresh_schema
 from attestgate.protocol.reasons import Reason
 from attestgate.sdk import BankClient
 from attestgate.sdk.errors import AttestgateError, EvaluationBudgetExhausted

@@ -15,7 +15,7 @@ import grpc
 import pytest
 
 from attestgate.consent.model import PENDING_REQUEST_LIFETIME
-from attestgate.gateway.config import GatewayConfig
+from attestgate.gateway.ops.config import GatewayConfig
 from attestgate.protocol.reasons import Reason
 from attestgate.sdk import BankClient, ConsentRequest
 from attestgate.sdk.errors import AttestgateError, TooManyPendingRequests

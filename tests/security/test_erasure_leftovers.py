@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from attestgate.audit.events import AuditEvent
-from attestgate.gateway.cli import main
-from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.ops.cli import main
 from attestgate.sdk import errors
 from tests.conformance.conftest import pg_server, pg_url
 from tests.integration import live

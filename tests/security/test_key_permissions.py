@@ -13,22 +13,22 @@ from pathlib import Path
 
 import pytest
 
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.config import (
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.common.keyfiles import write_atomic
+from attestgate.gateway.common.keys import DEV_ISSUER_JWKS_FILE, KeyRing, dev_issuer_name
+from attestgate.gateway.ops.config import (
     CONFIG_FILE_NAME,
     ConfigError,
     default_config_toml,
     load_config,
 )
-from attestgate.gateway.keyfiles import write_atomic
-from attestgate.gateway.keys import DEV_ISSUER_JWKS_FILE, KeyRing, dev_issuer_name
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _serve(data_dir: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "attestgate.gateway.cli", "serve", "--data-dir", str(data_dir),
+        [sys.executable, "-m", "attestgate.gateway.ops.cli", "serve", "--data-dir", str(data_dir),
          "--insecure", "--listen", "127.0.0.1:0"],
         cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
@@ -65,7 +65,7 @@ def test_serve_starts_once_the_modes_are_fixed(tmp_path: Path, clock: FixedClock
     assert _serve(data_dir).returncode == 2
     (data_dir / "keys" / "note.pem").chmod(0o600)
     process = subprocess.Popen(
-        [sys.executable, "-m", "attestgate.gateway.cli", "serve", "--data-dir", str(data_dir),
+        [sys.executable, "-m", "attestgate.gateway.ops.cli", "serve", "--data-dir", str(data_dir),
          "--insecure", "--listen", "127.0.0.1:0"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
@@ -151,7 +151,7 @@ def test_first_start_creates_private_modes(tmp_path: Path) -> None:
 def _serve_briefly(data_dir: Path) -> str:
     """Start ``serve``; stop it once it listens (or let it fail); its output."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "attestgate.gateway.cli", "serve", "--data-dir", str(data_dir),
+        [sys.executable, "-m", "attestgate.gateway.ops.cli", "serve", "--data-dir", str(data_dir),
          "--insecure", "--listen", "127.0.0.1:0"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.common.clock import FixedClock
 from attestgate.sdk import LogMonitor, errors
 from attestgate.sdk.log_errors import LogVerificationError, SplitViewError
 from tests.integration import live

@@ -3,7 +3,8 @@ input"). Each shape used to end in INTERNAL (gRPC) or a bare 500 without the sec
 (portal): Unicode digits that ``str.isdigit`` accepts and ``int`` refuses (``"²"``), integers past
 the database's 64-bit range, a lone surrogate in a bearer token's ``sub``. Now each is refused as
 bad input with its ErrorInfo reason (the portal: 400 with its usual headers), and changes nothing,
-not even the audit log. One parser for every numeric cursor: ``gateway.cursors.parse_cursor``.
+not even the audit log. One parser for every numeric cursor:
+``gateway.common.cursors.parse_cursor``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import grpc
 import jwt
 import pytest
 
-from attestgate.gateway.addresses import parse_listen
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.config import ConfigError
+from attestgate.gateway.common.addresses import parse_listen
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.ops.config import ConfigError
 from attestgate.v1 import audit_pb2, audit_pb2_grpc, consent_pb2, consent_pb2_grpc
 from tests.integration import live
 from tests.integration.live import LiveGateway

@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.gateway.providers import ProviderRegistry
+from attestgate.gateway.usecases.providers import ProviderRegistry
 from attestgate.protocol.jose import public_jwk
 from attestgate.v1 import attestation_pb2, common_pb2, record_pb2
 from tests.integration import live

@@ -13,10 +13,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.gateway.cli import main
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.config import load_config
-from attestgate.gateway.keys import KeyFileError, KeyRing
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.common.keys import KeyFileError, KeyRing
+from attestgate.gateway.ops.cli import main
+from attestgate.gateway.ops.config import load_config
 from attestgate.protocol.reasons import Reason
 from attestgate.sdk import ProviderClient, errors
 from tests.integration import live

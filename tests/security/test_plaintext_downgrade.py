@@ -14,9 +14,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.config import ConfigError, load_config
-from attestgate.gateway.server import build_server, prepare_data_dir
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.ops.config import ConfigError, load_config
+from attestgate.gateway.transport.server import build_server, prepare_data_dir
 from attestgate.v1 import consent_pb2, consent_pb2_grpc
 from tests.integration.conftest import gateway_config
 from tests.security.world import World
@@ -31,7 +31,7 @@ def test_a_config_file_cannot_turn_plaintext_on_for_a_public_address(
     config = tmp_path / "config.toml"
     config.write_text(f'insecure = true\nlisten = "{host}:0"\n')
     done = subprocess.run(
-        [sys.executable, "-m", "attestgate.gateway.cli", "serve", "--config", str(config),
+        [sys.executable, "-m", "attestgate.gateway.ops.cli", "serve", "--config", str(config),
          "--data-dir", str(tmp_path / "d")],
         cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip

@@ -2,7 +2,7 @@
 "Portal ignores certificate binding"). The gRPC port refuses such a token without its certificate;
 the portal did not, so a stolen bound token could approve and revoke there. Now the portal checks
 the binding against the client certificate of the HTTPS connection, at sign-in and on every
-request, with the same check as the gRPC port (``gateway.auth.check_certificate_binding``); a
+request, with the same check as the gRPC port (``gateway.common.auth.check_certificate_binding``); a
 portal that does not ask for client certificates refuses bound tokens, saying why.
 """
 
@@ -17,9 +17,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from attestgate.gateway.auth import certificate_thumbprint, issue_dev_token
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.tls import TlsFiles, issue_client_cert
+from attestgate.gateway.common.auth import certificate_thumbprint, issue_dev_token
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.common.tls import TlsFiles, issue_client_cert
 from attestgate.sdk import BankClient, TlsConfig
 from tests.integration import live
 from tests.integration.live import LiveGateway

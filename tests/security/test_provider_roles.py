@@ -21,10 +21,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.gateway.cli import main
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.db.schemas import fresh_schema
-from attestgate.gateway.providers import ProviderRegistry
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.ops.cli import main
+from attestgate.gateway.persistence.schemas import fresh_schema
+from attestgate.gateway.usecases.providers import ProviderRegistry
 from attestgate.protocol.reasons import DomainError, Reason
 from attestgate.sdk import ProviderClient, errors
 from attestgate.v1 import record_pb2

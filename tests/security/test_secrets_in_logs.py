@@ -23,10 +23,10 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from attestgate.gateway.auth import issue_dev_token
-from attestgate.gateway.clock import SystemClock
-from attestgate.gateway.config import CONFIG_FILE_NAME, default_config_toml
-from attestgate.gateway.keys import DEV_ISSUER_JWKS_FILE, KeyRing, dev_issuer_name
+from attestgate.gateway.common.auth import issue_dev_token
+from attestgate.gateway.common.clock import SystemClock
+from attestgate.gateway.common.keys import DEV_ISSUER_JWKS_FILE, KeyRing, dev_issuer_name
+from attestgate.gateway.ops.config import CONFIG_FILE_NAME, default_config_toml
 from attestgate.v1 import consent_pb2, consent_pb2_grpc
 
 pytestmark = pytest.mark.slow
@@ -40,7 +40,8 @@ RECORD_VALUES = ("61234500", "61_234_500", "80000000", "18765500", "91440300TAX0
 def _start(data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "attestgate.gateway.cli", "serve", "--data-dir", str(data_dir),
+            [sys.executable, "-m", "attestgate.gateway.ops.cli", "serve",
+             "--data-dir", str(data_dir),
              "--listen", "127.0.0.1:0"],
             cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -149,7 +150,7 @@ def _key_fragments(data_dir: Path) -> set[str]:
 def test_a_debug_run_of_the_demo_logs_no_secret(debug_gateway: tuple[Path, str, Path]) -> None:
     data_dir, address, log = debug_gateway
     demo = subprocess.run(
-        [sys.executable, "-m", "attestgate.gateway.cli", "demo", "--json", "--target", address,
+        [sys.executable, "-m", "attestgate.gateway.ops.cli", "demo", "--json", "--target", address,
          "--data-dir", str(data_dir)],
         cwd=REPO, capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip

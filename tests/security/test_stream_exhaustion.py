@@ -24,8 +24,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.streams import END_GRACE
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.transport.streams import END_GRACE
 from attestgate.sdk import AsyncBankClient, AsyncRegulatorClient, Checkpoint, errors
 from attestgate.v1 import audit_pb2, audit_pb2_grpc, consent_pb2, consent_pb2_grpc
 from tests.integration import live

@@ -10,8 +10,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from attestgate.gateway.auth import issue_dev_token
-from attestgate.gateway.clock import FixedClock
+from attestgate.gateway.common.auth import issue_dev_token
+from attestgate.gateway.common.clock import FixedClock
 from attestgate.sdk import AttestationState
 from attestgate.sdk.sdjwt import create_presentation, redemption_nonce
 from attestgate.v1 import attestation_pb2, consent_pb2

@@ -14,10 +14,10 @@ from datetime import timedelta
 
 import pytest
 
-from attestgate.gateway.auth import TokenVerifier
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.config import TrustedIssuer
-from attestgate.gateway.keys import KeyRing
+from attestgate.gateway.common.auth import TokenVerifier
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.common.keys import KeyRing
+from attestgate.gateway.ops.config import TrustedIssuer
 from attestgate.protocol.encoding import b64url_encode
 from attestgate.protocol.reasons import DomainError, Reason
 

@@ -129,7 +129,7 @@ def test_the_graph_sees_every_package_and_every_kind_of_import() -> None:
     for package in PACKAGE_DIRS:
         assert package in graph, package
     assert "attestgate.v1.consent_pb2" in graph
-    assert "attestgate.gateway.cli" in graph
+    assert "attestgate.gateway.ops.cli" in graph
     assert not [m for m in graph if ".attestgate." in m or m.startswith("attestgate.attestgate")]
     # A lazy import, a TYPE_CHECKING import and a relative one, each found.
     lazy = ast.parse("def f() -> None:\n    from attestgate.audit import tree\n")

@@ -123,7 +123,7 @@ def test_the_base_install_imports_only_the_stdlib_and_its_four_dependencies() ->
         ("google.protobuf.any_pb2", False),
         ("jwt", True),
         ("jwtx", True),
-        ("attestgate.gateway.errors", True),
+        ("attestgate.gateway.transport.errors", True),
         ("attestgate.consent", True),
         ("attestgate.sdk._internal.status", False),
         ("sqlite_utils", True),

@@ -75,9 +75,9 @@ def test_attestgate_is_the_only_top_level_package(wheel_files: list[str]) -> Non
         "attestgate/audit/tree.py",
         "attestgate/protocol/__init__.py",
         "attestgate/protocol/py.typed",
-        "attestgate/gateway/cli.py",
-        "attestgate/gateway/db/migrations/sqlite/0001_initial.sql",
-        "attestgate/gateway/db/migrations/postgresql/0001_initial.sql",
+        "attestgate/gateway/ops/cli.py",
+        "attestgate/gateway/persistence/migrations/sqlite/0001_initial.sql",
+        "attestgate/gateway/persistence/migrations/postgresql/0001_initial.sql",
         "attestgate/gateway/portal/templates/base.html",
     ],
 )
@@ -103,7 +103,7 @@ def test_the_console_script_names_the_namespaced_cli(wheel: Path, wheel_files: l
     (entry_points,) = [n for n in wheel_files if n.endswith(".dist-info/entry_points.txt")]
     with zipfile.ZipFile(wheel) as archive:
         text = archive.read(entry_points).decode()
-    assert "attestgate = attestgate.gateway.cli:main" in text
+    assert "attestgate = attestgate.gateway.ops.cli:main" in text
 
 
 def _requirements(wheel: Path, wheel_files: list[str]) -> dict[str, set[str]]:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from attestgate.audit.tree import AppendResult, AuditLog
-from attestgate.gateway.db.migrate import migrate
+from attestgate.gateway.persistence.migrate import migrate
 
 MIGRATED_AT = datetime(2025, 1, 1, tzinfo=UTC)
 

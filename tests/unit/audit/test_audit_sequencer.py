@@ -18,8 +18,8 @@ from attestgate.audit.events import ActorRole, AuditEvent, Decision, EventType
 from attestgate.audit.sequencer import Sequencer, SequencerSettings, Tx
 from attestgate.audit.tree import AuditLog
 from attestgate.audit.verify import verify_log
-from attestgate.gateway.db.migrate import migrate
-from attestgate.gateway.storage import connect
+from attestgate.gateway.persistence.migrate import migrate
+from attestgate.gateway.persistence.storage import connect
 from attestgate.protocol.note import NoteSigner, Verifier, generate_vkey_pair
 from attestgate.protocol.reasons import DomainError, Reason
 from tests.children import Child

@@ -13,7 +13,7 @@ import pytest
 
 from attestgate.audit.store import AuditStorageError
 from attestgate.audit.tree import AuditLog
-from attestgate.gateway.db.migrate import create_sqlite_schema
+from attestgate.gateway.persistence.migrate import create_sqlite_schema
 from attestgate.protocol.note import NoteSigner, open_checkpoint
 from attestgate.protocol.reasons import DomainError, Reason
 from tests.unit.audit import merkle_reference as ref

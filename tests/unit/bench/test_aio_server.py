@@ -24,14 +24,14 @@ import grpc
 import pytest
 from grpc_status import rpc_status
 
-from attestgate.gateway.auth import issue_dev_token
-from attestgate.gateway.clock import SystemClock
-from attestgate.gateway.config import GatewayConfig
-from attestgate.gateway.interceptors import current_principal
-from attestgate.gateway.keys import KeyRing, dev_issuer
-from attestgate.gateway.server import GatewayServicers, prepare_data_dir
-from attestgate.gateway.services.unimplemented import UnimplementedAttestationService
-from attestgate.gateway.tls import TlsFiles
+from attestgate.gateway.common.auth import issue_dev_token
+from attestgate.gateway.common.clock import SystemClock
+from attestgate.gateway.common.keys import KeyRing, dev_issuer
+from attestgate.gateway.common.tls import TlsFiles
+from attestgate.gateway.ops.config import GatewayConfig
+from attestgate.gateway.transport.interceptors import current_principal
+from attestgate.gateway.transport.server import GatewayServicers, prepare_data_dir
+from attestgate.gateway.transport.services.unimplemented import UnimplementedAttestationService
 from attestgate.protocol.reasons import DomainError, Reason
 from attestgate.v1 import attestation_pb2, attestation_pb2_grpc
 from bench.aio_server import AioGateway, start_aio_server

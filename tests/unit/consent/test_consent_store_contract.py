@@ -27,8 +27,8 @@ from attestgate.consent.model import (
 )
 from attestgate.consent.sql_store import SqlConsentStore
 from attestgate.consent.store import ConsentStore, MemoryConsentStore, StaleWriteError
-from attestgate.gateway.db.migrate import migrate
-from attestgate.gateway.storage import connect
+from attestgate.gateway.persistence.migrate import migrate
+from attestgate.gateway.persistence.storage import connect
 from attestgate.protocol.reasons import DomainError, Reason
 
 MakeRequest = Callable[..., ConsentRequest]

@@ -9,18 +9,18 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.gateway.auth import (
+from attestgate.gateway.common.auth import (
     Principal,
     TokenVerifier,
     certificate_thumbprint,
     check_certificate_binding,
     issue_dev_token,
 )
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.config import TrustedIssuer
-from attestgate.gateway.interceptors import bearer_token
-from attestgate.gateway.keys import KeyRing, public_jwk
-from attestgate.gateway.roles import Role
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.common.keys import KeyRing, public_jwk
+from attestgate.gateway.common.roles import Role
+from attestgate.gateway.ops.config import TrustedIssuer
+from attestgate.gateway.transport.interceptors import bearer_token
 from attestgate.protocol.reasons import DomainError, Reason
 
 LEEWAY = timedelta(seconds=30)

@@ -11,13 +11,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.gateway.auth import TokenVerifier
-from attestgate.gateway.cli import COMMANDS, _write_default_config, build_parser, main
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.config import load_config
-from attestgate.gateway.keys import KeyRing
-from attestgate.gateway.providers import ProviderRegistry
-from attestgate.gateway.roles import Role
+from attestgate.gateway.common.auth import TokenVerifier
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.common.keys import KeyRing
+from attestgate.gateway.common.roles import Role
+from attestgate.gateway.ops.cli import COMMANDS, _write_default_config, build_parser, main
+from attestgate.gateway.ops.config import load_config
+from attestgate.gateway.usecases.providers import ProviderRegistry
 
 
 @pytest.fixture

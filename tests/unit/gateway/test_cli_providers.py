@@ -8,10 +8,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.gateway.cli import _write_default_config, main
-from attestgate.gateway.config import ConfigError, load_config
-from attestgate.gateway.keys import KeyRing
-from attestgate.gateway.providers import ProviderRegistry
+from attestgate.gateway.common.keys import KeyRing
+from attestgate.gateway.ops.cli import _write_default_config, main
+from attestgate.gateway.ops.config import ConfigError, load_config
+from attestgate.gateway.usecases.providers import ProviderRegistry
 
 VALID = "commercial_registry, fx_authority, ip_office, tax_bureau, warehouse"
 

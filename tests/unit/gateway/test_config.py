@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from attestgate.gateway.addresses import is_loopback, parse_listen
-from attestgate.gateway.config import (
+from attestgate.gateway.common.addresses import is_loopback, parse_listen
+from attestgate.gateway.ops.config import (
     ConfigError,
     GatewayConfig,
     load_config,
     parse_duration,
     with_overrides,
 )
-from attestgate.gateway.server import check_listen_security
+from attestgate.gateway.transport.server import check_listen_security
 
 
 def write(path: Path, text: str) -> Path:

@@ -1,4 +1,5 @@
-"""gateway.attestations.consent_cache: ACTIVE consents from memory, anything else from storage."""
+"""gateway.usecases.attestations.consent_cache: ACTIVE consents from memory, anything else from
+storage."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from attestgate.consent.model import Consent, ConsentId, ConsentState
 from attestgate.consent.store import MemoryConsentStore
-from attestgate.gateway.attestations.consent_cache import ActiveConsents
+from attestgate.gateway.usecases.attestations.consent_cache import ActiveConsents
 from attestgate.protocol.reasons import DomainError, Reason
 from tests.unit.consent.conftest import NOW, build_consent
 

@@ -1,4 +1,5 @@
-"""gateway.errors: DomainError -> status with ErrorInfo/BadRequest; others -> bare INTERNAL."""
+"""gateway.transport.errors: DomainError -> status with ErrorInfo/BadRequest; others -> bare
+INTERNAL."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-from attestgate.gateway.errors import domain_status, status_for_exception
-from attestgate.gateway.logs import JsonFormatter, redact
+from attestgate.gateway.ops.logs import JsonFormatter, redact
+from attestgate.gateway.transport.errors import domain_status, status_for_exception
 from attestgate.protocol.reasons import REASON_STATUS, DomainError, FieldViolation, Reason
 
 

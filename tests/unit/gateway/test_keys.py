@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from jwcrypto import jwk as jwcrypto_jwk
 
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.keys import (
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.common.keys import (
     DEV_ISSUER_JWKS_FILE,
     KeyFileError,
     KeyRing,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from attestgate.gateway.attestations import ledger
+from attestgate.gateway.persistence import ledger
 from attestgate.protocol.reasons import DomainError, Reason
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

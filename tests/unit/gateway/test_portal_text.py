@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from attestgate.consent.catalog import Catalog
-from attestgate.gateway.auth import Principal, SubjectId
+from attestgate.gateway.common.auth import Principal, SubjectId
+from attestgate.gateway.common.roles import Role
 from attestgate.gateway.portal.describe import _CLAIMS, describe_claim, describe_disclosure
 from attestgate.gateway.portal.i18n import MESSAGES, choose_lang, translate
 from attestgate.gateway.portal.security import SessionStore, csrf_matches
 from attestgate.gateway.portal.web import local_path
-from attestgate.gateway.roles import Role
 
 
 @pytest.mark.parametrize(

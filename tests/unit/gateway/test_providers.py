@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from attestgate.consent.catalog import Catalog
-from attestgate.gateway.providers import (
+from attestgate.gateway.usecases.providers import (
     ProviderKeyError,
     ProviderRegistry,
     check_roles,

@@ -1,10 +1,11 @@
-"""gateway.refusal_budget: per-caller refusal leaves, what is left out counted and carried on."""
+"""gateway.usecases.refusal_budget: per-caller refusal leaves, what is left out counted and carried
+on."""
 
 from __future__ import annotations
 
 import pytest
 
-from attestgate.gateway.refusal_budget import RefusalBudget
+from attestgate.gateway.usecases.refusal_budget import RefusalBudget
 
 
 class Clock:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from attestgate.gateway.roles import METHOD_ROLES, PUBLIC_METHODS, Role, allowed_roles
+from attestgate.gateway.common.roles import METHOD_ROLES, PUBLIC_METHODS, Role, allowed_roles
 from attestgate.v1 import attestation_pb2, audit_pb2, consent_pb2, record_pb2
 
 

@@ -1,4 +1,5 @@
-"""gateway.attestations.sdjwt_issuer: the token's exact shape, salts, decoys, and input checks."""
+"""gateway.usecases.attestations.sdjwt_issuer: the token's exact shape, salts, decoys, and input
+checks."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.gateway.attestations.sdjwt_issuer import SALT_BYTES, IssuedSdJwt, issue_sd_jwt
+from attestgate.gateway.usecases.attestations.sdjwt_issuer import (
+    SALT_BYTES,
+    IssuedSdJwt,
+    issue_sd_jwt,
+)
 from attestgate.protocol.jose import b64url_decode, b64url_encode, json_dumps, public_jwk
 from attestgate.protocol.reasons import DomainError, Reason
 from attestgate.protocol.sdjwt import KeyBindingPolicy, verify_sd_jwt

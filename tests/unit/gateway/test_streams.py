@@ -1,4 +1,5 @@
-"""Stream limits (``gateway.streams``): the configuration, the counting and the reaper's decisions,
+"""Stream limits (``gateway.transport.streams``): the configuration, the counting and the reaper's
+decisions,
 driven by a settable clock. The live behaviour is in tests/security/test_stream_exhaustion.py."""
 
 from __future__ import annotations
@@ -8,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from attestgate.gateway.config import ConfigError, GatewayConfig, load_config
-from attestgate.gateway.serving import admission
-from attestgate.gateway.streams import END_GRACE, StreamLimiter, StreamLimits, peer_host
+from attestgate.gateway.ops.config import ConfigError, GatewayConfig, load_config
+from attestgate.gateway.transport.serving import admission
+from attestgate.gateway.transport.streams import END_GRACE, StreamLimiter, StreamLimits, peer_host
 from attestgate.protocol.reasons import DomainError, Reason
 
 

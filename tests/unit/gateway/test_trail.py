@@ -1,4 +1,4 @@
-"""gateway.trail.Trail: how ids that may name a person are written into audit events."""
+"""gateway.usecases.trail.Trail: how ids that may name a person are written into audit events."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from attestgate.audit.events import EventType, Pseudonymizer, PseudonymKind
-from attestgate.gateway.trail import Trail
+from attestgate.gateway.usecases.trail import Trail
 
 KEY = bytes(range(32))
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from attestgate.gateway import vault
-from attestgate.gateway.db.migrate import applied_version, migrate
-from attestgate.gateway.storage import connect
+from attestgate.gateway.persistence import vault
+from attestgate.gateway.persistence.migrate import applied_version, migrate
+from attestgate.gateway.persistence.storage import connect
 from attestgate.protocol.reasons import DomainError, Reason
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from attestgate.audit.events import AuditEvent, canonical_json
 from attestgate.consent import artefact
 from attestgate.consent.model import Consent, ConsentState, RecordSelector
-from attestgate.gateway import vault
+from attestgate.gateway.persistence import vault
 from attestgate.protocol.merkle import leaf_hash
 
 VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "persisted"

@@ -16,7 +16,7 @@ from sd_jwt.holder import SDJWTHolder
 from sd_jwt.issuer import SDJWTIssuer
 from sd_jwt.verifier import SDJWTVerifier
 
-from attestgate.gateway.attestations.sdjwt_issuer import IssuedSdJwt, issue_sd_jwt
+from attestgate.gateway.usecases.attestations.sdjwt_issuer import IssuedSdJwt, issue_sd_jwt
 from attestgate.protocol.jose import JsonInput, public_jwk
 from attestgate.protocol.sdjwt import KeyBindingPolicy, create_presentation, verify_sd_jwt
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from attestgate.gateway.attestations.sdjwt_issuer import issue_sd_jwt
+from attestgate.gateway.usecases.attestations.sdjwt_issuer import issue_sd_jwt
 from attestgate.protocol.jose import Jwks, public_jwk
 from attestgate.protocol.sdjwt import KeyBindingPolicy, create_presentation, verify_sd_jwt
 from attestgate.protocol.sdjwt_format import SdJwtError

@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.gateway.attestations.sdjwt_issuer import IssuedSdJwt, issue_sd_jwt
+from attestgate.gateway.usecases.attestations.sdjwt_issuer import IssuedSdJwt, issue_sd_jwt
 from attestgate.protocol.jose import (
     JsonInput,
     Jwks,

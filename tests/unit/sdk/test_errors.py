@@ -7,7 +7,7 @@ from typing import Any
 import grpc
 import pytest
 
-from attestgate.gateway.errors import domain_status, internal_status
+from attestgate.gateway.transport.errors import domain_status, internal_status
 from attestgate.protocol.reasons import REASON_STATUS, DomainError, FieldViolation, Reason
 from attestgate.sdk import errors
 

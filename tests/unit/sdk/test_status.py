@@ -10,8 +10,8 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-from attestgate.gateway.errors import domain_status, internal_status
-from attestgate.gateway.limits import RetryLaterError
+from attestgate.gateway.common.limits import RetryLaterError
+from attestgate.gateway.transport.errors import domain_status, internal_status
 from attestgate.protocol.reasons import DomainError, FieldViolation, Reason
 from attestgate.sdk._internal import status
 from attestgate.sdk._internal.status import DETAILS_KEY, ErrorInfo, StatusDetails, status_details

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.context import Caller, Core
+from attestgate.gateway.common.clock import FixedClock
 from attestgate.gateway.testing import local_core, register_provider
+from attestgate.gateway.usecases.context import Caller, Core
 from attestgate.sdk._internal.uploads import UploadSigner
 from tests.integration.live import INCOME_FIELDS
 

@@ -9,12 +9,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from attestgate.consent.machine import ConsentAction
-from attestgate.gateway.attestations import ledger
-from attestgate.gateway.attestations.manager import AttestationManager, IssuedAttestation
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.consents import ConsentManager
-from attestgate.gateway.context import Caller, Core
-from attestgate.gateway.records import RecordManager
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.persistence import ledger
+from attestgate.gateway.usecases.attestations.manager import AttestationManager, IssuedAttestation
+from attestgate.gateway.usecases.consents import ConsentManager
+from attestgate.gateway.usecases.context import Caller, Core
+from attestgate.gateway.usecases.records import RecordManager
 from attestgate.protocol.jose import public_jwk
 from attestgate.protocol.reasons import DomainError, Reason
 from attestgate.sdk.sdjwt import create_presentation, redemption_nonce

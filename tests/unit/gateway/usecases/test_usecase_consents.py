@@ -9,8 +9,8 @@ import pytest
 
 from attestgate.consent.machine import ConsentAction
 from attestgate.consent.model import ConsentState, RequestState
-from attestgate.gateway.consents import ConsentManager, RequestDraft
-from attestgate.gateway.context import Caller, Core
+from attestgate.gateway.usecases.consents import ConsentManager, RequestDraft
+from attestgate.gateway.usecases.context import Caller, Core
 from attestgate.protocol.reasons import DomainError, Reason
 from tests.unit.gateway.usecases.conftest import ALICE, BANK, log_size
 

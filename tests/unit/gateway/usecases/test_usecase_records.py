@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from attestgate.gateway.clock import FixedClock
-from attestgate.gateway.context import Caller, Core
-from attestgate.gateway.records import RecordManager, latest_fx_table
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.usecases.context import Caller, Core
+from attestgate.gateway.usecases.records import RecordManager, latest_fx_table
 from attestgate.protocol.reasons import DomainError, Reason
 from tests.unit.gateway.usecases.conftest import INCOME, TAX, log_size, signed_record, signer
 

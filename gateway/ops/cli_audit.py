@@ -1,0 +1,116 @@
+"""``attestgate audit verify``, ``vkey`` and ``resolve``: the operator's and auditor's view.
+
+``verify`` recomputes every leaf hash and the whole Merkle tree from storage, checks every stored
+checkpoint's signature and its consistency with the next, and exits 0 printing size and root when
+intact, 1 naming the first bad index otherwise. It reads the database without writing to it, in one
+snapshot: the SQLite file, or a PostgreSQL database that replicas keep writing meanwhile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import sys
+import time
+from typing import Any
+
+from attestgate.audit.verify import verify_log
+from attestgate.gateway.common.keys import KeyRing
+from attestgate.gateway.ops.config import DEFAULT_DATA_DIR, GatewayConfig
+from attestgate.gateway.ops.db_cli import open_connection
+from attestgate.gateway.persistence.url import StorageError, parse_db
+from attestgate.protocol.note import NoteError, NoteSigner, Verifier
+
+PROGRESS_MIN_SIZE = 100_000
+
+
+class CliError(Exception):
+    """A user error of any ``attestgate`` command: printed as ``attestgate: <message>``, exit 2."""
+
+
+def log_signer(config: GatewayConfig, keyring: KeyRing) -> NoteSigner:
+    """The signer of the gateway's checkpoints (its key name is the log origin)."""
+    return NoteSigner(config.log_origin, keyring.note_signer_key)
+
+
+class Progress:
+    """A one-line progress indicator on stderr for long verifications."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < PROGRESS_MIN_SIZE:
+            return
+        now = time.monotonic()
+        if now - self._last < 0.5 and done < total:
+            return
+        self._last = now
+        percent = 100 * done // max(total, 1)
+        print(f"\rverifying {done:,}/{total:,} entries ({percent}%)", end="", file=sys.stderr)
+        if done >= total:
+            print(file=sys.stderr)
+
+
+def run_verify(config: GatewayConfig, keyring: KeyRing | None, vkey: str | None) -> int:
+    """Verify the log; 0 when intact, 1 otherwise."""
+    verifiers = _verifiers(config, keyring, vkey)
+    try:
+        url = parse_db(config.db, config.data_dir)
+        with open_connection(url, read_only=True) as conn:
+            report = verify_log(conn, verifiers, origin=config.log_origin, progress=Progress())
+    except StorageError as exc:
+        raise CliError(str(exc)) from None
+    if report.ok:
+        root = base64.b64encode(report.root).decode() if report.root else ""
+        print(f"audit log intact: size {report.size}, root {root}")
+        return 0
+    print(
+        f"audit log FAILED verification at index {report.first_bad_index}: {report.problem}",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _verifiers(config: GatewayConfig, keyring: KeyRing | None, vkey: str | None) -> list[Verifier]:
+    if vkey:
+        try:
+            return [Verifier.from_vkey(vkey)]
+        except NoteError as exc:
+            raise CliError(f"bad --vkey: {exc}") from None
+    if keyring is None:
+        raise CliError("give --vkey, or a --data-dir holding the gateway's keys")
+    return [log_signer(config, keyring).verifier()]
+
+
+def add_audit_command(sub: Any, run: Any) -> None:
+    """Register ``audit verify``, ``vkey`` and ``resolve`` (``run``: the CLI's handlers)."""
+    p = sub.add_parser(
+        "audit", help="verify the audit log, print its verifier key, resolve a pseudonym"
+    )
+    audit_sub = p.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="recompute and check the whole log")
+    _common(verify)
+    verify.add_argument("--db", help="database URL or SQLite path (default: in the data dir)")
+    verify.add_argument("--vkey", help="trust this C2SP vkey instead of the data dir's key")
+    verify.set_defaults(func=run["verify"])
+    vkey = audit_sub.add_parser("vkey", help="print the log's C2SP verifier key")
+    _common(vkey)
+    vkey.set_defaults(func=run["vkey"])
+    resolve = audit_sub.add_parser(
+        "resolve",
+        help="find the subject id, record id or transaction ref behind a pseudonym "
+        "(for a regulator's lawful request; the resolution is itself audited)",
+    )
+    _common(resolve)
+    resolve.add_argument("--db", help="database URL or SQLite path (default: in the data dir)")
+    resolve.add_argument(
+        "--reason", required=True, help="why (a case or request number; logged, so no names)"
+    )
+    resolve.add_argument("pseudonym", metavar="PSEUDONYM", help="ps_..., pr_..., pt_... or pj_...")
+    resolve.set_defaults(func=run["resolve"])
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help=f"data folder (default {DEFAULT_DATA_DIR})")
+    parser.add_argument("--config", help="TOML config (default <data-dir>/config.toml)")

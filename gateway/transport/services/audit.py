@@ -1,0 +1,93 @@
+"""AuditService: the transparency log for regulators (reads only; writes come from the
+sequencer)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+
+from attestgate.audit.store import StoredCheckpoint
+from attestgate.gateway.transport.services import wire
+from attestgate.gateway.usecases.context import Core
+from attestgate.protocol.reasons import DomainError, FieldViolation, Reason, invalid_argument
+from attestgate.v1 import audit_pb2, audit_pb2_grpc
+
+_WATCH_POLL_SECONDS = 1.0
+
+
+def checkpoint_message(origin: str, stored: StoredCheckpoint) -> audit_pb2.Checkpoint:
+    """A signed checkpoint on the wire."""
+    return audit_pb2.Checkpoint(
+        origin=origin, size=stored.size, root_hash=stored.root, note=stored.note
+    )
+
+
+class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
+    """Checkpoints, entries and proofs (RFC 9162 / C2SP)."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    def _latest(self) -> StoredCheckpoint:
+        stored = self._core.log.latest_checkpoint(self._core.storage.read())
+        if stored is None:
+            raise DomainError(Reason.CHECKPOINT_NOT_FOUND, "the log has no checkpoint yet")
+        return stored
+
+    @property
+    def _origin(self) -> str:
+        return self._core.log.origin or ""
+
+    def GetCheckpoint(
+        self, request: audit_pb2.GetCheckpointRequest, context: grpc.ServicerContext
+    ) -> audit_pb2.Checkpoint:
+        return checkpoint_message(self._origin, self._latest())
+
+    def ListEntries(
+        self, request: audit_pb2.ListEntriesRequest, context: grpc.ServicerContext
+    ) -> audit_pb2.ListEntriesResponse:
+        if request.start < 0 or request.end < 0:
+            raise invalid_argument(FieldViolation("start", "start and end must not be negative"))
+        position = wire.decode_page_position(request.page_token)
+        start = request.start if position is None else position
+        end = request.end or self._latest().size
+        size = wire.page_size(request.page_size)
+        stop = min(end, start + size)
+        entries = self._core.log.entries(self._core.storage.read(), start, stop)
+        return audit_pb2.ListEntriesResponse(
+            entries=[audit_pb2.LogEntry(index=i, data=d) for i, d in entries],
+            next_page_token=wire.encode_page_token(str(stop) if stop < end else None),
+        )
+
+    def GetInclusionProof(
+        self, request: audit_pb2.GetInclusionProofRequest, context: grpc.ServicerContext
+    ) -> audit_pb2.InclusionProof:
+        hashes = self._core.log.inclusion_proof(
+            self._core.storage.read(), request.leaf_index, request.tree_size
+        )
+        return audit_pb2.InclusionProof(
+            leaf_index=request.leaf_index, tree_size=request.tree_size, hashes=hashes
+        )
+
+    def GetConsistencyProof(
+        self, request: audit_pb2.GetConsistencyProofRequest, context: grpc.ServicerContext
+    ) -> audit_pb2.ConsistencyProof:
+        hashes = self._core.log.consistency_proof(
+            self._core.storage.read(), request.old_size, request.new_size
+        )
+        return audit_pb2.ConsistencyProof(
+            old_size=request.old_size, new_size=request.new_size, hashes=hashes
+        )
+
+    def WatchCheckpoints(
+        self, request: audit_pb2.WatchCheckpointsRequest, context: grpc.ServicerContext
+    ) -> Iterator[audit_pb2.Checkpoint]:
+        last = -1
+        while context.is_active():
+            stored = self._core.log.latest_checkpoint(self._core.storage.read())
+            if stored is not None and stored.size > last:
+                last = stored.size
+                yield checkpoint_message(self._origin, stored)
+            else:
+                self._core.wait_commit(_WATCH_POLL_SECONDS)

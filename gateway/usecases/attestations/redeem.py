@@ -1,0 +1,200 @@
+"""RedeemAttestation: verify once more, then ISSUED -> REDEEMED with the purpose's consumption.
+
+The presentation is checked by the shared verifier (``protocol.sdjwt``), its KB-JWT bound to this
+gateway (``aud``) and to this redemption (``nonce = redemption_nonce(jti, transaction_ref)``). One
+unit of work then moves ISSUED -> REDEEMED and applies the consumption (income capacity or a
+pledge): all or nothing, and race-free because units of work run one batch at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from attestgate.audit.events import EventType
+from attestgate.audit.sequencer import Tx
+from attestgate.consent.model import Consent, ConsentId, ConsentState
+from attestgate.consent.predicates import ConsumptionKind
+from attestgate.gateway.persistence import ledger
+from attestgate.gateway.usecases.attestations.refusals import RefusalAudit
+from attestgate.gateway.usecases.context import Caller, Core
+from attestgate.gateway.usecases.erasure import refuse_erased_owner
+from attestgate.protocol.jose import Jwks
+from attestgate.protocol.reasons import DomainError, FieldViolation, Reason, invalid_argument
+from attestgate.protocol.sdjwt import (
+    KeyBindingPolicy,
+    VerifiedSdJwt,
+    redemption_nonce,
+    unverified_jti,
+    verify_sd_jwt,
+)
+from attestgate.protocol.sdjwt_format import SdJwtError, VerifyFailure
+
+log = logging.getLogger(__name__)
+
+MAX_TRANSACTION_REF = 128
+
+
+@dataclass(frozen=True)
+class RedemptionResult:
+    """A successful redemption."""
+
+    jti: str
+    transaction_ref: str
+    redeemed_at: datetime
+    consumption: ledger.ConsumptionKind
+    consumed_amount: int
+    consumed_currency: str
+    log_index: int
+
+
+class Redeemer:
+    """The redemption use case."""
+
+    def __init__(self, core: Core, refusals: RefusalAudit) -> None:
+        self._core = core
+        self._refusals = refusals
+
+    def redeem(self, caller: Caller, presentation: str, transaction_ref: str) -> RedemptionResult:
+        """Verify the presentation and move ISSUED -> REDEEMED exactly once."""
+        _check_transaction_ref(transaction_ref)
+        jti = self._jti_of(caller, presentation)
+        now = self._core.clock.now()
+        self._verify(caller, presentation, jti=jti, transaction_ref=transaction_ref, now=now)
+
+        def unit(tx: Tx) -> RedemptionResult:
+            return self._redeem_unit(tx, caller, jti, transaction_ref, now)
+
+        refusal = self._refusals.on_refusal(
+            caller,
+            EventType.ATTESTATION_REFUSED,
+            {"attestation_jti": jti},  # verified from here on: the gateway's own id
+            transaction_ref=transaction_ref,
+        )
+        committed = self._core.storage.write(unit, on_refusal=refusal)
+        return replace(committed.value, log_index=committed.log_indices[0])
+
+    def _jti_of(self, caller: Caller, presentation: str) -> str:
+        try:
+            jti = str(unverified_jti(presentation))
+            if not jti.isprintable():  # e.g. NUL, which redemption_nonce cannot encode
+                raise ValueError("jti is not printable")
+            return jti
+        except (SdJwtError, ValueError):
+            error = DomainError(Reason.ATTESTATION_INVALID, "attestation invalid")
+            self._refusals.record(caller, EventType.ATTESTATION_REFUSED, {}, error, "MALFORMED")
+            raise error from None
+
+    def _verify(
+        self,
+        caller: Caller,
+        presentation: str,
+        *,
+        jti: str,
+        transaction_ref: str,
+        now: datetime,
+    ) -> None:
+        """The shared verifier; the public error is opaque, the audit log gets the precise code."""
+        try:
+            verified = _verify_presentation(self._core, presentation, jti, transaction_ref, now)
+            if verified.jti != jti:
+                raise SdJwtError(VerifyFailure.MALFORMED)
+        except SdJwtError as exc:
+            log.info("redemption refused: %s", exc.code.value)
+            public = (
+                DomainError(Reason.ATTESTATION_EXPIRED, "the attestation has expired")
+                if exc.code is VerifyFailure.EXPIRED
+                else DomainError(Reason.ATTESTATION_INVALID, "attestation invalid")
+            )
+            self._refusals.record_unverified(caller, jti, transaction_ref, public, exc.code.value)
+            raise public from None
+
+    def _redeem_unit(
+        self, tx: Tx, caller: Caller, jti: str, transaction_ref: str, now: datetime
+    ) -> RedemptionResult:
+        row = ledger.get(tx.conn, jti)
+        if row.grantee != caller.subject:
+            raise DomainError(
+                Reason.NOT_ATTESTATION_HOLDER, "the attestation was issued to another bank"
+            )
+        ledger.mark_redeemed(tx.conn, jti, transaction_ref, now)
+        consent = self._core.consents(tx.conn).get_consent(ConsentId(row.consent_id))
+        _check_consent_still_granted(consent, now)
+        refuse_erased_owner(consent.owner)  # the records it attests to are gone
+        purpose = self._core.catalog.purpose(row.domain, row.purpose)
+        if (
+            purpose.consumption is not ConsumptionKind.NONE
+            and row.consumption_kind is ledger.ConsumptionKind.NONE
+        ):
+            raise DomainError(Reason.CAPACITY_EXHAUSTED, "the attestation backs no capacity")
+        currency = self._consume(tx, row, consent)
+        tx.emit(
+            self._core.trail.event(
+                EventType.ATTESTATION_REDEEMED,
+                now=now,
+                role=caller.role,
+                actor=caller.subject,
+                subject=consent.owner,
+                objects={"attestation_jti": jti, "consent_id": consent.id},
+                record=(row.domain, row.record_id),
+                transaction_ref=transaction_ref,
+            )
+        )
+        return RedemptionResult(
+            jti, transaction_ref, now, row.consumption_kind, row.consumption_amount, currency, -1
+        )
+
+    def _consume(self, tx: Tx, row: ledger.AttestationRow, consent: Consent) -> str:
+        if row.consumption_kind is ledger.ConsumptionKind.PLEDGE:
+            ledger.pledge(tx.conn, row.domain, row.record_id, row.jti)
+            return ""
+        if row.consumption_kind is ledger.ConsumptionKind.AMOUNT:
+            record = self._core.vault.get(
+                tx.conn, domain=row.domain, subject=consent.owner, record_id=row.record_id
+            )
+            binding = self._core.catalog.domain(row.domain).predicates.get("covers_amount")
+            options = binding.options if binding is not None else {}
+            limit_field = str(options.get("income_field", "after_tax_income"))
+            limit = record.fields.get(limit_field)
+            if not isinstance(limit, int):
+                raise DomainError(Reason.CAPACITY_EXHAUSTED, "the record has no capacity")
+            ledger.consume_amount(tx.conn, row.domain, row.record_id, row.consumption_amount, limit)
+            return str(options.get("currency", "CNY"))
+        return ""
+
+
+def _verify_presentation(
+    core: Core, presentation: str, jti: str, transaction_ref: str, now: datetime
+) -> VerifiedSdJwt:
+    jwks = Jwks.from_dict(core.keyring.issuer_jwks(now))
+    policy = KeyBindingPolicy.require(
+        audience=core.config.gateway_id, nonce=redemption_nonce(jti, transaction_ref)
+    )
+    return verify_sd_jwt(
+        presentation,
+        jwks=jwks,
+        issuer=core.config.gateway_id,
+        now=now,
+        key_binding=policy,
+        expected_vct_prefix="urn:attestgate:",
+    )
+
+
+def _check_consent_still_granted(consent: Consent, now: datetime) -> None:
+    """Redemption needs the consent not revoked or paused since issue (spent or expired is fine)."""
+    if consent.state is ConsentState.REVOKED:
+        raise DomainError(Reason.CONSENT_REVOKED, "the consent was revoked")
+    if consent.state is ConsentState.PAUSED and now < consent.valid_until:
+        raise DomainError(Reason.CONSENT_PAUSED, "the consent is paused")
+
+
+def _check_transaction_ref(transaction_ref: str) -> None:
+    if (
+        not transaction_ref
+        or len(transaction_ref) > MAX_TRANSACTION_REF
+        or not transaction_ref.isprintable()
+    ):
+        raise invalid_argument(
+            FieldViolation("transaction_ref", f"1..{MAX_TRANSACTION_REF} printable characters")
+        )

@@ -1,0 +1,280 @@
+"""Provider use cases: signed record uploads, FX rate tables, erasure (no gRPC here).
+
+A provider signs what it uploads with its own key (a JWS whose ``kid`` is its provider id),
+registered by the operator with ``attestgate providers add``. The gateway verifies the signature
+with
+the registered key and an algorithm fixed by that key's type (never by the token), checks that the
+caller is that provider and holds the role the upload needs (``gateway.usecases.provider_access``:
+the
+domain's ``provider_role``, or the configured ``fx_rates_role``), validates the record against the
+catalog, then seals it in the vault. Each event names the role that allowed it. A refused upload
+or erasure (bad signature, missing role, an FX table out of order) changes nothing, not even the
+audit log.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from attestgate.audit.events import EventType
+from attestgate.audit.sequencer import Tx
+from attestgate.audit.sql import Connection
+from attestgate.consent.fx import FxRateTable
+from attestgate.consent.policy import validate_record
+from attestgate.gateway.usecases import erasure, idempotency, provider_access
+from attestgate.gateway.usecases.consents import check_id
+from attestgate.gateway.usecases.context import Caller, Core
+from attestgate.gateway.usecases.idempotency import IdempotencyKey
+from attestgate.gateway.usecases.providers import Provider
+from attestgate.protocol.jose import (
+    JoseError,
+    json_loads,
+    parse_compact_jws,
+    verify_eddsa,
+    verify_es256,
+)
+from attestgate.protocol.reasons import DomainError, FieldViolation, Reason, invalid_argument
+
+MAX_SIGNED_BYTES = 256 * 1024
+_MAX_JSON_DEPTH = 16  # a record's fields or a rate table sit at depth 2
+
+
+@dataclass(frozen=True)
+class RecordReceipt:
+    """What a provider gets back for an upload."""
+
+    domain: str
+    record_id: str
+    version: int
+    created_at: datetime
+    log_index: int
+
+
+@dataclass(frozen=True)
+class FxReceipt:
+    """What a provider gets back for an FX rate table."""
+
+    table_id: str
+    rate_count: int
+    created_at: datetime
+    log_index: int
+
+
+@dataclass(frozen=True)
+class ErasureReceipt:
+    """The deletion receipt of a subject's erasure (also an audit-log entry)."""
+
+    subject_pseudonym: str
+    records_erased: int
+    erased_at: datetime
+    log_index: int
+
+
+def latest_fx_table(conn: Connection) -> FxRateTable | None:
+    """The most recently uploaded FX rate table, if any."""
+    # rowid: SQLite's implicit one; PostgreSQL's schema has an identity column of that name.
+    row = conn.execute(
+        "SELECT table_id, base, rates, effective_at, created_at FROM fx_rates "
+        "ORDER BY created_at DESC, rowid DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return None
+    as_of = provider_access.stored_as_of(row[3], row[4])
+    return FxRateTable(id=row[0], rates=json.loads(row[2]), base=row[1], as_of=as_of)
+
+
+class RecordManager:
+    """Uploads and erasure by providers."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    def put_record(self, caller: Caller, signed: str, key: IdempotencyKey | None) -> RecordReceipt:
+        """Verify, validate and seal a new record version."""
+        provider, payload = self._verified_payload(caller, signed, "signed_record")
+        domain = _text(payload, "domain")
+        role = self._core.catalog.domain(domain).provider_role
+        provider_access.require_role(
+            provider, role, f"upload {domain} records", data_dir=self._core.config.data_dir
+        )
+        subject = check_id("signed_record.subject", _text(payload, "subject"))
+        record_id = check_id("signed_record.record_id", _text(payload, "record_id"))
+        fields = payload.get("fields")
+        if not isinstance(fields, dict):
+            raise invalid_argument(FieldViolation("signed_record.fields", "must be an object"))
+        normalized = validate_record(self._core.catalog, domain, fields)
+        now = self._core.clock.now()
+
+        def unit(tx: Tx) -> int:
+            replay = idempotency.lookup(tx.conn, key)
+            if replay is not None:
+                return int(replay)
+            version = self._core.vault.put(
+                tx.conn,
+                domain=domain,
+                record_id=record_id,
+                subject=subject,
+                provider_id=caller.subject,
+                fields=normalized,  # type: ignore[arg-type]
+                now=now,
+            )
+            objects = {
+                **self._core.trail.record_objects(domain, record_id),
+                "version": str(version),
+                "provider_role": role,
+            }
+            tx.emit(self._event(EventType.RECORD_PUT, caller, subject, objects, now))
+            idempotency.remember(tx.conn, key, str(version).encode(), now.isoformat())
+            return version
+
+        committed = self._core.storage.write(unit)
+        version = committed.value
+        index = committed.log_indices[0] if committed.log_indices else -1
+        return RecordReceipt(domain, record_id, version, now, index)
+
+    def put_fx_rates(self, caller: Caller, signed: str, key: IdempotencyKey | None) -> FxReceipt:
+        """Verify and store an FX rate table (used by covers_amount)."""
+        provider, payload = self._verified_payload(caller, signed, "signed_rates")
+        role = self._core.config.fx_rates_role
+        provider_access.require_role(
+            provider, role, "upload FX rate tables", data_dir=self._core.config.data_dir
+        )
+        table_id = check_id("signed_rates.table_id", _text(payload, "table_id"))
+        rates = payload.get("rates")
+        if not isinstance(rates, dict) or not rates or len(rates) > 300:
+            raise invalid_argument(FieldViolation("signed_rates.rates", "1..300 currency rates"))
+        try:
+            table = FxRateTable(id=table_id, rates=rates, base=str(payload.get("base", "CNY")))
+        except ValueError as exc:
+            raise invalid_argument(FieldViolation("signed_rates.rates", str(exc))) from None
+        now = self._core.clock.now()
+        effective = provider_access.effective_at(
+            payload.get("effective_at"), now=now, leeway=self._core.config.token_leeway
+        )
+
+        def unit(tx: Tx) -> None:
+            if idempotency.lookup(tx.conn, key) is not None:
+                return
+            taken = tx.conn.execute("SELECT 1 FROM fx_rates WHERE table_id = ?", (table.id,))
+            if taken.fetchone() is not None:  # tables are immutable: a new one needs a new id
+                raise invalid_argument(
+                    FieldViolation("signed_rates.table_id", "a table with this id exists")
+                )
+            provider_access.check_fx_order(latest_fx_table(tx.conn), effective)
+            tx.conn.execute(
+                "INSERT INTO fx_rates (table_id, provider_id, base, rates, effective_at, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (table.id, caller.subject, table.base, json.dumps(dict(table.rates)),
+                 effective.isoformat(), now.isoformat()),
+            )  # fmt: skip
+            objects = {"fx_table": table.id, "provider_role": role}
+            tx.emit(self._event(EventType.FX_RATES_PUT, caller, None, objects, now))
+            idempotency.remember(tx.conn, key, b"{}", now.isoformat())
+
+        committed = self._core.storage.write(unit)
+        index = committed.log_indices[0] if committed.log_indices else -1
+        return FxReceipt(table.id, len(table.rates), now, index)
+
+    def erase_subject(
+        self, caller: Caller, subject: str, key: IdempotencyKey | None
+    ) -> ErasureReceipt:
+        """Crypto-shred a subject's records of the caller's own domains (those whose
+        ``provider_role`` it holds) and log a deletion receipt."""
+        check_id("subject", subject)
+        provider = self._core.providers.provider(caller.subject)
+        scope = provider_access.erasable_domains(
+            provider, self._core.catalog, data_dir=self._core.config.data_dir
+        )
+        now = self._core.clock.now()
+
+        def unit(tx: Tx) -> int:
+            replay = idempotency.lookup(tx.conn, key)
+            if replay is not None:
+                return int(replay)
+            erased = self._core.vault.erase(tx.conn, subject, now, domains=scope)
+            erasure.forget_subject(
+                tx.conn, self._core.vault, self._core.trail, subject, scope
+            )  # what refers to them
+            objects = {
+                "records_erased": str(erased),
+                "domains": ",".join(sorted(scope)),
+                "provider_role": ",".join(sorted(set(scope.values()))),
+            }
+            tx.emit(self._event(EventType.RECORD_ERASED, caller, subject, objects, now))
+            idempotency.remember(tx.conn, key, str(erased).encode(), now.isoformat())
+            return erased
+
+        committed = self._core.storage.write(unit)
+        erasure.scrub_files(self._core.storage)
+        index = committed.log_indices[0] if committed.log_indices else -1
+        pseudonym = self._core.trail.pseudonym(subject)
+        return ErasureReceipt(pseudonym, committed.value, now, index)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _verified_payload(
+        self, caller: Caller, signed: str, field: str
+    ) -> tuple[Provider, dict[str, Any]]:
+        """The caller's registration and the payload its registered key signed."""
+        if not signed or len(signed) > MAX_SIGNED_BYTES:
+            raise invalid_argument(
+                FieldViolation(field, f"a JWS of at most {MAX_SIGNED_BYTES} bytes")
+            )
+        try:  # the kernel's one rule for every token: strict base64url and JSON, bounded depth
+            jws = parse_compact_jws(signed)
+        except JoseError:
+            raise _bad_signature(field) from None
+        if jws.header.get("kid") != caller.subject:
+            raise DomainError(
+                Reason.UNKNOWN_PROVIDER, "the upload must be signed with the caller's provider key"
+            )
+        provider = self._core.providers.provider(caller.subject)  # else UNKNOWN_PROVIDER
+        public_key = provider.key  # its type fixes the algorithm, never the token's header
+        if isinstance(public_key, ed25519.Ed25519PublicKey):
+            algorithm, valid = "EdDSA", verify_eddsa(jws, public_key)
+        elif isinstance(public_key, ec.EllipticCurvePublicKey):
+            algorithm, valid = "ES256", verify_es256(jws, public_key)
+        else:
+            raise DomainError(Reason.UNKNOWN_PROVIDER, "the provider key type is not supported")
+        if jws.header.get("alg") != algorithm or not valid:
+            raise _bad_signature(field)
+        try:
+            payload = json_loads(jws.payload, max_depth=_MAX_JSON_DEPTH)
+        except JoseError:
+            raise _bad_signature(field) from None
+        if not isinstance(payload, dict):
+            raise invalid_argument(FieldViolation(field, "payload must be a JSON object"))
+        return provider, payload
+
+    def _event(
+        self,
+        kind: EventType,
+        caller: Caller,
+        subject: str | None,
+        objects: Mapping[str, str],
+        now: datetime,
+    ) -> Any:
+        return self._core.trail.event(
+            kind, now=now, role=caller.role, actor=caller.subject, subject=subject, objects=objects
+        )
+
+
+def _text(payload: Mapping[str, Any], name: str) -> str:
+    value = payload.get(name)
+    if not isinstance(value, str) or not value:
+        raise invalid_argument(FieldViolation(f"payload.{name}", "required string"))
+    return value
+
+
+def _bad_signature(field: str) -> DomainError:
+    return DomainError(
+        Reason.RECORD_SIGNATURE_INVALID,
+        "the upload's signature does not verify with the provider's registered key",
+        violations=[FieldViolation(field, "bad signature")],
+    )
