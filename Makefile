@@ -23,8 +23,18 @@ $(STAMP_DEV): pyproject.toml | $(PY)
 	@touch $@ $(STAMP_RUN)
 
 ## run: start the gateway on embedded defaults (SQLite + dev keys under ./.attestgate, TLS on 127.0.0.1:50051)
-run: $(STAMP_RUN)
-	$(BIN)/attestgate serve
+##      PORTAL=1 also installs the portal extra and serves the portal on https://127.0.0.1:8080
+##      (PORTAL=HOST:PORT for another address)
+STAMP_PORTAL := $(VENV)/.installed-portal
+PORTAL ?=
+PORTAL_LISTEN := $(if $(filter 1,$(PORTAL)),127.0.0.1:8080,$(PORTAL))
+
+$(STAMP_PORTAL): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[server,portal]'
+	@touch $@ $(STAMP_RUN)
+
+run: $(STAMP_RUN) $(if $(PORTAL),$(STAMP_PORTAL))
+	$(BIN)/attestgate serve$(if $(PORTAL_LISTEN), --portal $(PORTAL_LISTEN))
 
 ## test: the whole test suite
 test: $(STAMP_DEV)
