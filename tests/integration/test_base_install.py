@@ -152,3 +152,32 @@ def test_the_base_install_imports_the_sdk_and_decodes_refusals(
         "(missing: grpc_health, grpc_reflection, grpc_status)"
     )
     assert full["server"] == "importable"
+
+
+COMMAND = """
+import sys
+sys.path.insert(0, sys.argv.pop(1))
+from importlib.metadata import entry_points
+(script,) = entry_points(group="console_scripts", name="attestgate")
+sys.argv[0] = "attestgate"
+sys.exit(script.load()())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", [["serve"], ["--help"], ["token", "--role", "bank"]])
+def test_the_attestgate_command_in_the_base_install_says_what_to_install(
+    tmp_path: Path, args: list[str]
+) -> None:
+    site = tmp_path / "site"
+    _install_base(site, build_wheel(tmp_path / "wheel"))
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", COMMAND, str(site), *args],
+        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout) == (2, ""), done.stderr
+    assert done.stderr.splitlines() == [
+        "attestgate: the attestgate gateway needs the server extra: "
+        "pip install 'attestgate[server]' (missing: grpc_health, grpc_reflection, grpc_status)"
+    ]
+    assert not (tmp_path / ".attestgate").exists()

@@ -100,10 +100,12 @@ def test_the_wheel_ships_only_modules_of_the_source_tree(wheel_files: list[str])
 
 
 def test_the_console_script_names_the_namespaced_cli(wheel: Path, wheel_files: list[str]) -> None:
+    # attestgate.__main__ runs attestgate.gateway.ops.cli, or says which extra to install
     (entry_points,) = [n for n in wheel_files if n.endswith(".dist-info/entry_points.txt")]
     with zipfile.ZipFile(wheel) as archive:
         text = archive.read(entry_points).decode()
-    assert "attestgate = attestgate.gateway.ops.cli:main" in text
+    assert "attestgate = attestgate.__main__:main" in text
+    assert "attestgate/__main__.py" in wheel_files
 
 
 def _requirements(wheel: Path, wheel_files: list[str]) -> dict[str, set[str]]:
