@@ -111,9 +111,10 @@ class AttestationManager:
             stored = idempotency.claim(tx.conn, key, row.jti.encode(), row.issued_at.isoformat())
             if stored is not None:  # a concurrent retry committed first
                 return stored.decode()
-            self._count_use(tx, consent)  # a refusal also rolls the claim back
+            used_up = self._count_use(tx, consent, events[0].time)  # a refusal rolls back
             ledger.insert(tx.conn, self._sealed(tx, consent, row))
-            for event in self._spend_budget(tx, consent, row.record_id, evaluations, events):
+            issued = self._spend_budget(tx, consent, row.record_id, evaluations, events)
+            for event in [*issued, *used_up]:  # causal order: the use, then the exhaustion
                 tx.emit(event)
             return row.jti
 
@@ -280,22 +281,24 @@ class AttestationManager:
             for e in events
         ]
 
-    def _count_use(self, tx: Tx, consent: Consent) -> None:
+    def _count_use(self, tx: Tx, consent: Consent, at: datetime) -> list[AuditEvent]:
+        """Use one use of ``consent``; the ``consent.exhausted`` event (at ``at``, the unit of
+        work's time) if that was its last, for the caller to emit after ``attestation.issued``."""
         # One conditional write: refused (with the precise reason) if the consent was revoked,
         # paused, spent or expired since the read phase.
         now = self._core.clock.now()
         uses, max_uses = self._core.consents(tx.conn).use_consent(consent.id, now=now)
-        if uses == max_uses:
-            tx.emit(
-                self._core.trail.event(
-                    EventType.CONSENT_EXHAUSTED,
-                    now=now,
-                    role="system",
-                    actor="gateway",
-                    subject=consent.owner,
-                    objects={"consent_id": consent.id},
-                )
-            )
+        if uses < max_uses:
+            return []
+        exhausted = self._core.trail.event(
+            EventType.CONSENT_EXHAUSTED,
+            now=at,
+            role="system",
+            actor="gateway",
+            subject=consent.owner,
+            objects={"consent_id": consent.id},
+        )
+        return [exhausted]
 
     # -- read ----------------------------------------------------------------------------------
 
