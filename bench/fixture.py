@@ -28,16 +28,11 @@ from typing import Any, TypeVar
 import grpc
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.gateway.app import BuiltGateway
+from attestgate.gateway.app import BuiltGateway, GatewayParts, build_servicers
 from attestgate.gateway.common.clock import Clock
 from attestgate.gateway.testing import LocalGateway, start_local_gateway
 from attestgate.gateway.transport.server import Gateway, GatewayServicers, build_server
-from attestgate.gateway.transport.services.attestation import AttestationServicer
-from attestgate.gateway.transport.services.audit import AuditServicer
-from attestgate.gateway.transport.services.consent import ConsentServicer
-from attestgate.gateway.transport.services.record import RecordServicer
 from attestgate.gateway.transport.services.unimplemented import UnimplementedAttestationService
-from attestgate.gateway.usecases.context import Core
 from attestgate.protocol.jose import public_jwk, sign_jws
 from attestgate.sdk.sdjwt import create_presentation, redemption_nonce
 from attestgate.v1 import (
@@ -100,9 +95,9 @@ class BenchGateway:
         return self.local.gateway
 
     @property
-    def core(self) -> Core:
+    def parts(self) -> GatewayParts:
         """The real gateway's collaborators (key ring, clock)."""
-        return self.gateway.core
+        return self.gateway.parts
 
     @property
     def target(self) -> str:
@@ -209,20 +204,13 @@ class BenchGateway:
 
     def aio_gateway(self) -> AioGateway:
         """Start the real servicers (plain functions, on the migration pool) over this gateway's
-        ``Core`` (same storage and audit sequencer) on a ``grpc.aio`` server."""
-        core = self.core
-        servicers = GatewayServicers(
-            consent=ConsentServicer(core),
-            attestation=AttestationServicer(core),
-            record=RecordServicer(core),
-            audit=AuditServicer(core),
-        )
-        return self._aio(servicers)
+        use cases (same storage and audit sequencer) on a ``grpc.aio`` server."""
+        return self._aio(build_servicers(self.gateway.parts, self.gateway.use_cases))
 
     def _aio(self, servicers: GatewayServicers) -> AioGateway:
         config = self.gateway.config
         return start_aio_server(
-            config, keyring=self.core.keyring, clock=self.core.clock, servicers=servicers
+            config, keyring=self.parts.keyring, clock=self.parts.clock, servicers=servicers
         )
 
     def close(self) -> None:
@@ -235,7 +223,7 @@ class BenchGateway:
 def start_bench_gateway(data_dir: Path) -> BenchGateway:
     """Build, start and seed the gateway (records + one sample attestation) and its no-op twin."""
     local = start_local_gateway(data_dir)  # the defaults: what `attestgate serve` runs
-    config, core = local.config, local.core
+    config, parts = local.config, local.parts
     provider_key = local.register_provider(PROVIDER, ("commercial_registry",))
     assert isinstance(provider_key, ec.EllipticCurvePrivateKey)  # uploads are signed ES256
     bench = BenchGateway(
@@ -251,7 +239,7 @@ def start_bench_gateway(data_dir: Path) -> BenchGateway:
     # The base class fills in the other methods at import time, which mypy cannot see.
     noop = NoopAttestationService(sample)  # type: ignore[abstract]
     servicers = GatewayServicers(attestation=noop)
-    bench.noop = build_server(config, keyring=core.keyring, clock=core.clock, servicers=servicers)
+    bench.noop = build_server(config, keyring=parts.keyring, clock=parts.clock, servicers=servicers)
     bench.canned = sample
     bench.noop.start()
     return bench

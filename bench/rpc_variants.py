@@ -7,7 +7,7 @@ Same run, same load generator, same concurrency, same request bytes, same TLS, s
 - aio no-op: the same canned ``IssueAttestation`` from an ``async def`` handler on the loop;
 - sync issue: the real gateway;
 - aio issue: the real servicers (plain functions) on ``grpc.aio.server(migration_thread_pool=)``
-  with the same worker count, over the same ``Core`` (storage, audit sequencer), another port.
+  with the same worker count, over the same use cases (storage, audit sequencer), another port.
 
 Each round measures the no-op pair, then the issue pair; the order within a pair alternates
 between rounds (sync first, then aio first, ...) so a drift in the machine's load does not
@@ -93,7 +93,7 @@ def _report(runner: RpcRunner, rounds: list[dict[str, dict[str, Any]]]) -> dict[
             "sync": "grpc.server(AdmissionExecutor), GatewayInterceptor",
             "aio_noop": "grpc.aio.server, async def IssueAttestation on the event loop",
             "aio_issue": "grpc.aio.server(migration_thread_pool=AdmissionExecutor), real "
-            "servicers (plain functions) on the pool, same Core",
+            "servicers (plain functions) on the pool, same use cases",
         },
         "results": results,
         "aio_vs_sync": {call: _ratios(results, call) for call in CALLS},

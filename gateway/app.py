@@ -5,7 +5,7 @@ and, when configured, Prometheus metrics."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -15,11 +15,12 @@ from attestgate.audit.tree import AuditLog
 from attestgate.consent.catalog import Catalog
 from attestgate.gateway.common.clock import Clock, SystemClock
 from attestgate.gateway.common.keys import KeyRing
+from attestgate.gateway.common.signals import ChangeSignal
 from attestgate.gateway.ops.config import GatewayConfig
 from attestgate.gateway.ops.readiness import ReadinessGate, ReadinessWatch, storage_probe
 from attestgate.gateway.ops.writer_watch import WriterWatch
-from attestgate.gateway.persistence import vault
-from attestgate.gateway.persistence.storage import open_storage
+from attestgate.gateway.persistence.storage import Storage, open_storage
+from attestgate.gateway.persistence.vault import RecordVault
 from attestgate.gateway.transport.server import (
     Gateway,
     GatewayServicers,
@@ -31,8 +32,13 @@ from attestgate.gateway.transport.services.audit import AuditServicer
 from attestgate.gateway.transport.services.consent import ConsentServicer
 from attestgate.gateway.transport.services.record import RecordServicer
 from attestgate.gateway.usecases import trail
-from attestgate.gateway.usecases.context import Core
+from attestgate.gateway.usecases.activity import OwnerActivity
+from attestgate.gateway.usecases.attestations.manager import AttestationManager
+from attestgate.gateway.usecases.attestations.redeem import Redeemer
+from attestgate.gateway.usecases.attestations.refusals import RefusalAudit
+from attestgate.gateway.usecases.consents import ConsentManager
 from attestgate.gateway.usecases.providers import ProviderRegistry
+from attestgate.gateway.usecases.records import RecordManager
 from attestgate.gateway.usecases.refusal_budget import RefusalBudget
 from attestgate.protocol.note import NoteSigner
 
@@ -42,14 +48,48 @@ if TYPE_CHECKING:  # optional extras (prometheus-client, the portal's web stack)
 
 
 @dataclass(frozen=True)
+class GatewayParts:
+    """The collaborators ``build_parts`` makes, each once. Only the composition root, operator
+    commands and white-box tests hold them all: every use case, servicer and portal page is
+    handed the few it uses."""
+
+    config: GatewayConfig
+    clock: Clock
+    keyring: KeyRing
+    storage: Storage
+    catalog: Catalog
+    vault: RecordVault
+    log: AuditLog
+    trail: trail.Trail
+    providers: ProviderRegistry
+    refusal_budget: RefusalBudget
+    consent_changes: ChangeSignal = field(default_factory=ChangeSignal)
+    """Woken when a consent change is staged and after each commit (consent-event streams)."""
+    commits: ChangeSignal = field(default_factory=ChangeSignal)
+    """Woken after each commit (checkpoint streams)."""
+
+
+@dataclass(frozen=True)
+class UseCases:
+    """The use cases ``build_use_cases`` wires, shared by the gRPC services and the portal."""
+
+    consents: ConsentManager
+    records: RecordManager
+    attestations: AttestationManager
+    activity: OwnerActivity
+
+
+@dataclass(frozen=True)
 class BuiltGateway:
     """What ``build_gateway`` returns: the gRPC server (``start`` / ``stop`` / ``wait``) and the
     parts wired around it, for the CLI, tests and operators' tooling to look at."""
 
     server: Gateway
     """The gRPC server with its start and stop hooks."""
-    core: Core
-    """The use cases' collaborators (storage, keys, catalog, log)."""
+    parts: GatewayParts
+    """The collaborators everything was built from (storage, keys, catalog, log, ...)."""
+    use_cases: UseCases
+    """The use cases the servicers and the portal call."""
     readiness: ReadinessWatch
     """The storage readiness watch behind the health service."""
     writer_watch: WriterWatch | None = None
@@ -87,9 +127,9 @@ class BuiltGateway:
         return self.server.wait(timeout)
 
 
-def build_core(config: GatewayConfig, *, clock: Clock, keyring: KeyRing) -> Core:
+def build_parts(config: GatewayConfig, *, clock: Clock, keyring: KeyRing) -> GatewayParts:
     """Open the database (SQLite: created and migrated if needed; PostgreSQL: its schema must be
-    current) and build every collaborator; nothing runs yet."""
+    current) and build every collaborator once; nothing runs yet."""
     storage = open_storage(config)
     storage.create(clock.now())
     signer = NoteSigner(config.log_origin, keyring.note_signer_key)
@@ -97,13 +137,13 @@ def build_core(config: GatewayConfig, *, clock: Clock, keyring: KeyRing) -> Core
     pseudonymizer = Pseudonymizer(keyring.pseudonym_key)
     catalog = Catalog.load_default()
     public = [name for name, domain in catalog.domains.items() if domain.record_id_public]
-    return Core(
+    return GatewayParts(
         config=config,
         clock=clock,
+        keyring=keyring,
         storage=storage,
         catalog=catalog,
-        keyring=keyring,
-        vault=vault.RecordVault(keyring, pseudonymizer.pseudonym),
+        vault=RecordVault(keyring, pseudonymizer.pseudonym),
         log=log,
         trail=trail.Trail(pseudonymizer, public),
         providers=ProviderRegistry(config.data_dir),
@@ -111,58 +151,140 @@ def build_core(config: GatewayConfig, *, clock: Clock, keyring: KeyRing) -> Core
     )
 
 
-def start_core(core: Core, *, on_batch: Callable[[BatchReport], None] | None = None) -> Sequencer:
+def start_writes(
+    parts: GatewayParts, *, on_batch: Callable[[BatchReport], None] | None = None
+) -> Sequencer:
     """Start the group-committing sequencer and make sure the log has a signed checkpoint;
     ``on_batch`` hears about every batch (metrics). Returns the running sequencer."""
-    config = core.config
+    config = parts.config
+
+    def committed(_index: int) -> None:  # wake every waiting stream; they re-read storage
+        parts.commits.notify()
+        parts.consent_changes.notify()
+
     sequencer = Sequencer(
-        core.storage.writer_connection,
-        core.log,
+        parts.storage.writer_connection,
+        parts.log,
         settings=SequencerSettings(
             max_batch=config.audit_batch_max,
             max_wait=timedelta(milliseconds=config.audit_batch_wait_ms),
             checkpoint_interval=config.checkpoint_interval,
         ),
-        now=core.clock.now,
-        on_commit=core.notify_commit,
+        now=parts.clock.now,
+        on_commit=committed,
         indexer=trail.index_subjects,
-        begin=core.storage.begin_batch,
+        begin=parts.storage.begin_batch,
         on_batch=on_batch,
     )
-    core.storage.attach(sequencer)
-    core.storage.write(lambda tx: None)  # writes the first checkpoint of a new log
+    parts.storage.attach(sequencer)
+    parts.storage.write(lambda tx: None)  # writes the first checkpoint of a new log
     return sequencer
+
+
+def build_use_cases(parts: GatewayParts) -> UseCases:
+    """Each use case once, handed the parts it uses."""
+    config = parts.config
+    refusals = RefusalAudit(
+        storage=parts.storage,
+        clock=parts.clock,
+        trail=parts.trail,
+        refusal_budget=parts.refusal_budget,
+    )
+    redeemer = Redeemer(
+        storage=parts.storage,
+        clock=parts.clock,
+        catalog=parts.catalog,
+        vault=parts.vault,
+        keyring=parts.keyring,
+        trail=parts.trail,
+        refusals=refusals,
+        issuer=config.gateway_id,
+    )
+    return UseCases(
+        consents=ConsentManager(
+            storage=parts.storage,
+            clock=parts.clock,
+            catalog=parts.catalog,
+            keyring=parts.keyring,
+            trail=parts.trail,
+            refusal_budget=parts.refusal_budget,
+            consent_changes=parts.consent_changes,
+            max_pending_requests=config.max_pending_requests,
+        ),
+        records=RecordManager(
+            storage=parts.storage,
+            clock=parts.clock,
+            catalog=parts.catalog,
+            vault=parts.vault,
+            trail=parts.trail,
+            providers=parts.providers,
+            fx_rates_role=config.fx_rates_role,
+            token_leeway=config.token_leeway,
+            data_dir=config.data_dir,
+        ),
+        attestations=AttestationManager(
+            storage=parts.storage,
+            clock=parts.clock,
+            catalog=parts.catalog,
+            vault=parts.vault,
+            keyring=parts.keyring,
+            trail=parts.trail,
+            refusals=refusals,
+            redeemer=redeemer,
+            issuer=config.gateway_id,
+            attestation_ttl=config.attestation_ttl,
+        ),
+        activity=OwnerActivity(storage=parts.storage, log=parts.log, trail=parts.trail),
+    )
+
+
+def build_servicers(parts: GatewayParts, use_cases: UseCases) -> GatewayServicers:
+    """The four gRPC services over ``use_cases``."""
+    return GatewayServicers(
+        consent=ConsentServicer(
+            consents=use_cases.consents,
+            activity=use_cases.activity,
+            consent_changes=parts.consent_changes,
+        ),
+        attestation=AttestationServicer(
+            attestations=use_cases.attestations,
+            clock=parts.clock,
+            keyring=parts.keyring,
+            issuer=parts.config.gateway_id,
+        ),
+        record=RecordServicer(records=use_cases.records),
+        audit=AuditServicer(storage=parts.storage, log=parts.log, commits=parts.commits),
+    )
 
 
 def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> BuiltGateway:
     """The gateway ``attestgate serve`` runs: real services on the configured database."""
     clock = clock or SystemClock()
     keyring = prepare_data_dir(config, clock=clock)
-    core = build_core(config, clock=clock, keyring=keyring)
-    servicers = GatewayServicers(
-        consent=ConsentServicer(core),
-        attestation=AttestationServicer(core),
-        record=RecordServicer(core),
-        audit=AuditServicer(core),
-    )
+    parts = build_parts(config, clock=clock, keyring=keyring)
+    use_cases = build_use_cases(parts)
     metrics = _metrics(config)
     gateway = build_server(
-        config, keyring=keyring, clock=clock, servicers=servicers, observer=metrics
+        config,
+        keyring=keyring,
+        clock=clock,
+        servicers=build_servicers(parts, use_cases),
+        observer=metrics,
     )
     on_batch = metrics.batch_committed if metrics is not None else None
     if metrics is not None:
-        core.refusal_budget.on_suppressed = metrics.refusal_unlogged
+        parts.refusal_budget.on_suppressed = metrics.refusal_unlogged
     if metrics is not None and gateway.streams is not None:
         metrics.watch_streams(gateway.streams.in_use, gateway.streams.limits.total)
 
-    def start_writes() -> None:
-        sequencer = start_core(core, on_batch=on_batch)
+    def start() -> None:
+        sequencer = start_writes(parts, on_batch=on_batch)
         if writer is not None:  # assigned below, before the gateway starts
             writer.follow(sequencer.progress)
 
-    gateway.on_start.append(start_writes)
-    gateway.on_stop.append(core.storage.close)  # runs after the watches stopped (reverse order)
-    readiness, gate = _watch_readiness(gateway, core, metrics)
+    gateway.on_start.append(start)
+    gateway.on_stop.append(parts.storage.close)  # runs after the watches stopped (reverse order)
+    readiness, gate = _watch_readiness(gateway, parts.storage, metrics)
     writer = _watch_writer(gateway, gate, metrics)
     endpoint: MetricsServer | None = None
     if metrics is not None:
@@ -171,13 +293,25 @@ def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Built
         endpoint = metrics_server(config, metrics)  # refuses a public address before any start
         gateway.on_start.append(endpoint.start)
         gateway.on_stop.append(endpoint.stop)
-    portal: PortalServer | None = None
-    if config.portal:
-        # Imported only when asked for: the portal's web stack is the optional "portal" extra.
-        from attestgate.gateway.portal import attach_portal  # noqa: PLC0415
+    portal = _portal(gateway, parts, use_cases) if config.portal else None
+    return BuiltGateway(gateway, parts, use_cases, readiness, writer, endpoint, portal)
 
-        portal = attach_portal(gateway, core)
-    return BuiltGateway(gateway, core, readiness, writer, endpoint, portal)
+
+def _portal(gateway: Gateway, parts: GatewayParts, use_cases: UseCases) -> PortalServer:
+    """The owner and regulator portal beside ``gateway``, over the same use cases."""
+    # Imported only when asked for: the portal's web stack is the optional "portal" extra.
+    from attestgate.gateway.portal import attach_portal  # noqa: PLC0415
+    from attestgate.gateway.portal.auditview import LogView  # noqa: PLC0415
+
+    return attach_portal(
+        gateway,
+        parts.config,
+        clock=parts.clock,
+        catalog=parts.catalog,
+        consents=use_cases.consents,
+        activity=use_cases.activity,
+        audit_log=LogView(parts.storage, parts.log, parts.keyring, parts.config.log_origin),
+    )
 
 
 def _metrics(config: GatewayConfig) -> GatewayMetrics | None:
@@ -191,7 +325,7 @@ def _metrics(config: GatewayConfig) -> GatewayMetrics | None:
 
 
 def _watch_readiness(
-    gateway: Gateway, core: Core, metrics: GatewayMetrics | None
+    gateway: Gateway, storage: Storage, metrics: GatewayMetrics | None
 ) -> tuple[ReadinessWatch, ReadinessGate]:
     """Health NOT_SERVING while storage does not answer, SERVING again once it does; the
     returned gate takes further conditions (the audit writer's)."""
@@ -199,9 +333,9 @@ def _watch_readiness(
     if metrics is not None:
         listeners.append(metrics.set_ready)
     gate = ReadinessGate(listeners)
-    interval = core.config.storage_check_interval.total_seconds()
+    interval = gateway.config.storage_check_interval.total_seconds()
     watch = ReadinessWatch(
-        storage_probe(core.storage),
+        storage_probe(storage),
         [gate.condition("storage")],
         interval=interval,
         timeout=max(interval, 2.0),

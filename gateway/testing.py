@@ -13,9 +13,9 @@ same way::
         bank = gw.bank("bank-a")
         ...
 
-``local_core`` builds the same collaborators without a server (no gRPC, no TLS): the use cases
-(``ConsentManager``, ``AttestationManager``, ``RecordManager``) over a temporary SQLite file,
-for their unit tests.
+``local_core`` builds the same collaborators (``GatewayParts``) without a server (no gRPC, no
+TLS), with the audit writer running, on a SQLite file: the unit tests of the use cases
+(``ConsentManager``, ``AttestationManager``, ``RecordManager``) construct them from its parts.
 
 Not for production: every token it mints is signed by the dev issuer, and the gateway trusts it.
 """
@@ -36,13 +36,18 @@ import grpc
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from attestgate.gateway.app import BuiltGateway, build_core, build_gateway, start_core
+from attestgate.gateway.app import (
+    BuiltGateway,
+    GatewayParts,
+    build_gateway,
+    build_parts,
+    start_writes,
+)
 from attestgate.gateway.common.auth import issue_dev_token
 from attestgate.gateway.common.clock import Clock
 from attestgate.gateway.common.keys import KeyRing, dev_issuer
 from attestgate.gateway.common.tls import TlsFiles
 from attestgate.gateway.ops.config import GatewayConfig
-from attestgate.gateway.usecases.context import Core
 from attestgate.gateway.usecases.providers import ProviderRegistry, role_owners
 from attestgate.protocol.note import NoteSigner
 from attestgate.sdk import BankClient, OwnerClient, ProviderClient, RegulatorClient, TlsConfig
@@ -116,14 +121,14 @@ class LocalGateway(Generic[C]):
         return self.gateway.config
 
     @property
-    def core(self) -> Core:
-        """The gateway's collaborators (keys, storage, catalog) for white-box checks."""
-        return self.gateway.core
+    def parts(self) -> GatewayParts:
+        """The gateway's collaborators (keys, storage, catalog, log) for white-box checks."""
+        return self.gateway.parts
 
     @property
     def keyring(self) -> KeyRing:
         """The data dir's keys (the dev issuer, the log's signer)."""
-        return self.core.keyring
+        return self.parts.keyring
 
     @property
     def target(self) -> str:
@@ -153,7 +158,7 @@ class LocalGateway(Generic[C]):
     @property
     def every_role(self) -> tuple[str, ...]:
         """Every provider role: the catalog domains' ``provider_role``s and the FX role."""
-        return tuple(role_owners(self.core.catalog, self.config.fx_rates_role))
+        return tuple(role_owners(self.parts.catalog, self.config.fx_rates_role))
 
     @property
     def metrics_port(self) -> int:
@@ -295,21 +300,22 @@ def start_local_gateway(
         if owned is not None:
             shutil.rmtree(owned, ignore_errors=True)
         raise
-    return LocalGateway(gateway, gateway.core.clock, owned_dir=owned)
+    return LocalGateway(gateway, gateway.parts.clock, owned_dir=owned)
 
 
 @contextmanager
-def local_core(data_dir: Path, *, clock: Clock, **changes: Any) -> Iterator[Core]:
+def local_core(data_dir: Path, *, clock: Clock, **changes: Any) -> Iterator[GatewayParts]:
     """The use cases' collaborators on a SQLite file in ``data_dir`` (created and migrated), with
     keys, the catalog and the audit writer running, and no server; closed (the writer drained)
-    when the block ends. ``changes`` as for ``local_config``."""
+    when the block ends. ``changes`` as for ``local_config``. Construct a use case from the parts
+    it takes (``ConsentManager(storage=parts.storage, clock=parts.clock, ...)``)."""
     config = local_config(data_dir, **changes)
     keyring = KeyRing.open_or_create(
         data_dir, clock=clock, gateway_id=config.gateway_id, overlap=config.signing_key_overlap
     )
-    core = build_core(config, clock=clock, keyring=keyring)
+    parts = build_parts(config, clock=clock, keyring=keyring)
     try:
-        start_core(core)
-        yield core
+        start_writes(parts)
+        yield parts
     finally:
-        core.storage.close()
+        parts.storage.close()

@@ -23,7 +23,7 @@ from attestgate.gateway.common.clock import Clock
 from attestgate.gateway.common.keys import KeyRing
 from attestgate.gateway.ops.cli_audit import CliError
 from attestgate.gateway.ops.config import GatewayConfig
-from attestgate.gateway.ops.maintenance import operator_core, operator_event
+from attestgate.gateway.ops.maintenance import operator_event, operator_parts
 
 MAX_REASON = 200
 _PSEUDONYM = re.compile(r"p[srtj]_[A-Za-z0-9_-]{22}")
@@ -83,17 +83,17 @@ def run_resolve(
 ) -> int:
     """Resolve and audit; 0 when found (the id printed), 1 when not (audited all the same)."""
     kind = check_request(pseudonym, reason)
-    with operator_core(config, keyring, clock=clock) as core:
-        found = find(core.storage.read(), core.trail.pseudonymizer, pseudonym)
+    with operator_parts(config, keyring, clock=clock) as parts:
+        found = find(parts.storage.read(), parts.trail.pseudonymizer, pseudonym)
         objects = {"pseudonym": pseudonym, "found": "true" if found else "false"}
 
         def unit(tx: Tx) -> None:
             event = operator_event(
-                core, EventType.PSEUDONYM_RESOLVED, objects, reason=reason.strip()
+                parts.trail, clock, EventType.PSEUDONYM_RESOLVED, objects, reason=reason.strip()
             )
             tx.emit(event)
 
-        committed = core.storage.write(unit)  # durable before anything is printed
+        committed = parts.storage.write(unit)  # durable before anything is printed
     index = committed.log_indices[0]
     if found is None:
         print(f"no stored {_LABELS[kind]} has this pseudonym (audited as log entry {index})",

@@ -14,34 +14,41 @@ from contextlib import contextmanager
 
 from attestgate.audit.events import AuditEvent, EventType
 from attestgate.audit.sequencer import Tx
-from attestgate.gateway.app import build_core, start_core
+from attestgate.gateway.app import GatewayParts, build_parts, start_writes
 from attestgate.gateway.common.clock import Clock
 from attestgate.gateway.common.keys import KeyRing
 from attestgate.gateway.ops.config import GatewayConfig
-from attestgate.gateway.usecases.context import Core
+from attestgate.gateway.usecases.trail import Trail
 
 OPERATOR_ACTOR = "attestgate-cli"
 """The actor id of every event an operator command writes."""
 
 
 @contextmanager
-def operator_core(config: GatewayConfig, keyring: KeyRing, *, clock: Clock) -> Iterator[Core]:
+def operator_parts(
+    config: GatewayConfig, keyring: KeyRing, *, clock: Clock
+) -> Iterator[GatewayParts]:
     """The gateway's storage and audit log for one operator command, closed afterwards."""
-    core = build_core(config, clock=clock, keyring=keyring)
-    start_core(core)
+    parts = build_parts(config, clock=clock, keyring=keyring)
+    start_writes(parts)
     try:
-        yield core
+        yield parts
     finally:
-        core.storage.close()
+        parts.storage.close()
 
 
 def operator_event(
-    core: Core, kind: EventType, objects: Mapping[str, str], *, reason: str | None = None
+    trail: Trail,
+    clock: Clock,
+    kind: EventType,
+    objects: Mapping[str, str],
+    *,
+    reason: str | None = None,
 ) -> AuditEvent:
     """An audit event of an operator command (role ``operator``, no subject)."""
-    return core.trail.event(
+    return trail.event(
         kind,
-        now=core.clock.now(),
+        now=clock.now(),
         role="operator",
         actor=OPERATOR_ACTOR,
         subject=None,
@@ -55,12 +62,12 @@ def record_key_rotation(
 ) -> int:
     """Log a ``key.rotated`` event; with ``rewrap``, re-wrap every data key under the current KEK
     in the same transaction. Returns how many data keys were re-wrapped."""
-    with operator_core(config, keyring, clock=clock) as core:
+    with operator_parts(config, keyring, clock=clock) as parts:
 
         def unit(tx: Tx) -> int:
-            rewrapped = core.vault.rewrap(tx.conn) if rewrap else 0
+            rewrapped = parts.vault.rewrap(tx.conn) if rewrap else 0
             objects = {"key": key, "kid": kid, "rewrapped": str(rewrapped)}
-            tx.emit(operator_event(core, EventType.KEY_ROTATED, objects))
+            tx.emit(operator_event(parts.trail, clock, EventType.KEY_ROTATED, objects))
             return rewrapped
 
-        return core.storage.write(unit).value
+        return parts.storage.write(unit).value

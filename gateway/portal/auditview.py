@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from attestgate.audit.events import AuditEvent, EventFormatError
-from attestgate.gateway.usecases.context import Core
+from attestgate.audit.tree import AuditLog
+from attestgate.gateway.common.keys import KeyRing
+from attestgate.gateway.persistence.storage import Storage
 from attestgate.protocol.merkle import ProofError, leaf_hash, verify_inclusion
 from attestgate.protocol.note import Checkpoint, NoteError, NoteSigner, Verifier, open_checkpoint
 from attestgate.protocol.reasons import DomainError, Reason
@@ -75,18 +77,30 @@ class EventProof:
     problem: str
 
 
-def log_verifier(core: Core) -> Verifier:
+@dataclass(frozen=True)
+class LogView:
+    """The audit log as the regulator pages read it: ``log`` over ``storage``'s read
+    connections, its checkpoints opened under ``origin`` with the public half of ``keyring``'s
+    note key."""
+
+    storage: Storage
+    log: AuditLog
+    keyring: KeyRing
+    origin: str
+
+
+def log_verifier(view: LogView) -> Verifier:
     """The log's public note verifier (what ``attestgate audit vkey`` prints)."""
-    return NoteSigner(core.config.log_origin, core.keyring.note_signer_key).verifier()
+    return NoteSigner(view.origin, view.keyring.note_signer_key).verifier()
 
 
-def verified_checkpoint(core: Core, verifier: Verifier) -> Checkpoint | None:
+def verified_checkpoint(view: LogView, verifier: Verifier) -> Checkpoint | None:
     """The latest stored checkpoint, opened under ``verifier``; ``ViewError`` if it does not."""
-    stored = core.log.latest_checkpoint(core.storage.read())
+    stored = view.log.latest_checkpoint(view.storage.read())
     if stored is None:
         return None
     try:
-        checkpoint = open_checkpoint(stored.note, [verifier], origin=core.config.log_origin)
+        checkpoint = open_checkpoint(stored.note, [verifier], origin=view.origin)
     except NoteError as exc:
         raise ViewError(f"checkpoint signature or format: {exc}") from None
     if checkpoint.size != stored.size or checkpoint.root_hash != stored.root:
@@ -94,23 +108,23 @@ def verified_checkpoint(core: Core, verifier: Verifier) -> Checkpoint | None:
     return checkpoint
 
 
-def _newest_first(core: Core, before: int) -> Iterator[tuple[int, bytes]]:
-    conn = core.storage.read()
+def _newest_first(view: LogView, before: int) -> Iterator[tuple[int, bytes]]:
+    conn = view.storage.read()
     end = before
     while end > 0:
         start = max(0, end - SCAN_CHUNK)
-        yield from reversed(core.log.entries(conn, start, end))
+        yield from reversed(view.log.entries(conn, start, end))
         end = start
 
 
 def list_events(
-    core: Core, wanted: EventFilter, *, before: int | None, limit: int, size: int
+    view: LogView, wanted: EventFilter, *, before: int | None, limit: int, size: int
 ) -> EventPage:
     """Up to ``limit`` events matching ``wanted`` with index below ``before`` (default: ``size``,
     the verified tree size), newest first."""
     end = size if before is None else max(0, min(before, size))
     found: list[tuple[int, AuditEvent]] = []
-    for scanned, (index, data) in enumerate(_newest_first(core, end), start=1):
+    for scanned, (index, data) in enumerate(_newest_first(view, end), start=1):
         event = AuditEvent.from_json(data)
         if wanted.matches(event):
             found.append((index, event))
@@ -119,22 +133,22 @@ def list_events(
     return EventPage(tuple(found), None)
 
 
-def prove_event(core: Core, index: int, verifier: Verifier) -> EventProof:
+def prove_event(view: LogView, index: int, verifier: Verifier) -> EventProof:
     """Event ``index`` with its inclusion proof in the latest checkpoint, verified here."""
-    conn = core.storage.read()
-    data = core.log.leaf(conn, index)  # DomainError(INDEX_OUT_OF_RANGE) when there is none
+    conn = view.storage.read()
+    data = view.log.leaf(conn, index)  # DomainError(INDEX_OUT_OF_RANGE) when there is none
     digest = leaf_hash(data)
     try:
         event: AuditEvent | None = AuditEvent.from_json(data)
     except EventFormatError:
         event = None
     try:
-        checkpoint = verified_checkpoint(core, verifier)
+        checkpoint = verified_checkpoint(view, verifier)
     except ViewError as exc:
         return EventProof(index, event, digest, (), None, False, False, str(exc))
     if checkpoint is None or index >= checkpoint.size:
         return EventProof(index, event, digest, (), checkpoint, False, True, "")
-    proof = tuple(core.log.inclusion_proof(conn, index, checkpoint.size))
+    proof = tuple(view.log.inclusion_proof(conn, index, checkpoint.size))
     try:
         verify_inclusion(
             index=index,
@@ -151,14 +165,14 @@ def prove_event(core: Core, index: int, verifier: Verifier) -> EventProof:
     return EventProof(index, event, digest, proof, checkpoint, True, False, "")
 
 
-def event_receipt(core: Core, index: int, verifier: Verifier) -> str:
+def event_receipt(view: LogView, index: int, verifier: Verifier) -> str:
     """The event as a C2SP tlog-proof (c2sp.org/tlog-proof@v1), only if it verified here."""
-    proved = prove_event(core, index, verifier)
+    proved = prove_event(view, index, verifier)
     if not proved.verified or proved.checkpoint is None:
         raise DomainError(Reason.CHECKPOINT_NOT_FOUND, "the event is not verified in a checkpoint")
     return receipt.format_receipt(
         index=index,
         proof=proved.proof,
         checkpoint_note=proved.checkpoint.text,
-        extra=core.log.leaf(core.storage.read(), index),
+        extra=view.log.leaf(view.storage.read(), index),
     )

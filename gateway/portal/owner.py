@@ -28,8 +28,6 @@ from attestgate.gateway.portal.describe import (
 )
 from attestgate.gateway.portal.i18n import Lang, translate
 from attestgate.gateway.portal.web import Portal
-from attestgate.gateway.usecases import trail
-from attestgate.gateway.usecases.consents import ConsentManager
 from attestgate.protocol.reasons import DomainError
 
 PAGE_SIZE = 100
@@ -60,7 +58,7 @@ def duration_text(span: timedelta, lang: Lang) -> str:
 
 
 def _pending_view(portal: Portal, request: ConsentRequest, lang: Lang) -> PendingView:
-    catalog = portal.core.catalog
+    catalog = portal.catalog
     return PendingView(
         request=request,
         purpose=describe_purpose(catalog, request.domain, request.purpose, lang),
@@ -83,7 +81,7 @@ async def requests_page(request: Request) -> Response:
     """GET ``/owner/requests``: every pending request addressed to the owner."""
     portal: Portal = request.app.state.portal
     caller = portal.caller(request, Role.OWNER)
-    manager = ConsentManager(portal.core)
+    manager = portal.consents
     page = await run_in_threadpool(
         manager.list_requests, caller, RequestState.PENDING, PAGE_SIZE, None
     )
@@ -101,7 +99,7 @@ async def decide(request: Request) -> Response:
     decision = request.path_params["decision"]
     if decision not in ("approve", "reject"):
         return portal.render(request, "error.html", {"message_key": "error.not_found"}, 404)
-    manager = ConsentManager(portal.core)
+    manager = portal.consents
     try:
         if decision == "approve":
             claims = form.get("claim", [])
@@ -119,19 +117,17 @@ async def consents_page(request: Request) -> Response:
     """GET ``/owner/consents``: the owner's consents with the actions their state allows."""
     portal: Portal = request.app.state.portal
     caller = portal.caller(request, Role.OWNER)
-    manager = ConsentManager(portal.core)
+    manager = portal.consents
     page = await run_in_threadpool(manager.list_consents, caller, None, PAGE_SIZE, None)
     lang = portal.lang(request)
     rows = []
     for consent in page.items:
-        spec = portal.core.catalog.domain(consent.domain)
+        spec = portal.catalog.domain(consent.domain)
         rows.append(
             {
                 "consent": consent,
-                "purpose": describe_purpose(
-                    portal.core.catalog, consent.domain, consent.purpose, lang
-                ),
-                "claims": describe_disclosure(portal.core.catalog, spec.name, consent.claims, lang),
+                "purpose": describe_purpose(portal.catalog, consent.domain, consent.purpose, lang),
+                "claims": describe_disclosure(portal.catalog, spec.name, consent.claims, lang),
             }
         )
     return portal.render(request, "owner_consents.html", {"rows": rows, **_done(request)})
@@ -146,7 +142,7 @@ async def change(request: Request) -> Response:
     if action is None:
         return portal.render(request, "error.html", {"message_key": "error.not_found"}, 404)
     consent_id = request.path_params["consent_id"]
-    manager = ConsentManager(portal.core)
+    manager = portal.consents
     try:
         consent = await run_in_threadpool(manager.change, caller, consent_id, action)
     except DomainError as error:
@@ -161,13 +157,7 @@ async def activity_page(request: Request) -> Response:
     caller = portal.caller(request, Role.OWNER)
     after_text = request.query_params.get("after", "")
     after = parse_cursor(after_text, field="after") if after_text else -1
-    core = portal.core
-
-    def load() -> tuple[list[Any], int | None]:
-        pseudonym = core.trail.pseudonym(caller.subject)
-        return trail.activity_page(core.storage.read(), core.log, pseudonym, after, ACTIVITY_PAGE)
-
-    events, cursor = await run_in_threadpool(load)
+    events, cursor = await run_in_threadpool(portal.activity.page, caller, after, ACTIVITY_PAGE)
     return portal.render(request, "owner_activity.html", {"events": events, "cursor": cursor})
 
 

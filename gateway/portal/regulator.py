@@ -68,10 +68,10 @@ async def checkpoint_page(request: Request) -> Response:
     """GET ``/regulator``: the newest checkpoint, opened with the log's public key."""
     portal: Portal = request.app.state.portal
     portal.caller(request, Role.REGULATOR)
-    verifier = log_verifier(portal.core)
+    verifier = log_verifier(portal.audit_log)
     problem = ""
     try:
-        checkpoint = await run_in_threadpool(verified_checkpoint, portal.core, verifier)
+        checkpoint = await run_in_threadpool(verified_checkpoint, portal.audit_log, verifier)
     except ViewError as exc:
         checkpoint, problem = None, str(exc)
     context = {"checkpoint": checkpoint, "problem": problem, "vkey": verifier.vkey, "b64": b64}
@@ -85,13 +85,13 @@ async def events_page(request: Request) -> Response:
     wanted = event_filter(request)
     before_text = request.query_params.get("before", "")
     before = parse_cursor(before_text, field="before") if before_text else None
-    core = portal.core
-    verifier = log_verifier(core)
+    view = portal.audit_log
+    verifier = log_verifier(view)
 
     def load() -> tuple[object, int]:
-        checkpoint = verified_checkpoint(core, verifier)
+        checkpoint = verified_checkpoint(view, verifier)
         size = checkpoint.size if checkpoint is not None else 0
-        return list_events(core, wanted, before=before, limit=EVENTS_PAGE, size=size), size
+        return list_events(view, wanted, before=before, limit=EVENTS_PAGE, size=size), size
 
     try:
         page, size = await run_in_threadpool(load)
@@ -115,9 +115,9 @@ async def event_page(request: Request) -> Response:
     portal: Portal = request.app.state.portal
     portal.caller(request, Role.REGULATOR)
     index = parse_cursor(request.path_params["index"], field="index")
-    verifier = log_verifier(portal.core)
+    verifier = log_verifier(portal.audit_log)
     try:
-        proved = await run_in_threadpool(prove_event, portal.core, index, verifier)
+        proved = await run_in_threadpool(prove_event, portal.audit_log, index, verifier)
     except DomainError as error:
         return portal.refused(request, error)
     return portal.render(request, "regulator_event.html", {"proved": proved, "b64": b64})
@@ -128,9 +128,9 @@ async def receipt(request: Request) -> Response:
     portal: Portal = request.app.state.portal
     portal.caller(request, Role.REGULATOR)
     index = parse_cursor(request.path_params["index"], field="index")
-    verifier = log_verifier(portal.core)
+    verifier = log_verifier(portal.audit_log)
     try:
-        text = await run_in_threadpool(event_receipt, portal.core, index, verifier)
+        text = await run_in_threadpool(event_receipt, portal.audit_log, index, verifier)
     except DomainError as error:
         return portal.refused(request, error)
     disposition = f'attachment; filename="attestgate-event-{index}.tlog-proof"'

@@ -1,6 +1,6 @@
 """The portal's HTTP server: Starlette under uvicorn on a background thread of the gateway.
 
-``attach_portal(gateway, core)`` is called by ``gateway.app.build_gateway`` when
+``attach_portal(gateway, config, ...)`` is called by ``gateway.app.build_gateway`` when
 ``config.portal`` (``attestgate serve --portal HOST:PORT``) is set: it checks the address now, and
 adds hooks so the portal starts with the gateway and stops before storage closes. The portal
 serves HTTPS with the gateway's certificate; with ``--insecure`` it serves plain HTTP and, like the
@@ -25,11 +25,14 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from attestgate.consent.catalog import Catalog
 from attestgate.gateway.common.addresses import format_host_port, is_loopback, parse_listen
 from attestgate.gateway.common.auth import TokenVerifier
+from attestgate.gateway.common.clock import Clock
 from attestgate.gateway.common.tls import TlsFiles
 from attestgate.gateway.ops.config import ConfigError, GatewayConfig
 from attestgate.gateway.portal import owner, regulator
+from attestgate.gateway.portal.auditview import LogView
 from attestgate.gateway.portal.security import SecurityHeaders
 from attestgate.gateway.portal.tlspeer import PeerCertProtocol
 from attestgate.gateway.portal.web import (
@@ -43,7 +46,8 @@ from attestgate.gateway.portal.web import (
     logout,
     switch_lang,
 )
-from attestgate.gateway.usecases.context import Core
+from attestgate.gateway.usecases.activity import OwnerActivity
+from attestgate.gateway.usecases.consents import ConsentManager
 from attestgate.protocol.reasons import DomainError
 
 _log = logging.getLogger("attestgate.portal")
@@ -181,22 +185,34 @@ class PortalServer:
             self._thread.join(START_TIMEOUT_SECONDS)
 
 
-def attach_portal(gateway: Lifecycle, core: Core) -> PortalServer:
-    """Serve the portal alongside ``gateway``: started by its start, stopped by its stop."""
-    config = core.config
+def attach_portal(
+    gateway: Lifecycle,
+    config: GatewayConfig,
+    *,
+    clock: Clock,
+    catalog: Catalog,
+    consents: ConsentManager,
+    activity: OwnerActivity,
+    audit_log: LogView,
+) -> PortalServer:
+    """Serve the portal over these use cases alongside ``gateway``: started by its start,
+    stopped by its stop."""
     address = portal_address(config)
     verifier = TokenVerifier(
-        config.issuers, audience=config.gateway_id, leeway=config.token_leeway, clock=core.clock
+        config.issuers, audience=config.gateway_id, leeway=config.token_leeway, clock=clock
+    )
+    portal = Portal.build(
+        clock=clock,
+        catalog=catalog,
+        consents=consents,
+        activity=activity,
+        audit_log=audit_log,
+        verifier=verifier,
+        https=address.https,
+        client_certs=asks_for_client_certs(config, address),
     )
     server = PortalServer(
-        build_app(
-            Portal.build(
-                core,
-                verifier,
-                https=address.https,
-                client_certs=asks_for_client_certs(config, address),
-            )
-        ),
+        build_app(portal),
         address,
         config,
     )

@@ -18,8 +18,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
+from attestgate.consent.catalog import Catalog
 from attestgate.gateway.common.auth import Principal, TokenVerifier, check_certificate_binding
+from attestgate.gateway.common.clock import Clock
 from attestgate.gateway.common.roles import Role
+from attestgate.gateway.portal.auditview import LogView
 from attestgate.gateway.portal.i18n import LANG_COOKIE, Lang, choose_lang, translate
 from attestgate.gateway.portal.security import (
     CSRF_FIELD,
@@ -32,7 +35,9 @@ from attestgate.gateway.portal.security import (
     security_headers,
 )
 from attestgate.gateway.portal.tlspeer import peer_certificate_der
-from attestgate.gateway.usecases.context import Caller, Core
+from attestgate.gateway.usecases.activity import OwnerActivity
+from attestgate.gateway.usecases.caller import Caller
+from attestgate.gateway.usecases.consents import ConsentManager
 from attestgate.protocol.reasons import REASON_STATUS, DomainError
 
 _HTTP_STATUS = {
@@ -52,9 +57,15 @@ HOME = {Role.OWNER: "/owner/requests", Role.REGULATOR: "/regulator"}
 
 @dataclass
 class Portal:
-    """What every handler needs: the gateway core, the token verifier, sessions, templates."""
+    """What every handler needs: the use cases the pages call (the consents and the activity of
+    owners, the audit log regulators read), the catalog the pages describe, the clock, the token
+    verifier, sessions, templates."""
 
-    core: Core
+    clock: Clock
+    catalog: Catalog
+    consents: ConsentManager
+    activity: OwnerActivity
+    audit_log: LogView
     verifier: TokenVerifier
     sessions: SessionStore
     https: bool
@@ -63,14 +74,34 @@ class Portal:
 
     @classmethod
     def build(
-        cls, core: Core, verifier: TokenVerifier, *, https: bool, client_certs: bool = False
+        cls,
+        *,
+        clock: Clock,
+        catalog: Catalog,
+        consents: ConsentManager,
+        activity: OwnerActivity,
+        audit_log: LogView,
+        verifier: TokenVerifier,
+        https: bool,
+        client_certs: bool = False,
     ) -> Portal:
-        """A portal over ``core`` with the packaged templates."""
+        """A portal over these use cases with the packaged templates."""
         env = Environment(
             loader=PackageLoader("attestgate.gateway.portal", "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
         )
-        return cls(core, verifier, SessionStore(), https, env, client_certs)
+        return cls(
+            clock=clock,
+            catalog=catalog,
+            consents=consents,
+            activity=activity,
+            audit_log=audit_log,
+            verifier=verifier,
+            sessions=SessionStore(),
+            https=https,
+            templates=env,
+            client_certs=client_certs,
+        )
 
     @property
     def session_cookie(self) -> str:
@@ -81,7 +112,7 @@ class Portal:
 
     def session(self, request: Request) -> Session:
         """This browser's session, creating an anonymous one (its cookie set by ``finish``)."""
-        now = self.core.clock.now()
+        now = self.clock.now()
         found = self.sessions.get(request.cookies.get(self.session_cookie), now)
         if found is None:
             found = self.sessions.new(now)
@@ -95,7 +126,7 @@ class Portal:
             response.set_cookie(
                 self.session_cookie,
                 session.id,
-                max_age=max(1, int((session.expires_at - self.core.clock.now()).total_seconds())),
+                max_age=max(1, int((session.expires_at - self.clock.now()).total_seconds())),
                 path="/",
                 secure=True,
                 httponly=True,
@@ -139,7 +170,7 @@ class Portal:
     async def form(self, request: Request) -> dict[str, list[str]]:
         """The POSTed form, after its CSRF token matched the session's (403 otherwise)."""
         form = await read_form(request)
-        now = self.core.clock.now()
+        now = self.clock.now()
         session = self.sessions.get(request.cookies.get(self.session_cookie), now)
         if not csrf_matches(session, first(form, CSRF_FIELD)):
             raise HTTPException(403, detail="csrf")
@@ -221,7 +252,7 @@ async def login(request: Request) -> Response:
     old = request.cookies.get(portal.session_cookie)
     if old:
         portal.sessions.drop(old)
-    request.state.new_session = portal.sessions.new(portal.core.clock.now(), principal, token)
+    request.state.new_session = portal.sessions.new(portal.clock.now(), principal, token)
     return portal.redirect(request, HOME[principal.role])
 
 

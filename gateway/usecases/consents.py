@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from attestgate.audit.events import AuditEvent, EventType
 from attestgate.audit.sequencer import Tx
 from attestgate.consent.artefact import seal_consent
+from attestgate.consent.catalog import Catalog
 from attestgate.consent.machine import (
     ConsentAction,
     RequestAction,
@@ -44,11 +45,15 @@ from attestgate.consent.model import (
 )
 from attestgate.consent.policy import narrow_claims, validate_request
 from attestgate.consent.store import ConsentStore, Page
+from attestgate.gateway.common.clock import Clock
+from attestgate.gateway.common.keys import KeyRing
+from attestgate.gateway.common.signals import ChangeSignal
+from attestgate.gateway.persistence.storage import Storage
 from attestgate.gateway.usecases import idempotency
-from attestgate.gateway.usecases.context import Caller, Core
+from attestgate.gateway.usecases.caller import Caller
 from attestgate.gateway.usecases.idempotency import IdempotencyKey
-from attestgate.gateway.usecases.refusal_budget import budgeted_hook
-from attestgate.gateway.usecases.trail import ERASED_OWNER, is_erased_owner
+from attestgate.gateway.usecases.refusal_budget import RefusalBudget, budgeted_hook
+from attestgate.gateway.usecases.trail import ERASED_OWNER, Trail, is_erased_owner
 from attestgate.protocol.reasons import DomainError, FieldViolation, Reason, invalid_argument
 
 MAX_ID = 128
@@ -92,8 +97,26 @@ def check_id(field: str, value: str) -> str:
 class ConsentManager:
     """The consent use cases of banks and owners."""
 
-    def __init__(self, core: Core) -> None:
-        self._core = core
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        clock: Clock,
+        catalog: Catalog,
+        keyring: KeyRing,
+        trail: Trail,
+        refusal_budget: RefusalBudget,
+        consent_changes: ChangeSignal,
+        max_pending_requests: int,
+    ) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._catalog = catalog
+        self._keyring = keyring  # signs the consent artefacts
+        self._trail = trail
+        self._refusal_budget = refusal_budget
+        self._consent_changes = consent_changes  # woken when a change is staged
+        self._max_pending_requests = max_pending_requests
 
     # -- banks ---------------------------------------------------------------------------------
 
@@ -105,14 +128,14 @@ class ConsentManager:
         if draft.record_id is not None:
             check_id("consent_request.record_id", draft.record_id)
         terms = validate_request(
-            self._core.catalog,
+            self._catalog,
             domain=draft.domain,
             purpose=draft.purpose,
             claims=draft.claims,
             valid_for=draft.valid_for,
             max_uses=draft.max_uses,
         )
-        now = self._core.clock.now()
+        now = self._clock.now()
         request = ConsentRequest.new(
             id=RequestId(new_id("cr")),
             owner=OwnerId(draft.owner),
@@ -132,7 +155,7 @@ class ConsentManager:
             replay = idempotency.lookup(tx.conn, key)
             if replay is not None:
                 return RequestId(replay.decode())
-            store = self._core.consents(tx.conn)
+            store = self._storage.consents(tx.conn)
             self._check_pending_limit(store, request, now)
             store.add_request(request)
             self._feed(tx, request, None, RequestState.PENDING, now)
@@ -140,22 +163,22 @@ class ConsentManager:
             idempotency.remember(tx.conn, key, request.id.encode(), now.isoformat())
             return request.id
 
-        request_id = self._core.storage.write(unit).value
+        request_id = self._storage.write(unit).value
         return self.get_request(caller, request_id)
 
     def get_request(self, caller: Caller, request_id: str) -> ConsentRequest:
         """A request its grantee or owner may see, with expiry folded in."""
-        store = self._core.consents(self._core.storage.read())
+        store = self._storage.consents(self._storage.read())
         request = store.get_request(RequestId(request_id))
         self._check_party(caller, request.owner, request.grantee)
-        state = effective_request_state(request, self._core.clock.now())
+        state = effective_request_state(request, self._clock.now())
         return replace(request, state=state)
 
     def list_requests(
         self, caller: Caller, state: RequestState | None, page_size: int, after: str | None
     ) -> Page[ConsentRequest]:
         """The caller's requests (as bank: made; as owner: received)."""
-        store = self._core.consents(self._core.storage.read())
+        store = self._storage.consents(self._storage.read())
         owner, grantee = self._parties(caller)
         page = store.list_requests(
             owner=owner,
@@ -164,22 +187,22 @@ class ConsentManager:
             page_size=page_size,
             after_id=after,
         )
-        now = self._core.clock.now()
+        now = self._clock.now()
         items = tuple(replace(r, state=effective_request_state(r, now)) for r in page.items)
         return Page(items, page.next_after)
 
     def get_consent(self, caller: Caller, consent_id: str) -> Consent:
         """A consent its grantee or owner may see, with expiry and exhaustion folded in."""
-        store = self._core.consents(self._core.storage.read())
+        store = self._storage.consents(self._storage.read())
         consent = store.get_consent(ConsentId(consent_id))
         self._check_party(caller, consent.owner, consent.grantee)
-        return replace(consent, state=effective_state(consent, self._core.clock.now()))
+        return replace(consent, state=effective_state(consent, self._clock.now()))
 
     def list_consents(
         self, caller: Caller, state: ConsentState | None, page_size: int, after: str | None
     ) -> Page[Consent]:
         """The caller's consents (as bank: granted to it; as owner: given)."""
-        store = self._core.consents(self._core.storage.read())
+        store = self._storage.consents(self._storage.read())
         owner, grantee = self._parties(caller)
         page = store.list_consents(
             owner=owner,
@@ -188,13 +211,13 @@ class ConsentManager:
             page_size=page_size,
             after_id=after,
         )
-        now = self._core.clock.now()
+        now = self._clock.now()
         items = tuple(replace(c, state=effective_state(c, now)) for c in page.items)
         return Page(items, page.next_after)
 
     def events_after(self, caller: Caller, seq: int, limit: int = 100) -> list[ConsentEvent]:
         """The bank's consent status changes after ``seq`` (resume cursor)."""
-        store = self._core.consents(self._core.storage.read())
+        store = self._storage.consents(self._storage.read())
         return store.events_after(GranteeId(caller.subject), seq, limit)
 
     # -- owners --------------------------------------------------------------------------------
@@ -212,9 +235,9 @@ class ConsentManager:
             replay = idempotency.lookup(tx.conn, key)
             if replay is not None:
                 return ConsentId(replay.decode())
-            store = self._core.consents(tx.conn)
+            store = self._storage.consents(tx.conn)
             request = self._owned_request(store, caller, request_id)
-            now = self._core.clock.now()
+            now = self._clock.now()
             decided = apply_request_action(request, RequestAction.APPROVE, now)
             consent = self._seal(
                 self._consent_for(request, narrow_claims(request.claims, claims), now)
@@ -231,16 +254,16 @@ class ConsentManager:
         refusal = self._refusal(
             EventType.CONSENT_APPROVED, caller, {"consent_request_id": request_id}
         )
-        consent_id = self._core.storage.write(unit, on_refusal=refusal).value
+        consent_id = self._storage.write(unit, on_refusal=refusal).value
         return self.get_consent(caller, consent_id)
 
     def reject(self, caller: Caller, request_id: str) -> ConsentRequest:
         """PENDING -> REJECTED."""
 
         def unit(tx: Tx) -> None:
-            store = self._core.consents(tx.conn)
+            store = self._storage.consents(tx.conn)
             request = self._owned_request(store, caller, request_id)
-            now = self._core.clock.now()
+            now = self._clock.now()
             decided = apply_request_action(request, RequestAction.REJECT, now)
             store.update_request(decided, expected_state=RequestState.PENDING)
             self._feed(tx, request, None, RequestState.REJECTED, now)
@@ -249,18 +272,18 @@ class ConsentManager:
         refusal = self._refusal(
             EventType.CONSENT_REJECTED, caller, {"consent_request_id": request_id}
         )
-        self._core.storage.write(unit, on_refusal=refusal)
+        self._storage.write(unit, on_refusal=refusal)
         return self.get_request(caller, request_id)
 
     def change(self, caller: Caller, consent_id: str, action: ConsentAction) -> Consent:
         """Pause, resume or revoke a consent the caller owns."""
 
         def unit(tx: Tx) -> None:
-            store = self._core.consents(tx.conn)
+            store = self._storage.consents(tx.conn)
             consent = store.get_consent(ConsentId(consent_id))
             if consent.owner != caller.subject:
                 raise DomainError(Reason.NOT_CONSENT_OWNER, "only the owner may change a consent")
-            now = self._core.clock.now()
+            now = self._clock.now()
             current = _lifecycle_state(consent, now)
             target = next_consent_state(current, action)
             store.update_consent(
@@ -273,7 +296,7 @@ class ConsentManager:
             tx.emit(self._event(_ACTION_EVENT[action], caller, request, consent, now))
 
         refusal = self._refusal(_ACTION_EVENT[action], caller, {"consent_id": consent_id})
-        self._core.storage.write(unit, on_refusal=refusal)
+        self._storage.write(unit, on_refusal=refusal)
         return self.get_consent(caller, consent_id)
 
     # -- helpers -------------------------------------------------------------------------------
@@ -284,7 +307,7 @@ class ConsentManager:
         """At most ``max_pending_requests`` undecided requests per (bank, owner): a bank cannot
         bury other banks' requests in the owner's inbox. Counted in the unit of work that adds
         the request (units are serialized, on PostgreSQL across replicas too)."""
-        limit = self._core.config.max_pending_requests
+        limit = self._max_pending_requests
         if store.count_pending_requests(request.owner, request.grantee, now) >= limit:
             raise DomainError(
                 Reason.TOO_MANY_PENDING_REQUESTS,
@@ -305,7 +328,7 @@ class ConsentManager:
     def _consent_for(
         self, request: ConsentRequest, claims: tuple[str, ...], now: datetime
     ) -> Consent:
-        purpose = self._core.catalog.purpose(request.domain, request.purpose)
+        purpose = self._catalog.purpose(request.domain, request.purpose)
         return Consent(
             id=ConsentId(new_id("cs")),
             request_id=request.id,
@@ -327,7 +350,7 @@ class ConsentManager:
         )
 
     def _seal(self, consent: Consent) -> Consent:
-        kid, key = self._core.keyring.current_signing_key()
+        kid, key = self._keyring.current_signing_key()
         return seal_consent(consent, private_key=key, kid=kid)
 
     def _feed(
@@ -339,8 +362,8 @@ class ConsentManager:
         now: datetime,
     ) -> None:
         event = ConsentEvent(0, request.id, consent_id, request.grantee, request.owner, state, now)
-        self._core.consents(tx.conn).append_event(event)
-        self._core.notify_consent_events()
+        self._storage.consents(tx.conn).append_event(event)
+        self._consent_changes.notify()
 
     def _event(
         self,
@@ -350,7 +373,7 @@ class ConsentManager:
         consent: Consent | None,
         now: datetime,
     ) -> AuditEvent:
-        return self._core.trail.event(
+        return self._trail.event(
             kind,
             now=now,
             role=caller.role,
@@ -370,9 +393,9 @@ class ConsentManager:
         self, kind: EventType, caller: Caller, objects: dict[str, str]
     ) -> Callable[[DomainError], list[AuditEvent]]:
         def build(error: DomainError, counted: Mapping[str, str]) -> AuditEvent:
-            return self._core.trail.event(
+            return self._trail.event(
                 kind,
-                now=self._core.clock.now(),
+                now=self._clock.now(),
                 role=caller.role,
                 actor=caller.subject,
                 subject=self._subject_of(objects),
@@ -382,12 +405,12 @@ class ConsentManager:
 
         # Within the caller's refusal budget (gateway.usecases.refusal_budget), like attestation
         # refusals.
-        budget = self._core.refusal_budget
+        budget = self._refusal_budget
         return budgeted_hook(budget, caller.role, caller.subject, build, objects)
 
     def _subject_of(self, objects: dict[str, str]) -> str | None:
         """The owner a refused attempt was about, if the request or consent exists."""
-        store = self._core.consents(self._core.storage.read())
+        store = self._storage.consents(self._storage.read())
         try:
             if "consent_id" in objects:
                 return store.get_consent(ConsentId(objects["consent_id"])).owner

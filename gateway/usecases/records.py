@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -25,13 +26,18 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from attestgate.audit.events import EventType
 from attestgate.audit.sequencer import Tx
 from attestgate.audit.sql import Connection
+from attestgate.consent.catalog import Catalog
 from attestgate.consent.fx import FxRateTable
 from attestgate.consent.policy import validate_record
+from attestgate.gateway.common.clock import Clock
+from attestgate.gateway.persistence.storage import Storage
+from attestgate.gateway.persistence.vault import RecordVault
 from attestgate.gateway.usecases import erasure, idempotency, provider_access
+from attestgate.gateway.usecases.caller import Caller
 from attestgate.gateway.usecases.consents import check_id
-from attestgate.gateway.usecases.context import Caller, Core
 from attestgate.gateway.usecases.idempotency import IdempotencyKey
-from attestgate.gateway.usecases.providers import Provider
+from attestgate.gateway.usecases.providers import Provider, ProviderRegistry
+from attestgate.gateway.usecases.trail import Trail
 from attestgate.protocol.jose import (
     JoseError,
     json_loads,
@@ -92,30 +98,50 @@ def latest_fx_table(conn: Connection) -> FxRateTable | None:
 class RecordManager:
     """Uploads and erasure by providers."""
 
-    def __init__(self, core: Core) -> None:
-        self._core = core
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        clock: Clock,
+        catalog: Catalog,
+        vault: RecordVault,
+        trail: Trail,
+        providers: ProviderRegistry,
+        fx_rates_role: str,
+        token_leeway: timedelta,
+        data_dir: Path,
+    ) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._catalog = catalog
+        self._vault = vault
+        self._trail = trail
+        self._providers = providers
+        self._fx_rates_role = fx_rates_role  # the role an FX rate table upload needs
+        self._token_leeway = token_leeway  # clock skew allowed on a table's effective_at
+        self._data_dir = data_dir  # named in the "grant the role" hint of a refusal
 
     def put_record(self, caller: Caller, signed: str, key: IdempotencyKey | None) -> RecordReceipt:
         """Verify, validate and seal a new record version."""
         provider, payload = self._verified_payload(caller, signed, "signed_record")
         domain = _text(payload, "domain")
-        role = self._core.catalog.domain(domain).provider_role
+        role = self._catalog.domain(domain).provider_role
         provider_access.require_role(
-            provider, role, f"upload {domain} records", data_dir=self._core.config.data_dir
+            provider, role, f"upload {domain} records", data_dir=self._data_dir
         )
         subject = check_id("signed_record.subject", _text(payload, "subject"))
         record_id = check_id("signed_record.record_id", _text(payload, "record_id"))
         fields = payload.get("fields")
         if not isinstance(fields, dict):
             raise invalid_argument(FieldViolation("signed_record.fields", "must be an object"))
-        normalized = validate_record(self._core.catalog, domain, fields)
-        now = self._core.clock.now()
+        normalized = validate_record(self._catalog, domain, fields)
+        now = self._clock.now()
 
         def unit(tx: Tx) -> int:
             replay = idempotency.lookup(tx.conn, key)
             if replay is not None:
                 return int(replay)
-            version = self._core.vault.put(
+            version = self._vault.put(
                 tx.conn,
                 domain=domain,
                 record_id=record_id,
@@ -125,7 +151,7 @@ class RecordManager:
                 now=now,
             )
             objects = {
-                **self._core.trail.record_objects(domain, record_id),
+                **self._trail.record_objects(domain, record_id),
                 "version": str(version),
                 "provider_role": role,
             }
@@ -133,7 +159,7 @@ class RecordManager:
             idempotency.remember(tx.conn, key, str(version).encode(), now.isoformat())
             return version
 
-        committed = self._core.storage.write(unit)
+        committed = self._storage.write(unit)
         version = committed.value
         index = committed.log_indices[0] if committed.log_indices else -1
         return RecordReceipt(domain, record_id, version, now, index)
@@ -141,9 +167,9 @@ class RecordManager:
     def put_fx_rates(self, caller: Caller, signed: str, key: IdempotencyKey | None) -> FxReceipt:
         """Verify and store an FX rate table (used by covers_amount)."""
         provider, payload = self._verified_payload(caller, signed, "signed_rates")
-        role = self._core.config.fx_rates_role
+        role = self._fx_rates_role
         provider_access.require_role(
-            provider, role, "upload FX rate tables", data_dir=self._core.config.data_dir
+            provider, role, "upload FX rate tables", data_dir=self._data_dir
         )
         table_id = check_id("signed_rates.table_id", _text(payload, "table_id"))
         rates = payload.get("rates")
@@ -153,9 +179,9 @@ class RecordManager:
             table = FxRateTable(id=table_id, rates=rates, base=str(payload.get("base", "CNY")))
         except ValueError as exc:
             raise invalid_argument(FieldViolation("signed_rates.rates", str(exc))) from None
-        now = self._core.clock.now()
+        now = self._clock.now()
         effective = provider_access.effective_at(
-            payload.get("effective_at"), now=now, leeway=self._core.config.token_leeway
+            payload.get("effective_at"), now=now, leeway=self._token_leeway
         )
 
         def unit(tx: Tx) -> None:
@@ -177,7 +203,7 @@ class RecordManager:
             tx.emit(self._event(EventType.FX_RATES_PUT, caller, None, objects, now))
             idempotency.remember(tx.conn, key, b"{}", now.isoformat())
 
-        committed = self._core.storage.write(unit)
+        committed = self._storage.write(unit)
         index = committed.log_indices[0] if committed.log_indices else -1
         return FxReceipt(table.id, len(table.rates), now, index)
 
@@ -187,19 +213,17 @@ class RecordManager:
         """Crypto-shred a subject's records of the caller's own domains (those whose
         ``provider_role`` it holds) and log a deletion receipt."""
         check_id("subject", subject)
-        provider = self._core.providers.provider(caller.subject)
-        scope = provider_access.erasable_domains(
-            provider, self._core.catalog, data_dir=self._core.config.data_dir
-        )
-        now = self._core.clock.now()
+        provider = self._providers.provider(caller.subject)
+        scope = provider_access.erasable_domains(provider, self._catalog, data_dir=self._data_dir)
+        now = self._clock.now()
 
         def unit(tx: Tx) -> int:
             replay = idempotency.lookup(tx.conn, key)
             if replay is not None:
                 return int(replay)
-            erased = self._core.vault.erase(tx.conn, subject, now, domains=scope)
+            erased = self._vault.erase(tx.conn, subject, now, domains=scope)
             erasure.forget_subject(
-                tx.conn, self._core.vault, self._core.trail, subject, scope
+                tx.conn, self._vault, self._trail, subject, scope
             )  # what refers to them
             objects = {
                 "records_erased": str(erased),
@@ -210,10 +234,10 @@ class RecordManager:
             idempotency.remember(tx.conn, key, str(erased).encode(), now.isoformat())
             return erased
 
-        committed = self._core.storage.write(unit)
-        erasure.scrub_files(self._core.storage)
+        committed = self._storage.write(unit)
+        erasure.scrub_files(self._storage)
         index = committed.log_indices[0] if committed.log_indices else -1
-        pseudonym = self._core.trail.pseudonym(subject)
+        pseudonym = self._trail.pseudonym(subject)
         return ErasureReceipt(pseudonym, committed.value, now, index)
 
     # -- helpers -------------------------------------------------------------------------------
@@ -234,7 +258,7 @@ class RecordManager:
             raise DomainError(
                 Reason.UNKNOWN_PROVIDER, "the upload must be signed with the caller's provider key"
             )
-        provider = self._core.providers.provider(caller.subject)  # else UNKNOWN_PROVIDER
+        provider = self._providers.provider(caller.subject)  # else UNKNOWN_PROVIDER
         public_key = provider.key  # its type fixes the algorithm, never the token's header
         if isinstance(public_key, ed25519.Ed25519PublicKey):
             algorithm, valid = "EdDSA", verify_eddsa(jws, public_key)
@@ -260,7 +284,7 @@ class RecordManager:
         objects: Mapping[str, str],
         now: datetime,
     ) -> Any:
-        return self._core.trail.event(
+        return self._trail.event(
             kind, now=now, role=caller.role, actor=caller.subject, subject=subject, objects=objects
         )
 

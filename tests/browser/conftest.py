@@ -23,9 +23,10 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from attestgate.gateway.app import GatewayParts
 from attestgate.gateway.common.clock import Clock
+from attestgate.gateway.portal.auditview import LogView
 from attestgate.gateway.testing import LocalGateway, start_local_gateway
-from attestgate.gateway.usecases.context import Core
 from attestgate.protocol.jose import public_jwk
 from attestgate.v1 import (
     attestation_pb2,
@@ -62,9 +63,15 @@ class Deployment:
     channel: grpc.Channel
 
     @property
-    def core(self) -> Core:
+    def parts(self) -> GatewayParts:
         """The gateway's collaborators."""
-        return self.local.core
+        return self.local.parts
+
+    @property
+    def log_view(self) -> LogView:
+        """The audit log as the portal's regulator pages read it."""
+        parts = self.parts
+        return LogView(parts.storage, parts.log, parts.keyring, parts.config.log_origin)
 
     @property
     def portal_url(self) -> str:
@@ -88,9 +95,9 @@ class Deployment:
         """Block until a signed checkpoint covers every committed log entry."""
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            conn = self.core.storage.read()
-            latest = self.core.log.latest_checkpoint(conn)
-            if latest is not None and latest.size >= self.core.log.size(conn):
+            conn = self.parts.storage.read()
+            latest = self.parts.log.latest_checkpoint(conn)
+            if latest is not None and latest.size >= self.parts.log.size(conn):
                 return
             time.sleep(0.02)
         raise AssertionError("no checkpoint covered the log within 10 s")

@@ -150,7 +150,7 @@ def test_regulator_opens_an_event_and_sees_it_verified(
     browser.find_element(By.ID, "receipt").click()
     receipt = _downloaded(downloads)
     entry, checkpoint = verify_receipt(
-        receipt.read_text(), vkey=_log_vkey(deployment), origin=deployment.core.config.log_origin
+        receipt.read_text(), vkey=_log_vkey(deployment), origin=deployment.parts.config.log_origin
     )
     assert b'"consent.requested"' in entry.data
     assert checkpoint.size > 0
@@ -186,7 +186,7 @@ def _downloaded(folder: Path) -> Path:
 def _log_vkey(deployment: Deployment) -> str:
     from attestgate.gateway.portal.auditview import log_verifier  # noqa: PLC0415
 
-    return log_verifier(deployment.core).vkey
+    return log_verifier(deployment.log_view).vkey
 
 
 def test_the_language_switch_shows_chinese(deployment: Deployment, browser: Any) -> None:

@@ -91,11 +91,11 @@ def test_unknown_events_are_404(deployment: Deployment) -> None:
 
 
 def test_the_proof_check_fails_under_another_log_key(deployment: Deployment) -> None:
-    core = deployment.core
-    right = log_verifier(core)
-    wrong = NoteSigner.generate(core.config.log_origin).verifier()
-    assert prove_event(core, 0, right).verified
-    failed = prove_event(core, 0, wrong)
+    view = deployment.log_view
+    right = log_verifier(view)
+    wrong = NoteSigner.generate(view.origin).verifier()
+    assert prove_event(view, 0, right).verified
+    failed = prove_event(view, 0, wrong)
     assert not failed.verified
     assert not failed.pending
     assert "signature" in failed.problem

@@ -149,7 +149,7 @@ class Harness:
 
     def state(self) -> State:
         """What a refused call must leave as it was."""
-        conn = self.gw.core.storage.read()
+        conn = self.gw.parts.storage.read()
         digest = hashlib.sha256()
         for table in STATE_TABLES:
             rows = conn.execute(f"SELECT * FROM {table}").fetchall()
@@ -160,7 +160,7 @@ class Harness:
 
     def decisions_since(self, size: int) -> list[str]:
         """The ``decision`` of every audit event appended at or after index ``size``."""
-        conn = self.gw.core.storage.read()
+        conn = self.gw.parts.storage.read()
         rows = conn.execute(
             "SELECT data FROM audit_leaves WHERE idx >= ? ORDER BY idx", (size,)
         ).fetchall()

@@ -177,7 +177,7 @@ REDEEM = next(r for r in UNARY_RPCS if r.name == "RedeemAttestation")
 @settings(FUZZ, max_examples=150)
 @given(data=st.data())
 def test_redeem_refuses_fuzzed_presentations_cleanly(harness: Harness, data: st.DataObject) -> None:
-    kid, key = harness.gw.core.keyring.current_signing_key()
+    kid, key = harness.gw.parts.keyring.current_signing_key()
     presentation, _ = data.draw(tokens(key, str(kid)))
     request = attestation_pb2.RedeemAttestationRequest(
         presentation=presentation, transaction_ref="tx-1"

@@ -137,9 +137,9 @@ _LIST_ACTIVITY = next(r for r in RPCS if r.name == "ListActivity")
 @settings(FUZZ, max_examples=60)
 @given(data=st.data())
 def test_fuzzed_tokens_over_grpc(harness: Harness, data: st.DataObject) -> None:
-    claims = data.draw(claim_sets(harness.gw.core.keyring.dev_issuer_name))
+    claims = data.draw(claim_sets(harness.gw.parts.keyring.dev_issuer_name))
     harness.metadata["fuzzed"] = (
-        ("authorization", f"Bearer {_signed(harness.gw.core.keyring, claims)}"),
+        ("authorization", f"Bearer {_signed(harness.gw.parts.keyring, claims)}"),
     )
     outcome = harness.call(_LIST_ACTIVITY, "fuzzed", consent_pb2.ListActivityRequest())
     assert outcome.code in ("OK", "UNAUTHENTICATED", "PERMISSION_DENIED"), (claims, outcome)

@@ -202,7 +202,7 @@ def test_mutual_tls_with_a_certificate_bound_token(tmp_path: Path, clock: FixedC
         (tmp_path / "bank.key").write_bytes(key_pem)
         der = x509.load_pem_x509_certificate(cert_pem).public_bytes(serialization.Encoding.DER)
         token = issue_dev_token(
-            gw.core.keyring,
+            gw.parts.keyring,
             role="bank",
             sub="bank-a",
             ttl=timedelta(hours=1),

@@ -37,13 +37,13 @@ def data_dir(tmp_path: Path) -> Path:
     config = GatewayConfig(data_dir=directory, listen="127.0.0.1:0", insecure=True)
     gateway = build_gateway(config)
     gateway.start()
-    core = gateway.core
+    parts = gateway.parts
     for n in range(40):
 
         def unit(tx: Tx, n: int = n) -> None:
             tx.emit(_event(n))
 
-        core.storage.write(unit)
+        parts.storage.write(unit)
     gateway.stop(0)
     return directory
 

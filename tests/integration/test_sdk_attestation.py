@@ -203,7 +203,7 @@ def test_verify_refreshes_jwks_after_key_rotation(gw: LiveGateway) -> None:
     consent = registry_consent(gw, bank)
     assert bank.verify(bank.issue(consent.id).token)  # caches the JWKS
     old_kids = {key["kid"] for key in bank.issuer_keys()["keys"]}
-    gw.core.keyring.rotate_signing_key(gw.clock.now())
+    gw.parts.keyring.rotate_signing_key(gw.clock.now())
     token = bank.issue(consent.id).token
     assert bank.verify(token) == {"status": "CLOSURE", "in_good_standing": True}
     assert {key["kid"] for key in bank.issuer_keys()["keys"]} > old_kids

@@ -50,7 +50,7 @@ def test_a_blocked_unit_of_work_makes_the_gateway_not_serving_until_it_returns(
     def unit(tx: Tx) -> None:
         stuck_unit_of_work(entered, release)
 
-    writer = threading.Thread(target=gw.core.storage.write, args=(unit,))
+    writer = threading.Thread(target=gw.parts.storage.write, args=(unit,))
     caplog.set_level(logging.ERROR, logger="attestgate.writer_watch")
     writer.start()
     try:

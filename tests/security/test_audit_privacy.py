@@ -25,8 +25,8 @@ import pytest
 
 from attestgate.audit.events import AuditEvent
 from attestgate.consent.fields import FieldType
+from attestgate.gateway.app import GatewayParts
 from attestgate.gateway.ops.cli import main
-from attestgate.gateway.usecases.context import Core
 from attestgate.sdk import OwnerClient, TlsConfig
 from tests.browser.conftest import Deployment
 from tests.browser.test_portal_http import Client
@@ -59,15 +59,15 @@ def _mentions(text: str, secret: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(secret)}(?![\w-])", text) is not None
 
 
-def collect_secrets(core: Core) -> Secrets:
-    conn = core.storage.read()
+def collect_secrets(parts: GatewayParts) -> Secrets:
+    conn = parts.storage.read()
     subjects = {
         str(r[0])
         for r in conn.execute(
             "SELECT owner FROM consent_requests UNION SELECT owner FROM consents"
         ).fetchall()
     }
-    public = {n for n, d in core.catalog.domains.items() if d.record_id_public}
+    public = {n for n, d in parts.catalog.domains.items() if d.record_id_public}
     rows = conn.execute("SELECT DISTINCT domain, record_id, subject_ref FROM records").fetchall()
     record_ids = {str(rid) for domain, rid, _ in rows if domain not in public}
     refs = {
@@ -76,11 +76,11 @@ def collect_secrets(core: Core) -> Secrets:
             "SELECT transaction_ref FROM attestations WHERE transaction_ref IS NOT NULL"
         ).fetchall()
     }
-    owner_of = {core.trail.pseudonym(s): s for s in subjects}
+    owner_of = {parts.trail.pseudonym(s): s for s in subjects}
     values: set[str] = set()
     for domain, record_id, ref in rows:
-        record = core.vault.get(conn, domain=domain, subject=owner_of[ref], record_id=record_id)
-        spec = core.catalog.domain(domain)
+        record = parts.vault.get(conn, domain=domain, subject=owner_of[ref], record_id=record_id)
+        spec = parts.catalog.domain(domain)
         for name, value in record.fields.items():
             text = str(value)
             if spec.fields[name].type is FieldType.ENUM or isinstance(value, bool):
@@ -90,8 +90,8 @@ def collect_secrets(core: Core) -> Secrets:
     return Secrets(subjects, record_ids, refs, values)
 
 
-def leaves(core: Core) -> list[str]:
-    conn = core.storage.read()
+def leaves(parts: GatewayParts) -> list[str]:
+    conn = parts.storage.read()
     return [AuditEvent.from_json(bytes(r[0])).leaf.decode() for r in
             conn.execute("SELECT data FROM audit_leaves ORDER BY idx").fetchall()]  # fmt: skip
 
@@ -132,15 +132,15 @@ def test_no_subject_record_id_transaction_ref_or_value_in_leaves_or_pages(
         code = main(["demo", "--target", site.target, "--data-dir", str(site.config.data_dir)])
     assert code == 0, out.getvalue()[-3000:]
     run_quickstart(site, monkeypatch)
-    core: Core = site.gateway.core
-    secrets = collect_secrets(core)
+    parts = site.gateway.parts
+    secrets = collect_secrets(parts)
     # The scan can only fail if it looks for the right things: the quickstart's own data is there.
     assert "alice" in secrets.subjects
     assert len(secrets.subjects) >= 5  # alice and the demo's four owners
     assert "inc-2025-000417" in secrets.record_ids
     assert {"fx-0001"} <= secrets.transaction_refs
     assert {"61234500", "ACME Shenzhen", "91440300TAX0001"} <= secrets.values
-    log = leaves(core)
+    log = leaves(parts)
     assert len(log) > 40
     problems = [(i, secrets.found_in(leaf)) for i, leaf in enumerate(log)]
     assert [p for p in problems if p[1]] == []

@@ -81,7 +81,7 @@ def test_a_flood_of_forged_presentations_writes_bounded_hashed_leaves(world: Wor
     assert len(events) == len(flood) + 1
     assert accounted(events) == BURST + 1
     # What the log left out is what the metric counts.
-    assert world.gw.core.refusal_budget.suppressed_total == BURST + 1 - len(events)
+    assert world.gw.parts.refusal_budget.suppressed_total == BURST + 1 - len(events)
     for event in events:
         leaf = repr(event)
         assert FORGED_JTI_MARK not in leaf
@@ -129,7 +129,7 @@ def test_a_refusal_names_the_owner_only_for_the_attestation_s_holder(world: Worl
         nonce=redemption_nonce(attestation.jti, "fx-1"),
         now=now,
     )
-    owner = world.gw.core.trail.pseudonym("alice")
+    owner = world.gw.parts.trail.pseudonym("alice")
     with world.channel() as channel:
         _, stub, _ = world.stubs(channel)
         for bank, subject in (("bank-b", None), ("bank-a", owner)):

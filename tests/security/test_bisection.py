@@ -191,6 +191,6 @@ def test_concurrent_issues_never_exceed_the_budget_across_postgres_replicas(
     consents = [approved(first, first.bank) for _ in range(CONCURRENT)]
     banks = [world.bank for world in replicas]  # alternate: half the calls go to each replica
     assert_budget_held(race(banks, consents), BUDGET.count)
-    conn = first.gw.core.storage.read()
+    conn = first.gw.parts.storage.read()
     (used,) = conn.execute("SELECT SUM(used) FROM evaluation_budgets").fetchone()
     assert used == BUDGET.count

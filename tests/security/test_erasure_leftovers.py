@@ -71,7 +71,7 @@ def _pledge_attestation(gw: LiveGateway) -> tuple[Any, Any]:
 def _stored_bytes(gw: LiveGateway) -> bytes:
     """Everything the database holds: the SQLite files, or every row of every PostgreSQL table."""
     if gw.config.db.startswith("postgresql"):
-        conn = gw.core.storage.read()
+        conn = gw.parts.storage.read()
         tables = conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
         ).fetchall()
@@ -147,7 +147,7 @@ def test_an_income_erasure_leaves_no_record_id_and_keeps_the_owner_s_pseudonym(
         assert value.encode() not in stored, value
     refusal = _last_leaf(gw)
     assert refusal.decision.value == "deny"
-    assert refusal.subject == gw.core.trail.pseudonym(SUBJECT)
+    assert refusal.subject == gw.parts.trail.pseudonym(SUBJECT)
 
 
 def _income_consent(gw: LiveGateway, bank: Any) -> Any:
@@ -159,14 +159,14 @@ def _income_consent(gw: LiveGateway, bank: Any) -> Any:
 
 
 def _last_leaf(gw: LiveGateway) -> AuditEvent:
-    conn = gw.core.storage.read()
+    conn = gw.parts.storage.read()
     (data,) = conn.execute("SELECT data FROM audit_leaves ORDER BY idx DESC LIMIT 1").fetchone()
     return AuditEvent.from_json(bytes(data))
 
 
 def test_the_erased_owner_prefix_is_reserved(gw: LiveGateway) -> None:
     """Nobody can ask for, or sign in as, the tombstone of an erased owner's consents."""
-    tombstone = "erased:" + gw.core.trail.pseudonym(SUBJECT)
+    tombstone = "erased:" + gw.parts.trail.pseudonym(SUBJECT)
     with pytest.raises(errors.InvalidArgument, match="reserved"):
         gw.bank("bank-a").request_consent(
             owner=tombstone, domain="patent", purpose="ip_pledge_loan", claims=CLAIMS,

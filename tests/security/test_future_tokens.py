@@ -21,9 +21,9 @@ from tests.security.world import World
 def _token(world: World, **offsets: timedelta) -> str:
     now = world.gw.clock.now()
     times = {name: int((now + offset).timestamp()) for name, offset in offsets.items()}
-    kid, key = world.gw.core.keyring.dev_issuer_key
+    kid, key = world.gw.parts.keyring.dev_issuer_key
     expires = int((now + timedelta(hours=2)).timestamp())
-    claims = {"iss": world.gw.core.keyring.dev_issuer_name, "sub": "alice", "aud": "attestgate",
+    claims = {"iss": world.gw.parts.keyring.dev_issuer_name, "sub": "alice", "aud": "attestgate",
               "role": "owner", "exp": expires, **times}  # fmt: skip
     return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid})
 

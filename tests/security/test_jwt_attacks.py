@@ -26,19 +26,19 @@ from tests.security.world import World, reason_of
 
 def _as_running(world: World) -> RunningGateway:
     gw = world.gw
-    return RunningGateway(gw.gateway.server, gw.config, gw.core.keyring, gw.clock)
+    return RunningGateway(gw.gateway.server, gw.config, gw.parts.keyring, gw.clock)
 
 
 def _claims(world: World) -> dict[str, Any]:
     now = int(world.gw.clock.now().timestamp())
-    return {"iss": world.gw.core.keyring.dev_issuer_name, "sub": "bank-a", "aud": "attestgate",
+    return {"iss": world.gw.parts.keyring.dev_issuer_name, "sub": "bank-a", "aud": "attestgate",
             "role": "bank", "iat": now, "nbf": now, "exp": now + 600}  # fmt: skip
 
 
 def _embedded_jwk(world: World) -> str:
     # The attacker signs with its own key and ships it in the header (CVE-2018-0114 style).
     key = ed25519.Ed25519PrivateKey.generate()
-    kid, _ = world.gw.core.keyring.dev_issuer_key
+    kid, _ = world.gw.parts.keyring.dev_issuer_key
     raw = key.public_key().public_bytes_raw()
     jwk = {"kty": "OKP", "crv": "Ed25519", "x": base64.urlsafe_b64encode(raw).decode().rstrip("=")}
     return jwt.encode(_claims(world), key, algorithm="EdDSA", headers={"kid": kid, "jwk": jwk})

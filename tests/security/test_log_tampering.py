@@ -27,7 +27,7 @@ def _put(gw: LiveGateway, *subjects: str) -> int:
             domain="income", subject=subject, record_id=f"inc-{subject}", fields=live.INCOME_FIELDS
         )
     regulator = gw.regulator()
-    size = gw.core.storage.read().execute("SELECT COUNT(*) FROM audit_leaves").fetchone()[0]
+    size = gw.parts.storage.read().execute("SELECT COUNT(*) FROM audit_leaves").fetchone()[0]
     assert live.wait_for_checkpoint(regulator, int(size)).size == size
     return int(size)
 

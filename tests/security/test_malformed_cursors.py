@@ -104,8 +104,8 @@ def test_the_largest_cursor_is_still_accepted(world: World) -> None:
 
 def _token_with_sub(world: World, sub: str) -> str:
     now = int(world.gw.clock.now().timestamp())
-    kid, key = world.gw.core.keyring.dev_issuer_key
-    claims = {"iss": world.gw.core.keyring.dev_issuer_name, "sub": sub, "aud": "attestgate",
+    kid, key = world.gw.parts.keyring.dev_issuer_key
+    claims = {"iss": world.gw.parts.keyring.dev_issuer_name, "sub": sub, "aud": "attestgate",
               "role": "owner", "iat": now, "exp": now + 600}  # fmt: skip
     return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid})
 

@@ -38,7 +38,7 @@ def _client_cert(gw: LiveGateway, name: str, folder: Path) -> tuple[Path, Path]:
 def _bound_token(gw: LiveGateway, role: str, sub: str, cert: Path) -> str:
     der = x509.load_pem_x509_certificate(cert.read_bytes()).public_bytes(serialization.Encoding.DER)
     return issue_dev_token(
-        gw.core.keyring,
+        gw.parts.keyring,
         role=role,
         sub=sub,
         ttl=timedelta(hours=1),
@@ -71,7 +71,7 @@ def mtls(tmp_path: Path, clock: FixedClock) -> Iterator[tuple[LiveGateway, dict[
 
 
 def _pending(gw: LiveGateway, request_id: str) -> bool:
-    conn = gw.core.storage.read()
+    conn = gw.parts.storage.read()
     (state,) = conn.execute(
         "SELECT state FROM consent_requests WHERE id = ?", (request_id,)
     ).fetchone()

@@ -138,8 +138,8 @@ def test_a_forged_overwrite_of_the_income_record_is_refused(
     attestation = world.issue()
     assert attestation.claims["covers_amount"] is True  # still alice's real income
     assert (
-        world.gw.core.vault.get(
-            world.gw.core.storage.read(), domain="income", subject="alice", record_id="inc-2025"
+        world.gw.parts.vault.get(
+            world.gw.parts.storage.read(), domain="income", subject="alice", record_id="inc-2025"
         ).fields["after_tax_income"]
         == live.INCOME_FIELDS["after_tax_income"]
     )
@@ -191,11 +191,11 @@ def test_erasure_covers_only_the_erasers_domains(
             next(d for d, r in DOMAIN_ROLES.items() if r == role),
         )
         erased = {d for d, r in DOMAIN_ROLES.items() if r == role}
-    conn = world.gw.core.storage.read()
+    conn = world.gw.parts.storage.read()
     for domain, owner_role in DOMAIN_ROLES.items():
         if domain in erased:
             with pytest.raises(DomainError) as gone:
-                world.gw.core.vault.get(conn, domain=domain, subject=subject, record_id=None)
+                world.gw.parts.vault.get(conn, domain=domain, subject=subject, record_id=None)
             assert gone.value.reason == Reason.DATA_ERASED
             with pytest.raises(errors.DataErased):  # later uploads there stay refused
                 providers[owner_role].put_record(
@@ -203,7 +203,7 @@ def test_erasure_covers_only_the_erasers_domains(
                     fields=fields_of(domain, subject),
                 )  # fmt: skip
         else:
-            record = world.gw.core.vault.get(conn, domain=domain, subject=subject, record_id=None)
+            record = world.gw.parts.vault.get(conn, domain=domain, subject=subject, record_id=None)
             assert record.version == 1  # untouched by another domain's erasure
 
 
@@ -261,7 +261,7 @@ def test_fx_tables_cannot_go_back_in_time(
         metadata=world.metadata("provider", "raw-fx"),
     )
     (stored,) = (
-        world.gw.core.storage.read()
+        world.gw.parts.storage.read()
         .execute("SELECT effective_at FROM fx_rates WHERE table_id = 'fx-order-3'")
         .fetchone()
     )

@@ -16,7 +16,7 @@ from tests.security.world import World
 
 def _consumed(world: World) -> int:
     row = (
-        world.gw.core.storage.read()
+        world.gw.parts.storage.read()
         .execute("SELECT consumed FROM capacity WHERE record_id = 'inc-2025'")
         .fetchone()
     )

@@ -36,7 +36,7 @@ def _redeem(world: World, presentation: str, ref: str = "fx-1") -> str:
 
 def test_a_bearer_token_for_another_gateway(world: World) -> None:
     token = issue_dev_token(
-        world.gw.core.keyring, role="bank", sub="bank-a", ttl=timedelta(hours=1),
+        world.gw.parts.keyring, role="bank", sub="bank-a", ttl=timedelta(hours=1),
         now=world.gw.clock.now(), audience="another-gateway",
     )  # fmt: skip
     with world.channel() as channel:

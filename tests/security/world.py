@@ -65,7 +65,7 @@ class World:
 
     def snapshot(self) -> str:
         """A digest of every state table (not the audit log)."""
-        conn = self.gw.core.storage.read()
+        conn = self.gw.parts.storage.read()
         digest = hashlib.sha256()
         for table in STATE_TABLES:
             rows = conn.execute(f"SELECT * FROM {table}").fetchall()
@@ -74,14 +74,14 @@ class World:
 
     def log_size(self) -> int:
         """Leaves in the audit log."""
-        conn = self.gw.core.storage.read()
+        conn = self.gw.parts.storage.read()
         (size,) = conn.execute("SELECT COUNT(*) FROM audit_leaves").fetchone()
         return int(size)
 
     def events_since(self, size: int) -> list[dict[str, Any]]:
         """The audit events appended at or after index ``size``."""
         rows = (
-            self.gw.core.storage.read()
+            self.gw.parts.storage.read()
             .execute("SELECT data FROM audit_leaves WHERE idx >= ? ORDER BY idx", (size,))
             .fetchall()
         )

@@ -9,10 +9,11 @@ from typing import Any
 
 import grpc
 
+from attestgate.gateway.common.clock import Clock
+from attestgate.gateway.common.keys import KeyRing
 from attestgate.gateway.persistence.ledger import AttestationState
 from attestgate.gateway.transport.services import wire
 from attestgate.gateway.usecases.attestations.manager import AttestationManager, IssuedAttestation
-from attestgate.gateway.usecases.context import Core
 from attestgate.protocol.encoding import EncodingError, json_object
 from attestgate.protocol.reasons import FieldViolation, invalid_argument
 from attestgate.v1 import attestation_pb2, attestation_pb2_grpc
@@ -56,9 +57,13 @@ def _holder_jwk(text: str) -> dict[str, Any]:
 class AttestationServicer(attestation_pb2_grpc.AttestationServiceServicer):
     """Issue, redeem, read attestations; publish the issuer keys."""
 
-    def __init__(self, core: Core) -> None:
-        self._core = core
-        self._attestations = AttestationManager(core)
+    def __init__(
+        self, *, attestations: AttestationManager, clock: Clock, keyring: KeyRing, issuer: str
+    ) -> None:
+        self._attestations = attestations
+        self._clock = clock  # folds expiry into GetAttestation's state
+        self._keyring = keyring  # GetIssuerKeys publishes its issuer keys
+        self._issuer = issuer  # the gateway id
 
     def IssueAttestation(
         self, request: attestation_pb2.IssueAttestationRequest, context: grpc.ServicerContext
@@ -100,14 +105,14 @@ class AttestationServicer(attestation_pb2_grpc.AttestationServiceServicer):
     ) -> attestation_pb2.Attestation:
         jti = wire.parse_name("name", request.name, "attestations")
         issued = self._attestations.get(wire.caller(), jti)
-        if issued.state is AttestationState.ISSUED and issued.expires_at <= self._core.clock.now():
+        if issued.state is AttestationState.ISSUED and issued.expires_at <= self._clock.now():
             issued = replace(issued, state=AttestationState.EXPIRED)
         return attestation_message(issued)
 
     def GetIssuerKeys(
         self, request: attestation_pb2.GetIssuerKeysRequest, context: grpc.ServicerContext
     ) -> attestation_pb2.IssuerKeys:
-        jwks = self._core.keyring.issuer_jwks(self._core.clock.now())
+        jwks = self._keyring.issuer_jwks(self._clock.now())
         return attestation_pb2.IssuerKeys(
-            issuer=self._core.config.gateway_id, jwks=json.dumps(jwks, sort_keys=True)
+            issuer=self._issuer, jwks=json.dumps(jwks, sort_keys=True)
         )

@@ -8,8 +8,10 @@ from collections.abc import Iterator
 import grpc
 
 from attestgate.audit.store import StoredCheckpoint
+from attestgate.audit.tree import AuditLog
+from attestgate.gateway.common.signals import ChangeSignal
+from attestgate.gateway.persistence.storage import Storage
 from attestgate.gateway.transport.services import wire
-from attestgate.gateway.usecases.context import Core
 from attestgate.protocol.reasons import DomainError, FieldViolation, Reason, invalid_argument
 from attestgate.v1 import audit_pb2, audit_pb2_grpc
 
@@ -26,18 +28,20 @@ def checkpoint_message(origin: str, stored: StoredCheckpoint) -> audit_pb2.Check
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     """Checkpoints, entries and proofs (RFC 9162 / C2SP)."""
 
-    def __init__(self, core: Core) -> None:
-        self._core = core
+    def __init__(self, *, storage: Storage, log: AuditLog, commits: ChangeSignal) -> None:
+        self._storage = storage
+        self._log = log
+        self._commits = commits  # what WatchCheckpoints waits on
 
     def _latest(self) -> StoredCheckpoint:
-        stored = self._core.log.latest_checkpoint(self._core.storage.read())
+        stored = self._log.latest_checkpoint(self._storage.read())
         if stored is None:
             raise DomainError(Reason.CHECKPOINT_NOT_FOUND, "the log has no checkpoint yet")
         return stored
 
     @property
     def _origin(self) -> str:
-        return self._core.log.origin or ""
+        return self._log.origin or ""
 
     def GetCheckpoint(
         self, request: audit_pb2.GetCheckpointRequest, context: grpc.ServicerContext
@@ -54,7 +58,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         end = request.end or self._latest().size
         size = wire.page_size(request.page_size)
         stop = min(end, start + size)
-        entries = self._core.log.entries(self._core.storage.read(), start, stop)
+        entries = self._log.entries(self._storage.read(), start, stop)
         return audit_pb2.ListEntriesResponse(
             entries=[audit_pb2.LogEntry(index=i, data=d) for i, d in entries],
             next_page_token=wire.encode_page_token(str(stop) if stop < end else None),
@@ -63,8 +67,8 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     def GetInclusionProof(
         self, request: audit_pb2.GetInclusionProofRequest, context: grpc.ServicerContext
     ) -> audit_pb2.InclusionProof:
-        hashes = self._core.log.inclusion_proof(
-            self._core.storage.read(), request.leaf_index, request.tree_size
+        hashes = self._log.inclusion_proof(
+            self._storage.read(), request.leaf_index, request.tree_size
         )
         return audit_pb2.InclusionProof(
             leaf_index=request.leaf_index, tree_size=request.tree_size, hashes=hashes
@@ -73,8 +77,8 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     def GetConsistencyProof(
         self, request: audit_pb2.GetConsistencyProofRequest, context: grpc.ServicerContext
     ) -> audit_pb2.ConsistencyProof:
-        hashes = self._core.log.consistency_proof(
-            self._core.storage.read(), request.old_size, request.new_size
+        hashes = self._log.consistency_proof(
+            self._storage.read(), request.old_size, request.new_size
         )
         return audit_pb2.ConsistencyProof(
             old_size=request.old_size, new_size=request.new_size, hashes=hashes
@@ -85,9 +89,9 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     ) -> Iterator[audit_pb2.Checkpoint]:
         last = -1
         while context.is_active():
-            stored = self._core.log.latest_checkpoint(self._core.storage.read())
+            stored = self._log.latest_checkpoint(self._storage.read())
             if stored is not None and stored.size > last:
                 last = stored.size
                 yield checkpoint_message(self._origin, stored)
             else:
-                self._core.wait_commit(_WATCH_POLL_SECONDS)
+                self._commits.wait(_WATCH_POLL_SECONDS)

@@ -18,10 +18,10 @@ from attestgate.consent.model import (
     RequestState,
 )
 from attestgate.gateway.common.cursors import parse_cursor
+from attestgate.gateway.common.signals import ChangeSignal
 from attestgate.gateway.transport.services import wire
-from attestgate.gateway.usecases import trail
+from attestgate.gateway.usecases.activity import OwnerActivity
 from attestgate.gateway.usecases.consents import ConsentManager, RequestDraft
-from attestgate.gateway.usecases.context import Core
 from attestgate.protocol.reasons import FieldViolation, invalid_argument
 from attestgate.v1 import consent_pb2, consent_pb2_grpc
 
@@ -128,9 +128,12 @@ def _state_filter(value: int, prefix: str, enum: type[Any]) -> Any:
 class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     """Consent requests, decisions and feeds."""
 
-    def __init__(self, core: Core) -> None:
-        self._core = core
-        self._consents = ConsentManager(core)
+    def __init__(
+        self, *, consents: ConsentManager, activity: OwnerActivity, consent_changes: ChangeSignal
+    ) -> None:
+        self._consents = consents
+        self._activity = activity
+        self._consent_changes = consent_changes  # what WatchConsentEvents waits on
 
     def CreateConsentRequest(
         self, request: consent_pb2.CreateConsentRequestRequest, context: grpc.ServicerContext
@@ -233,7 +236,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
                 seq = event.seq
                 yield event_message(event)
             if not events:
-                self._core.wait_consent_events(_WATCH_POLL_SECONDS)
+                self._consent_changes.wait(_WATCH_POLL_SECONDS)
 
     def ListActivity(
         self, request: consent_pb2.ListActivityRequest, context: grpc.ServicerContext
@@ -242,10 +245,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         size = wire.page_size(request.page_size)
         position = wire.decode_page_position(request.page_token)
         start = -1 if position is None else position
-        pseudonym = self._core.trail.pseudonym(caller.subject)
-        events, cursor = trail.activity_page(
-            self._core.storage.read(), self._core.log, pseudonym, start, size
-        )
+        events, cursor = self._activity.page(caller, start, size)
         return consent_pb2.ListActivityResponse(
             entries=[activity_message(i, event) for i, event in events],
             next_page_token=wire.encode_page_token(None if cursor is None else str(cursor)),

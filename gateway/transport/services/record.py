@@ -5,7 +5,6 @@ from __future__ import annotations
 import grpc
 
 from attestgate.gateway.transport.services import wire
-from attestgate.gateway.usecases.context import Core
 from attestgate.gateway.usecases.records import RecordManager
 from attestgate.v1 import record_pb2, record_pb2_grpc
 
@@ -15,8 +14,8 @@ _SERVICE = "/attestgate.v1.RecordService/"
 class RecordServicer(record_pb2_grpc.RecordServiceServicer):
     """Provider uploads and erasure."""
 
-    def __init__(self, core: Core) -> None:
-        self._records = RecordManager(core)
+    def __init__(self, *, records: RecordManager) -> None:
+        self._records = records
 
     def PutRecord(
         self, request: record_pb2.PutRecordRequest, context: grpc.ServicerContext

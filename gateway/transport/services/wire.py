@@ -16,7 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from attestgate.gateway.common.cursors import parse_cursor
 from attestgate.gateway.transport.interceptors import current_principal
-from attestgate.gateway.usecases.context import Caller
+from attestgate.gateway.usecases.caller import Caller
 from attestgate.gateway.usecases.idempotency import IdempotencyKey
 from attestgate.protocol.encoding import EncodingError, b64url_decode, b64url_encode
 from attestgate.protocol.reasons import DomainError, FieldViolation, Reason, invalid_argument

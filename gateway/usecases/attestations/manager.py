@@ -15,27 +15,32 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from attestgate.audit.events import AuditEvent, EventType
 from attestgate.audit.sequencer import Tx
+from attestgate.consent.catalog import Catalog
 from attestgate.consent.machine import check_usable
 from attestgate.consent.model import Consent, ConsentId
 from attestgate.consent.policy import Withheld, WithheldReason, decide
 from attestgate.consent.predicates import ConsumptionKind, PredicateContext
+from attestgate.gateway.common.clock import Clock
+from attestgate.gateway.common.keys import KeyRing
 from attestgate.gateway.persistence import ledger
-from attestgate.gateway.persistence.vault import StoredRecord
+from attestgate.gateway.persistence.storage import Storage
+from attestgate.gateway.persistence.vault import RecordVault, StoredRecord
 from attestgate.gateway.usecases import idempotency
 from attestgate.gateway.usecases.attestations import budget
 from attestgate.gateway.usecases.attestations.consent_cache import ActiveConsents
 from attestgate.gateway.usecases.attestations.redeem import Redeemer, RedemptionResult
 from attestgate.gateway.usecases.attestations.refusals import RefusalAudit
 from attestgate.gateway.usecases.attestations.sdjwt_issuer import issue_sd_jwt
-from attestgate.gateway.usecases.context import Caller, Core
+from attestgate.gateway.usecases.caller import Caller
 from attestgate.gateway.usecases.erasure import refuse_erased_owner
 from attestgate.gateway.usecases.idempotency import IdempotencyKey
 from attestgate.gateway.usecases.records import latest_fx_table
+from attestgate.gateway.usecases.trail import Trail
 from attestgate.protocol.reasons import DomainError, Reason
 
 CONSENT_HASH_CLAIM = "consent_hash"
@@ -71,11 +76,31 @@ class _Evaluated:
 class AttestationManager:
     """IssueAttestation, RedeemAttestation and GetAttestation use cases."""
 
-    def __init__(self, core: Core) -> None:
-        self._core = core
-        self._refusals = RefusalAudit(core)
-        self._redeemer = Redeemer(core, self._refusals)
-        self._active = ActiveConsents(core.consents)
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        clock: Clock,
+        catalog: Catalog,
+        vault: RecordVault,
+        keyring: KeyRing,
+        trail: Trail,
+        refusals: RefusalAudit,
+        redeemer: Redeemer,
+        issuer: str,
+        attestation_ttl: timedelta,
+    ) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._catalog = catalog
+        self._vault = vault
+        self._keyring = keyring  # signs the SD-JWTs
+        self._trail = trail
+        self._refusals = refusals
+        self._redeemer = redeemer
+        self._issuer = issuer  # the gateway id, the SD-JWT's ``iss``
+        self._attestation_ttl = attestation_ttl
+        self._active = ActiveConsents(storage.consents)
 
     def redeem(self, caller: Caller, presentation: str, transaction_ref: str) -> RedemptionResult:
         """Verify the presentation and move ISSUED -> REDEEMED exactly once (``redeem.py``)."""
@@ -94,7 +119,7 @@ class AttestationManager:
         key: IdempotencyKey | None,
     ) -> IssuedAttestation:
         """Sign an attestation under an ACTIVE consent; uses one use of it."""
-        conn = self._core.storage.read()
+        conn = self._storage.read()
         replay = idempotency.lookup(conn, key)
         if replay is not None:
             return self.get(caller, replay.decode())
@@ -122,7 +147,7 @@ class AttestationManager:
             caller, EventType.ATTESTATION_REFUSED, {"consent_id": consent_id}
         )
         try:
-            jti = self._core.storage.write(unit, on_refusal=refusal).value
+            jti = self._storage.write(unit, on_refusal=refusal).value
         except DomainError:
             self._active.evict(consent_id)  # it changed since the read phase saw it
             raise
@@ -131,7 +156,7 @@ class AttestationManager:
         return _issued(row)
 
     def _usable_consent(self, conn: Any, caller: Caller, consent_id: str) -> Consent:
-        now = self._core.clock.now()
+        now = self._clock.now()
         consent = self._active.get(conn, ConsentId(consent_id), now)
         if consent.grantee != caller.subject:
             raise DomainError(Reason.NOT_CONSENT_GRANTEE, "the consent was not granted to you")
@@ -147,32 +172,32 @@ class AttestationManager:
         holder_jwk: Mapping[str, object],
         claims: Sequence[str],
     ) -> tuple[ledger.AttestationRow, list[AuditEvent], int]:
-        core, now = self._core, self._core.clock.now()
+        now = self._clock.now()
         disclosure = decide(
-            core.catalog,
+            self._catalog,
             domain=consent.domain,
             purpose=consent.purpose,
             requested=list(claims) or list(consent.claims),
             consented=consent.claims,
         )
-        record = core.vault.get(
+        record = self._vault.get(
             conn, domain=consent.domain, subject=consent.owner, record_id=consent.record.record_id
         )
         evaluated = self._evaluate(
             conn, consent, record, disclosed=disclosure.disclosed, params=params, now=now
         )
-        kid, signing_key = core.keyring.current_signing_key()
+        kid, signing_key = self._keyring.current_signing_key()
         plain: dict[str, Any] = {CONSENT_HASH_CLAIM: consent.artefact_hash, **evaluated.detail}
         issued = issue_sd_jwt(
             signing_key=signing_key,
             kid=kid,
-            issuer=core.config.gateway_id,
+            issuer=self._issuer,
             vct=f"urn:attestgate:{consent.domain}:{consent.purpose}:v1",
             holder_jwk=holder_jwk,
             disclosed=evaluated.values,  # type: ignore[arg-type]
             plain=plain,
             now=now,
-            ttl=core.config.attestation_ttl,
+            ttl=self._attestation_ttl,
         )
         response = {
             "token": issued.token,
@@ -195,7 +220,7 @@ class AttestationManager:
             transaction_ref=None,
             response=json.dumps(response, sort_keys=True).encode(),
         )
-        event = core.trail.event(
+        event = self._trail.event(
             EventType.ATTESTATION_ISSUED,
             now=now,
             role="bank",
@@ -217,7 +242,7 @@ class AttestationManager:
         params: Mapping[str, object],
         now: datetime,
     ) -> _Evaluated:
-        catalog = self._core.catalog
+        catalog = self._catalog
         fields = catalog.domain(consent.domain).fields
         ctx = self._predicate_context(
             conn, consent, record, [c for c in disclosed if c not in fields], now
@@ -251,7 +276,7 @@ class AttestationManager:
     ) -> PredicateContext:
         """What the predicates need: capacity only for consuming predicates, the FX table only for
         amount predicates (a read saved on the hot path of the others)."""
-        kinds = {self._core.catalog.predicates.get(name).consumes for name in predicates}
+        kinds = {self._catalog.predicates.get(name).consumes for name in predicates}
         consumed, pledged_by = 0, None
         if kinds - {ConsumptionKind.NONE}:
             consumed, pledged_by = ledger.consumed(conn, consent.domain, record.record_id)
@@ -269,11 +294,11 @@ class AttestationManager:
     ) -> list[AuditEvent]:
         """Count the predicate evaluations against the purpose's budget (``budget.py``); the
         issued event shows the owner how much of it is used and when it renews."""
-        limit = self._core.catalog.purpose(consent.domain, consent.purpose).evaluation_budget
+        limit = self._catalog.purpose(consent.domain, consent.purpose).evaluation_budget
         if limit is None or cost == 0:
             return events
         key = budget.BudgetKey(consent.grantee, consent.domain, record_id, consent.purpose)
-        shown = budget.spend(tx.conn, key, limit, cost, self._core.clock.now()).objects(cost)
+        shown = budget.spend(tx.conn, key, limit, cost, self._clock.now()).objects(cost)
         return [
             replace(e, objects={**e.objects, **shown})
             if e.type is EventType.ATTESTATION_ISSUED
@@ -286,11 +311,11 @@ class AttestationManager:
         work's time) if that was its last, for the caller to emit after ``attestation.issued``."""
         # One conditional write: refused (with the precise reason) if the consent was revoked,
         # paused, spent or expired since the read phase.
-        now = self._core.clock.now()
-        uses, max_uses = self._core.consents(tx.conn).use_consent(consent.id, now=now)
+        now = self._clock.now()
+        uses, max_uses = self._storage.consents(tx.conn).use_consent(consent.id, now=now)
         if uses < max_uses:
             return []
-        exhausted = self._core.trail.event(
+        exhausted = self._trail.event(
             EventType.CONSENT_EXHAUSTED,
             now=at,
             role="system",
@@ -308,7 +333,7 @@ class AttestationManager:
         """``row`` with its response (disclosed values, token) sealed under the owner's derived data
         key of the domain: erasing the owner's records there shreds it too
         (``gateway.persistence.vault``)."""
-        sealed = self._core.vault.seal_derived(
+        sealed = self._vault.seal_derived(
             tx.conn,
             subject=consent.owner,
             domain=row.domain,
@@ -321,13 +346,13 @@ class AttestationManager:
     def get(self, caller: Caller, jti: str) -> IssuedAttestation:
         """An attestation held by the calling bank (``DATA_ERASED`` once its owner's records it
         was derived from were erased)."""
-        conn = self._core.storage.read()
+        conn = self._storage.read()
         row = ledger.get(conn, jti)
         if row.grantee != caller.subject:
             raise DomainError(
                 Reason.NOT_ATTESTATION_HOLDER, "the attestation was issued to another bank"
             )
-        opened = self._core.vault.open_derived(
+        opened = self._vault.open_derived(
             conn, domain=row.domain, label=row.jti, sealed=row.response
         )
         return _issued(replace(row, response=opened))

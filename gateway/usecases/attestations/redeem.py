@@ -14,12 +14,18 @@ from datetime import datetime
 
 from attestgate.audit.events import EventType
 from attestgate.audit.sequencer import Tx
+from attestgate.consent.catalog import Catalog
 from attestgate.consent.model import Consent, ConsentId, ConsentState
 from attestgate.consent.predicates import ConsumptionKind
+from attestgate.gateway.common.clock import Clock
+from attestgate.gateway.common.keys import KeyRing
 from attestgate.gateway.persistence import ledger
+from attestgate.gateway.persistence.storage import Storage
+from attestgate.gateway.persistence.vault import RecordVault
 from attestgate.gateway.usecases.attestations.refusals import RefusalAudit
-from attestgate.gateway.usecases.context import Caller, Core
+from attestgate.gateway.usecases.caller import Caller
 from attestgate.gateway.usecases.erasure import refuse_erased_owner
+from attestgate.gateway.usecases.trail import Trail
 from attestgate.protocol.jose import Jwks
 from attestgate.protocol.reasons import DomainError, FieldViolation, Reason, invalid_argument
 from attestgate.protocol.sdjwt import (
@@ -52,15 +58,32 @@ class RedemptionResult:
 class Redeemer:
     """The redemption use case."""
 
-    def __init__(self, core: Core, refusals: RefusalAudit) -> None:
-        self._core = core
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        clock: Clock,
+        catalog: Catalog,
+        vault: RecordVault,
+        keyring: KeyRing,
+        trail: Trail,
+        refusals: RefusalAudit,
+        issuer: str,
+    ) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._catalog = catalog
+        self._vault = vault  # the record an amount consumption is measured against
+        self._keyring = keyring  # the issuer keys a presentation must verify under
+        self._trail = trail
         self._refusals = refusals
+        self._issuer = issuer  # the gateway id: the attestation's issuer and the KB-JWT audience
 
     def redeem(self, caller: Caller, presentation: str, transaction_ref: str) -> RedemptionResult:
         """Verify the presentation and move ISSUED -> REDEEMED exactly once."""
         _check_transaction_ref(transaction_ref)
         jti = self._jti_of(caller, presentation)
-        now = self._core.clock.now()
+        now = self._clock.now()
         self._verify(caller, presentation, jti=jti, transaction_ref=transaction_ref, now=now)
 
         def unit(tx: Tx) -> RedemptionResult:
@@ -72,7 +95,7 @@ class Redeemer:
             {"attestation_jti": jti},  # verified from here on: the gateway's own id
             transaction_ref=transaction_ref,
         )
-        committed = self._core.storage.write(unit, on_refusal=refusal)
+        committed = self._storage.write(unit, on_refusal=refusal)
         return replace(committed.value, log_index=committed.log_indices[0])
 
     def _jti_of(self, caller: Caller, presentation: str) -> str:
@@ -97,7 +120,14 @@ class Redeemer:
     ) -> None:
         """The shared verifier; the public error is opaque, the audit log gets the precise code."""
         try:
-            verified = _verify_presentation(self._core, presentation, jti, transaction_ref, now)
+            verified = verify_presentation(
+                presentation,
+                keyring=self._keyring,
+                issuer=self._issuer,
+                jti=jti,
+                transaction_ref=transaction_ref,
+                now=now,
+            )
             if verified.jti != jti:
                 raise SdJwtError(VerifyFailure.MALFORMED)
         except SdJwtError as exc:
@@ -119,10 +149,10 @@ class Redeemer:
                 Reason.NOT_ATTESTATION_HOLDER, "the attestation was issued to another bank"
             )
         ledger.mark_redeemed(tx.conn, jti, transaction_ref, now)
-        consent = self._core.consents(tx.conn).get_consent(ConsentId(row.consent_id))
+        consent = self._storage.consents(tx.conn).get_consent(ConsentId(row.consent_id))
         _check_consent_still_granted(consent, now)
         refuse_erased_owner(consent.owner)  # the records it attests to are gone
-        purpose = self._core.catalog.purpose(row.domain, row.purpose)
+        purpose = self._catalog.purpose(row.domain, row.purpose)
         if (
             purpose.consumption is not ConsumptionKind.NONE
             and row.consumption_kind is ledger.ConsumptionKind.NONE
@@ -130,7 +160,7 @@ class Redeemer:
             raise DomainError(Reason.CAPACITY_EXHAUSTED, "the attestation backs no capacity")
         currency = self._consume(tx, row, consent)
         tx.emit(
-            self._core.trail.event(
+            self._trail.event(
                 EventType.ATTESTATION_REDEEMED,
                 now=now,
                 role=caller.role,
@@ -150,10 +180,10 @@ class Redeemer:
             ledger.pledge(tx.conn, row.domain, row.record_id, row.jti)
             return ""
         if row.consumption_kind is ledger.ConsumptionKind.AMOUNT:
-            record = self._core.vault.get(
+            record = self._vault.get(
                 tx.conn, domain=row.domain, subject=consent.owner, record_id=row.record_id
             )
-            binding = self._core.catalog.domain(row.domain).predicates.get("covers_amount")
+            binding = self._catalog.domain(row.domain).predicates.get("covers_amount")
             options = binding.options if binding is not None else {}
             limit_field = str(options.get("income_field", "after_tax_income"))
             limit = record.fields.get(limit_field)
@@ -164,17 +194,23 @@ class Redeemer:
         return ""
 
 
-def _verify_presentation(
-    core: Core, presentation: str, jti: str, transaction_ref: str, now: datetime
+def verify_presentation(
+    presentation: str,
+    *,
+    keyring: KeyRing,
+    issuer: str,
+    jti: str,
+    transaction_ref: str,
+    now: datetime,
 ) -> VerifiedSdJwt:
-    jwks = Jwks.from_dict(core.keyring.issuer_jwks(now))
-    policy = KeyBindingPolicy.require(
-        audience=core.config.gateway_id, nonce=redemption_nonce(jti, transaction_ref)
-    )
+    """The shared verifier over ``presentation``: signed by one of ``keyring``'s issuer keys as
+    ``issuer``, its KB-JWT addressed to ``issuer`` and bound to this redemption's nonce."""
+    jwks = Jwks.from_dict(keyring.issuer_jwks(now))
+    policy = KeyBindingPolicy.require(audience=issuer, nonce=redemption_nonce(jti, transaction_ref))
     return verify_sd_jwt(
         presentation,
         jwks=jwks,
-        issuer=core.config.gateway_id,
+        issuer=issuer,
         now=now,
         key_binding=policy,
         expected_vct_prefix="urn:attestgate:",

@@ -19,18 +19,35 @@ from collections.abc import Callable, Mapping
 from attestgate.audit.events import AuditEvent, EventType
 from attestgate.audit.sequencer import Tx
 from attestgate.consent.model import ConsentId
+from attestgate.gateway.common.clock import Clock
 from attestgate.gateway.persistence import ledger
+from attestgate.gateway.persistence.storage import Storage
 from attestgate.gateway.usecases import trail
-from attestgate.gateway.usecases.context import Caller, Core
-from attestgate.gateway.usecases.refusal_budget import budgeted_hook, with_suppressed
+from attestgate.gateway.usecases.caller import Caller
+from attestgate.gateway.usecases.refusal_budget import (
+    RefusalBudget,
+    budgeted_hook,
+    with_suppressed,
+)
+from attestgate.gateway.usecases.trail import Trail
 from attestgate.protocol.reasons import DomainError
 
 
 class RefusalAudit:
     """Builds and records refusal events, within each caller's refusal budget."""
 
-    def __init__(self, core: Core) -> None:
-        self._core = core
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        clock: Clock,
+        trail: Trail,
+        refusal_budget: RefusalBudget,
+    ) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._trail = trail
+        self._refusal_budget = refusal_budget
 
     def on_refusal(
         self,
@@ -45,7 +62,7 @@ class RefusalAudit:
         def build(error: DomainError, counted: Mapping[str, str]) -> AuditEvent:
             return self.event(caller, kind, counted, error, None, transaction_ref=transaction_ref)
 
-        budget = self._core.refusal_budget
+        budget = self._refusal_budget
         return budgeted_hook(budget, caller.role, caller.subject, build, objects)
 
     def record(
@@ -65,7 +82,7 @@ class RefusalAudit:
         called only for a refusal the budget admits, so a flood costs no look-ups."""
         if not trail.audits_refusal(error):
             return
-        suppressed = self._core.refusal_budget.take(caller.role, caller.subject)
+        suppressed = self._refusal_budget.take(caller.role, caller.subject)
         if suppressed is None:
             return
         event = self.event(
@@ -81,7 +98,7 @@ class RefusalAudit:
         def unit(tx: Tx) -> None:
             tx.emit(event)
 
-        self._core.storage.write(unit)
+        self._storage.write(unit)
 
     def record_unverified(
         self, caller: Caller, jti: str, transaction_ref: str, error: DomainError, detail: str
@@ -89,7 +106,7 @@ class RefusalAudit:
         """A presentation that did not verify: a fixed-size leaf. Its ``jti`` and transaction ref
         are attacker-controlled text, so both are logged as short keyed hashes only, and the
         refusal names an owner only when the ``jti`` is an attestation held by this caller."""
-        objects = {"unverified_jti": self._core.trail.unverified_jti(jti)}
+        objects = {"unverified_jti": self._trail.unverified_jti(jti)}
         self.record(
             caller,
             EventType.ATTESTATION_REFUSED,
@@ -112,9 +129,9 @@ class RefusalAudit:
         transaction_ref: str | None = None,
     ) -> AuditEvent:
         """The refusal event; ``detail`` is the precise internal reason, if any."""
-        return self._core.trail.event(
+        return self._trail.event(
             kind,
-            now=self._core.clock.now(),
+            now=self._clock.now(),
             role=caller.role,
             actor=caller.subject,
             subject=subject if subject is not None else self._subject_of(objects),
@@ -126,7 +143,7 @@ class RefusalAudit:
 
     def _holder_owner(self, caller: Caller, jti: str) -> str | None:
         try:
-            row = ledger.get(self._core.storage.read(), jti)
+            row = ledger.get(self._storage.read(), jti)
         except DomainError:
             return None
         if row.grantee != caller.subject:
@@ -135,7 +152,7 @@ class RefusalAudit:
 
     def _subject_of(self, objects: Mapping[str, str]) -> str | None:
         """The owner an attempt was about, when the consent or attestation it names exists."""
-        conn = self._core.storage.read()
+        conn = self._storage.read()
         consent_id = objects.get("consent_id")
         if consent_id is None and "attestation_jti" in objects:
             try:
@@ -145,6 +162,6 @@ class RefusalAudit:
         if consent_id is None:
             return None
         try:
-            return self._core.consents(conn).get_consent(ConsentId(consent_id)).owner
+            return self._storage.consents(conn).get_consent(ConsentId(consent_id)).owner
         except DomainError:
             return None

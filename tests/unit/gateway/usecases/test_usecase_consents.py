@@ -9,8 +9,9 @@ import pytest
 
 from attestgate.consent.machine import ConsentAction
 from attestgate.consent.model import ConsentState, RequestState
+from attestgate.gateway.app import GatewayParts
+from attestgate.gateway.usecases.caller import Caller
 from attestgate.gateway.usecases.consents import ConsentManager, RequestDraft
-from attestgate.gateway.usecases.context import Caller, Core
 from attestgate.protocol.reasons import DomainError, Reason
 from tests.unit.gateway.usecases.conftest import ALICE, BANK, log_size
 
@@ -27,8 +28,7 @@ DRAFT = RequestDraft(
 )
 
 
-def test_request_approve_revoke(core: Core) -> None:
-    consents = ConsentManager(core)
+def test_request_approve_revoke(parts: GatewayParts, consents: ConsentManager) -> None:
     request = consents.create_request(BANK, DRAFT, None)
     assert request.state is RequestState.PENDING
     assert request.claims == ("tax_year", "covers_amount")
@@ -49,12 +49,11 @@ def test_request_approve_revoke(core: Core) -> None:
     assert states == ["PENDING", "ACTIVE", "REVOKED"]
 
 
-def test_each_change_is_audited_with_it(core: Core) -> None:
-    consents = ConsentManager(core)
-    before = log_size(core)
+def test_each_change_is_audited_with_it(parts: GatewayParts, consents: ConsentManager) -> None:
+    before = log_size(parts)
     request = consents.create_request(BANK, DRAFT, None)
     consents.approve(ALICE, request.id, None, None)
-    assert log_size(core) == before + 2
+    assert log_size(parts) == before + 2
 
 
 def refused(reason: Reason, call: object) -> None:
@@ -64,20 +63,20 @@ def refused(reason: Reason, call: object) -> None:
     assert raised.value.reason is reason
 
 
-def test_only_the_owner_decides_and_a_refusal_changes_nothing(core: Core) -> None:
-    consents = ConsentManager(core)
+def test_only_the_owner_decides_and_a_refusal_changes_nothing(
+    parts: GatewayParts, consents: ConsentManager
+) -> None:
     request = consents.create_request(BANK, DRAFT, None)
     mallory = Caller("mallory", "owner")
-    size = log_size(core)
+    size = log_size(parts)
     refused(Reason.NOT_CONSENT_OWNER, lambda: consents.approve(mallory, request.id, None, None))
     assert consents.get_request(ALICE, request.id).state is RequestState.PENDING
-    assert log_size(core) == size + 1  # the refusal is audited, nothing else is written
+    assert log_size(parts) == size + 1  # the refusal is audited, nothing else is written
     with pytest.raises(DomainError):  # a stranger does not even see it
         consents.get_request(mallory, request.id)
 
 
-def test_revoked_is_final(core: Core) -> None:
-    consents = ConsentManager(core)
+def test_revoked_is_final(parts: GatewayParts, consents: ConsentManager) -> None:
     consent = consents.approve(ALICE, consents.create_request(BANK, DRAFT, None).id, None, None)
     consents.change(ALICE, consent.id, ConsentAction.REVOKE)
     with pytest.raises(DomainError):
@@ -85,12 +84,13 @@ def test_revoked_is_final(core: Core) -> None:
     assert consents.get_consent(ALICE, consent.id).state is ConsentState.REVOKED
 
 
-def test_a_request_outside_the_purpose_template_is_refused(core: Core) -> None:
-    consents = ConsentManager(core)
-    size = log_size(core)
+def test_a_request_outside_the_purpose_template_is_refused(
+    parts: GatewayParts, consents: ConsentManager
+) -> None:
+    size = log_size(parts)
     refused(
         Reason.UNKNOWN_PURPOSE,
         lambda: consents.create_request(BANK, replace(DRAFT, purpose="no_such_purpose"), None),
     )
     assert consents.list_requests(ALICE, None, 10, None).items == ()
-    assert log_size(core) == size
+    assert log_size(parts) == size
