@@ -15,7 +15,15 @@ Play all four domains end to end through the SDK, as real parties: the tax burea
 the IP center and the registry upload signed records; owners approve; two banks obtain, verify
 and redeem attestations; a regulator verifies the log. Every expectation is checked; the exit
 code is 0 only if all held. Without --target the demo starts a gateway of its own on a temporary
-data dir (removed afterwards)."""
+data dir (removed afterwards).
+
+With --target it leaves its traces on that gateway, which nothing removes: it registers four
+providers in the data dir (tax-bureau-XXXXXX with the tax_bureau and FX roles, qh-warehouse-XXXXXX,
+ip-center-XXXXXX, samr-XXXXXX; XXXXXX is the run's random suffix), uploads their records, and its FX
+table (pboc-demo-XXXXXX, USD 7.1234) becomes the gateway's latest, which FX-purchase attestations
+use from then on; its consents, attestations and audit events stay (the audit log is append-only).
+Point it at a gateway for trying things out, not at one whose FX rates matter. Remove the providers
+afterwards with `attestgate providers revoke ID --role ROLE` (see `attestgate providers list`)."""
 
 
 def add_demo_command(sub: Any) -> None:
@@ -24,6 +32,7 @@ def add_demo_command(sub: Any) -> None:
         "demo",
         help="play all four domains end to end and check every expectation",
         description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--json",
@@ -33,7 +42,8 @@ def add_demo_command(sub: Any) -> None:
     p.add_argument(
         "--target",
         metavar="HOST:PORT",
-        help="use this running gateway instead of starting one (needs --data-dir)",
+        help="use this running gateway instead of starting one (needs --data-dir); registers four "
+        "providers there and makes the demo's FX table its latest (see above)",
     )
     p.add_argument(
         "--data-dir",

@@ -8,6 +8,7 @@ without touching ``main``. A command function takes the parsed arguments and ret
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import signal
 import sys
 import threading
@@ -17,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from attestgate.gateway import PORTAL_EXTRA_HINT
 from attestgate.gateway.app import build_gateway
 from attestgate.gateway.common.auth import issue_dev_token
 from attestgate.gateway.common.clock import SystemClock
@@ -43,6 +45,7 @@ from attestgate.gateway.ops.config import (
 )
 from attestgate.gateway.ops.logs import configure_logging
 from attestgate.gateway.ops.maintenance import record_key_rotation
+from attestgate.gateway.ops.startup import portal_lines, startup_lines, with_dev_issuer
 from attestgate.gateway.transport.server import check_listen_security
 
 CommandBuilder = Callable[[Any], None]
@@ -103,7 +106,10 @@ def _write_default_config(data_dir: Path, gateway_id: str) -> Path:
     return path
 
 
-def _serve_config(args: argparse.Namespace) -> tuple[GatewayConfig, bool]:
+def _serve_config(args: argparse.Namespace) -> GatewayConfig:
+    """The configuration ``serve`` runs with, checked before anything is written; a first start
+    then writes the default config.toml (it trusts this data dir's dev issuer, DESIGN.md
+    "Roles")."""
     overrides = {
         "listen": args.listen,
         "db": args.db,
@@ -111,31 +117,30 @@ def _serve_config(args: argparse.Namespace) -> tuple[GatewayConfig, bool]:
         "portal": args.portal,
         "metrics": args.metrics,
     }
-    first_start = False
-    if args.config is None:
-        data_dir = Path(args.data_dir or DEFAULT_DATA_DIR)
-        if not (data_dir / CONFIG_FILE_NAME).exists():
-            # First start: trust this data dir's dev issuer (DESIGN.md "Roles").
-            _write_default_config(data_dir, "attestgate")
-            first_start = True
-    return load_cli_config(args, **overrides), first_start
+    config = load_cli_config(args, **overrides)
+    check_listen_security(config)  # refuse plaintext off loopback
+    if config.portal:
+        _require_portal_extra()
+    if args.config is not None or _config_path(args) is not None:
+        return config
+    _write_default_config(config.data_dir, "attestgate")
+    return load_cli_config(args, **overrides)
 
 
-def _print_welcome(config: GatewayConfig, first_start: bool) -> None:
-    if first_start:
-        print(f"created data dir {config.data_dir} (keys, dev CA, config.toml)")
-    if not config.insecure and config.tls_cert is None:
-        print(f"TLS CA certificate (trust it in clients): {config.tls_dir / 'ca.pem'}")
-    print(
-        "get a token: attestgate token "
-        f"--data-dir {config.data_dir} --role bank --sub bank-1 --ttl 1h"
-    )
+def _require_portal_extra() -> None:
+    """Before anything is created: the portal's web stack is installed (the ``portal`` extra)."""
+    try:
+        import attestgate.gateway.portal  # noqa: F401, PLC0415 - optional extra, checked on use
+    except ModuleNotFoundError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    config, first_start = _serve_config(args)
-    check_listen_security(config)  # before anything else: refuse plaintext off loopback
+    config = _serve_config(args)
     configure_logging(config.log_format, config.log_level)
+    created = not config.keys_dir.is_dir()
+    implicit_dev_issuer = not config.issuers
+    config = with_dev_issuer(config)
     gateway = build_gateway(config)
     stop = threading.Event()
 
@@ -145,8 +150,10 @@ def _run_serve(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         gateway.start()
-        _print_welcome(config, first_start)
-        print(f"listening on {gateway.address}", flush=True)
+        lines = startup_lines(config, created=created, implicit_dev_issuer=implicit_dev_issuer)
+        if gateway.portal is not None:
+            lines += portal_lines(config, gateway.portal.url)
+        print("\n".join([*lines, f"listening on {gateway.address}"]), flush=True)
         while not stop.wait(0.5):
             pass
         print("shutting down", flush=True)
@@ -158,9 +165,23 @@ def _run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+SERVE_DESCRIPTION = """\
+Run the gateway: the consent, attestation, record and audit gRPC services on one port (TLS with a
+dev CA created in the data dir, or --insecure plaintext on loopback), optionally the owner and
+regulator web portal (--portal, needs the portal extra) and Prometheus metrics (--metrics).
+The first start creates the data dir: keys, the dev CA and a config.toml that trusts the data
+dir's dev token issuer (`attestgate token`); a config that names no [[issuers]] trusts it too.
+Configuration: defaults < config.toml < flags. Stops cleanly on SIGTERM or Ctrl-C."""
+
+
 @register_command("serve")
 def _add_serve(sub: Any) -> None:
-    p = sub.add_parser("serve", help="run the gateway")
+    p = sub.add_parser(
+        "serve",
+        help="run the gateway",
+        description=SERVE_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--data-dir", help=f"data folder (default {DEFAULT_DATA_DIR})")
     p.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:50051; port 0: any free port)")
     p.add_argument("--db", help="database URL or SQLite path (default <data-dir>/attestgate.db)")
@@ -172,7 +193,8 @@ def _add_serve(sub: Any) -> None:
         "--portal",
         metavar="HOST:PORT",
         help="also serve the owner consent portal and regulator audit viewer (HTTPS with the "
-        "gateway's certificate; loopback only with --insecure); off by default",
+        "gateway's certificate; loopback only with --insecure; needs "
+        f"{PORTAL_EXTRA_HINT}); off by default",
     )
     p.add_argument(
         "--metrics",
@@ -329,6 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="attestgate",
         description="Privacy-preserving verification gateway: consent, minimum-disclosure "
         "attestations, transparency log.",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"attestgate {importlib.metadata.version('attestgate')}",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for builder in COMMANDS.values():

@@ -37,14 +37,23 @@ def add_providers_command(sub: Any, run: Callable[[argparse.Namespace], int]) ->
     """The ``providers`` subcommand; ``run`` loads the configuration and calls ``run_providers``."""
     p = sub.add_parser("providers", help="register data providers and their roles (operator)")
     commands = p.add_subparsers(dest="providers_command", required=True)
-    add = commands.add_parser("add", help="register a provider's public key and roles")
+    add = commands.add_parser(
+        "add",
+        help="register a provider's public key and roles",
+        description=_add_description(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add.add_argument(
         "--replace",
         action="store_true",
         help="re-key a registered provider (keeps its roles unless --role is given)",
     )
     add.add_argument("provider_id", metavar="PROVIDER_ID")
-    add.add_argument("public_key_pem_file", metavar="PUBLIC_KEY_PEM_FILE")
+    add.add_argument(
+        "public_key_pem_file",
+        metavar="PUBLIC_KEY_PEM_FILE",
+        help="the provider's public key, PEM 'BEGIN PUBLIC KEY': EC P-256 or Ed25519",
+    )
     grant = commands.add_parser("grant", help="give a registered provider more roles")
     revoke = commands.add_parser("revoke", help="take roles from a registered provider")
     for command in (grant, revoke):
@@ -63,6 +72,31 @@ def add_providers_command(sub: Any, run: Callable[[argparse.Namespace], int]) ->
         command.add_argument("--data-dir", help=f"data folder (default {DEFAULT_DATA_DIR})")
         command.add_argument("--config", help="TOML config (default <data-dir>/config.toml)")
         command.set_defaults(func=run)
+
+
+def _add_description() -> str:
+    default_fx_role = GatewayConfig().fx_rates_role
+    owners = role_owners(Catalog.load_default(), default_fx_role)
+    width = max(map(len, owners))
+    roles = "\n".join(
+        f"  {role:<{width}}  {', '.join(what)}"
+        + (" (the config's fx_rates_role)" if role == default_fx_role else "")
+        for role, what in sorted(owners.items())
+    )
+    return f"""\
+Register a data provider: the public key its signed uploads are checked against, and the roles
+that say what it may upload. Effective without a restart.
+
+Key types: a PEM public key ('-----BEGIN PUBLIC KEY-----', SubjectPublicKeyInfo), either
+  EC P-256 (the provider signs ES256), e.g.
+    openssl ecparam -name prime256v1 -genkey -noout -out tax.key
+    openssl ec -in tax.key -pubout -out tax.pub
+  or Ed25519 (the provider signs EdDSA), e.g.
+    openssl genpkey -algorithm ed25519 -out tax.key && openssl pkey -in tax.key -pubout -out tax.pub
+Other curves, RSA keys, certificates and private keys are refused.
+
+Roles (--role, repeatable) and the catalog domains each uploads (default catalog):
+{roles}"""
 
 
 def run_providers(args: argparse.Namespace, config: GatewayConfig) -> int:
