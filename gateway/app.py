@@ -21,6 +21,9 @@ from attestgate.gateway.ops.readiness import ReadinessGate, ReadinessWatch, stor
 from attestgate.gateway.ops.writer_watch import WriterWatch
 from attestgate.gateway.persistence.storage import Storage, open_storage
 from attestgate.gateway.persistence.vault import RecordVault
+from attestgate.gateway.public import PublicAddress, PublicServer, attach_public
+from attestgate.gateway.public import issuer_name as public_issuer_name
+from attestgate.gateway.public import public_address as resolve_public_address
 from attestgate.gateway.transport.server import (
     Gateway,
     GatewayServicers,
@@ -36,6 +39,7 @@ from attestgate.gateway.usecases.activity import OwnerActivity
 from attestgate.gateway.usecases.attestations.manager import AttestationManager
 from attestgate.gateway.usecases.attestations.redeem import Redeemer
 from attestgate.gateway.usecases.attestations.refusals import RefusalAudit
+from attestgate.gateway.usecases.attestations.vc_types import VcTypes
 from attestgate.gateway.usecases.consents import ConsentManager
 from attestgate.gateway.usecases.providers import ProviderRegistry
 from attestgate.gateway.usecases.records import RecordManager
@@ -63,6 +67,10 @@ class GatewayParts:
     trail: trail.Trail
     providers: ProviderRegistry
     refusal_budget: RefusalBudget
+    public: PublicAddress | None
+    """Where the public HTTPS face listens (``None``: off); its URL is the issuer."""
+    vc_types: VcTypes
+    """The issuer name (every new attestation's ``iss``) and the types' metadata documents."""
     consent_changes: ChangeSignal = field(default_factory=ChangeSignal)
     """Woken when a consent change is staged and after each commit (consent-event streams)."""
     commits: ChangeSignal = field(default_factory=ChangeSignal)
@@ -98,6 +106,8 @@ class BuiltGateway:
     """The ``/metrics`` endpoint (``None``: metrics are off)."""
     portal: PortalServer | None = None
     """The owner and regulator portal (``None``: no ``portal`` address configured)."""
+    public: PublicServer | None = None
+    """The public HTTPS face: issuer and type metadata (``None``: off)."""
 
     @property
     def config(self) -> GatewayConfig:
@@ -137,6 +147,7 @@ def build_parts(config: GatewayConfig, *, clock: Clock, keyring: KeyRing) -> Gat
     pseudonymizer = Pseudonymizer(keyring.pseudonym_key)
     catalog = Catalog.load_default()
     public = [name for name, domain in catalog.domains.items() if domain.record_id_public]
+    address = resolve_public_address(config)
     return GatewayParts(
         config=config,
         clock=clock,
@@ -148,6 +159,8 @@ def build_parts(config: GatewayConfig, *, clock: Clock, keyring: KeyRing) -> Gat
         trail=trail.Trail(pseudonymizer, public),
         providers=ProviderRegistry(config.data_dir),
         refusal_budget=RefusalBudget(config.refusal_audit_per_minute, config.refusal_audit_burst),
+        public=address,
+        vc_types=VcTypes.of(catalog, public_issuer_name(config, address)),
     )
 
 
@@ -198,7 +211,8 @@ def build_use_cases(parts: GatewayParts) -> UseCases:
         keyring=parts.keyring,
         trail=parts.trail,
         refusals=refusals,
-        issuer=config.gateway_id,
+        issuer=parts.vc_types.issuer,
+        former_issuers=_former_issuers(parts),
     )
     return UseCases(
         consents=ConsentManager(
@@ -231,8 +245,9 @@ def build_use_cases(parts: GatewayParts) -> UseCases:
             trail=parts.trail,
             refusals=refusals,
             redeemer=redeemer,
-            issuer=config.gateway_id,
+            issuer=parts.vc_types.issuer,
             attestation_ttl=config.attestation_ttl,
+            vc_types=parts.vc_types,
         ),
         activity=OwnerActivity(storage=parts.storage, log=parts.log, trail=parts.trail),
     )
@@ -250,7 +265,8 @@ def build_servicers(parts: GatewayParts, use_cases: UseCases) -> GatewayServicer
             attestations=use_cases.attestations,
             clock=parts.clock,
             keyring=parts.keyring,
-            issuer=parts.config.gateway_id,
+            issuer=parts.vc_types.issuer,
+            former_issuers=_former_issuers(parts),
         ),
         record=RecordServicer(records=use_cases.records),
         audit=AuditServicer(storage=parts.storage, log=parts.log, commits=parts.commits),
@@ -294,7 +310,26 @@ def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Built
         gateway.on_start.append(endpoint.start)
         gateway.on_stop.append(endpoint.stop)
     portal = _portal(gateway, parts, use_cases) if config.portal else None
-    return BuiltGateway(gateway, parts, use_cases, readiness, writer, endpoint, portal)
+    public = _public(gateway, parts) if parts.public is not None else None
+    return BuiltGateway(gateway, parts, use_cases, readiness, writer, endpoint, portal, public)
+
+
+def _former_issuers(parts: GatewayParts) -> tuple[str, ...]:
+    """The ``iss`` of attestations issued before the public URL was the issuer: the gateway id."""
+    return () if parts.vc_types.issuer == parts.config.gateway_id else (parts.config.gateway_id,)
+
+
+def _public(gateway: Gateway, parts: GatewayParts) -> PublicServer:
+    """The public HTTPS face beside ``gateway``: issuer keys and type metadata."""
+    assert parts.public is not None
+    clock, keyring = parts.clock, parts.keyring
+    return attach_public(
+        gateway,
+        parts.config,
+        parts.public,
+        jwks=lambda: keyring.issuer_jwks(clock.now()),
+        types=parts.vc_types.documents,
+    )
 
 
 def _portal(gateway: Gateway, parts: GatewayParts, use_cases: UseCases) -> PortalServer:

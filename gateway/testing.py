@@ -167,6 +167,18 @@ class LocalGateway(Generic[C]):
         return self.gateway.metrics_endpoint.port
 
     @property
+    def public_url(self) -> str:
+        """The public HTTPS face's base URL (on by default: the gateway speaks TLS); issuer
+        and type metadata, with the certificate ``ca_file`` verifies."""
+        assert self.gateway.public is not None, "started with public='off' or insecure"
+        return self.gateway.public.url
+
+    @property
+    def issuer(self) -> str:
+        """Every new attestation's ``iss``: the public URL (the gateway id when it is off)."""
+        return self.gateway.parts.vc_types.issuer
+
+    @property
     def portal_url(self) -> str:
         """The portal's base URL (a gateway started with ``portal=``)."""
         assert self.gateway.portal is not None, "started without a portal"

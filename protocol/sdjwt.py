@@ -79,7 +79,8 @@ class KeyBindingPolicy:
     """
 
     required: bool
-    audience: str | None = None
+    audience: str | tuple[str, ...] | None = None
+    """The ``aud`` to accept, or a tuple of them (a verifier known under several names)."""
     nonce: str | None = None
     max_age: timedelta = timedelta(minutes=5)
     future_skew: timedelta = timedelta(seconds=30)
@@ -99,7 +100,7 @@ class KeyBindingPolicy:
     def require(
         cls,
         *,
-        audience: str,
+        audience: str | tuple[str, ...],
         nonce: str,
         max_age: timedelta = timedelta(minutes=5),
         future_skew: timedelta = timedelta(seconds=30),
@@ -164,13 +165,13 @@ def _verify_issuer_jwt(jwt: str, keys: Jwks) -> tuple[dict[str, JsonValue], dict
 def _check_claims(
     payload: Mapping[str, JsonValue],
     *,
-    issuer: str,
+    issuers: tuple[str, ...],
     now: float,
     leeway: float,
-    vct_prefix: str | None,
+    vct_prefix: str | tuple[str, ...] | None,
 ) -> tuple[Jti, int, int]:
     """iss, exp/nbf/iat with leeway (RFC 7519 §4.1), jti, vct and ``_sd_alg``."""
-    if payload.get("iss") != issuer:
+    if payload.get("iss") not in issuers:
         raise SdJwtError(VerifyFailure.WRONG_ISSUER)
     iat = _numeric_date(payload, "iat", VerifyFailure.BAD_CLAIMS)
     exp = _numeric_date(payload, "exp", VerifyFailure.BAD_CLAIMS)
@@ -277,7 +278,8 @@ def _verify_key_binding(
         raise SdJwtError(VerifyFailure.KB_IAT_IN_FUTURE)
     if claims.get("nonce") != policy.nonce:
         raise SdJwtError(VerifyFailure.NONCE_MISMATCH)
-    if claims.get("aud") != policy.audience:  # RFC 9901 §4.3: a single audience string.
+    audiences = (policy.audience,) if isinstance(policy.audience, str) else policy.audience or ()
+    if claims.get("aud") not in audiences:  # RFC 9901 §4.3: a single audience string.
         raise SdJwtError(VerifyFailure.AUD_MISMATCH)
     if claims.get("sd_hash") != sd_hash(prefix):
         raise SdJwtError(VerifyFailure.SD_HASH_MISMATCH)
@@ -294,13 +296,16 @@ def verify_sd_jwt(
     presentation: str,
     *,
     jwks: Jwks | Mapping[str, ec.EllipticCurvePublicKey],
-    issuer: str,
+    issuer: str | tuple[str, ...],
     now: datetime,
     key_binding: KeyBindingPolicy,
     leeway: timedelta = timedelta(seconds=30),
-    expected_vct_prefix: str | None = None,
+    expected_vct_prefix: str | tuple[str, ...] | None = None,
 ) -> VerifiedSdJwt:
     """Verify a compact SD-JWT (issuance or presentation) against the caller's policy.
+
+    ``issuer`` is the ``iss`` to accept, or a tuple of them (an issuer renamed keeps accepting
+    its former name); ``expected_vct_prefix`` likewise one prefix or a tuple of them.
 
     Raises ``SdJwtError`` for every refusal (see the module docstring), ``ValueError`` only
     for caller mistakes (a naive ``now``, a malformed key set).
@@ -309,8 +314,9 @@ def verify_sd_jwt(
     keys = jwks if isinstance(jwks, Jwks) else Jwks(jwks)
     jwt, disclosures, kb = split_presentation(presentation)
     header, payload = _verify_issuer_jwt(jwt, keys)
+    issuers = (issuer,) if isinstance(issuer, str) else issuer
     jti, iat, exp = _check_claims(
-        payload, issuer=issuer, now=now_ts, leeway=leeway_s, vct_prefix=expected_vct_prefix
+        payload, issuers=issuers, now=now_ts, leeway=leeway_s, vct_prefix=expected_vct_prefix
     )
     holder_key = _holder_key(payload)
     claims = _resolve_disclosures(payload, disclosures)
@@ -327,7 +333,7 @@ def verify_sd_jwt(
         payload=MappingProxyType(plain),
         claims=MappingProxyType(claims),
         jti=jti,
-        issuer=issuer,
+        issuer=str(payload["iss"]),
         issued_at=datetime.fromtimestamp(iat, UTC),
         expires_at=datetime.fromtimestamp(exp, UTC),
         holder_jwk=None if holder_key is None else MappingProxyType(public_jwk(holder_key)),

@@ -159,7 +159,7 @@ def redeem_and_retry(
     vct = _unverified_claims(attestation.token)["vct"]
     return CaseRecord(
         domain=domain,
-        purpose=str(vct).split(":")[3],  # urn:attestgate:<domain>:<purpose>:v1
+        purpose=_purpose_of(str(vct)),
         consent_id=attestation.consent_id,
         attestation=attestation,
         presentation=client.presentations[tx],
@@ -168,6 +168,12 @@ def redeem_and_retry(
         redemption=redemption,
         second_redeem=second,
     )
+
+
+def _purpose_of(vct: str) -> str:
+    """``<issuer>/types/<domain>/<purpose>/v1``, or ``urn:attestgate:<domain>:<purpose>:v1``
+    from a gateway without its public face."""
+    return vct.split("/")[-2] if vct.startswith("https://") else vct.split(":")[3]
 
 
 def income(report: Report, cast: Cast) -> CaseRecord:

@@ -84,6 +84,11 @@ class GatewayConfig:
     max_message_bytes: int = 1024 * 1024
     max_workers: int = 32
     portal: str = ""  # HOST:PORT of the owner/regulator web portal; empty: off (gateway.portal)
+    # The public HTTPS face (gateway.public: issuer metadata, type metadata): HOST:PORT, "off",
+    # or "auto" (on when TLS is: the gRPC host, its port + 1; off with insecure).
+    public: str = "auto"
+    # The issuer's HTTPS URL, every attestation's `iss`; empty: https://<public host:port>.
+    public_url: str = ""
     # Overload protection (gateway.common.limits): calls in flight at once (running or waiting for
     # one
     # of max_workers threads; beyond: OVERLOADED at once), and a token bucket per principal
@@ -230,6 +235,8 @@ _CONVERTERS: dict[str, Callable[[object], object]] = {
     "max_message_bytes": _as_positive_int,
     "max_workers": _as_positive_int,
     "portal": _as_str,
+    "public": _as_str,
+    "public_url": _as_str,
     "max_concurrent_rpcs": _as_positive_int,
     "rate_limit_per_second": _as_non_negative_float,
     "rate_limit_burst": _as_non_negative_int,
@@ -381,6 +388,9 @@ gateway_id = "{gateway_id}"
 # tls_client_auth = false        # true: clients must present a certificate from tls_ca
 # db = "postgresql://user@host:5432/attestgate"   # default: attestgate.db in the data dir
 # portal = "127.0.0.1:8080"      # owner consent portal and audit viewer (HTTPS); off by default
+# public = "auto"                # issuer and type metadata over HTTPS: HOST:PORT, "off", or "auto"
+#                                # (with TLS: the gRPC host, port + 1)
+# public_url = "https://issuer.example"  # every attestation's iss; default https://<public>
 # metrics = "127.0.0.1:9464"     # Prometheus metrics; off by default
 # max_concurrent_rpcs = 256      # past it: RESOURCE_EXHAUSTED (OVERLOADED) at once
 # rate_limit_per_second = 0      # per caller (subject + role); 0: off

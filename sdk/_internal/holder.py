@@ -32,7 +32,8 @@ from attestgate.sdk.types import Attestation, ClaimValue
 from attestgate.v1 import attestation_pb2, consent_pb2
 
 VCT_PREFIX = "urn:attestgate:"
-"""Every attestation's ``vct`` is ``urn:attestgate:<domain>:<purpose>:v1``."""
+"""The ``vct`` prefix of attestations issued before the public face (``urn:attestgate:<domain>:
+<purpose>:v1``); since, ``<issuer URL>/types/<domain>/<purpose>/v1`` (``IssuerInfo``)."""
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,26 @@ class IssuerInfo:
     issuer: str
     jwks: Jwks
     raw: Mapping[str, Any]
+    former_issuers: tuple[str, ...] = ()
+    """Earlier ``iss`` values of this gateway (its id, before its HTTPS URL): still accepted."""
+
+    @property
+    def issuers(self) -> tuple[str, ...]:
+        """Every ``iss`` an attestation of this gateway may carry."""
+        return (self.issuer, *self.former_issuers)
+
+    @property
+    def vct_prefixes(self) -> tuple[str, ...]:
+        """The ``vct`` prefixes of this gateway's types (legacy URN, then its type URLs)."""
+        return (VCT_PREFIX, f"{self.issuer}/types/")
 
     @staticmethod
     def parse(response: attestation_pb2.IssuerKeys) -> IssuerInfo:
         """The published keys, or ``InvalidAttestation`` if they are unusable."""
         try:
             raw = json_object(response.jwks.encode("utf-8", "surrogatepass"), max_depth=8)
-            info = IssuerInfo(response.issuer, Jwks.from_dict(raw), raw)
+            former = tuple(response.former_issuers)
+            info = IssuerInfo(response.issuer, Jwks.from_dict(raw), raw, former)
         except (ValueError, JoseError) as exc:
             raise InvalidAttestation("the gateway published an unusable JWKS") from exc
         if not info.issuer:
@@ -122,11 +136,11 @@ class Holder:
         verified = verify_sd_jwt(
             token,
             jwks=info.jwks,
-            issuer=info.issuer,
+            issuer=info.issuers,
             now=self._clock(),
             key_binding=KeyBindingPolicy.none(),
             leeway=self._leeway,
-            expected_vct_prefix=VCT_PREFIX,
+            expected_vct_prefix=info.vct_prefixes,
         )
         return dict(verified.claims)
 

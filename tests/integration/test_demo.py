@@ -124,7 +124,9 @@ def test_presentations_verify_with_the_reference_implementation(bundle: dict[str
         payload = verifier.get_verified_payload()
         for name, value in case["disclosed"].items():
             assert payload[name] == value
-        assert payload["vct"] == f"urn:attestgate:{case['domain']}:{case['purpose']}:v1"
+        issuer = bundle["gateway"]["issuer"]
+        assert payload["vct"] == f"{issuer}/types/{case['domain']}/{case['purpose']}/v1"
+        assert payload["vct#integrity"].startswith("sha256-")
         assert case["presentation"].startswith(case["attestation"])
 
 

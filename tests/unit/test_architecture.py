@@ -118,11 +118,19 @@ def test_the_layer_table_puts_every_gateway_module_in_one_layer() -> None:
 # layer -> (layers it must not import, third-party packages it must not import)
 RULES: dict[str, tuple[set[str], set[str]]] = {
     "use cases": (
-        {"gRPC transport", "portal (HTTP)", "demo", "composition root", "operations"},
+        {
+            "gRPC transport",
+            "portal (HTTP)",
+            "public HTTPS",
+            "demo",
+            "composition root",
+            "operations",
+        },
         GRPC | WEB,
     ),
     "portal (HTTP)": ({"gRPC transport", "demo", "composition root"}, GRPC),
-    "gRPC transport": ({"portal (HTTP)", "demo", "composition root"}, WEB),
+    "public HTTPS": ({"gRPC transport", "portal (HTTP)", "demo", "composition root"}, GRPC),
+    "gRPC transport": ({"portal (HTTP)", "public HTTPS", "demo", "composition root"}, WEB),
     "persistence": (
         {"use cases", "gRPC transport", "portal (HTTP)", "demo", "composition root", "operations"},
         GRPC | WEB,

@@ -58,12 +58,19 @@ class AttestationServicer(attestation_pb2_grpc.AttestationServiceServicer):
     """Issue, redeem, read attestations; publish the issuer keys."""
 
     def __init__(
-        self, *, attestations: AttestationManager, clock: Clock, keyring: KeyRing, issuer: str
+        self,
+        *,
+        attestations: AttestationManager,
+        clock: Clock,
+        keyring: KeyRing,
+        issuer: str,
+        former_issuers: tuple[str, ...] = (),
     ) -> None:
         self._attestations = attestations
         self._clock = clock  # folds expiry into GetAttestation's state
         self._keyring = keyring  # GetIssuerKeys publishes its issuer keys
-        self._issuer = issuer  # the gateway id
+        self._issuer = issuer  # the public URL (or the gateway id when the public face is off)
+        self._former = former_issuers  # the ``iss`` of older attestations, still accepted
 
     def IssueAttestation(
         self, request: attestation_pb2.IssueAttestationRequest, context: grpc.ServicerContext
@@ -114,5 +121,7 @@ class AttestationServicer(attestation_pb2_grpc.AttestationServiceServicer):
     ) -> attestation_pb2.IssuerKeys:
         jwks = self._keyring.issuer_jwks(self._clock.now())
         return attestation_pb2.IssuerKeys(
-            issuer=self._issuer, jwks=json.dumps(jwks, sort_keys=True)
+            issuer=self._issuer,
+            jwks=json.dumps(jwks, sort_keys=True),
+            former_issuers=self._former,
         )

@@ -36,6 +36,7 @@ from attestgate.gateway.usecases.attestations.consent_cache import ActiveConsent
 from attestgate.gateway.usecases.attestations.redeem import Redeemer, RedemptionResult
 from attestgate.gateway.usecases.attestations.refusals import RefusalAudit
 from attestgate.gateway.usecases.attestations.sdjwt_issuer import issue_sd_jwt
+from attestgate.gateway.usecases.attestations.vc_types import VcTypes
 from attestgate.gateway.usecases.caller import Caller
 from attestgate.gateway.usecases.erasure import refuse_erased_owner
 from attestgate.gateway.usecases.idempotency import IdempotencyKey
@@ -89,6 +90,7 @@ class AttestationManager:
         redeemer: Redeemer,
         issuer: str,
         attestation_ttl: timedelta,
+        vc_types: VcTypes | None = None,
     ) -> None:
         self._storage = storage
         self._clock = clock
@@ -98,7 +100,8 @@ class AttestationManager:
         self._trail = trail
         self._refusals = refusals
         self._redeemer = redeemer
-        self._issuer = issuer  # the gateway id, the SD-JWT's ``iss``
+        self._issuer = issuer  # the SD-JWT's ``iss``: the public URL (or the gateway id)
+        self._types = vc_types or VcTypes(issuer, {})  # each purpose's vct and vct#integrity
         self._attestation_ttl = attestation_ttl
         self._active = ActiveConsents(storage.consents)
 
@@ -188,11 +191,13 @@ class AttestationManager:
         )
         kid, signing_key = self._keyring.current_signing_key()
         plain: dict[str, Any] = {CONSENT_HASH_CLAIM: consent.artefact_hash, **evaluated.detail}
+        vct, vct_integrity = self._types.for_purpose(consent.domain, consent.purpose)
         issued = issue_sd_jwt(
             signing_key=signing_key,
             kid=kid,
             issuer=self._issuer,
-            vct=f"urn:attestgate:{consent.domain}:{consent.purpose}:v1",
+            vct=vct,
+            vct_integrity=vct_integrity,
             holder_jwk=holder_jwk,
             disclosed=evaluated.values,  # type: ignore[arg-type]
             plain=plain,

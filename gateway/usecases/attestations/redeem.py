@@ -23,6 +23,7 @@ from attestgate.gateway.persistence import ledger
 from attestgate.gateway.persistence.storage import Storage
 from attestgate.gateway.persistence.vault import RecordVault
 from attestgate.gateway.usecases.attestations.refusals import RefusalAudit
+from attestgate.gateway.usecases.attestations.vc_types import LEGACY_VCT_PREFIX, TYPES_PATH
 from attestgate.gateway.usecases.caller import Caller
 from attestgate.gateway.usecases.erasure import refuse_erased_owner
 from attestgate.gateway.usecases.trail import Trail
@@ -69,6 +70,7 @@ class Redeemer:
         trail: Trail,
         refusals: RefusalAudit,
         issuer: str,
+        former_issuers: tuple[str, ...] = (),
     ) -> None:
         self._storage = storage
         self._clock = clock
@@ -77,7 +79,8 @@ class Redeemer:
         self._keyring = keyring  # the issuer keys a presentation must verify under
         self._trail = trail
         self._refusals = refusals
-        self._issuer = issuer  # the gateway id: the attestation's issuer and the KB-JWT audience
+        self._issuer = issuer  # the attestation's issuer (the public URL) and the KB-JWT audience
+        self._former = former_issuers  # the ``iss`` of attestations issued under an older name
 
     def redeem(self, caller: Caller, presentation: str, transaction_ref: str) -> RedemptionResult:
         """Verify the presentation and move ISSUED -> REDEEMED exactly once."""
@@ -124,6 +127,7 @@ class Redeemer:
                 presentation,
                 keyring=self._keyring,
                 issuer=self._issuer,
+                former_issuers=self._former,
                 jti=jti,
                 transaction_ref=transaction_ref,
                 now=now,
@@ -202,18 +206,21 @@ def verify_presentation(
     jti: str,
     transaction_ref: str,
     now: datetime,
+    former_issuers: tuple[str, ...] = (),
 ) -> VerifiedSdJwt:
     """The shared verifier over ``presentation``: signed by one of ``keyring``'s issuer keys as
-    ``issuer``, its KB-JWT addressed to ``issuer`` and bound to this redemption's nonce."""
+    ``issuer`` (or one of ``former_issuers``), its KB-JWT addressed to one of those names and
+    bound to this redemption's nonce."""
     jwks = Jwks.from_dict(keyring.issuer_jwks(now))
-    policy = KeyBindingPolicy.require(audience=issuer, nonce=redemption_nonce(jti, transaction_ref))
+    names = (issuer, *former_issuers)  # KB-JWTs made for the gateway id stay acceptable
+    policy = KeyBindingPolicy.require(audience=names, nonce=redemption_nonce(jti, transaction_ref))
     return verify_sd_jwt(
         presentation,
         jwks=jwks,
-        issuer=issuer,
+        issuer=names,
         now=now,
         key_binding=policy,
-        expected_vct_prefix="urn:attestgate:",
+        expected_vct_prefix=(LEGACY_VCT_PREFIX, f"{issuer}{TYPES_PATH}/"),
     )
 
 

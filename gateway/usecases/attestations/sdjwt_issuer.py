@@ -52,7 +52,9 @@ _SALT_CHARS = SALT_BYTES // 3 * 4
 _DECOY_SEED_BYTES = 16
 MAX_DECOYS = 16
 MAX_JTI_CHARS = 256
-_RESERVED = frozenset({"iss", "iat", "exp", "nbf", "jti", "vct", "cnf", "_sd", "_sd_alg", "..."})
+_RESERVED = frozenset(
+    {"iss", "iat", "exp", "nbf", "jti", "vct", "vct#integrity", "cnf", "_sd", "_sd_alg", "..."}
+)
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,7 @@ def _payload_json(
     exp: int,
     jti: str,
     vct: str,
+    vct_integrity: str | None,
     cnf: str,
     plain: Mapping[str, JsonInput],
     sd: list[str],
@@ -149,9 +152,10 @@ def _payload_json(
         raise ValueError("plain claim values must be JSON values") from None
     # RFC 9901 §4.2.4.1: sorted, so the order reveals nothing about the claims.
     digests = ",".join([f'"{digest}"' for digest in sorted(sd)])
+    integrity = "" if vct_integrity is None else f',"vct#integrity":{json_text(vct_integrity)}'
     text = (
         f'{{"iss":{json_text(issuer)},"iat":{iat},"exp":{exp},"jti":{json_text(jti)},'
-        f'"vct":{json_text(vct)},"cnf":{cnf}{"," if members else ""}{members},'
+        f'"vct":{json_text(vct)}{integrity},"cnf":{cnf}{"," if members else ""}{members},'
         f'"_sd_alg":"{SD_ALG}","_sd":[{digests}]}}'
     )
     return text.encode("utf-8")
@@ -173,6 +177,7 @@ def issue_sd_jwt(
     issuer: str,
     vct: str,
     holder_jwk: Mapping[str, object],
+    vct_integrity: str | None = None,
     disclosed: Mapping[str, JsonInput],
     plain: Mapping[str, JsonInput],
     now: datetime,
@@ -182,6 +187,7 @@ def issue_sd_jwt(
 ) -> IssuedSdJwt:
     """Sign an SD-JWT for ``holder_jwk`` disclosing ``disclosed`` and stating ``plain`` in clear.
 
+    ``vct_integrity`` (the type metadata's SRI hash) goes in clear as ``vct#integrity``.
     ``iat`` is ``now`` truncated to the second, ``exp`` is ``iat + ttl``; ``decoys`` is the
     number of decoy digests (default: random, 1 to 4); ``jti`` defaults to 144 random bits.
     """
@@ -204,7 +210,15 @@ def issue_sd_jwt(
     iat = int(now.timestamp())
     exp = iat + int(ttl.total_seconds())
     body = _payload_json(
-        issuer=issuer, iat=iat, exp=exp, jti=token_id, vct=vct, cnf=cnf, plain=plain, sd=digests
+        issuer=issuer,
+        iat=iat,
+        exp=exp,
+        jti=token_id,
+        vct=vct,
+        vct_integrity=vct_integrity,
+        cnf=cnf,
+        plain=plain,
+        sd=digests,
     )
     try:
         jwt = sign_es256_segments(_header_segment(kid), b64url_encode(body), signing_key)

@@ -292,19 +292,27 @@ class IssuerKeys(_message.Message):
 
     ISSUER_FIELD_NUMBER: _builtins.int
     JWKS_FIELD_NUMBER: _builtins.int
+    FORMER_ISSUERS_FIELD_NUMBER: _builtins.int
     issuer: _builtins.str
     """The `iss` of every attestation."""
     jwks: _builtins.str
     """RFC 7517 JWK Set as JSON text."""
+    @_builtins.property
+    def former_issuers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The `iss` of attestations issued under an earlier issuer name (the gateway id, before the
+        public HTTPS URL became the issuer): still accepted. Empty when the issuer never changed.
+        """
+
     def __init__(
         self,
         *,
         issuer: _builtins.str = ...,
         jwks: _builtins.str = ...,
+        former_issuers: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["issuer", b"issuer", "jwks", b"jwks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["former_issuers", b"former_issuers", "issuer", b"issuer", "jwks", b"jwks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
