@@ -15,6 +15,7 @@ import argparse
 import importlib.metadata
 import json
 import os
+import re
 import signal
 import ssl
 import subprocess
@@ -22,6 +23,8 @@ import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -215,3 +218,23 @@ def test_demo_help_says_what_target_leaves_behind() -> None:
     text = " ".join(_help("demo").split())
     assert "registers four providers" in text
     assert "becomes the gateway's latest" in text
+
+
+def test_docs_portal_lists_every_page_of_the_portal() -> None:
+    from starlette.routing import Route  # noqa: PLC0415 - the portal extra, as the portal needs
+
+    from attestgate.gateway.portal import build_app  # noqa: PLC0415
+    from attestgate.gateway.portal.web import Portal  # noqa: PLC0415
+
+    app = build_app(cast(Portal, SimpleNamespace(https=True)))
+    routes: dict[str, set[str]] = {}
+    for route in app.routes:
+        if isinstance(route, Route):
+            path = re.sub(r"\{(\w+)(:\w+)?\}", r"{\1}", route.path)
+            routes.setdefault(path, set()).update(route.methods or ())
+    table = re.findall(r"^\| `(/[^`]*)` \|", (REPO / "docs" / "portal.md").read_text(), re.M)
+    pages = {path for path, methods in routes.items() if "GET" in methods}
+    assert set(table) <= set(routes), "the table names no URL the portal does not serve"
+    assert pages <= set(table), "every page the portal serves is in the table"
+    assert len(table) == len(set(table))
+    assert {"/login", "/owner/activity", "/regulator/events/{index}/receipt"} <= pages
