@@ -116,6 +116,8 @@ def _serve_config(args: argparse.Namespace) -> GatewayConfig:
         "insecure": args.insecure or None,
         "portal": args.portal,
         "metrics": args.metrics,
+        "public": args.public,
+        "public_url": args.public_url,
     }
     config = load_cli_config(args, **overrides)
     check_listen_security(config)  # refuse plaintext off loopback
@@ -153,6 +155,8 @@ def _run_serve(args: argparse.Namespace) -> int:
         lines = startup_lines(config, created=created, implicit_dev_issuer=implicit_dev_issuer)
         if gateway.portal is not None:
             lines += portal_lines(config, gateway.portal.url)
+        if gateway.public is not None:
+            lines.append(f"issuer {gateway.public.issuer}: metadata at {gateway.public.url}")
         print("\n".join([*lines, f"listening on {gateway.address}"]), flush=True)
         while not stop.wait(0.5):
             pass
@@ -195,6 +199,18 @@ def _add_serve(sub: Any) -> None:
         help="also serve the owner consent portal and regulator audit viewer (HTTPS with the "
         "gateway's certificate; loopback only with --insecure; needs "
         f"{PORTAL_EXTRA_HINT}); off by default",
+    )
+    p.add_argument(
+        "--public",
+        metavar="HOST:PORT",
+        help="the public HTTPS face for SD-JWT VC verifiers (issuer metadata at "
+        "/.well-known/jwt-vc-issuer, type metadata; same certificate, read-only); default auto: "
+        "on with TLS at the gRPC port + 1; off: none",
+    )
+    p.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the issuer's HTTPS URL, every attestation's iss (default https://<--public>)",
     )
     p.add_argument(
         "--metrics",
