@@ -23,9 +23,11 @@ $(STAMP_DEV): pyproject.toml | $(PY)
 	@touch $@ $(STAMP_RUN)
 
 ## run: start the gateway on embedded defaults (SQLite + dev keys under ./.attestgate, TLS on 127.0.0.1:50051)
+##      LISTEN=HOST:PORT for another address (passed as --listen)
 ##      PORTAL=1 also installs the portal extra and serves the portal on https://127.0.0.1:8080
 ##      (PORTAL=HOST:PORT for another address)
 STAMP_PORTAL := $(VENV)/.installed-portal
+LISTEN ?= 127.0.0.1:50051
 PORTAL ?=
 PORTAL_LISTEN := $(if $(filter 1,$(PORTAL)),127.0.0.1:8080,$(PORTAL))
 
@@ -34,7 +36,7 @@ $(STAMP_PORTAL): pyproject.toml | $(PY)
 	@touch $@ $(STAMP_RUN)
 
 run: $(STAMP_RUN) $(if $(PORTAL),$(STAMP_PORTAL))
-	$(BIN)/attestgate serve$(if $(PORTAL_LISTEN), --portal $(PORTAL_LISTEN))
+	$(BIN)/attestgate serve --listen $(LISTEN)$(if $(PORTAL_LISTEN), --portal $(PORTAL_LISTEN))
 
 ## test: the whole test suite
 test: $(STAMP_DEV)
