@@ -45,7 +45,13 @@ from attestgate.gateway.ops.config import (
 )
 from attestgate.gateway.ops.logs import configure_logging
 from attestgate.gateway.ops.maintenance import record_key_rotation
-from attestgate.gateway.ops.startup import portal_lines, startup_lines, with_dev_issuer
+from attestgate.gateway.ops.startup import (
+    portal_lines,
+    startup_lines,
+    trusts_dev_issuer,
+    untrusted_dev_tokens,
+    with_dev_issuer,
+)
 from attestgate.gateway.transport.server import check_listen_security
 
 CommandBuilder = Callable[[Any], None]
@@ -244,6 +250,8 @@ def _run_token(args: argparse.Namespace) -> int:
         audience=config.gateway_id,
     )
     print(token)
+    if not trusts_dev_issuer(with_dev_issuer(config)):
+        print(f"attestgate: note: {untrusted_dev_tokens(config)}", file=sys.stderr)
     return 0
 
 

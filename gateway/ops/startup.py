@@ -30,6 +30,17 @@ def trusts_dev_issuer(config: GatewayConfig) -> bool:
     return dev_issuer(config.data_dir, config.gateway_id) in config.issuers
 
 
+def untrusted_dev_tokens(config: GatewayConfig) -> str:
+    """Why tokens from ``attestgate token`` are refused under ``config``, and what to add."""
+    trusted = dev_issuer(config.data_dir, config.gateway_id)
+    names = ", ".join(issuer.issuer for issuer in config.issuers)
+    return (
+        f"this config trusts only its [[issuers]] ({names}), so a gateway on it refuses tokens "
+        "from `attestgate token` (TOKEN_WRONG_ISSUER); to accept them, add an [[issuers]] table "
+        f'with issuer = "{trusted.issuer}" and jwks_file = "{trusted.jwks_file}"'
+    )
+
+
 def token_command(config: GatewayConfig, role: str, sub: str) -> str:
     """The ``attestgate token`` command line for ``role`` and ``sub`` on this data dir."""
     return f"attestgate token --data-dir {config.data_dir} --role {role} --sub {sub}"
@@ -48,11 +59,7 @@ def startup_lines(config: GatewayConfig, *, created: bool, implicit_dev_issuer: 
     if trusts_dev_issuer(config):
         lines.append(f"get a token: {token_command(config, 'bank', 'bank-1')} --ttl 1h")
     else:
-        names = ", ".join(issuer.issuer for issuer in config.issuers)
-        lines.append(
-            f"tokens: from the configured issuers ({names}); this config does not trust the "
-            "dev issuer, so tokens from `attestgate token` are refused (TOKEN_WRONG_ISSUER)"
-        )
+        lines.append(f"tokens: {untrusted_dev_tokens(config)}")
     return lines
 
 

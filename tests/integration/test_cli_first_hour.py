@@ -80,7 +80,9 @@ def _serve(started: list[Served], data_dir: Path, *args: str) -> Served:
 def _token(data_dir: Path, role: str, sub: str, capsys: pytest.CaptureFixture[str]) -> str:
     capsys.readouterr()
     assert main(["token", "--data-dir", str(data_dir), "--role", role, "--sub", sub]) == 0
-    return capsys.readouterr().out.strip()
+    out, err = capsys.readouterr()
+    assert err == ""  # the gateway accepts it: no note
+    return out.strip()
 
 
 def test_a_config_written_before_the_first_start_keeps_the_dev_issuer(
@@ -112,8 +114,21 @@ def test_a_config_with_other_issuers_does_not_offer_dev_tokens(
     _write_private(data_dir / "config.toml", config)
     served = _serve(serve, data_dir)
     assert not any(line.startswith("get a token") for line in served.lines)
-    assert any("(https://idp.example)" in line and "refused" in line for line in served.lines)
-    token = _token(data_dir, "bank", "bank-1", capsys)
+    (tokens,) = [line for line in served.lines if line.startswith("tokens: ")]
+    add = (
+        'add an [[issuers]] table with issuer = "attestgate-dev:attestgate" and '
+        f'jwks_file = "{data_dir}/dev-issuer.jwks.json"'
+    )
+    assert "(https://idp.example)" in tokens
+    assert "refuses tokens from `attestgate token` (TOKEN_WRONG_ISSUER)" in tokens
+    assert add in tokens
+    capsys.readouterr()
+    argv = ["token", "--data-dir", str(data_dir), "--role", "bank", "--sub", "bank-1"]
+    assert main(argv) == 0
+    token, note = capsys.readouterr()
+    token = token.strip()
+    assert note.startswith("attestgate: note: this config trusts only its [[issuers]]")
+    assert add in note
     tls = TlsConfig(ca_file=data_dir / "tls" / "ca.pem")
     with (
         BankClient(served.target, token=token, tls=tls) as bank,
