@@ -4,7 +4,9 @@
   dev issuer: a token from ``attestgate token`` is accepted, and start-up says why it is trusted.
 - A config that names other issuers only: start-up does not suggest ``attestgate token``.
 - ``serve --portal`` prints the portal's sign-in URL and how owners and regulators sign in, and the
-  URL answers; without the portal's web stack it says the pip command and creates nothing.
+  URL answers; without the portal's web stack it says the pip command and creates nothing;
+  ``make run PORTAL=1`` installs the extra and passes ``--portal`` (``make -n``: nothing runs);
+  docs/portal.md lists every page the portal serves.
 - ``--version``, ``serve --help``, ``providers add --help`` (key types, roles, domains) and
   ``demo --help`` (what ``--target`` leaves on a gateway).
 """
@@ -16,6 +18,7 @@ import importlib.metadata
 import json
 import os
 import re
+import shutil
 import signal
 import ssl
 import subprocess
@@ -253,3 +256,23 @@ def test_docs_portal_lists_every_page_of_the_portal() -> None:
     assert pages <= set(table), "every page the portal serves is in the table"
     assert len(table) == len(set(table))
     assert {"/login", "/owner/activity", "/regulator/events/{index}/receipt"} <= pages
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+@pytest.mark.parametrize(
+    ("portal", "serve_args"),
+    [(None, ""), ("1", " --portal 127.0.0.1:8080"), ("127.0.0.1:9443", " --portal 127.0.0.1:9443")],
+)
+def test_make_run_portal_installs_the_extra_and_serves_the_portal(
+    portal: str | None, serve_args: str
+) -> None:
+    # -n: print the commands, run nothing; -B: as on a fresh clone (every stamp out of date)
+    argv = ["make", "-n", "-B", "-C", str(REPO), "run", "LISTEN=127.0.0.1:50051"]
+    done = subprocess.run(
+        [*argv, *([f"PORTAL={portal}"] if portal else [])],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    commands = [line for line in done.stdout.splitlines() if not line.startswith("make")]
+    installs_portal = "pip install --quiet -e '.[server,portal]'"
+    assert any(installs_portal in line for line in commands) is bool(portal)
+    assert commands[-1] == f".venv/bin/attestgate serve --listen 127.0.0.1:50051{serve_args}"
