@@ -410,7 +410,8 @@ gateway_id = "{gateway_id}"
 # max_pending_requests = 10      # open requests per bank and owner; then TOO_MANY_PENDING_REQUESTS
 
 # The development token issuer of this data dir (`attestgate token ...`).
-# Production: replace with your identity provider(s).
+# Production: replace with your identity provider(s). A config with no [[issuers]] at all trusts
+# this dev issuer too (`serve` says so at start-up).
 [[issuers]]
 issuer = "{dev_issuer}"
 jwks_file = "{jwks_file_name}"
