@@ -377,24 +377,36 @@ def with_overrides(config: GatewayConfig, **changes: Any) -> GatewayConfig:
 def default_config_toml(*, gateway_id: str, dev_issuer: str, jwks_file_name: str) -> str:
     """The ``config.toml`` written on first start: trusts only this data dir's dev issuer."""
     return f"""\
-# attestgate gateway configuration (keys match the `attestgate serve` flags; flags win).
-# Relative paths resolve against this file's folder. See gateway/ops/config.py for every key.
+# attestgate gateway configuration. Every key is below, commented out with its default (or an
+# example where there is none); `attestgate serve` flags of the same name win.
+# Relative paths resolve against this file's folder. Durations: "250ms", "30s", "10m", "1h", "2d".
 
-gateway_id = "{gateway_id}"
-# listen = "127.0.0.1:50051"
-# log_format = "text"            # or "json"
-# token_leeway = "30s"
-# attestation_ttl = "10m"
-# tls_client_auth = false        # true: clients must present a certificate from tls_ca
+gateway_id = "{gateway_id}"       # the gateway's name; the default audience of tokens
+# listen = "127.0.0.1:50051"     # gRPC HOST:PORT (port 0: any free port)
+# data_dir = "."                 # keys/, tls/, providers/; default: --data-dir (.attestgate)
 # db = "postgresql://user@host:5432/attestgate"   # default: attestgate.db in the data dir
+# insecure = false               # true: plaintext instead of TLS (loopback only)
+# tls_cert = "server.pem"        # server certificate and key; default: the dev ones under tls/
+# tls_key = "server.key"
+# tls_ca = "clients-ca.pem"      # CA of client certificates (mTLS); default: the dev CA
+# tls_client_auth = false        # true: clients must present a certificate from tls_ca
+# log_format = "text"            # or "json" (JSON lines)
+# log_level = "INFO"             # DEBUG, INFO, WARNING, ERROR or CRITICAL
+# token_leeway = "30s"           # clock skew allowed on token exp/iat/nbf
+# attestation_ttl = "10m"        # lifetime of an attestation, issue to redemption
+# grace_period = "10s"           # on SIGTERM: how long in-flight calls may finish
+# log_origin = "attestgate.local/log"  # the audit log's name in its signed checkpoints
+# max_message_bytes = 1048576    # largest gRPC message received or sent
+# max_workers = 32               # gRPC worker threads (PostgreSQL: max_workers + 2 connections)
 # portal = "127.0.0.1:8080"      # owner consent portal and audit viewer (HTTPS); off by default
 # public = "auto"                # issuer and type metadata over HTTPS: HOST:PORT, "off", or "auto"
 #                                # (with TLS: the gRPC host, port + 1)
 # public_url = "https://issuer.example"  # every attestation's iss; default https://<public>
 # metrics = "127.0.0.1:9464"     # Prometheus metrics; off by default
+# metrics_allow_remote = false   # true: metrics may listen on a non-loopback address
 # max_concurrent_rpcs = 256      # past it: RESOURCE_EXHAUSTED (OVERLOADED) at once
 # rate_limit_per_second = 0      # per caller (subject + role); 0: off
-# rate_limit_burst = 0
+# rate_limit_burst = 0           # 0: the rate rounded up
 # max_streams = 0                # streams at once (0: half of max_workers); then TOO_MANY_STREAMS
 # max_streams_per_caller = 4     # per token principal, or per peer address without a token
 # max_anonymous_streams = 4      # without a token (reflection, health Watch), all peers together
@@ -404,15 +416,20 @@ gateway_id = "{gateway_id}"
 # refusal_audit_burst = 20
 # audit_batch_max = 256          # group commit: units of work per durable transaction
 # audit_batch_wait_ms = 0        # extra wait for a batch to fill (0: natural group commit)
-# checkpoint_interval = "1s"     # at most one signed checkpoint per interval
+# checkpoint_interval = "1s"     # at most one signed checkpoint per interval: checkpoints lag
+#                                # the log by up to this (docs/protocol.md, "The audit log")
 # audit_writer_stall_timeout = "30s"  # writes waiting this long: health NOT_SERVING (0: off)
+# storage_check_interval = "1s"  # how often readiness probes the database
 # fx_rates_role = "fx_authority" # the provider role that uploads FX rate tables
 # max_pending_requests = 10      # open requests per bank and owner; then TOO_MANY_PENDING_REQUESTS
 
-# The development token issuer of this data dir (`attestgate token ...`).
-# Production: replace with your identity provider(s). A config with no [[issuers]] at all trusts
-# this dev issuer too (`serve` says so at start-up).
+# Token issuers trusted, one [[issuers]] table each: issuer (the tokens' iss), jwks_file (a JWKS
+# file) or jwks = {{ keys = [...] }} (inline), audience (optional; default: gateway_id).
+# ES256 and EdDSA keys only. This one is the development issuer of this data dir
+# (`attestgate token ...`); production: replace it with your identity provider(s). A config with
+# no [[issuers]] at all trusts this dev issuer too (`serve` says so at start-up).
 [[issuers]]
 issuer = "{dev_issuer}"
 jwks_file = "{jwks_file_name}"
+# audience = "{gateway_id}"
 """
