@@ -3,7 +3,9 @@
 
 Each round fetches the latest checkpoint, verifies its signature against the pinned verifier key,
 proves that it extends the last one verified (kept in --state-file: split-view detection), and
-verifies and prints every new entry (event type, decision, reason; never personal values).
+verifies and prints every new entry (event type, decision, reason; never personal values). The
+gateway signs a checkpoint at most once per checkpoint_interval (1 s by default), so the newest
+events show up in the round after.
 
     python examples/regulator_monitor.py --vkey "$(attestgate audit vkey --data-dir .attestgate)" \\
         --ca .attestgate/tls/ca.pem --state-file monitor.state   # token in $REGULATOR_TOKEN
@@ -14,6 +16,7 @@ Exit codes: 0 (stopped, or --once done), 1 the log failed verification, 2 usage 
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import sys
 import time
@@ -75,7 +78,8 @@ def check_round(regulator: RegulatorClient, monitor: LogMonitor) -> Checkpoint:
             f"  {entry.index:>6} {event.get('time')} {event.get('type')}: "
             f"{event.get('decision')}{reason} by {event.get('actor_role')}"
         )
-    print(f"checkpoint {latest.size} entries, root {latest.root_hash.hex()[:16]}..., verified")
+    root = base64.b64encode(latest.root_hash).decode()  # as in the checkpoint and `audit verify`
+    print(f"checkpoint {latest.size} entries, root {root}, verified")
     return latest
 
 
