@@ -10,9 +10,7 @@ gRPC port, only on a loopback address, because the sign-in token would travel in
 from __future__ import annotations
 
 import logging
-import socket
 import ssl
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ from attestgate.gateway.common.addresses import format_host_port, is_loopback, p
 from attestgate.gateway.common.auth import TokenVerifier
 from attestgate.gateway.common.clock import Clock
 from attestgate.gateway.common.tls import TlsFiles
+from attestgate.gateway.common.webserver import ThreadedUvicorn
 from attestgate.gateway.ops.config import ConfigError, GatewayConfig
 from attestgate.gateway.portal import owner, regulator
 from attestgate.gateway.portal.auditview import LogView
@@ -52,7 +51,6 @@ from attestgate.protocol.reasons import DomainError
 
 _log = logging.getLogger("attestgate.portal")
 STATIC_DIR = Path(__file__).parent / "static"
-START_TIMEOUT_SECONDS = 10.0
 
 
 class Lifecycle(Protocol):
@@ -130,7 +128,7 @@ class PortalServer:
         self._address = address
         tls = TlsFiles.in_dir(config.tls_dir)
         asks_for_certs = asks_for_client_certs(config, address)
-        self._uvicorn = uvicorn.Server(
+        self._web = ThreadedUvicorn(
             uvicorn.Config(
                 app,
                 http=PeerCertProtocol,  # the client certificate, for bound tokens (tlspeer.py)
@@ -142,10 +140,16 @@ class PortalServer:
                 ssl_keyfile=str(config.tls_key or tls.server_key) if address.https else None,
                 ssl_cert_reqs=ssl.CERT_OPTIONAL if asks_for_certs else ssl.CERT_NONE,
                 ssl_ca_certs=str(config.tls_ca or tls.ca_cert) if asks_for_certs else None,
-            )
+            ),
+            host=address.host,
+            port=address.port,
+            what="--portal",
         )
-        self._thread: threading.Thread | None = None
-        self.port = 0
+
+    @property
+    def port(self) -> int:
+        """The bound port (after ``start``)."""
+        return self._web.port
 
     @property
     def url(self) -> str:
@@ -154,35 +158,12 @@ class PortalServer:
 
     def start(self) -> None:
         """Bind now (so a taken port fails the gateway's start), then serve on a thread."""
-        family = socket.AF_INET6 if ":" in self._address.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.bind((self._address.host, self._address.port))
-        except OSError as exc:
-            sock.close()
-            raise ConfigError(f"--portal: cannot listen on {self._address.host}: {exc}") from None
-        self.port = int(sock.getsockname()[1])
-        self._thread = threading.Thread(
-            target=self._uvicorn.run,
-            kwargs={"sockets": [sock]},
-            name="attestgate-portal",
-            daemon=True,
-        )
-        self._thread.start()
-        deadline = threading.Event()
-        for _ in range(int(START_TIMEOUT_SECONDS * 100)):
-            if self._uvicorn.started or not self._thread.is_alive():
-                break
-            deadline.wait(0.01)
-        if not self._uvicorn.started:
-            raise ConfigError("--portal: the web server did not start (see the log)")
+        self._web.start()
         _log.info("portal on %s", self.url)
 
     def stop(self) -> None:
         """Ask uvicorn to finish in-flight requests and exit; wait for its thread."""
-        self._uvicorn.should_exit = True
-        if self._thread is not None:
-            self._thread.join(START_TIMEOUT_SECONDS)
+        self._web.stop()
 
 
 def attach_portal(
