@@ -188,7 +188,8 @@ class BankClient(ClientBase):
     def verify(self, token: str) -> dict[str, Any]:
         """Verify an attestation **offline** and return its disclosed claims (JSON values).
 
-        Checks the signature against the cached JWKS, ``typ``, ``iss`` (the gateway id),
+        Checks the signature against the cached JWKS, ``typ``, ``iss`` (the issuer
+        ``GetIssuerKeys`` names: the gateway's HTTPS URL, or a former name such as its id),
         ``exp``/``iat``/``nbf``, ``vct`` and every disclosure; a key-binding JWT is refused (this
         checks an issued token, not a presentation). Raises ``InvalidAttestation``, one opaque
         error for every failure; the precise ``SdJwtError`` is its ``__cause__``."""
@@ -208,9 +209,10 @@ class BankClient(ClientBase):
         """Redeem an attestation once, for the transaction ``transaction_ref``.
 
         Builds the presentation: the token plus a KB-JWT signed with ``holder_key`` whose ``aud``
-        is the gateway id and whose ``nonce`` is ``redemption_nonce(jti, transaction_ref)``.
-        Raises ``AlreadyRedeemed`` on reuse, ``AttestationExpired``, ``ConsentRevoked``,
-        ``ConsentPaused``, ``CapacityExhausted``, or ``InvalidAttestation``."""
+        is the gateway's issuer name and whose ``nonce`` is
+        ``redemption_nonce(jti, transaction_ref)``. Raises ``AlreadyRedeemed`` on reuse,
+        ``AttestationExpired``, ``ConsentRevoked``, ``ConsentPaused``, ``CapacityExhausted``, or
+        ``InvalidAttestation``."""
         info = self._issuer or self._fetch_issuer()
         request = self._holder.redeem_request(info, attestation, transaction_ref)
         return convert.redemption(self._unary(self._attestations.RedeemAttestation, request))

@@ -3,7 +3,7 @@
 A ``Holder`` keeps the P-256 holder key every attestation is bound to (``cnf.jwk``, RFC 7800 §3.2),
 builds the requests that carry it, verifies issued tokens offline against the issuer's JWKS, and
 builds redemption presentations: the token plus a KB-JWT (RFC 9901 §4.3) whose ``aud`` is the
-gateway id and whose ``nonce`` binds it to one redemption. The clients only add the I/O.
+gateway's issuer name and whose ``nonce`` binds it to one redemption. The clients only add the I/O.
 """
 
 from __future__ import annotations
