@@ -19,7 +19,6 @@ from collections.abc import Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from attestgate.gateway.common.addresses import format_host_port, is_loopback, parse_listen
 from attestgate.gateway.common.auth import TokenVerifier
@@ -28,6 +27,7 @@ from attestgate.gateway.common.keys import KeyRing
 from attestgate.gateway.common.tls import ensure_dev_tls, server_credentials
 from attestgate.gateway.ops.config import ConfigError, GatewayConfig
 from attestgate.gateway.transport.call_log import CallObserver
+from attestgate.gateway.transport.reflection import enable_reflection
 from attestgate.gateway.transport.serving import (
     GatewayServicers,
     add_servicers,
@@ -204,9 +204,7 @@ def build_server(
         health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-    reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health_name, reflection.SERVICE_NAME), server
-    )
+    enable_reflection((*SERVICE_NAMES, health_name), server)
     credentials = None if config.insecure else server_credentials(config)
     gateway = Gateway(server, health_servicer, config=config, credentials=credentials)
     for pool in (admitted.concurrency, admitted.health_pool):
