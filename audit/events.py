@@ -65,6 +65,8 @@ class EventType(StrEnum):
     ATTESTATION_ISSUED = "attestation.issued"
     ATTESTATION_REDEEMED = "attestation.redeemed"
     ATTESTATION_REFUSED = "attestation.refused"
+    # Token Status List: an attestation's entry changed (objects.status, objects.cause).
+    ATTESTATION_STATUS_CHANGED = "attestation.status_changed"
     RECORD_PUT = "record.put"
     RECORD_ERASED = "record.erased"
     FX_RATES_PUT = "fx_rates.put"
