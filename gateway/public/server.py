@@ -69,16 +69,19 @@ def build_app(
             raise HTTPException(404)
         return cached_json(request, document.body, max_age=TYPE_MAX_AGE)
 
-    async def not_found(request: Request, exc: Exception) -> Response:
-        status = exc.status_code if isinstance(exc, HTTPException) else 500
-        return Response(status_code=status, headers=SERVING_HEADERS)
+    async def refused(request: Request, exc: Exception) -> Response:
+        # No body: 404 (no such document), 405 (read-only; with Allow), 500.
+        if not isinstance(exc, HTTPException):
+            return Response(status_code=500, headers=SERVING_HEADERS)
+        headers = {**SERVING_HEADERS, **(exc.headers or {})}
+        return Response(status_code=exc.status_code, headers=headers)
 
     return Starlette(
         routes=[
             Route(metadata_path(issuer), issuer_metadata, methods=["GET"]),
             Route(prefix + "/types/{domain}/{purpose}/{version}", type_metadata, methods=["GET"]),
         ],
-        exception_handlers={HTTPException: not_found, Exception: not_found},
+        exception_handlers={HTTPException: refused, Exception: refused},
     )
 
 

@@ -125,7 +125,9 @@ def test_responses_are_cacheable_read_only_and_safe_to_open(
         assert get(gw, url, **{"If-None-Match": '"other"'})[0] == 200
         assert get(gw, url, "HEAD")[0] == 200
         for method in ("POST", "PUT", "DELETE"):
-            assert get(gw, url, method)[0] == 405
+            refused = get(gw, url, method)
+            assert refused[0] == 405
+            assert "GET" in refused[1]["allow"]
     assert get(gw, gw.public_url + "/types/income/fx_purchase/v9")[0] == 404
     assert get(gw, gw.public_url + "/")[0] == 404
 

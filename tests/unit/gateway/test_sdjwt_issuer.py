@@ -171,6 +171,7 @@ def test_bad_holder_jwk_is_invalid_argument(bad: dict[str, str]) -> None:
         {"disclosed": {"iss": "x"}},
         {"disclosed": {"": 1}},
         {"plain": {"exp": 1}},
+        {"plain": {"vct#integrity": "sha256-x"}},  # only through vct_integrity
         {"plain": {"covers_amount": 1}},
         {"disclosed": {"when": datetime(2026, 1, 1)}},
         {"plain": {"nan": float("nan")}},
@@ -194,6 +195,7 @@ def test_programming_errors_are_value_errors(overrides: dict[str, Any]) -> None:
         {"disclosed": {}, "decoys": 0},
         {"issuer": 'Iss "quoted" \\ 发行人\u2028', "jti": 'j"\\\n1', "vct": "urn:x:\u00e9"},
         {"plain": {"n": 1, "f": 1.5, "b": False, "z": None, "l": [1, "a"], "o": {"k": "v"}}},
+        {"vct": ISSUER + "/types/income/fx_purchase/v1", "vct_integrity": "sha256-a+b/c="},
     ],
 )
 def test_claims_set_is_byte_for_byte_the_compact_json_of_its_members(
@@ -211,3 +213,11 @@ def test_claims_set_is_byte_for_byte_the_compact_json_of_its_members(
 def test_disclosure_encoding_matches_the_general_encoder(value: Any) -> None:
     encoded = encode_disclosure("c2FsdA", "name", value)
     assert b64url_decode(encoded) == json_dumps(["c2FsdA", "name", value]).encode("utf-8")
+
+
+def test_vct_integrity_is_in_clear_beside_vct() -> None:
+    vct = ISSUER + "/types/income/fx_purchase/v1"
+    _, payload, _, disclosures = parts(issue(vct=vct, vct_integrity="sha256-abc=").token)
+    assert (payload["vct"], payload["vct#integrity"]) == (vct, "sha256-abc=")
+    assert {decode_disclosure(d).name for d in disclosures} == set(DISCLOSED)
+    assert "vct#integrity" not in parts(issue().token)[1]  # absent unless given
