@@ -89,6 +89,10 @@ class GatewayConfig:
     public: str = "auto"
     # The issuer's HTTPS URL, every attestation's `iss`; empty: https://<public host:port>.
     public_url: str = ""
+    # Token Status List (gateway.usecases.status): entries per list (herd privacy: large lists)
+    # and how often the signed lists are published (their ttl; changes show within one interval).
+    status_list_size: int = 1 << 17
+    status_list_interval: timedelta = timedelta(seconds=60)
     # Overload protection (gateway.common.limits): calls in flight at once (running or waiting for
     # one
     # of max_workers threads; beyond: OVERLOADED at once), and a token bucket per principal
@@ -180,6 +184,20 @@ def _as_positive_int(value: object) -> int:
     return value
 
 
+def _as_status_list_size(value: object) -> int:
+    size = _as_positive_int(value)
+    if size < 1024 or size % 8:
+        raise ValueError("expected a multiple of 8, at least 1024 (herd privacy needs large lists)")
+    return size
+
+
+def _as_whole_seconds(value: object) -> timedelta:
+    interval = parse_duration(value)
+    if interval.total_seconds() < 1 or interval.total_seconds() % 1:
+        raise ValueError("expected whole seconds, at least 1s (a token's ttl is in seconds)")
+    return interval
+
+
 def _as_non_negative_int(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError("expected an integer >= 0")
@@ -237,6 +255,8 @@ _CONVERTERS: dict[str, Callable[[object], object]] = {
     "portal": _as_str,
     "public": _as_str,
     "public_url": _as_str,
+    "status_list_size": _as_status_list_size,
+    "status_list_interval": _as_whole_seconds,
     "max_concurrent_rpcs": _as_positive_int,
     "rate_limit_per_second": _as_non_negative_float,
     "rate_limit_burst": _as_non_negative_int,
@@ -402,6 +422,8 @@ gateway_id = "{gateway_id}"       # the gateway's name; the default audience of 
 # public = "auto"                # issuer and type metadata over HTTPS: HOST:PORT, "off", or "auto"
 #                                # (with TLS: the gRPC host, port + 1)
 # public_url = "https://issuer.example"  # every attestation's iss; default https://<public>
+# status_list_size = 131072      # entries per status list (random indices: herd privacy)
+# status_list_interval = "60s"   # status lists are signed and published this often (their ttl)
 # metrics = "127.0.0.1:9464"     # Prometheus metrics; off by default
 # metrics_allow_remote = false   # true: metrics may listen on a non-loopback address
 # max_concurrent_rpcs = 256      # past it: RESOURCE_EXHAUSTED (OVERLOADED) at once
