@@ -67,7 +67,7 @@ class Status(IntEnum):
     SUSPENDED = 0x02
 
 
-def compress(data: bytes) -> bytes:
+def compress(data: bytes | bytearray) -> bytes:
     """DEFLATE in the ZLIB format (RFC 1950) at the highest level, as the draft recommends."""
     return zlib.compress(data, 9)
 
