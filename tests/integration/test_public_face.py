@@ -27,6 +27,7 @@ from attestgate.gateway.testing import LocalGateway, start_local_gateway
 from attestgate.protocol.encoding import canonical_json
 from attestgate.sdk import Attestation, BankClient
 from tests.integration import live
+from tests.integration.test_cli_first_hour import Served, _serve
 
 Response = tuple[int, dict[str, str], bytes]
 
@@ -264,3 +265,31 @@ def test_off_keeps_the_gateway_id_as_issuer(tmp_path: Path) -> None:
         bank = gw.bank("bank-a", holder_key=bank.holder_key)
         assert bank.verify(token)
         assert bank.redeem(token, transaction_ref="tx-1").jti == attestation.jti
+
+
+@pytest.fixture
+def serve() -> Iterator[list[Served]]:
+    started: list[Served] = []
+    yield started
+    for served in started:
+        served.child.kill()
+
+
+def test_serve_flags(tmp_path: Path, serve: list[Served]) -> None:
+    named = _serve(
+        serve,
+        tmp_path / "d",
+        "--public",
+        "127.0.0.1:0",
+        "--public-url",
+        "https://attest.example.test",
+    )
+    (line,) = [line for line in named.lines if line.startswith("issuer ")]
+    issuer, _, url = line.removeprefix("issuer ").partition(": metadata at ")
+    assert issuer == "https://attest.example.test"
+    context = ssl.create_default_context(cafile=str(tmp_path / "d" / "tls" / "ca.pem"))
+    with urllib.request.urlopen(url + "/.well-known/jwt-vc-issuer", context=context) as response:
+        assert json.loads(response.read())["issuer"] == issuer
+    named.stop()
+    off = _serve(serve, tmp_path / "e", "--public", "off")
+    assert not [line for line in off.lines if line.startswith("issuer ")]
