@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -53,8 +53,10 @@ def build_app(
     issuer: str,
     jwks: Callable[[], Mapping[str, Any]],
     types: Mapping[str, TypeDocument],
+    routes: Sequence[Route] = (),
 ) -> Starlette:
-    """The ASGI application: issuer metadata (``jwks()`` read per request) and type metadata."""
+    """The ASGI application: issuer metadata (``jwks()`` read per request), type metadata, and
+    ``routes`` (the status lists: ``gateway.public.status``)."""
 
     async def issuer_metadata(request: Request) -> Response:
         body = canonical_json({"issuer": issuer, "jwks": dict(jwks())})
@@ -80,6 +82,7 @@ def build_app(
         routes=[
             Route(metadata_path(issuer), issuer_metadata, methods=["GET"]),
             Route(prefix + "/types/{domain}/{purpose}/{version}", type_metadata, methods=["GET"]),
+            *routes,
         ],
         exception_handlers={HTTPException: refused, Exception: refused},
     )
@@ -136,10 +139,11 @@ def attach_public(
     *,
     jwks: Callable[[], Mapping[str, Any]],
     types: Mapping[str, TypeDocument],
+    routes: Sequence[Route] = (),
 ) -> PublicServer:
     """Serve the public face at ``address`` beside ``gateway``: started by its start, stopped by
     its stop."""
-    server = PublicServer(build_app(address.issuer, jwks, types), address, config)
+    server = PublicServer(build_app(address.issuer, jwks, types, routes), address, config)
     gateway.on_start.append(server.start)
     gateway.on_stop.append(server.stop)
     return server
