@@ -54,8 +54,9 @@ def verify_log(
     ``None`` if a proof failed (the failure is reported)."""
     regulator = cast.audit
     final = checkpoint_covering(regulator, max(c.redemption.log_index for c in cases) + 1)
-    report.expect(True, f"final checkpoint: {final.size} entries, root {final.root_hash.hex()[:16]}"
-                  "..., its signature verified against the pinned key")  # fmt: skip
+    root = base64.b64encode(final.root_hash).decode()  # as in the checkpoint and `audit verify`
+    report.expect(True, f"final checkpoint: {final.size} entries, root {root}, its signature"
+                  " verified against the pinned key")  # fmt: skip
     report.check(
         lambda: regulator.verify_consistency(start, final),
         f"append-only: the final tree extends the checkpoint of the start ({start.size} entries)",
