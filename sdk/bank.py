@@ -27,6 +27,14 @@ from attestgate.sdk.sdjwt import (
     SdJwtError,
     VerifyFailure,
 )
+from attestgate.sdk.status import (
+    DEFAULT_STATUS_MAX_AGE,
+    AttestationStatus,
+    Status,
+    StatusLists,
+    https_fetcher,
+    status_reference,
+)
 from attestgate.sdk.tls import TlsConfig
 from attestgate.sdk.types import (
     Attestation,
@@ -49,7 +57,9 @@ class BankClient(ClientBase):
     ``holder_key`` the P-256 key attestations are bound to (generated when ``None``; keep
     ``holder_key`` if attestations must outlive this client); ``clock`` (for tests) is the
     "now" of offline verification and of key-binding JWTs; ``leeway`` the clock skew tolerated
-    when checking ``exp``/``iat``.
+    when checking ``exp``/``iat``; ``status_max_age`` the freshness bound of a cached status
+    list used offline (``attestgate.sdk.status``); ``status_fetch`` (for tests) GETs a Status
+    List Token by URI (default: HTTPS trusting ``tls.ca_file``).
     """
 
     def __init__(
@@ -66,8 +76,12 @@ class BankClient(ClientBase):
         options: Sequence[tuple[str, Any]] = (),
         retry: RetryPolicy | None = None,
         channel: grpc.Channel | None = None,
+        status_max_age: timedelta = DEFAULT_STATUS_MAX_AGE,
+        status_fetch: Callable[[str], str] | None = None,
     ) -> None:
         self._holder = Holder(holder_key, clock=clock, leeway=leeway)
+        fetch = status_fetch or https_fetcher(tls.ca_file if tls is not None else None)
+        self._status_lists = StatusLists(fetch, clock=clock, max_age=status_max_age)
         super().__init__(
             target,
             token=token,
@@ -185,14 +199,46 @@ class BankClient(ClientBase):
         """The issuer's JWKS (RFC 7517 §5), fetched now; also refreshes the verification cache."""
         return dict(self._fetch_issuer().raw)
 
-    def verify(self, token: str) -> dict[str, Any]:
+    def status(self, attestation: Attestation | str, *, offline: bool = False) -> AttestationStatus:
+        """The attestation's status in its issuer's Status List: ``.status`` is ``Status.VALID``,
+        ``INVALID`` (redeemed, consent revoked or expired, data erased) or ``SUSPENDED`` (consent
+        paused), ``.iat`` when the list was signed. The list is fetched over HTTPS when the cached
+        one is older than its ``ttl`` (never with ``offline``); a cached list serves while younger
+        than ``status_max_age``, else ``Unavailable``."""
+        token = attestation.token if isinstance(attestation, Attestation) else attestation
+        info = self._issuer or self._fetch_issuer()
+        ref = status_reference(token, info.issuer)
+        if ref is None:
+            raise InvalidAttestation("the attestation has no status (issued before status lists)")
+        return self._status_lists.lookup(ref, jwks=info.jwks, issuer=info.issuer, offline=offline)
+
+    def verify(
+        self, token: str, *, check_status: bool = True, offline: bool = False
+    ) -> dict[str, Any]:
         """Verify an attestation **offline** and return its disclosed claims (JSON values).
 
         Checks the signature against the cached JWKS, ``typ``, ``iss`` (the issuer
         ``GetIssuerKeys`` names: the gateway's HTTPS URL, or a former name such as its id),
         ``exp``/``iat``/``nbf``, ``vct`` and every disclosure; a key-binding JWT is refused (this
         checks an issued token, not a presentation). Raises ``InvalidAttestation``, one opaque
-        error for every failure; the precise ``SdJwtError`` is its ``__cause__``."""
+        error for every failure; the precise ``SdJwtError`` is its ``__cause__``.
+
+        With ``check_status`` (the default) the attestation must also be VALID in its Status
+        List (``status``; ``offline``: from the cached list only, within ``status_max_age``):
+        ``InvalidAttestation`` if it is INVALID or SUSPENDED, ``Unavailable`` if no list fresh
+        enough can be had. Attestations issued before status lists carry none and skip the check."""
+        claims = self._verified_claims(token)
+        info = self._issuer or self._fetch_issuer()
+        ref = status_reference(token, info.issuer) if check_status else None
+        if ref is not None:
+            found = self._status_lists.lookup(
+                ref, jwks=info.jwks, issuer=info.issuer, offline=offline
+            )
+            if found.status is not Status.VALID:
+                raise InvalidAttestation(f"attestation is {found.status.name} in its status list")
+        return claims
+
+    def _verified_claims(self, token: str) -> dict[str, Any]:
         info = self._issuer or self._fetch_issuer()
         try:
             return self._holder.verify(info, token)
