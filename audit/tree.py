@@ -39,7 +39,7 @@ from attestgate.audit.sql import Connection
 from attestgate.audit.store import AuditStorageError, StoredCheckpoint
 from attestgate.protocol.merkle import leaf_hash
 from attestgate.protocol.note import NoteSigner, format_checkpoint
-from attestgate.protocol.reasons import DomainError, Reason
+from attestgate.protocol.reasons import DomainError, FieldViolation, Reason, invalid_argument
 
 __all__ = ["AppendResult", "AuditLog", "TreeHead", "range_hashes"]
 
@@ -241,21 +241,53 @@ class AuditLog:
         return range_hashes(conn, [(0, size)])[0]
 
     def inclusion_proof(self, conn: Connection, index: int, size: int) -> list[bytes]:
-        """PATH(index, D[0:size]) (RFC 9162 §2.1.3.1)."""
-        self._check_size(conn, size, minimum=1)
-        if not 0 <= index < size:
-            raise DomainError(
-                Reason.INDEX_OUT_OF_RANGE, f"leaf index {index} is outside [0, {size})"
+        """PATH(index, D[0:size]) (RFC 9162 §2.1.3.1).
+
+        A request no log could ever answer (``index`` negative or not below ``size``, ``size``
+        below 1) is ``INVALID_ARGUMENT`` naming the field; a ``size`` the log has not reached yet
+        is ``TREE_SIZE_OUT_OF_RANGE`` (AIP-193: OUT_OF_RANGE is for what may succeed later).
+        """
+        violations: list[FieldViolation] = []
+        if size < 1:
+            violations.append(
+                FieldViolation("tree_size", "must be at least 1: no leaf is in the empty tree")
             )
+        if index < 0:
+            violations.append(FieldViolation("leaf_index", f"must not be negative (got {index})"))
+        elif index >= size >= 1:
+            violations.append(
+                FieldViolation("leaf_index", f"must be below tree_size {size} (got {index})")
+            )
+        if violations:
+            raise invalid_argument(*violations)
+        self._check_size(conn, size, minimum=1)
         return range_hashes(conn, inclusion_ranges(index, size))
 
     def consistency_proof(self, conn: Connection, old_size: int, new_size: int) -> list[bytes]:
-        """PROOF(old_size, D[0:new_size]) (RFC 9162 §2.1.4.1); empty when old is 0 or new."""
-        self._check_size(conn, new_size)
-        if not 0 <= old_size <= new_size:
-            raise DomainError(
-                Reason.TREE_SIZE_OUT_OF_RANGE, f"old size {old_size} is outside [0, {new_size}]"
+        """PROOF(old_size, D[0:new_size]) (RFC 9162 §2.1.4.1) for ``1 <= old_size <= new_size``;
+        empty when the sizes are equal.
+
+        RFC 9162 defines consistency proofs between trees of at least one leaf, so ``old_size``
+        0 (every tree extends the empty tree; there is nothing to prove) or above ``new_size`` is
+        ``INVALID_ARGUMENT``; a ``new_size`` the log has not reached yet is
+        ``TREE_SIZE_OUT_OF_RANGE``.
+        """
+        violations: list[FieldViolation] = []
+        if old_size < 1:
+            violations.append(
+                FieldViolation(
+                    "old_size",
+                    f"must be at least 1 (got {old_size}): RFC 9162 consistency proofs are "
+                    "between trees of size >= 1, and every tree extends the empty tree",
+                )
             )
+        elif old_size > new_size:
+            violations.append(
+                FieldViolation("old_size", f"must not exceed new_size {new_size} (got {old_size})")
+            )
+        if violations:
+            raise invalid_argument(*violations)
+        self._check_size(conn, new_size)
         return range_hashes(conn, consistency_ranges(old_size, new_size))
 
     def entries(self, conn: Connection, start: int, end: int) -> list[tuple[int, bytes]]:

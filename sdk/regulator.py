@@ -141,7 +141,9 @@ class RegulatorClient(ClientBase):
         return convert.inclusion_proof(self._unary(self._stub.GetInclusionProof, request))
 
     def consistency_proof(self, old_size: int, new_size: int) -> ConsistencyProof:
-        """The RFC 9162 §2.1.4 proof between two tree sizes (unchecked)."""
+        """The RFC 9162 §2.1.4 proof between two tree sizes, ``1 <= old_size <= new_size``
+        (unchecked); other sizes raise ``InvalidArgument``, a ``new_size`` beyond the log
+        ``OutOfRange``."""
         request = audit_pb2.GetConsistencyProofRequest(old_size=old_size, new_size=new_size)
         return convert.consistency_proof(self._unary(self._stub.GetConsistencyProof, request))
 
@@ -170,7 +172,10 @@ class RegulatorClient(ClientBase):
         """Check that ``new`` extends ``old`` (append-only); raises ``SplitViewError`` if not."""
         if old.size > new.size:
             raise SplitViewError(f"tree size went back from {old.size} to {new.size}")
-        proof = self.consistency_proof(old.size, new.size)
+        if old.size == 0:  # every tree extends the empty one; the gateway refuses old_size 0
+            proof = ConsistencyProof(old_size=0, new_size=new.size, hashes=())
+        else:
+            proof = self.consistency_proof(old.size, new.size)
         try:
             _check_consistency(
                 old_size=old.size,
@@ -225,6 +230,11 @@ class LogMonitor:
         if previous is not None:
             if latest.size < previous.size:
                 self._client.verify_consistency(latest, previous)
+                if (
+                    latest.size == 0
+                ):  # no proof from the empty tree: the log must still hold previous
+                    (tail,) = self._client.entries(previous.size - 1, previous.size)
+                    self._client.verify_inclusion(tail, tail.index, previous)
                 return previous
             self._client.verify_consistency(previous, latest)
         if previous is None or latest.text != previous.text:

@@ -120,7 +120,9 @@ class AsyncRegulatorClient(AsyncClientBase):
         return convert.inclusion_proof(await self._unary(self._stub.GetInclusionProof, request))
 
     async def consistency_proof(self, old_size: int, new_size: int) -> ConsistencyProof:
-        """The RFC 9162 §2.1.4 proof between two tree sizes (unchecked)."""
+        """The RFC 9162 §2.1.4 proof between two tree sizes, ``1 <= old_size <= new_size``
+        (unchecked); other sizes raise ``InvalidArgument``, a ``new_size`` beyond the log
+        ``OutOfRange``."""
         request = audit_pb2.GetConsistencyProofRequest(old_size=old_size, new_size=new_size)
         response = await self._unary(self._stub.GetConsistencyProof, request)
         return convert.consistency_proof(response)
@@ -149,7 +151,10 @@ class AsyncRegulatorClient(AsyncClientBase):
         """Check that ``new`` extends ``old`` (append-only); raises ``SplitViewError`` if not."""
         if old.size > new.size:
             raise SplitViewError(f"tree size went back from {old.size} to {new.size}")
-        proof = await self.consistency_proof(old.size, new.size)
+        if old.size == 0:  # every tree extends the empty one; the gateway refuses old_size 0
+            proof = ConsistencyProof(old_size=0, new_size=new.size, hashes=())
+        else:
+            proof = await self.consistency_proof(old.size, new.size)
         try:
             _check_consistency(
                 old_size=old.size,

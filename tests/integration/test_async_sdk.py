@@ -179,7 +179,9 @@ async def audit_flow(gw: LiveGateway) -> None:
         for entry in entries:
             await regulator.verify_inclusion(entry, entry.index, second)
         await regulator.verify_consistency(first, second)
-        assert (await regulator.consistency_proof(first.size, second.size)).new_size == second.size
+        assert (await regulator.consistency_proof(1, second.size)).new_size == second.size
+        with pytest.raises(errors.InvalidArgument):  # RFC 9162 proofs start at size 1
+            await regulator.consistency_proof(0, second.size)
         assert (await regulator.checkpoint()).size >= second.size
         with pytest.raises(errors.AttestgateError):
             await regulator.inclusion_proof(second.size + 10, second.size)

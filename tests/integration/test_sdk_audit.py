@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import grpc
 import pytest
 
 from attestgate.gateway.common.clock import FixedClock
 from attestgate.protocol.note import NoteSigner, format_checkpoint
+from attestgate.protocol.reasons import Reason
 from attestgate.sdk import (
     BankClient,
     Checkpoint,
@@ -20,11 +22,13 @@ from attestgate.sdk import (
     LogVerificationError,
     RegulatorClient,
     SplitViewError,
+    errors,
     export_receipt,
     verify_receipt,
 )
 from attestgate.sdk._internal.base import PAGE_SIZE
 from attestgate.sdk.types import Redemption
+from attestgate.v1 import audit_pb2, audit_pb2_grpc
 from tests.integration import live
 from tests.integration.live import LiveGateway
 
@@ -145,6 +149,69 @@ def test_consistency_between_two_checkpoints(gw: LiveGateway) -> None:
     fake = regulator.open_checkpoint(forged(gw, new.size))
     with pytest.raises(SplitViewError):
         regulator.verify_consistency(old, fake)
+
+
+@pytest.mark.parametrize(
+    ("call", "fields"),
+    [
+        (lambda r, size: r.inclusion_proof(-1, size), ["leaf_index"]),
+        (lambda r, size: r.inclusion_proof(size, size), ["leaf_index"]),
+        (lambda r, size: r.inclusion_proof(0, 0), ["tree_size"]),
+        (lambda r, size: r.consistency_proof(size, size - 1), ["old_size"]),
+        (lambda r, size: r.consistency_proof(0, size), ["old_size"]),
+    ],
+    ids=["negative-index", "index-at-size", "empty-tree", "old-above-new", "from-size-0"],
+)
+def test_proof_requests_that_can_never_succeed_are_invalid_arguments(
+    gw: LiveGateway, call: Callable[[RegulatorClient, int], object], fields: list[str]
+) -> None:
+    """AIP-193: INVALID_ARGUMENT with BadRequest field violations, not OUT_OF_RANGE (which is
+    for a tree size the log may still reach); RFC 9162 consistency proofs start at size 1."""
+    regulator = gw.regulator()
+    size = upload_one(gw).size
+    with pytest.raises(errors.InvalidArgument) as caught:
+        call(regulator, size)
+    assert caught.value.reason == Reason.INVALID_ARGUMENT
+    assert [v.field for v in caught.value.violations] == fields
+    assert all(v.description for v in caught.value.violations)
+
+
+def test_list_entries_ending_before_its_start_is_an_invalid_argument(gw: LiveGateway) -> None:
+    """Over the wire (the SDK's ``entries`` refuses it before calling)."""
+    size = upload_one(gw).size
+    request = audit_pb2.ListEntriesRequest(start=size + 1, end=size)  # end 0 would mean "all"
+    with gw.channel() as channel, pytest.raises(grpc.RpcError) as caught:
+        audit_pb2_grpc.AuditServiceStub(channel).ListEntries(
+            request, metadata=gw.metadata("regulator", "csrc"), timeout=5
+        )
+    error = errors.from_rpc_error(caught.value)
+    assert isinstance(error, errors.InvalidArgument)
+    assert [v.field for v in error.violations] == ["end"]
+
+
+def test_a_tree_size_the_log_may_still_reach_is_out_of_range(gw: LiveGateway) -> None:
+    regulator = gw.regulator()
+    size = upload_one(gw).size
+    for call in (
+        lambda: regulator.inclusion_proof(0, size + 1000),
+        lambda: regulator.consistency_proof(1, size + 1000),
+    ):
+        with pytest.raises(errors.OutOfRange) as caught:
+            call()
+        assert caught.value.reason == Reason.TREE_SIZE_OUT_OF_RANGE
+
+
+def test_verify_consistency_from_the_empty_tree_needs_no_proof(gw: LiveGateway) -> None:
+    """The gateway refuses old_size 0; the SDK checks the trivial case itself."""
+    regulator = gw.regulator()
+    new = upload_one(gw)
+    empty = hashlib.sha256(b"").digest()  # MTH({}) (RFC 9162 §2.1.1)
+    note = gw.note_signer.sign(format_checkpoint(gw.config.log_origin, 0, empty))
+    proof = regulator.verify_consistency(regulator.open_checkpoint(note), new)
+    assert (proof.old_size, proof.new_size, proof.hashes) == (0, new.size, ())
+    wrong = gw.note_signer.sign(format_checkpoint(gw.config.log_origin, 0, b"\x01" * 32))
+    with pytest.raises(SplitViewError):
+        regulator.verify_consistency(regulator.open_checkpoint(wrong), new)
 
 
 def test_watch_checkpoints_yields_growing_verified_checkpoints(gw: LiveGateway) -> None:

@@ -53,6 +53,12 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     ) -> audit_pb2.ListEntriesResponse:
         if request.start < 0 or request.end < 0:
             raise invalid_argument(FieldViolation("start", "start and end must not be negative"))
+        if request.end and request.start > request.end:
+            raise invalid_argument(
+                FieldViolation(
+                    "end", f"must not be below start {request.start} (got {request.end})"
+                )
+            )
         position = wire.decode_page_position(request.page_token)
         start = request.start if position is None else position
         end = request.end or self._latest().size

@@ -224,11 +224,13 @@ class TestReadsAndErrors:
     @pytest.mark.parametrize(
         ("call", "reason"),
         [
-            (lambda log, conn: log.inclusion_proof(conn, 10, 10), Reason.INDEX_OUT_OF_RANGE),
-            (lambda log, conn: log.inclusion_proof(conn, -1, 5), Reason.INDEX_OUT_OF_RANGE),
+            (lambda log, conn: log.inclusion_proof(conn, 10, 10), Reason.INVALID_ARGUMENT),
+            (lambda log, conn: log.inclusion_proof(conn, -1, 5), Reason.INVALID_ARGUMENT),
             (lambda log, conn: log.inclusion_proof(conn, 0, 11), Reason.TREE_SIZE_OUT_OF_RANGE),
-            (lambda log, conn: log.inclusion_proof(conn, 0, 0), Reason.TREE_SIZE_OUT_OF_RANGE),
-            (lambda log, conn: log.consistency_proof(conn, 6, 5), Reason.TREE_SIZE_OUT_OF_RANGE),
+            (lambda log, conn: log.inclusion_proof(conn, 0, 0), Reason.INVALID_ARGUMENT),
+            (lambda log, conn: log.consistency_proof(conn, 6, 5), Reason.INVALID_ARGUMENT),
+            (lambda log, conn: log.consistency_proof(conn, 0, 5), Reason.INVALID_ARGUMENT),
+            (lambda log, conn: log.consistency_proof(conn, 12, 11), Reason.INVALID_ARGUMENT),
             (lambda log, conn: log.consistency_proof(conn, 1, 11), Reason.TREE_SIZE_OUT_OF_RANGE),
             (lambda log, conn: log.root(conn, 11), Reason.TREE_SIZE_OUT_OF_RANGE),
             (lambda log, conn: log.entries(conn, 5, 11), Reason.INDEX_OUT_OF_RANGE),

@@ -24,6 +24,7 @@ from attestgate.protocol.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from attestgate.protocol.reasons import DomainError, Reason
 from tests.unit.audit import merkle_reference as ref
 from tests.unit.audit.log_helpers import append_committed, new_log_db
 
@@ -107,9 +108,12 @@ class TestStoredProofs:
     @pytest.mark.parametrize("new", range(0, 65))
     def test_consistency(self, stored: tuple[AuditLog, sqlite3.Connection], new: int) -> None:
         log, conn = stored
-        for old in range(new + 1):
+        with pytest.raises(DomainError) as caught:  # RFC 9162 proofs start at size 1
+            log.consistency_proof(conn, 0, new)
+        assert caught.value.reason is Reason.INVALID_ARGUMENT
+        for old in range(1, new + 1):
             proof = log.consistency_proof(conn, old, new)
-            assert proof == ([] if old in (0, new) else ref.proof(old, LEAVES[:new]))
+            assert proof == ([] if old == new else ref.proof(old, LEAVES[:new]))
             roots = {"old_root": ROOTS[old], "new_root": ROOTS[new]}
             verify_consistency(old_size=old, new_size=new, proof=proof, **roots)
             if proof:
