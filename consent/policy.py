@@ -123,8 +123,39 @@ def validate_request(
         text = f"at most {spec.max_uses} for purpose {spec.name}"
         found.append((Reason.USES_EXCEED_PURPOSE, FieldViolation("max_uses", text)))
     if found:
-        _raise_first(found, "the consent request exceeds what the purpose allows")
+        _raise_first(found, _request_message(domain_spec, spec, claims, found))
     return ValidatedRequest(spec, tuple(claims), validity, max_uses)
+
+
+def _request_message(
+    domain: DomainSpec,
+    purpose: PurposeSpec,
+    claims: Sequence[str],
+    found: list[tuple[Reason, FieldViolation]],
+) -> str:
+    """What is wrong with a refused consent request, naming the claims the purpose allows when
+    the claims are the problem (an unknown name, or none at all)."""
+    allowed = ", ".join((*purpose.claims, *purpose.predicates))
+    unknown = [claim for claim in claims if not domain.is_claim(claim)]
+    where = f"{domain.name}/{purpose.name}"
+    if unknown:
+        names = ", ".join(repr(claim) for claim in dict.fromkeys(unknown))
+        verb = "is not a claim" if len(set(unknown)) == 1 else "are not claims"
+        return f"{names} {verb} of {where}; allowed: {allowed}"
+    if not claims:
+        return f"the consent request names no claim; ask for some of {where}'s: {allowed}"
+    if any(reason in _PURPOSE_LIMITS for reason, _ in found):
+        return "the consent request exceeds what the purpose allows"
+    return "the consent request is invalid"
+
+
+_PURPOSE_LIMITS = frozenset(
+    {
+        Reason.CLAIM_NOT_ALLOWED_FOR_PURPOSE,
+        Reason.VALIDITY_EXCEEDS_PURPOSE,
+        Reason.USES_EXCEED_PURPOSE,
+    }
+)
 
 
 def _claim_problems(
