@@ -11,13 +11,15 @@ off and no ``public_url`` the issuer stays the gateway id, as before.
 
 from __future__ import annotations
 
+import logging
 import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from attestgate.gateway.common.addresses import format_host_port, parse_listen
+from attestgate.gateway.common.addresses import format_host_port, is_loopback, parse_listen
 from attestgate.gateway.ops.config import ConfigError, GatewayConfig
 
+_log = logging.getLogger("attestgate.public")
 WELL_KNOWN_ISSUER = "/.well-known/jwt-vc-issuer"
 _WILDCARD_HOSTS = frozenset({"0.0.0.0", "::"})  # noqa: S104 - names, not binds
 _MAX_PORT = 65535
@@ -57,10 +59,16 @@ def public_address(config: GatewayConfig) -> PublicAddress | None:
         except ConfigError as exc:
             raise ConfigError(f"--public: {exc}") from None
     port = port or _free_port(host)
+    if config.public_url:
+        return PublicAddress(host, port, issuer_url(config.public_url))
     default = "https://" + format_host_port("localhost" if host in _WILDCARD_HOSTS else host, port)
-    return PublicAddress(
-        host, port, issuer_url(config.public_url) if config.public_url else default
-    )
+    if not is_loopback(host):
+        _log.warning(
+            "no public_url: the issuer (every attestation's iss) is %s, derived from the listen "
+            "address; set public_url to the HTTPS name verifiers reach",
+            default,
+        )
+    return PublicAddress(host, port, default)
 
 
 def issuer_name(config: GatewayConfig, address: PublicAddress | None) -> str:

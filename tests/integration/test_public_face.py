@@ -227,13 +227,19 @@ def config(**changes: Any) -> GatewayConfig:
     return GatewayConfig(**{"listen": "127.0.0.1:50051", **changes})
 
 
-def test_the_public_address_follows_tls_and_the_grpc_port() -> None:
+def test_the_public_address_follows_tls_and_the_grpc_port(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     auto = public_address(config())
+    assert caplog.records == []
     assert auto is not None
     assert (auto.host, auto.port, auto.issuer) == ("127.0.0.1", 50052, "https://127.0.0.1:50052")
     wildcard = public_address(config(listen="0.0.0.0:50051"))
     assert wildcard is not None
     assert wildcard.issuer == "https://localhost:50052"
+    # reachable from elsewhere, named after localhost: the operator is told to set public_url
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "set public_url" in caplog.records[0].getMessage()
     assert public_address(config(public="off")) is None
     assert public_address(config(insecure=True)) is None  # auto: off without TLS
     named = public_address(config(public="127.0.0.1:8443", public_url="https://attest.example"))
