@@ -68,8 +68,19 @@ class Status(IntEnum):
 
 
 def compress(data: bytes | bytearray) -> bytes:
-    """DEFLATE in the ZLIB format (RFC 1950) at the highest level, as the draft recommends."""
-    return zlib.compress(data, 9)
+    """DEFLATE in the ZLIB format (RFC 1950): the smaller of two encodings at level 9, run-length
+    matches (``Z_RLE``: long runs of one status) and Huffman coding only (random statuses: no
+    matches to find). Both take milliseconds on a 1 MiB list and come within 1.2x of its
+    information content; the default strategy's match search takes up to a second on sparse
+    random lists and ends larger (the draft recommends the highest compression, not a strategy).
+    """
+    best = b""
+    for strategy in (zlib.Z_RLE, zlib.Z_HUFFMAN_ONLY):
+        deflater = zlib.compressobj(9, zlib.DEFLATED, 15, 9, strategy)
+        out = deflater.compress(data) + deflater.flush()
+        if not best or len(out) < len(best):
+            best = out
+    return best
 
 
 def decompress(data: bytes, *, max_bytes: int = MAX_LIST_BYTES) -> bytes:

@@ -186,8 +186,8 @@ def _as_positive_int(value: object) -> int:
 
 def _as_status_list_size(value: object) -> int:
     size = _as_positive_int(value)
-    if size < 1024 or size % 8:
-        raise ValueError("expected a multiple of 8, at least 1024 (herd privacy needs large lists)")
+    if size % 1024:
+        raise ValueError("expected a multiple of 1024 (herd privacy needs large lists)")
     return size
 
 

@@ -2,8 +2,10 @@
 
 An entry is ``(list_id, idx)`` of one attestation (``jti``) under one consent. Indices are
 chosen by the caller (``gateway.usecases.status``: at random) and never reused: an entry is never
-deleted, and ``status_lists.allocated`` counts entries so a full list takes no more. Status
-values are the draft's (``attestgate.protocol.status_list.Status``). Written inside units of work
+deleted, and ``status_lists.allocated`` counts entries so a full list takes no more. The packed
+bit array is kept too, in ``status_chunks`` of ``CHUNK_BYTES``: a change rewrites one chunk, and a
+publication reads a list in one query whatever its number of entries. Status values are the
+draft's (``attestgate.protocol.status_list.Status``). Written inside units of work
 (``Storage.write``), read on any connection; SQL is the same on SQLite and PostgreSQL.
 """
 
@@ -17,6 +19,7 @@ from attestgate.audit.sql import Connection
 from attestgate.protocol.status_list import Status, StatusList
 
 __all__ = [
+    "CHUNK_BYTES",
     "Entry",
     "ListInfo",
     "allocate",
@@ -53,6 +56,10 @@ class Entry:
     status: Status
 
 
+CHUNK_BYTES = 256
+"""Bytes of packed bits per ``status_chunks`` row (1024 two-bit entries)."""
+
+
 def _ts(moment: datetime) -> str:
     # The consent store's timestamp format, so consent times compare as text.
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
@@ -65,8 +72,7 @@ _ENTRY = "SELECT jti, consent_id, list_id, idx, status FROM status_entries"
 def open_list(conn: Connection, *, size: int, bits: int) -> ListInfo | None:
     """The newest list of this shape that still has room, or None."""
     row = conn.execute(
-        f"{_LIST} WHERE allocated < size AND size = ? AND bits = ?"
-        " ORDER BY list_id DESC LIMIT 1",
+        f"{_LIST} WHERE allocated < size AND size = ? AND bits = ? ORDER BY list_id DESC LIMIT 1",
         (size, bits),
     ).fetchone()
     return None if row is None else ListInfo(*(int(v) for v in row))
@@ -139,8 +145,7 @@ def entries_of_consents(
     ids = ", ".join("?" * len(consent_ids))
     wanted = ", ".join("?" * len(statuses))
     rows = conn.execute(
-        f"{_ENTRY} WHERE consent_id IN ({ids}) AND status IN ({wanted})"
-        " ORDER BY list_id, idx",
+        f"{_ENTRY} WHERE consent_id IN ({ids}) AND status IN ({wanted}) ORDER BY list_id, idx",
         [*consent_ids, *(int(s) for s in statuses)],
     ).fetchall()
     return _entries(rows)
@@ -158,23 +163,63 @@ def expired_entries(conn: Connection, now: datetime, limit: int) -> list[Entry]:
 
 
 def set_statuses(conn: Connection, entries: Sequence[Entry], status: Status, now: datetime) -> None:
-    """Set ``entries`` to ``status`` (each only if it still has the status it was read with)."""
+    """Set ``entries`` to ``status``: their rows, and their bits in the lists' chunks."""
     conn.executemany(
         "UPDATE status_entries SET status = ?, updated_at = ? WHERE jti = ? AND status = ?",
         [(int(status), _ts(now), e.jti, int(e.status)) for e in entries],
     )
+    chunks: dict[tuple[int, int], list[Entry]] = {}
+    widths: dict[int, int] = {}
+    for entry in entries:
+        if entry.list_id not in widths:
+            row = conn.execute(
+                "SELECT bits FROM status_lists WHERE list_id = ?", (entry.list_id,)
+            ).fetchone()
+            widths[entry.list_id] = int(row[0])
+        chunk = entry.idx * widths[entry.list_id] // 8 // CHUNK_BYTES
+        chunks.setdefault((entry.list_id, chunk), []).append(entry)
+    for (list_id, chunk), members in chunks.items():
+        _rewrite_chunk(conn, list_id, chunk, bits=widths[list_id], members=members, status=status)
+
+
+def _rewrite_chunk(
+    conn: Connection,
+    list_id: int,
+    chunk: int,
+    *,
+    bits: int,
+    members: Sequence[Entry],
+    status: Status,
+) -> None:
+    row = conn.execute(
+        "SELECT bits FROM status_chunks WHERE list_id = ? AND chunk = ?", (list_id, chunk)
+    ).fetchone()
+    packed = StatusList(bits, bytes(row[0]) if row is not None else bytes(CHUNK_BYTES))
+    first = chunk * CHUNK_BYTES * 8 // bits  # index of the chunk's first entry
+    for entry in members:
+        packed.set(entry.idx - first, int(status))
+    if row is None:
+        conn.execute(
+            "INSERT INTO status_chunks (list_id, chunk, bits) VALUES (?, ?, ?)",
+            (list_id, chunk, packed.to_bytes()),
+        )
+    else:
+        conn.execute(
+            "UPDATE status_chunks SET bits = ? WHERE list_id = ? AND chunk = ?",
+            (packed.to_bytes(), list_id, chunk),
+        )
 
 
 def load_list(conn: Connection, list_id: int) -> StatusList | None:
-    """The list's bit array as stored now (only entries that are not VALID are read)."""
+    """The list's bit array as committed now: its chunks, in one query (VALID where none)."""
     row = conn.execute(f"{_LIST} WHERE list_id = ?", (list_id,)).fetchone()
     if row is None:
         return None
     info = ListInfo(*(int(v) for v in row))
-    bits = StatusList.new(info.size, info.bits)
-    for idx, status in conn.execute(
-        "SELECT idx, status FROM status_entries WHERE list_id = ? AND status <> ?",
-        (list_id, int(Status.VALID)),
+    data = bytearray(info.size * info.bits // 8)
+    for chunk, bits in conn.execute(
+        "SELECT chunk, bits FROM status_chunks WHERE list_id = ?", (list_id,)
     ):
-        bits.set(int(idx), int(status))
-    return bits
+        start = int(chunk) * CHUNK_BYTES
+        data[start : start + CHUNK_BYTES] = bytes(bits)[: max(0, len(data) - start)]
+    return StatusList(info.bits, data)

@@ -32,6 +32,7 @@ from attestgate.protocol.status_list import Status
 
 __all__ = [
     "DEFAULT_LIST_SIZE",
+    "LIST_SIZE_UNIT",
     "STATUS_BITS",
     "AttestationStatus",
     "Slot",
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 DEFAULT_LIST_SIZE = 1 << 17
+LIST_SIZE_UNIT = 1024
+"""Lists hold whole ``status_chunks`` (256 bytes of two-bit entries)."""
 STATUS_BITS = 2  # VALID, INVALID, SUSPENDED
 _DRAWS = 32
 _EXPIRE_BATCH = 1000
@@ -84,8 +87,8 @@ class AttestationStatus:
         issuer: str,
         list_size: int = DEFAULT_LIST_SIZE,
     ) -> None:
-        if list_size < 8 or list_size % 4:
-            raise ValueError("list_size must be a multiple of 4, at least 8")
+        if list_size < LIST_SIZE_UNIT or list_size % LIST_SIZE_UNIT:
+            raise ValueError(f"list_size must be a multiple of {LIST_SIZE_UNIT}")
         self._storage = storage
         self._clock = clock
         self._trail = trail

@@ -4,6 +4,8 @@ Status List Token (ES256 and EdDSA), checked as a relying party must."""
 from __future__ import annotations
 
 import json
+import math
+import random
 import zlib
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from attestgate.protocol.status_list import (
     Status,
     StatusList,
     StatusListError,
+    compress,
     decompress,
     parse_reference,
     reference_claim,
@@ -151,3 +154,16 @@ def test_a_tampered_token_or_wrong_typ_or_wrong_key_is_refused() -> None:
     )
     with pytest.raises(StatusListError, match="typ"):
         verify_status_list_token(plain, {"k": public}.get, uri=URI, now=2)
+
+
+@pytest.mark.parametrize("invalid", [0.0, 0.01, 0.5, 0.99])
+def test_compression_stays_within_twice_the_information_content(invalid: float) -> None:
+    size = 1 << 18
+    rng = random.Random(7)
+    lst = StatusList.new(size, 2)
+    for idx in rng.sample(range(size), int(size * invalid)):
+        lst.set(idx, Status.INVALID)
+    compressed = len(compress(lst.to_bytes()))
+    entropy = -sum(p * math.log2(p) for p in (invalid, 1 - invalid) if p > 0)
+    assert compressed <= max(2 * size * entropy / 8, 512)
+    assert StatusList.from_json(lst.to_json()).to_bytes() == lst.to_bytes()

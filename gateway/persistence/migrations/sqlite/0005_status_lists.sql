@@ -19,3 +19,11 @@ CREATE TABLE IF NOT EXISTS status_entries (
     PRIMARY KEY (list_id, idx)
 );
 CREATE INDEX IF NOT EXISTS status_entries_consent ON status_entries (consent_id, status);
+-- The packed bit array itself, in chunks of 256 bytes (1024 two-bit entries; a missing chunk is
+-- all VALID): a change rewrites one small chunk, a publication reads a list's chunks in one query.
+CREATE TABLE IF NOT EXISTS status_chunks (
+    list_id INTEGER NOT NULL REFERENCES status_lists (list_id),
+    chunk INTEGER NOT NULL,
+    bits BLOB NOT NULL,
+    PRIMARY KEY (list_id, chunk)
+);
