@@ -13,7 +13,7 @@ Time is only ever an argument (``now``): the stored state may lag behind the clo
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -107,16 +107,52 @@ def effective_request_state(request: ConsentRequest, now: datetime) -> RequestSt
     return request.state
 
 
+@dataclass(frozen=True)
+class ReadRule:
+    """A stored consent state that reads as another once time or usage caught up with it.
+
+    Nothing writes these changes down (no background job): they are folded in whenever a consent
+    is read. ``READ_RULES`` is the one statement of them: ``effective_state`` applies them to a
+    consent, and ``consent.sql_store`` turns them into the SQL that filters listings by the state
+    a consent reads as, so a listing filtered by a state returns exactly the consents shown in it.
+    """
+
+    stored: frozenset[ConsentState]
+    reads_as: ConsentState
+    lapsed: bool = False
+    """Holds only at or after ``valid_until``."""
+    spent: bool = False
+    """Holds only once every use is spent (``uses >= max_uses``)."""
+
+    def holds(self, consent: Consent, now: datetime) -> bool:
+        """Whether ``consent`` (as stored) matches this rule at ``now``."""
+        return (
+            consent.state in self.stored
+            and (not self.lapsed or now >= consent.valid_until)
+            and (not self.spent or consent.uses >= consent.max_uses)
+        )
+
+
+READ_RULES = (
+    # A paused consent still runs out; time goes first: a spent consent past valid_until reads
+    # EXPIRED.
+    ReadRule(
+        frozenset({ConsentState.ACTIVE, ConsentState.PAUSED}), ConsentState.EXPIRED, lapsed=True
+    ),
+    ReadRule(frozenset({ConsentState.ACTIVE}), ConsentState.EXHAUSTED, spent=True),
+)
+"""The read-time rules, in order: the first that holds decides how a consent reads."""
+
+
 def effective_state(consent: Consent, now: datetime) -> ConsentState:
-    """The stored state with time and usage folded in.
+    """The stored state with time and usage folded in (``READ_RULES``).
 
     ACTIVE or PAUSED at/after ``valid_until`` reads as EXPIRED (a paused consent still runs out);
     ACTIVE with every use spent reads as EXHAUSTED.
     """
-    if consent.state in (ConsentState.ACTIVE, ConsentState.PAUSED) and now >= consent.valid_until:
-        return ConsentState.EXPIRED
-    if consent.state is ConsentState.ACTIVE and consent.uses >= consent.max_uses:
-        return ConsentState.EXHAUSTED
+    for rule in READ_RULES:
+        if rule.holds(consent, now):
+            return rule.reads_as
     return consent.state
 
 

@@ -41,7 +41,7 @@ from attestgate.consent._rows import (
     _ts,
     named,
 )
-from attestgate.consent.machine import check_usable
+from attestgate.consent.machine import READ_RULES, ReadRule, check_usable
 from attestgate.consent.model import (
     Consent,
     ConsentEvent,
@@ -100,11 +100,12 @@ def listing_sql(
     *,
     owner: str | None,
     grantee: str | None,
-    states: Collection[ConsentState] | Collection[RequestState] | None,
+    states: tuple[str, list[object]] | None,
     page_size: int,
     after_id: str | None,
 ) -> tuple[str, list[object]]:
-    """``select`` filtered and paged by ascending id, and its parameters.
+    """``select`` filtered and paged by ascending id, and its parameters; ``states`` is a state
+    clause and its parameters (``stored_states_sql``, ``read_states_sql``).
 
     One row more than the page is fetched: it proves there is a next page (``make_page``).
     """
@@ -116,12 +117,53 @@ def listing_sql(
             clauses.append(clause)
             params.append(value)
     if states is not None:
-        values = sorted(state.value for state in states)
-        clauses.append(f"state IN ({', '.join('?' * len(values))})" if values else "0 = 1")
-        params.extend(values)
+        clauses.append(states[0])
+        params.extend(states[1])
     where = " AND ".join(clauses) or "1 = 1"
     # Only fixed clause strings are interpolated; every value is bound.
     return f"{select} WHERE {where} ORDER BY id LIMIT ?", [*params, page_size + 1]
+
+
+def stored_states_sql(states: Collection[ConsentState | RequestState]) -> tuple[str, list[object]]:
+    """Rows whose stored ``state`` is one of ``states``."""
+    values: list[object] = [state.value for state in sorted(states)]
+    if not values:
+        return "0 = 1", []
+    return f"state IN ({', '.join('?' * len(values))})", values
+
+
+def _rule_sql(rule: ReadRule, now: datetime) -> tuple[str, list[object]]:
+    """``ReadRule.holds`` in SQL."""
+    clause, params = stored_states_sql(rule.stored)
+    if rule.lapsed:
+        clause += " AND valid_until <= ?"
+        params.append(_ts(now))
+    if rule.spent:
+        clause += " AND uses >= max_uses"
+    return clause, params
+
+
+def read_states_sql(states: Collection[ConsentState], now: datetime) -> tuple[str, list[object]]:
+    """Consents that read as one of ``states`` at ``now``: ``machine.effective_state`` in SQL,
+    built from the same ``machine.READ_RULES`` (the first rule that holds decides; a consent
+    no rule holds for reads as stored)."""
+    alternatives: list[str] = []
+    params: list[object] = []
+    earlier: list[tuple[str, list[object]]] = []
+    for rule in (*READ_RULES, None):
+        clause, own = _rule_sql(rule, now) if rule is not None else stored_states_sql(states)
+        if rule is None or rule.reads_as in states:
+            alternatives.append(" AND ".join([f"({clause})", *(f"NOT ({c})" for c, _ in earlier)]))
+            params += own + [value for _, values in earlier for value in values]
+        if rule is not None:
+            earlier.append((clause, own))
+    return "(" + " OR ".join(alternatives) + ")", params
+
+
+def _required(now: datetime | None) -> datetime:
+    if now is None:
+        raise ValueError("filtering consents by state needs now: the state they read as then")
+    return now
 
 
 class SqlConsentStore:
@@ -207,15 +249,17 @@ class SqlConsentStore:
         owner: OwnerId | None = None,
         grantee: GranteeId | None = None,
         states: Collection[ConsentState] | None = None,
+        now: datetime | None = None,
         page_size: int = 50,
         after_id: str | None = None,
     ) -> Page[Consent]:
-        """Consents matching every given filter, by ascending id."""
+        """Consents matching every given filter, by ascending id; ``states`` are the states they
+        read as at ``now`` (``machine.effective_state``)."""
         sql, params = listing_sql(
             _CONSENTS,
             owner=owner,
             grantee=grantee,
-            states=states,
+            states=None if states is None else read_states_sql(states, _required(now)),
             page_size=page_size,
             after_id=after_id,
         )
@@ -236,7 +280,7 @@ class SqlConsentStore:
             _REQUESTS,
             owner=owner,
             grantee=grantee,
-            states=states,
+            states=None if states is None else stored_states_sql(states),
             page_size=page_size,
             after_id=after_id,
         )

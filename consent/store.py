@@ -15,12 +15,12 @@ pass ``tests/unit/consent/test_consent_store_contract.py`` and ``tests/conforman
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
-from attestgate.consent.machine import check_usable
+from attestgate.consent.machine import check_usable, effective_state
 from attestgate.consent.model import (
     Consent,
     ConsentEvent,
@@ -89,10 +89,14 @@ class ConsentStore(Protocol):
         owner: OwnerId | None = None,
         grantee: GranteeId | None = None,
         states: Collection[ConsentState] | None = None,
+        now: datetime | None = None,
         page_size: int = 50,
         after_id: str | None = None,
     ) -> Page[Consent]:
-        """Consents matching every given filter, by ascending id."""
+        """Consents matching every given filter, by ascending id. ``states`` are the states
+        they read as at ``now`` (``machine.effective_state``: expiry and exhaustion folded in),
+        so a filtered listing holds exactly the consents that show one of them; ``now`` is
+        required with ``states``."""
 
     def list_requests(
         self,
@@ -225,15 +229,25 @@ class MemoryConsentStore:
         owner: OwnerId | None = None,
         grantee: GranteeId | None = None,
         states: Collection[ConsentState] | None = None,
+        now: datetime | None = None,
         page_size: int = 50,
         after_id: str | None = None,
     ) -> Page[Consent]:
-        """Consents matching every given filter, by ascending id."""
+        """Consents matching every given filter, by ascending id (``states``: as read at
+        ``now``)."""
+        if states is not None and now is None:
+            raise ValueError("filtering consents by state needs now: the state they read as then")
+        moment = now or datetime.min
+
+        def reads_as(consent: Consent) -> ConsentState:
+            return effective_state(consent, moment)
+
         return _page(
             self._consents.values(),
             owner=owner,
             grantee=grantee,
             states=states,
+            state_of=reads_as,
             page_size=page_size,
             after_id=after_id,
         )
@@ -253,6 +267,7 @@ class MemoryConsentStore:
             owner=owner,
             grantee=grantee,
             states=states,
+            state_of=lambda request: request.state,
             page_size=page_size,
             after_id=after_id,
         )
@@ -288,6 +303,7 @@ def _page(
     owner: OwnerId | None,
     grantee: GranteeId | None,
     states: Collection[ConsentState] | Collection[RequestState] | None,
+    state_of: Callable[[_Item], ConsentState | RequestState],
     page_size: int,
     after_id: str | None,
 ) -> Page[_Item]:
@@ -298,7 +314,7 @@ def _page(
             for item in items
             if (owner is None or item.owner == owner)
             and (grantee is None or item.grantee == grantee)
-            and (states is None or item.state in states)
+            and (states is None or state_of(item) in states)
             and (after_id is None or item.id > after_id)
         ),
         key=lambda item: item.id,

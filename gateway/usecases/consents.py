@@ -5,9 +5,11 @@ Every change runs as one unit of work through the sequencer, so the consent, its
 audited too
 (``on_refusal``) and change nothing else.
 
-Exhaustion is a read-time view (``consent.machine.effective_state``): a consent whose uses are spent
-is shown EXHAUSTED, yet its owner can still pause or revoke it, because attestations issued under it
-may not have been redeemed yet.
+Expiry and exhaustion are read-time views (``consent.machine.effective_state``): a consent whose
+uses are spent is shown EXHAUSTED, and listings filtered by state return what they show. An
+EXHAUSTED consent is final for pause and resume (``CONSENT_EXHAUSTED``, nothing written, not even a
+refusal leaf: such a change could change nothing); its owner can still revoke it, because the
+attestation issued with its last use may not have been redeemed yet.
 """
 
 from __future__ import annotations
@@ -204,14 +206,15 @@ class ConsentManager:
         """The caller's consents (as bank: granted to it; as owner: given)."""
         store = self._storage.consents(self._storage.read())
         owner, grantee = self._parties(caller)
+        now = self._clock.now()  # one moment for the filter and the states shown
         page = store.list_consents(
             owner=owner,
             grantee=grantee,
             states=[state] if state else None,
+            now=now,
             page_size=page_size,
             after_id=after,
         )
-        now = self._clock.now()
         items = tuple(replace(c, state=effective_state(c, now)) for c in page.items)
         return Page(items, page.next_after)
 
@@ -284,8 +287,7 @@ class ConsentManager:
             if consent.owner != caller.subject:
                 raise DomainError(Reason.NOT_CONSENT_OWNER, "only the owner may change a consent")
             now = self._clock.now()
-            current = _lifecycle_state(consent, now)
-            target = next_consent_state(current, action)
+            target = next_consent_state(_owner_state(consent, action, now), action)
             store.update_consent(
                 replace(consent, state=target),
                 expected_state=consent.state,
@@ -295,7 +297,11 @@ class ConsentManager:
             self._feed(tx, request, consent.id, target, now)
             tx.emit(self._event(_ACTION_EVENT[action], caller, request, consent, now))
 
-        refusal = self._refusal(_ACTION_EVENT[action], caller, {"consent_id": consent_id})
+        audited = self._refusal(_ACTION_EVENT[action], caller, {"consent_id": consent_id})
+
+        def refusal(error: DomainError) -> list[AuditEvent]:
+            return [] if error.reason is Reason.CONSENT_EXHAUSTED else audited(error)
+
         self._storage.write(unit, on_refusal=refusal)
         return self.get_consent(caller, consent_id)
 
@@ -433,8 +439,18 @@ class ConsentManager:
             raise DomainError(Reason.NOT_CONSENT_GRANTEE, "not granted to you")
 
 
-def _lifecycle_state(consent: Consent, now: datetime) -> ConsentState:
-    """The stored state with expiry folded in, but not exhaustion (owners may still act)."""
-    if consent.state in (ConsentState.ACTIVE, ConsentState.PAUSED) and now >= consent.valid_until:
-        return ConsentState.EXPIRED
-    return consent.state
+def _owner_state(consent: Consent, action: ConsentAction, now: datetime) -> ConsentState:
+    """The state an owner's ``action`` applies to: the consent as read at ``now``. An EXHAUSTED
+    consent takes no pause or resume (docs/consent.md); a revoke applies to its stored state."""
+    state = effective_state(consent, now)
+    if state is not ConsentState.EXHAUSTED:
+        return state
+    if action is ConsentAction.REVOKE:
+        return consent.state  # stored ACTIVE, spent
+    raise DomainError(
+        Reason.CONSENT_EXHAUSTED,
+        f"the consent is used up: all {consent.max_uses} of its uses are spent, so it can no "
+        "longer be paused or resumed; the bank needs a new consent request (and your approval) "
+        "for further attestations",
+        metadata={"state": ConsentState.EXHAUSTED.value},
+    )

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from attestgate.consent.machine import effective_state
 from attestgate.consent.model import (
     Consent,
     ConsentEvent,
@@ -222,10 +223,14 @@ def test_use_consent_counts_only_usable_consents(
     assert store.get_consent(ConsentId("con-late")).uses == 0
 
 
-def test_list_consents_filters(store: ConsentStore, make_consent: MakeConsent) -> None:
+def test_list_consents_filters(
+    store: ConsentStore, make_consent: MakeConsent, now: datetime
+) -> None:
     _fill(store, make_consent)
 
     def ids(**filters: object) -> list[str]:
+        if "states" in filters:
+            filters["now"] = now
         page = store.list_consents(**filters)  # type: ignore[arg-type]
         return [c.id for c in page.items]
 
@@ -239,6 +244,41 @@ def test_list_consents_filters(store: ConsentStore, make_consent: MakeConsent) -
     ]
     assert ids(states=set()) == []
     assert ids(owner=OwnerId("nobody")) == []
+
+
+def test_a_state_filter_needs_the_moment_it_reads_states_at(store: ConsentStore) -> None:
+    with pytest.raises(ValueError, match="needs now"):
+        store.list_consents(states={ConsentState.ACTIVE})
+
+
+def test_list_consents_filters_by_the_state_it_reads_as(
+    store: ConsentStore, make_consent: MakeConsent, now: datetime
+) -> None:
+    """Every stored state, with 0, 1 or every use spent, read before and after ``valid_until``:
+    filtering by a state returns exactly the consents ``effective_state`` shows in it."""
+    made: list[Consent] = []
+    for state in ConsentState:
+        for uses in (0, 1, 2):
+            consent = make_consent(
+                id=ConsentId(f"con-{state.value.lower()}-{uses}"),
+                request_id=RequestId(f"req-{state.value.lower()}-{uses}"),
+                state=state,
+                max_uses=2,
+                uses=uses,
+            )
+            store.add_consent(consent)
+            made.append(consent)
+    wanted_sets = [{state} for state in ConsentState]
+    wanted_sets += [{ConsentState.ACTIVE, ConsentState.PAUSED}, set(ConsentState)]
+    for moment in (now, now + timedelta(days=30), now + timedelta(days=31)):
+        for wanted in wanted_sets:
+            page = store.list_consents(states=wanted, now=moment, page_size=100)
+            shown = sorted(c.id for c in made if effective_state(c, moment) in wanted)
+            assert [c.id for c in page.items] == shown, (moment, wanted)
+    spent = store.list_consents(states={ConsentState.EXHAUSTED}, now=now, page_size=100)
+    assert "con-active-2" in [c.id for c in spent.items]  # stored ACTIVE, every use spent
+    active = store.list_consents(states={ConsentState.ACTIVE}, now=now, page_size=100)
+    assert [c.id for c in active.items] == ["con-active-0", "con-active-1"]
 
 
 def test_list_consents_pages(store: ConsentStore, make_consent: MakeConsent) -> None:

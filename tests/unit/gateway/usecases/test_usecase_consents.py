@@ -10,6 +10,7 @@ import pytest
 from attestgate.consent.machine import ConsentAction
 from attestgate.consent.model import ConsentState, RequestState
 from attestgate.gateway.app import GatewayParts
+from attestgate.gateway.common.clock import FixedClock
 from attestgate.gateway.usecases.caller import Caller
 from attestgate.gateway.usecases.consents import ConsentManager, RequestDraft
 from attestgate.protocol.reasons import DomainError, Reason
@@ -94,3 +95,21 @@ def test_a_request_outside_the_purpose_template_is_refused(
     )
     assert consents.list_requests(ALICE, None, 10, None).items == ()
     assert log_size(parts) == size
+
+
+def test_an_exhausted_consent_takes_no_pause_or_resume_and_no_leaf(
+    parts: GatewayParts, consents: ConsentManager, clock: FixedClock
+) -> None:
+    consent = consents.approve(ALICE, consents.create_request(BANK, DRAFT, None).id, None, None)
+    parts.storage.write(
+        lambda tx: parts.storage.consents(tx.conn).use_consent(consent.id, now=clock.now())
+    )
+    assert consents.get_consent(ALICE, consent.id).state is ConsentState.EXHAUSTED
+    size = log_size(parts)
+    for action in (ConsentAction.PAUSE, ConsentAction.RESUME):
+        refused(Reason.CONSENT_EXHAUSTED, lambda a=action: consents.change(ALICE, consent.id, a))
+    assert log_size(parts) == size
+    assert consents.list_consents(ALICE, ConsentState.ACTIVE, 10, None).items == ()
+    exhausted = consents.list_consents(ALICE, ConsentState.EXHAUSTED, 10, None).items
+    assert [c.id for c in exhausted] == [consent.id]
+    assert consents.change(ALICE, consent.id, ConsentAction.REVOKE).state is ConsentState.REVOKED
