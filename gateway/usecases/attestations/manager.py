@@ -167,6 +167,11 @@ class AttestationManager:
         check_usable(consent, now)
         return consent
 
+    def _requested(self, conn: Any, consent: Consent) -> list[str]:
+        """The claims the bank asked for in the consent request: those the owner unticked on
+        approval come back in ``withheld`` (NOT_CONSENTED), as README promises."""
+        return list(self._storage.consents(conn).get_request(consent.request_id).claims)
+
     def _prepare(
         self,
         conn: Any,
@@ -180,7 +185,7 @@ class AttestationManager:
             self._catalog,
             domain=consent.domain,
             purpose=consent.purpose,
-            requested=list(claims) or list(consent.claims),
+            requested=list(claims) or self._requested(conn, consent),
             consented=consent.claims,
         )
         record = self._vault.get(
