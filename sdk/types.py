@@ -3,16 +3,20 @@
 Conventions (STYLE.md): times are aware UTC ``datetime``s, durations ``timedelta``s, amounts
 integers in minor units of a named ISO 4217 currency, hashes ``bytes`` (with a ``*_b64`` text twin
 where a text form is common), identifiers ``NewType``s of ``str`` holding the bare id (``cr_...``,
-``cs_...``, the ``jti``), never the resource name. Mappings are read-only views.
+``cs_...``, the ``jti``), never the resource name. Mappings are plain ``dict``s and sequences
+``tuple``s, so ``json.dumps(attestation.claims)`` works for text, integer and boolean claims; every
+result's ``to_dict()`` is its JSON-ready form (dates and times in ISO 8601, durations in seconds,
+bytes in standard base64, nested results as objects): ``json.dumps(result.to_dict())``.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any, NewType
 
 from attestgate.sdk.sdjwt import Jti
@@ -79,8 +83,38 @@ class AttestationState(StrEnum):
     EXPIRED = "EXPIRED"
 
 
+def json_value(value: Any) -> Any:
+    """``value`` as JSON-ready data: results as objects, ``date``/``datetime`` in ISO 8601,
+    ``timedelta`` in seconds, ``bytes`` in standard base64, mappings and sequences recursively."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: json_value(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, date):  # datetime too
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, Mapping):
+        return {str(key): json_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_value(item) for item in value]
+    return value  # str, int, bool, float, None
+
+
+class _Result:
+    """``to_dict()`` for every result dataclass."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """This result as JSON-ready data (``json.dumps(result.to_dict())``): dates and times in
+        ISO 8601, durations in seconds, bytes in standard base64, enums by value."""
+        data: dict[str, Any] = json_value(self)
+        return data
+
+
 @dataclass(frozen=True)
-class ConsentRequest:
+class ConsentRequest(_Result):
     """A bank's request for an owner's consent."""
 
     id: ConsentRequestId
@@ -110,7 +144,7 @@ class ConsentRequest:
 
 
 @dataclass(frozen=True)
-class Consent:
+class Consent(_Result):
     """A consent artefact: what the grantee may learn about the owner, for which purpose."""
 
     id: ConsentId
@@ -144,7 +178,7 @@ class Consent:
 
 
 @dataclass(frozen=True)
-class ConsentEvent:
+class ConsentEvent(_Result):
     """A status change of a bank's consent request or consent, from ``watch_consent_events``."""
 
     cursor: str
@@ -157,7 +191,7 @@ class ConsentEvent:
 
 
 @dataclass(frozen=True)
-class ActivityEntry:
+class ActivityEntry(_Result):
     """One audit-log event about an owner: a consent change, disclosure or refused attempt."""
 
     log_index: int
@@ -167,7 +201,7 @@ class ActivityEntry:
     time: datetime | None
     actor_role: str
     actor_id: str
-    objects: Mapping[str, str]
+    objects: dict[str, str]
     decision: str
     """``"allow"`` or ``"deny"``."""
     reason: str | None
@@ -176,7 +210,7 @@ class ActivityEntry:
 
 
 @dataclass(frozen=True)
-class Withheld:
+class Withheld(_Result):
     """A claim that was not disclosed, and why (NOT_CONSENTED, NOT_ALLOWED_FOR_PURPOSE, ...)."""
 
     claim: str
@@ -184,15 +218,16 @@ class Withheld:
 
 
 @dataclass(frozen=True)
-class Attestation:
+class Attestation(_Result):
     """A signed single-use attestation (SD-JWT, RFC 9901) held by a bank."""
 
     jti: Jti
     consent_id: ConsentId
     token: str
     """The compact SD-JWT ``<issuer-jwt>~<disclosure>~...~`` (no key binding yet)."""
-    claims: Mapping[str, ClaimValue]
-    """The disclosed claims; dates are ``datetime.date``."""
+    claims: dict[str, ClaimValue]
+    """The disclosed claims (a plain ``dict``); dates are ``datetime.date`` (``to_dict()`` gives
+    them in ISO 8601)."""
     withheld: tuple[Withheld, ...]
     issued_at: datetime | None
     expires_at: datetime | None
@@ -207,7 +242,7 @@ class Attestation:
 
 
 @dataclass(frozen=True)
-class Redemption:
+class Redemption(_Result):
     """The outcome of redeeming an attestation (exactly once)."""
 
     jti: Jti
@@ -223,7 +258,7 @@ class Redemption:
 
 
 @dataclass(frozen=True)
-class RecordReceipt:
+class RecordReceipt(_Result):
     """What a provider gets back for a record upload."""
 
     domain: str
@@ -234,7 +269,7 @@ class RecordReceipt:
 
 
 @dataclass(frozen=True)
-class FxRatesReceipt:
+class FxRatesReceipt(_Result):
     """What a provider gets back for an FX rate table."""
 
     table_id: str
@@ -244,7 +279,7 @@ class FxRatesReceipt:
 
 
 @dataclass(frozen=True)
-class ErasureReceipt:
+class ErasureReceipt(_Result):
     """The deletion receipt of a subject's erasure (crypto-shredding), also in the audit log."""
 
     subject_pseudonym: str
@@ -255,7 +290,7 @@ class ErasureReceipt:
 
 
 @dataclass(frozen=True)
-class Checkpoint:
+class Checkpoint(_Result):
     """A verified C2SP tlog-checkpoint of the audit log.
 
     ``text`` is the whole signed note, so that it can be stored and shown to others as evidence.
@@ -273,18 +308,18 @@ class Checkpoint:
 
 
 @dataclass(frozen=True)
-class LogEntry:
+class LogEntry(_Result):
     """One leaf of the audit log: its index, its bytes and the event they encode."""
 
     index: int
     data: bytes
     """The leaf as hashed (RFC 9162 §2.1.1): canonical JSON of the event."""
-    event: Mapping[str, Any]
-    """``data`` parsed (read-only); ``{}`` if it is not a JSON object."""
+    event: dict[str, Any]
+    """``data`` parsed; ``{}`` if it is not a JSON object."""
 
 
 @dataclass(frozen=True)
-class InclusionProof:
+class InclusionProof(_Result):
     """An RFC 9162 §2.1.3 inclusion proof of leaf ``leaf_index`` in the tree of ``tree_size``."""
 
     leaf_index: int
@@ -293,7 +328,7 @@ class InclusionProof:
 
 
 @dataclass(frozen=True)
-class ConsistencyProof:
+class ConsistencyProof(_Result):
     """An RFC 9162 §2.1.4 consistency proof between two tree sizes."""
 
     old_size: int

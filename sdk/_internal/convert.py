@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
-from types import MappingProxyType
 from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
@@ -106,8 +105,8 @@ def from_value(value: common_pb2.Value) -> ClaimValue:
     return getattr(value, kind)  # type: ignore[no-any-return]
 
 
-def _values(values: Mapping[str, common_pb2.Value]) -> Mapping[str, ClaimValue]:
-    return MappingProxyType({name: from_value(v) for name, v in values.items()})
+def _values(values: Mapping[str, common_pb2.Value]) -> dict[str, ClaimValue]:
+    return {name: from_value(v) for name, v in values.items()}
 
 
 # --- consent -------------------------------------------------------------------------------------
@@ -204,7 +203,7 @@ def activity_entry(message: consent_pb2.ActivityEntry) -> ActivityEntry:
         time=_time(message, "time"),
         actor_role=message.actor_role,
         actor_id=message.actor_id,
-        objects=MappingProxyType(dict(message.objects)),
+        objects=dict(message.objects),
         decision=message.decision,
         reason=message.reason or None,
         claims=tuple(message.claims),
@@ -292,7 +291,7 @@ def log_entry(message: audit_pb2.LogEntry) -> LogEntry:
         parsed: Any = json_loads(data, max_depth=_MAX_LEAF_DEPTH)
     except EncodingError:
         parsed = None
-    event = MappingProxyType(parsed if isinstance(parsed, dict) else {})
+    event = parsed if isinstance(parsed, dict) else {}
     return LogEntry(index=message.index, data=data, event=event)
 
 
