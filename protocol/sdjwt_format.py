@@ -36,6 +36,21 @@ MAX_DEPTH = 8
 MAX_ID_CHARS = 256
 MAX_NUMERIC_DATE = 253_402_300_799  # 9999-12-31T23:59:59Z; larger values cannot be datetimes.
 RESERVED_NAMES = frozenset({"_sd", "..."})  # RFC 9901 §4.2.1
+
+# draft-ietf-oauth-sd-jwt-vc (section "Registered JWT Claims"):
+#   "The following registered JWT claims are used within the SD-JWT component of the SD-JWT VC
+#   and MUST NOT be included in the Disclosures, i.e., cannot be selectively disclosed:
+#   iss, nbf, exp, cnf, vct, vct#integrity, status"
+#   "The following registered JWT claims are used within the SD-JWT component of the SD-JWT VC
+#   and MAY be included in Disclosures, i.e., can be selectively disclosed: sub, iat"
+# and RFC 7519 §4.1 registers jti and aud. An attestation uses none of these names for a claim
+# of its own meaning: the catalog gives record fields with such names another claim name
+# (``[fields.status] claim = "registration_status"``), and the catalog loader and the issuer
+# refuse them. Attestations issued before that disclosed ``status``; verifiers still accept them.
+NEVER_DISCLOSED_CLAIMS = frozenset({"iss", "nbf", "exp", "cnf", "vct", "vct#integrity", "status"})
+"""Registered claims the SD-JWT VC draft forbids in a disclosure."""
+REGISTERED_CLAIM_NAMES = NEVER_DISCLOSED_CLAIMS | {"sub", "iat", "jti", "aud"}
+"""Every registered JWT / SD-JWT VC claim name: no attestation claim of ours may take one."""
 REDEEM_DOMAIN = b"attestgate-redeem\x00"
 
 

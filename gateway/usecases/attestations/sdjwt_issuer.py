@@ -34,6 +34,7 @@ from attestgate.protocol.jose import (
 )
 from attestgate.protocol.reasons import FieldViolation, invalid_argument
 from attestgate.protocol.sdjwt_format import (
+    REGISTERED_CLAIM_NAMES,
     SD_ALG,
     SD_JWT_TYP,
     Jti,
@@ -55,6 +56,11 @@ MAX_JTI_CHARS = 256
 _RESERVED = frozenset(
     {"iss", "iat", "exp", "nbf", "jti", "vct", "vct#integrity", "cnf", "_sd", "_sd_alg", "..."}
 )
+"""Names a plain claim may not take (the payload's own members); ``status`` is allowed there,
+as the Token Status List reference."""
+_NOT_DISCLOSABLE = _RESERVED | REGISTERED_CLAIM_NAMES
+"""Names a disclosure may not take: no registered JWT / SD-JWT VC claim under another meaning
+(``protocol.sdjwt_format.REGISTERED_CLAIM_NAMES`` quotes the draft)."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,9 @@ def _check_name_sets(disclosed: tuple[str, ...], plain: tuple[str, ...]) -> None
     for name in (*disclosed, *plain):
         if not isinstance(name, str) or not name or name in _RESERVED:
             raise ValueError(f"claim name {name!r} is reserved or invalid")
+    for name in disclosed:
+        if name in _NOT_DISCLOSABLE:
+            raise ValueError(f"claim name {name!r} is a registered claim: it cannot be disclosed")
     clash = set(disclosed) & set(plain)
     if clash:
         raise ValueError(f"claims both disclosed and plain: {sorted(clash)}")
