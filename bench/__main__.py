@@ -1,5 +1,5 @@
 """``python -m bench [--only SUITES] [--out DIR]``: run the benchmarks (default: crypto, audit,
-rpc and sweep; ``audit_pg`` on request), write ``<out>/<name>.json`` (default
+rpc, sweep and status_list; ``audit_pg`` on request), write ``<out>/<name>.json`` (default
 ``bench/results``), draw ``latency.png``, print tables and targets.
 
 ``BENCH_QUICK=1`` runs a reduced version (about a minute) and writes ``<name>-quick.json``.
@@ -26,8 +26,9 @@ from bench.plot import draw_latency
 from bench.rpc import RpcRunner, run_latency, run_throughput, throughput_rows
 from bench.rpc_sweep import run_concurrency_sweep, sweep_rows
 from bench.rpc_variants import run_server_variants, variant_rows
+from bench.status_list import run_status_list, status_rows
 
-SUITES = ("crypto", "audit", "rpc", "sweep")
+SUITES = ("crypto", "audit", "rpc", "sweep", "status_list")
 """What ``make bench`` runs."""
 OPTIONAL_SUITES = ("audit_pg",)
 """Run only when asked for (``--only audit_pg``): they need a PostgreSQL server."""
@@ -91,6 +92,8 @@ def run_suites(settings: Settings, only: Sequence[str], work_dir: Path) -> dict[
     if "sweep" in only:
         with access_log(work_dir / "gateway-sweep.log"):
             results["rpc_concurrency"] = run_sweep_suite(settings, work_dir)
+    if "status_list" in only:
+        results["status_list"] = run_status_list(settings)
     return results
 
 
@@ -124,6 +127,11 @@ _TABLES: dict[str, tuple[str, list[str], Callable[[dict[str, Any]], list[list[ob
         "3. SD-JWT vs the IETF reference (us per operation)",
         ["operation", "ours", "reference", "speedup"],
         crypto_rows,
+    ),
+    "status_list": (
+        "6. Token Status List: one list of 2^20 entries holding 10^6 attestations",
+        ["mix", "publish ms", "token B", "lst B", "information B", "lst/info", "8x2^17 ms"],
+        status_rows,
     ),
 }
 

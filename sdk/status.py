@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import ssl
 import threading
+import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from attestgate.protocol.jose import JoseError, Jwks, json_object, parse_compact_jws
 from attestgate.protocol.status_list import (
@@ -53,8 +55,7 @@ _MAX_RESPONSE = MAX_LIST_BYTES * 2  # base64url and the JWS around the compresse
 _ACCEPT = "application/statuslist+jwt"
 
 
-@dataclass(frozen=True)
-class AttestationStatus:
+class AttestationStatus(NamedTuple):
     """An attestation's status and the status list it was read from."""
 
     status: Status
@@ -88,8 +89,12 @@ def https_fetcher(ca_file: Path | None = None, *, timeout: float = 10.0) -> Call
 @dataclass(frozen=True)
 class _Cached:
     token: StatusListToken
+    iat: datetime
     fresh_until: float  # epoch seconds: iat + ttl
     usable_until: float  # epoch seconds: min(iat + max_age, exp)
+
+
+_BY_VALUE = (Status.VALID, Status.INVALID, Status.SUSPENDED)
 
 
 class StatusLists:
@@ -105,6 +110,9 @@ class StatusLists:
     ) -> None:
         self._fetch = fetch
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._now: Callable[[], float] = (
+            time.time if clock is None else (lambda: self._clock().timestamp())
+        )
         self._max_age = max_age.total_seconds()
         self._lock = threading.Lock()
         self._cache: dict[str, _Cached] = {}
@@ -113,7 +121,7 @@ class StatusLists:
         self, ref: StatusReference, *, jwks: Jwks, issuer: str, offline: bool = False
     ) -> AttestationStatus:
         """The status of entry ``ref.idx`` of the list at ``ref.uri``."""
-        now = self._clock().timestamp()
+        now = self._now()
         cached = self._cache.get(ref.uri)
         if cached is None or (now >= cached.fresh_until and not offline):
             cached = self._refresh(ref.uri, jwks=jwks, issuer=issuer, now=now, stale=cached)
@@ -122,12 +130,10 @@ class StatusLists:
                 f"no status list from {ref.uri} younger than the freshness bound; fetch it online"
             )
         try:
-            value = cached.token.status_list.get(ref.idx)
-            status = Status(value)
-        except (StatusListError, ValueError) as exc:
+            status = _BY_VALUE[cached.token.status_list.get(ref.idx)]
+        except (StatusListError, IndexError) as exc:
             raise InvalidAttestation("the attestation's status entry is not usable") from exc
-        iat = datetime.fromtimestamp(cached.token.iat, UTC)
-        return AttestationStatus(status, iat, ref.uri, ref.idx)
+        return AttestationStatus(status, cached.iat, ref.uri, ref.idx)
 
     def put(self, token: str, *, uri: str, jwks: Jwks, issuer: str) -> None:
         """Cache a Status List Token obtained some other way (for example carried offline)."""
@@ -157,7 +163,7 @@ class StatusLists:
         usable = verified.iat + self._max_age
         if verified.exp is not None:
             usable = min(usable, verified.exp)
-        return _Cached(verified, fresh, usable)
+        return _Cached(verified, datetime.fromtimestamp(verified.iat, UTC), fresh, usable)
 
 
 def status_reference(token: str, issuer: str) -> StatusReference | None:
