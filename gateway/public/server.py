@@ -58,7 +58,7 @@ def build_app(
     """The ASGI application: issuer metadata (``jwks()`` read per request), type metadata, and
     ``routes`` (the status lists: ``gateway.public.status``)."""
 
-    async def issuer_metadata(request: Request) -> Response:
+    def issuer_metadata(request: Request) -> Response:  # sync: the key ring reads its files
         body = canonical_json({"issuer": issuer, "jwks": dict(jwks())})
         return cached_json(request, body, max_age=ISSUER_MAX_AGE)
 
