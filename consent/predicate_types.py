@@ -21,7 +21,7 @@ class ParamType(StrEnum):
     """Types of predicate parameters."""
 
     AMOUNT = "amount"
-    """Non-negative integer in minor units."""
+    """Positive integer in minor units (an attestation that income covers 0 says nothing)."""
     CURRENCY = "currency"
     """ISO 4217 alphabetic code of a current currency."""
     INT = "int"

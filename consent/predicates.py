@@ -127,8 +127,8 @@ def _param_problem(spec: ParamSpec, value: object) -> str:
     if spec.type in (ParamType.AMOUNT, ParamType.INT):
         if isinstance(value, bool) or not isinstance(value, int):
             return "must be an integer"
-        if spec.type is ParamType.AMOUNT and value < 0:
-            return "must not be negative"
+        if spec.type is ParamType.AMOUNT and value <= 0:
+            return "must be positive (integer minor units of the currency)"
         return "out of range" if abs(value) > 2**63 - 1 else ""
     if spec.type is ParamType.BOOL:
         return "" if isinstance(value, bool) else "must be a boolean"

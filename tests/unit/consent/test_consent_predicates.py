@@ -34,7 +34,8 @@ def ctx(**changes: object) -> PredicateContext:
 @pytest.mark.parametrize(
     ("params", "violations"),
     [
-        ({"amount": -1, "currency": "USD"}, {"params.amount": "must not be negative"}),
+        ({"amount": -1, "currency": "USD"}, {"params.amount": "must be positive"}),
+        ({"amount": 0, "currency": "USD"}, {"params.amount": "must be positive"}),
         ({"amount": True, "currency": "USD"}, {"params.amount": "must be an integer"}),
         ({"amount": "100", "currency": "USD"}, {"params.amount": "must be an integer"}),
         ({"amount": 1.5, "currency": "USD"}, {"params.amount": "must be an integer"}),
