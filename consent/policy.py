@@ -68,10 +68,11 @@ def decide(
     """
     spec = catalog.domain(domain)
     allowed = spec.purpose(purpose).allowed
-    granted = set(consented)
+    # Consents and requests from before a claim was renamed name it by its former name.
+    granted = {spec.current_claim(claim) for claim in consented}
     disclosed: list[str] = []
     withheld: list[Withheld] = []
-    for claim in dict.fromkeys(requested):  # de-duplicate, keep order
+    for claim in dict.fromkeys(spec.current_claim(c) for c in requested):  # de-duplicate
         if not spec.is_claim(claim):
             withheld.append(Withheld(claim, WithheldReason.UNKNOWN_CLAIM))
         elif spec.never_disclosed(claim):
@@ -107,6 +108,7 @@ def validate_request(
     """
     spec = catalog.purpose(domain, purpose)
     domain_spec = catalog.domain(domain)
+    claims = [domain_spec.current_claim(claim) for claim in claims]  # a former name still works
     found: list[tuple[Reason, FieldViolation]] = []
     if not claims:
         found.append((Reason.INVALID_ARGUMENT, FieldViolation("claims", "at least one claim")))

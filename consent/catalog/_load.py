@@ -7,10 +7,12 @@ File format (one domain per file)::
     provider_role = "tax_bureau"
     record_id_public = false     # true: record ids are public asset ids, in clear in the log
     [fields.<name>]              type, sensitivity, max_length, values, required, currency,
-                                 description
+                                 description, claim (the name it is disclosed under; default:
+                                 the field name; never a registered JWT / SD-JWT VC claim name)
     [predicates.<name>]          options = {...}, description  (name must be registered)
-    [purposes.<name>]            description, claims, predicates, max_uses, max_validity_days,
-                                 default_validity_days, data_life_days, consumption,
+    [purposes.<name>]            description, claims (claim names), predicates, max_uses,
+                                 max_validity_days, default_validity_days, data_life_days,
+                                 consumption,
                                  evaluation_budget = { count = 4, period = "30d" } (period: Nd
                                  or Nh; required when a predicate takes the bank's parameters)
     [[rules]]                    kind = "date_span" (start, end, max_years)
@@ -47,6 +49,7 @@ from attestgate.consent.fields import (
     Sensitivity,
 )
 from attestgate.consent.predicates import ConsumptionKind, PredicateRegistry
+from attestgate.protocol.sdjwt_format import REGISTERED_CLAIM_NAMES
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _DOMAIN_KEYS = {
@@ -59,7 +62,16 @@ _DOMAIN_KEYS = {
     "purposes",
     "rules",
 }
-_FIELD_KEYS = {"type", "sensitivity", "max_length", "values", "required", "currency", "description"}
+_FIELD_KEYS = {
+    "type",
+    "sensitivity",
+    "max_length",
+    "values",
+    "required",
+    "currency",
+    "description",
+    "claim",
+}
 _PURPOSE_KEYS = {
     "description",
     "claims",
@@ -160,9 +172,22 @@ def parse_domain(file_name: str, data: bytes, registry: PredicateRegistry) -> Do
     }
     if not fields:
         raise where.error("fields", "a domain needs at least one field")
+    claim_names = _claim_names(where, where.table(doc.get("fields"), "fields"), fields)
     predicates = _predicates(where, doc.get("predicates", {}), fields, registry)
+    for predicate in predicates:
+        if predicate in claim_names.values():
+            raise where.error(f"predicates.{predicate}", "duplicate name: a field's claim has it")
+    claims = {claim_names.get(field, field): field for field in fields}
     purposes = {
-        key: _purpose(where, key, value, fields=fields, predicates=predicates, registry=registry)
+        key: _purpose(
+            where,
+            key,
+            value,
+            fields=fields,
+            claims=claims,
+            predicates=predicates,
+            registry=registry,
+        )
         for key, value in where.table(doc.get("purposes", {}), "purposes").items()
     }
     raw_rules = doc.get("rules", [])
@@ -181,7 +206,28 @@ def parse_domain(file_name: str, data: bytes, registry: PredicateRegistry) -> Do
         purposes=MappingProxyType(purposes),
         rules=rules,
         record_id_public=where.flag(doc, "record_id_public", "record_id_public", default=False),
+        claim_names=MappingProxyType(claim_names),
     )
+
+
+def _claim_names(
+    where: _Where, raw_fields: Mapping[str, Any], fields: Mapping[str, FieldSpec]
+) -> dict[str, str]:
+    """Field -> claim name, for the fields with a ``claim`` of their own; names checked unique."""
+    renamed: dict[str, str] = {}
+    for name, table in raw_fields.items():
+        path = f"fields.{name}.claim"
+        claim = where.text(table, "claim", path, "")
+        if not claim or claim == name:
+            continue
+        if not _NAME.fullmatch(claim):
+            raise where.error(path, "claim names must match [a-z][a-z0-9_]*")
+        if claim in fields:
+            raise where.error(path, f"{claim!r} is the name of another field")
+        if claim in renamed.values():
+            raise where.error(path, f"{claim!r} is already another field's claim name")
+        renamed[name] = claim
+    return renamed
 
 
 def _field(where: _Where, name: str, raw: object) -> FieldSpec:
@@ -252,6 +298,7 @@ def _purpose(
     raw: object,
     *,
     fields: Mapping[str, FieldSpec],
+    claims: Mapping[str, str],
     predicates: Mapping[str, PredicateBinding],
     registry: PredicateRegistry,
 ) -> PurposeSpec:
@@ -259,8 +306,8 @@ def _purpose(
     table = where.table(raw, path, _PURPOSE_KEYS)
     if not _NAME.fullmatch(name):
         raise where.error(path, "purpose names must match [a-z][a-z0-9_]*")
-    claims, evaluated = _purpose_claims(
-        where, path, table=table, fields=fields, predicates=predicates
+    disclosed, evaluated = _purpose_claims(
+        where, path, table=table, fields=fields, claims=claims, predicates=predicates
     )
     max_validity = where.integer(table, "max_validity_days", f"{path}.max_validity_days", low=1)
     default = where.integer(table, "default_validity_days", f"{path}.default_validity_days", low=1)
@@ -278,7 +325,7 @@ def _purpose(
         name=name,
         domain=where.domain,
         description=where.text(table, "description", f"{path}.description", ""),
-        claims=claims,
+        claims=disclosed,
         predicates=evaluated,
         max_uses=where.integer(table, "max_uses", f"{path}.max_uses", low=1),
         max_validity=timedelta(days=max_validity),
@@ -322,24 +369,50 @@ def _purpose_claims(
     *,
     table: Mapping[str, Any],
     fields: Mapping[str, FieldSpec],
+    claims: Mapping[str, str],
     predicates: Mapping[str, PredicateBinding],
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The fields a purpose discloses and the predicates it evaluates, checked."""
-    claims = where.names(table, "claims", f"{path}.claims")
-    for claim in claims:
+    """The claim names of the fields a purpose discloses and the predicates it evaluates,
+    checked; ``claims`` maps every claim name of the domain to its field."""
+    listed = where.names(table, "claims", f"{path}.claims")
+    for claim in listed:
         if claim in predicates:
             raise where.error(f"{path}.claims", f"{claim!r} is a predicate: list it in predicates")
-        if claim not in fields:
+        if claim not in claims and claim in fields:
+            raise where.error(
+                f"{path}.claims",
+                f"field {claim!r} is disclosed as claim {_claim_of(claims, claim)!r}: list that",
+            )
+        if claim not in claims:
             raise where.error(f"{path}.claims", f"unknown claim {claim!r}")
-        if fields[claim].never_disclosed:
+        if fields[claims[claim]].never_disclosed:
             raise where.error(f"{path}.claims", f"never-disclose field {claim!r} is listed")
     evaluated = where.names(table, "predicates", f"{path}.predicates")
     for item in evaluated:
         if item not in predicates:
             raise where.error(f"{path}.predicates", f"predicate {item!r} is not in the domain")
-    if not claims and not evaluated:
+    _refuse_registered_names(where, path, (*listed, *evaluated))
+    if not listed and not evaluated:
         raise where.error(path, "a purpose must allow at least one claim or predicate")
-    return claims, evaluated
+    return listed, evaluated
+
+
+def _claim_of(claims: Mapping[str, str], field_name: str) -> str:
+    return next(claim for claim, name in claims.items() if name == field_name)
+
+
+def _refuse_registered_names(where: _Where, path: str, disclosed: Sequence[str]) -> None:
+    """No purpose discloses a registered JWT / SD-JWT VC claim name (``status``, ``iss``, ``exp``,
+    ...: ``protocol.sdjwt_format.REGISTERED_CLAIM_NAMES``) under a meaning of its own."""
+    for claim in disclosed:
+        if claim in REGISTERED_CLAIM_NAMES:
+            purpose = path.removeprefix("purposes.")
+            raise where.error(
+                f"{path}.claims",
+                f"purpose {purpose!r} would disclose {claim!r}, a registered JWT / SD-JWT VC "
+                "claim name with a meaning of its own (SD-JWT VC verifiers refuse or misread "
+                f'it); give the field another claim name: [fields.{claim}] claim = "..."',
+            )
 
 
 def _rule(where: _Where, index: int, raw: object, fields: Mapping[str, FieldSpec]) -> RecordRule:

@@ -7,8 +7,10 @@ with the claims they may disclose, the predicates they may evaluate, limits and 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from types import MappingProxyType
 
 from attestgate.consent.fields import FieldSpec, RecordRule
 from attestgate.consent.predicates import ConsumptionKind
@@ -80,7 +82,7 @@ class PurposeSpec:
     domain: str
     description: str
     claims: tuple[str, ...]
-    """Fields it may disclose."""
+    """Claim names of the fields it may disclose (``DomainSpec.field_of`` gives the field)."""
     predicates: tuple[str, ...]
     """Predicates it may evaluate (each disclosed as a boolean claim)."""
     max_uses: int
@@ -113,15 +115,38 @@ class DomainSpec:
     record_id_public: bool = False
     """Record ids are public asset identifiers (a receipt or patent number, a company's USCC) and
     appear in clear in the audit log; otherwise (the default) the log holds a record pseudonym."""
+    claim_names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Field -> the claim name it is disclosed under, for fields whose name is not their claim
+    name (``[fields.status] claim = "registration_status"``: a registered JWT / SD-JWT VC claim
+    name is never used for a claim of another meaning)."""
+
+    def claim_name(self, field_name: str) -> str:
+        """The claim name field ``field_name`` is disclosed under."""
+        return self.claim_names.get(field_name, field_name)
+
+    @cached_property
+    def _claim_fields(self) -> Mapping[str, str]:
+        return MappingProxyType({self.claim_name(name): name for name in self.fields})
+
+    def field_of(self, claim: str) -> str | None:
+        """The record field disclosed as ``claim``; None for a predicate or an unknown name."""
+        return self._claim_fields.get(claim)
+
+    def current_claim(self, name: str) -> str:
+        """``name``, or the claim name of the field formerly disclosed as ``name`` (consents and
+        requests from before a rename keep their meaning: ``status`` -> ``registration_status``)."""
+        if name in self.claim_names and name not in self._claim_fields:
+            return self.claim_names[name]
+        return name
 
     def is_claim(self, name: str) -> bool:
-        """True when ``name`` is a field or predicate of this domain."""
-        return name in self.fields or name in self.predicates
+        """True when ``name`` is the claim name of a field, or a predicate, of this domain."""
+        return name in self._claim_fields or name in self.predicates
 
     def never_disclosed(self, name: str) -> bool:
-        """True when ``name`` is a never-disclose field."""
-        spec = self.fields.get(name)
-        return spec is not None and spec.never_disclosed
+        """True when claim ``name`` is a never-disclose field."""
+        field_name = self.field_of(name)
+        return field_name is not None and self.fields[field_name].never_disclosed
 
     def purpose(self, name: str) -> PurposeSpec:
         """The purpose ``name``; ``DomainError(UNKNOWN_PURPOSE)`` otherwise."""

@@ -253,16 +253,17 @@ class AttestationManager:
         now: datetime,
     ) -> _Evaluated:
         catalog = self._catalog
-        fields = catalog.domain(consent.domain).fields
+        spec = catalog.domain(consent.domain)
         ctx = self._predicate_context(
-            conn, consent, record, [c for c in disclosed if c not in fields], now
+            conn, consent, record, [c for c in disclosed if c in spec.predicates], now
         )
         values: dict[str, object] = {}
         detail: dict[str, str] = {}
         kind, amount = ledger.ConsumptionKind.NONE, 0
         for claim in disclosed:
-            if claim in fields:
-                values[claim] = record.fields.get(claim)
+            field = spec.field_of(claim)  # a field's claim name may differ from the field's
+            if field is not None:
+                values[claim] = record.fields.get(field)
                 continue
             result = catalog.evaluate(consent.domain, claim, record.fields, params, ctx)
             values[claim] = result.value
@@ -273,7 +274,7 @@ class AttestationManager:
             ):
                 kind = ledger.ConsumptionKind(result.consumption.kind.value)
                 amount = max(amount, result.consumption.amount)
-        evaluations = sum(1 for claim in values if claim not in fields)
+        evaluations = sum(1 for claim in values if claim in spec.predicates)
         return _Evaluated(values, kind, amount, detail, evaluations)
 
     def _predicate_context(

@@ -17,6 +17,7 @@ from attestgate.consent.predicates import (
     predicate,
 )
 from attestgate.protocol.reasons import DomainError, Reason
+from attestgate.protocol.sdjwt_format import REGISTERED_CLAIM_NAMES
 
 EXPECTED_FIELDS = {
     "income": [
@@ -54,11 +55,11 @@ EXPECTED_PURPOSES = {
         ConsumptionKind.PLEDGE,
     ),
     ("patent", "ip_pledge_loan"): (
-        {"patent_no", "title", "status", "expiry_date", "owned_by_subject", "unencumbered"},
+        {"patent_no", "title", "patent_status", "expiry_date", "owned_by_subject", "unencumbered"},
         ConsumptionKind.PLEDGE,
     ),
     ("business_registration", "counterparty_check"): (
-        {"name", "status", "closure_end", "in_good_standing"},
+        {"name", "registration_status", "closure_end", "in_good_standing"},
         ConsumptionKind.NONE,
     ),
 }
@@ -131,6 +132,7 @@ type = "string"
 sensitivity = "never_disclose"
 
 [fields.status]
+claim = "vehicle_status"
 type = "enum"
 values = ["OK", "STOLEN"]
 sensitivity = "low"
@@ -150,7 +152,7 @@ sensitivity = "medium"
 [predicates.owned_by_subject]
 
 [purposes.car_loan]
-claims = ["plate", "status"]
+claims = ["plate", "vehicle_status"]
 predicates = []
 max_uses = 2
 max_validity_days = 10
@@ -168,7 +170,7 @@ def test_a_new_domain_needs_only_a_data_file(tmp_path: Path) -> None:
     text = VALID.replace("[predicates.owned_by_subject]\n", "")
     catalog = Catalog.from_dir(write(tmp_path, text))
     purpose = catalog.purpose("vehicle", "car_loan")
-    assert purpose.allowed == {"plate", "status"}
+    assert purpose.allowed == {"plate", "vehicle_status"}
     assert purpose.data_life == timedelta(days=1)
     assert purpose.consumption is ConsumptionKind.NONE
 
@@ -198,17 +200,17 @@ BROKEN = [
         "not reg",
     ),
     (
-        ('claims = ["plate", "status"]', 'claims = ["plate", "colour"]'),
+        ('claims = ["plate", "vehicle_status"]', 'claims = ["plate", "colour"]'),
         "purposes.car_loan.claims",
         "unknown claim",
     ),
     (
-        ('claims = ["plate", "status"]', 'claims = ["plate", "plate"]'),
+        ('claims = ["plate", "vehicle_status"]', 'claims = ["plate", "plate"]'),
         "purposes.car_loan.claims",
         "duplicate",
     ),
     (
-        ('claims = ["plate", "status"]', 'claims = ["vin"]'),
+        ('claims = ["plate", "vehicle_status"]', 'claims = ["vin"]'),
         "purposes.car_loan.claims",
         "never-disclose",
     ),
@@ -420,3 +422,76 @@ def test_record_ids_are_pseudonymous_unless_the_domain_marks_them_public(
     wrong = marked.replace("record_id_public = true", 'record_id_public = "yes"')
     with pytest.raises(CatalogError, match="record_id_public: must be a boolean"):
         Catalog.from_dir(write(tmp_path, wrong))
+
+
+# -- claim names (issue 17 item 1) ------------------------------------------------------------
+
+
+def test_a_field_is_disclosed_under_its_claim_name(tmp_path: Path) -> None:
+    catalog = Catalog.from_dir(write(tmp_path, VALID))
+    spec = catalog.domain("vehicle")
+    assert spec.field_of("vehicle_status") == "status"
+    assert spec.field_of("plate") == "plate"
+    assert spec.field_of("status") is None
+    assert spec.claim_name("status") == "vehicle_status"
+    assert spec.is_claim("vehicle_status")
+    assert not spec.is_claim("status")
+    assert spec.current_claim("status") == "vehicle_status"  # the former name
+    assert spec.current_claim("plate") == "plate"
+
+
+@pytest.mark.parametrize(
+    "reserved", ["status", "iss", "nbf", "exp", "cnf", "vct", "sub", "iat", "jti", "aud"]
+)
+def test_a_purpose_disclosing_a_registered_claim_name_is_refused(
+    tmp_path: Path, reserved: str
+) -> None:
+    text = (
+        VALID.replace('claim = "vehicle_status"\n', "")
+        .replace("[fields.status]", f"[fields.{reserved}]")
+        .replace('claims = ["plate", "vehicle_status"]', f'claims = ["plate", "{reserved}"]')
+    )
+    with pytest.raises(CatalogError) as caught:
+        Catalog.from_dir(write(tmp_path, text))
+    assert caught.value.key == "purposes.car_loan.claims"
+    message = str(caught.value)
+    assert f"purpose 'car_loan' would disclose {reserved!r}" in message
+    assert f'[fields.{reserved}] claim = "..."' in message
+
+
+def test_a_registered_name_is_refused_as_a_claim_name_too(tmp_path: Path) -> None:
+    text = VALID.replace('claim = "vehicle_status"', 'claim = "exp"').replace(
+        '"vehicle_status"]', '"exp"]'
+    )
+    with pytest.raises(CatalogError, match="would disclose 'exp'"):
+        Catalog.from_dir(write(tmp_path, text))
+
+
+def test_a_field_kept_out_of_every_purpose_may_keep_a_registered_name(tmp_path: Path) -> None:
+    text = VALID.replace('claim = "vehicle_status"\n', "").replace(
+        'claims = ["plate", "vehicle_status"]', 'claims = ["plate"]'
+    )
+    assert Catalog.from_dir(write(tmp_path, text)).domain("vehicle").is_claim("status")
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (('claims = ["plate", "vehicle_status"]', 'claims = ["plate", "status"]'), "list that"),
+        (('claim = "vehicle_status"', 'claim = "plate"'), "another field"),
+        (('claim = "vehicle_status"', 'claim = "Vehicle-Status"'), "must match"),
+    ],
+)
+def test_bad_claim_names_are_refused(
+    tmp_path: Path, change: tuple[str, str], fragment: str
+) -> None:
+    with pytest.raises(CatalogError, match=fragment):
+        Catalog.from_dir(write(tmp_path, VALID.replace(*change)))
+
+
+def test_the_shipped_catalog_discloses_no_registered_name(catalog: Catalog) -> None:
+    for domain in catalog.domains.values():
+        for purpose in domain.purposes.values():
+            assert not purpose.allowed & REGISTERED_CLAIM_NAMES, (domain.name, purpose.name)
+    assert catalog.domain("patent").claim_name("status") == "patent_status"
+    assert catalog.domain("business_registration").claim_name("status") == "registration_status"

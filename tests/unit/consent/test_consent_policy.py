@@ -334,3 +334,33 @@ def test_record_dates_are_normalized(catalog: Catalog) -> None:
 def test_active_business_needs_no_closure_dates(catalog: Catalog) -> None:
     record = {"uscc": "u", "name": "n", "status": "ACTIVE", "legal_rep_id": "l"}
     assert validate_record(catalog, "business_registration", record) == record
+
+
+# -- claims renamed off registered names (issue 17 item 1) ------------------------------------
+
+
+def test_consents_naming_a_former_claim_name_keep_their_meaning(catalog: Catalog) -> None:
+    """A consent and a request stored before ``status`` became ``registration_status``."""
+    disclosure = decide(
+        catalog,
+        domain="business_registration",
+        purpose="counterparty_check",
+        requested=["status", "in_good_standing"],
+        consented=["name", "status", "in_good_standing"],
+    )
+    assert disclosure.disclosed == ("registration_status", "in_good_standing")
+    assert disclosure.withheld == ()
+
+
+def test_a_request_naming_a_former_claim_name_is_stored_under_the_new_one(
+    catalog: Catalog,
+) -> None:
+    result = validate_request(
+        catalog,
+        domain="patent",
+        purpose="ip_pledge_loan",
+        claims=["patent_no", "status"],
+        valid_for=None,
+        max_uses=1,
+    )
+    assert result.claims == ("patent_no", "patent_status")
