@@ -24,6 +24,7 @@ from attestgate.gateway.persistence.vault import RecordVault
 from attestgate.gateway.public import PublicAddress, PublicServer, attach_public
 from attestgate.gateway.public import issuer_name as public_issuer_name
 from attestgate.gateway.public import public_address as resolve_public_address
+from attestgate.gateway.public.status import status_route
 from attestgate.gateway.transport.server import (
     Gateway,
     GatewayServicers,
@@ -44,6 +45,8 @@ from attestgate.gateway.usecases.consents import ConsentManager
 from attestgate.gateway.usecases.providers import ProviderRegistry
 from attestgate.gateway.usecases.records import RecordManager
 from attestgate.gateway.usecases.refusal_budget import RefusalBudget
+from attestgate.gateway.usecases.status import AttestationStatus
+from attestgate.gateway.usecases.status_publication import StatusPublisher
 from attestgate.protocol.note import NoteSigner
 
 if TYPE_CHECKING:  # optional extras (prometheus-client, the portal's web stack), typing only
@@ -75,6 +78,8 @@ class GatewayParts:
     """Woken when a consent change is staged and after each commit (consent-event streams)."""
     commits: ChangeSignal = field(default_factory=ChangeSignal)
     """Woken after each commit (checkpoint streams)."""
+    status: AttestationStatus | None = None
+    """Attestations' Token Status List entries (``None``: no public face to publish them)."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,8 @@ class BuiltGateway:
     """The owner and regulator portal (``None``: no ``portal`` address configured)."""
     public: PublicServer | None = None
     """The public HTTPS face: issuer and type metadata (``None``: off)."""
+    status_lists: StatusPublisher | None = None
+    """Publishes the signed status lists the public face serves (``None``: the face is off)."""
 
     @property
     def config(self) -> GatewayConfig:
@@ -148,6 +155,8 @@ def build_parts(config: GatewayConfig, *, clock: Clock, keyring: KeyRing) -> Gat
     catalog = Catalog.load_default()
     public = [name for name, domain in catalog.domains.items() if domain.record_id_public]
     address = resolve_public_address(config)
+    vc_types = VcTypes.of(catalog, public_issuer_name(config, address))
+    trail_ = trail.Trail(pseudonymizer, public)
     return GatewayParts(
         config=config,
         clock=clock,
@@ -156,11 +165,20 @@ def build_parts(config: GatewayConfig, *, clock: Clock, keyring: KeyRing) -> Gat
         catalog=catalog,
         vault=RecordVault(keyring, pseudonymizer.pseudonym),
         log=log,
-        trail=trail.Trail(pseudonymizer, public),
+        trail=trail_,
         providers=ProviderRegistry(config.data_dir),
         refusal_budget=RefusalBudget(config.refusal_audit_per_minute, config.refusal_audit_burst),
         public=address,
-        vc_types=VcTypes.of(catalog, public_issuer_name(config, address)),
+        vc_types=vc_types,
+        status=None
+        if address is None
+        else AttestationStatus(
+            storage=storage,
+            clock=clock,
+            trail=trail_,
+            issuer=vc_types.issuer,
+            list_size=config.status_list_size,
+        ),
     )
 
 
@@ -310,8 +328,11 @@ def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Built
         gateway.on_start.append(endpoint.start)
         gateway.on_stop.append(endpoint.stop)
     portal = _portal(gateway, parts, use_cases) if config.portal else None
-    public = _public(gateway, parts) if parts.public is not None else None
-    return BuiltGateway(gateway, parts, use_cases, readiness, writer, endpoint, portal, public)
+    lists = _status_lists(gateway, parts)
+    public = _public(gateway, parts, lists) if parts.public is not None else None
+    return BuiltGateway(
+        gateway, parts, use_cases, readiness, writer, endpoint, portal, public, lists
+    )
 
 
 def _former_issuers(parts: GatewayParts) -> tuple[str, ...]:
@@ -319,16 +340,36 @@ def _former_issuers(parts: GatewayParts) -> tuple[str, ...]:
     return () if parts.vc_types.issuer == parts.config.gateway_id else (parts.config.gateway_id,)
 
 
-def _public(gateway: Gateway, parts: GatewayParts) -> PublicServer:
-    """The public HTTPS face beside ``gateway``: issuer keys and type metadata."""
+def _status_lists(gateway: Gateway, parts: GatewayParts) -> StatusPublisher | None:
+    """The status lists' publisher (after the writer starts, stopped before storage closes)."""
+    if parts.status is None:
+        return None
+    publisher = StatusPublisher(
+        storage=parts.storage,
+        clock=parts.clock,
+        keyring=parts.keyring,
+        status=parts.status,
+        issuer=parts.vc_types.issuer,
+        interval=parts.config.status_list_interval,
+    )
+    gateway.on_start.append(publisher.start)
+    gateway.on_stop.append(publisher.stop)
+    return publisher
+
+
+def _public(gateway: Gateway, parts: GatewayParts, lists: StatusPublisher | None) -> PublicServer:
+    """The public HTTPS face beside ``gateway``: issuer keys, type metadata, status lists."""
     assert parts.public is not None
     clock, keyring = parts.clock, parts.keyring
+    interval = int(parts.config.status_list_interval.total_seconds())
+    routes = [] if lists is None else [status_route(parts.vc_types.issuer, lists.token, interval)]
     return attach_public(
         gateway,
         parts.config,
         parts.public,
         jwks=lambda: keyring.issuer_jwks(clock.now()),
         types=parts.vc_types.documents,
+        routes=routes,
     )
 
 

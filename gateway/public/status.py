@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -35,7 +36,7 @@ def status_route(
         text = request.path_params["list_id"]
         if not text.isdigit() or len(text) > _MAX_ID_DIGITS or text.startswith("0"):
             raise HTTPException(404)
-        found = published(int(text))
+        found = await run_in_threadpool(published, int(text))  # may read the database
         if found is None:
             raise HTTPException(404)
         body = found.token.encode("ascii")
