@@ -23,6 +23,7 @@ __all__ = [
     "Entry",
     "ListInfo",
     "allocate",
+    "consents_of",
     "create_list",
     "entries_of_consents",
     "entry_of",
@@ -149,6 +150,19 @@ def entries_of_consents(
         [*consent_ids, *(int(s) for s in statuses)],
     ).fetchall()
     return _entries(rows)
+
+
+def consents_of(conn: Connection, owner: str, domains: Sequence[str]) -> list[str]:
+    """Ids of ``owner``'s consents over records of ``domains`` (an erasure's scope)."""
+    if not domains:
+        return []
+    wanted = ", ".join("?" * len(domains))
+    rows = conn.execute(
+        f"SELECT id FROM consents WHERE owner = ? AND record_domain IN ({wanted})"  # noqa: S608
+        " ORDER BY id",
+        [owner, *domains],
+    ).fetchall()
+    return [str(r[0]) for r in rows]
 
 
 def expired_entries(conn: Connection, now: datetime, limit: int) -> list[Entry]:

@@ -16,7 +16,7 @@ The signed lists are built by ``gateway.usecases.status_publication``; the SQL i
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -169,9 +169,14 @@ class AttestationStatus:
                 tx, [entry], Status.INVALID, cause="attestation.redeemed", owner=owner, now=now
             )
 
+    def consents_erased(self, tx: Tx, owner: str, domains: Collection[str]) -> list[str]:
+        """The consents an erasure of ``owner``'s records of ``domains`` reaches; read them before
+        the erasure tombstones the owner, pass them to ``on_erased`` after."""
+        return status_store.consents_of(tx.conn, owner, sorted(domains))
+
     def on_erased(self, tx: Tx, consent_ids: Sequence[str], *, owner: str, now: datetime) -> None:
-        """The owner's records behind ``consent_ids`` were erased: their attestations are INVALID.
-        Call before the owner is tombstoned (``owner`` is the subject id or its erased form)."""
+        """The owner's records behind ``consent_ids`` were erased: their attestations are INVALID
+        (``owner`` is the subject id, or its erased form)."""
         live = (Status.VALID, Status.SUSPENDED)
         entries = status_store.entries_of_consents(tx.conn, consent_ids, live)
         self._change(tx, entries, Status.INVALID, cause="record.erased", owner=owner, now=now)
