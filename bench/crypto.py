@@ -43,7 +43,7 @@ NONCE = "bench-nonce-0123456789abcdef"
 DECOYS = 3
 DISCLOSED: dict[str, JsonInput] = {
     "name": "Company 7",
-    "status": "ACTIVE",
+    "registration_status": "ACTIVE",
     "in_good_standing": True,
 }
 PLAIN: dict[str, JsonInput] = {"consent_hash": "cxXtmgsM9tNw2e02_4xXeHiXOYJ8rdHEf5MgkvmV4Y4"}

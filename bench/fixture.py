@@ -146,7 +146,7 @@ class BenchGateway:
                 owner=f"company-{owner}",
                 domain="business_registration",
                 purpose="counterparty_check",
-                claims=["name", "status", "in_good_standing"],
+                claims=["name", "registration_status", "in_good_standing"],
                 max_uses=USES_PER_CONSENT,
             )
             create = consent_pb2.CreateConsentRequestRequest(consent_request=draft)

@@ -36,7 +36,9 @@ def warehouse(report: Report, cast: Cast) -> CaseRecord:
 
 def patent(report: Report, cast: Cast) -> CaseRecord:
     """An IP-backed loan: the patent is valid, owned by the applicant, and pledged once."""
-    claims = ("patent_no", "title", "status", "expiry_date", "owned_by_subject", "unencumbered")
+    claims = (
+        "patent_no", "title", "patent_status", "expiry_date", "owned_by_subject", "unencumbered",
+    )  # fmt: skip
     ask = Ask(
         "bank-b", "inventor", "patent", "ip_pledge_loan", claims,
         cast.stage.name("ZL202410000001.1"),
@@ -46,7 +48,7 @@ def patent(report: Report, cast: Cast) -> CaseRecord:
     report.expect(
         held.claims.get("owned_by_subject") is True
         and held.claims.get("unencumbered") is True
-        and held.claims.get("status") == "VALID",
+        and held.claims.get("patent_status") == "VALID",
         f"the patent can back the loan: {claims_text(held.claims)}",
     )
     report.expect(bank.verify(held.token) == json_claims(held.claims), "verified offline")
@@ -56,7 +58,7 @@ def patent(report: Report, cast: Cast) -> CaseRecord:
 
 def company(report: Report, cast: Cast) -> CaseRecord:
     """A counterparty check: the company is in closure, still registered; no personal id leaves."""
-    claims = ("name", "status", "closure_end", "in_good_standing")
+    claims = ("name", "registration_status", "closure_end", "in_good_standing")
     ask = Ask(
         "bank-a", "company", "business_registration", "counterparty_check", claims,
         cast.stage.name("91440300MA5X"),
@@ -65,7 +67,8 @@ def company(report: Report, cast: Cast) -> CaseRecord:
         consent(report, cast, ask).id, claims=[*claims, "legal_rep_id"]
     )
     report.expect(
-        held.claims.get("status") == "CLOSURE" and held.claims.get("in_good_standing") is True,
+        held.claims.get("registration_status") == "CLOSURE"
+        and held.claims.get("in_good_standing") is True,
         f"in closure and within its window, so still registered: {claims_text(held.claims)}",
     )
     withheld = {w.claim: w.reason for w in held.withheld}

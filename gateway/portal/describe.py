@@ -29,7 +29,7 @@ _CLAIMS: dict[tuple[str, str], tuple[str, str]] = {
     ("income", "taxpayer_id"): ("your taxpayer id", "您的纳税人识别号"),
     ("business_registration", "uscc"): ("the unified social credit code", "统一社会信用代码"),
     ("business_registration", "name"): ("the registered company name", "企业登记名称"),
-    ("business_registration", "status"): (
+    ("business_registration", "registration_status"): (
         "the registration status (active, closure or deregistered)",
         "登记状态（存续、歇业或注销）",
     ),
@@ -45,7 +45,7 @@ _CLAIMS: dict[tuple[str, str], tuple[str, str]] = {
     ),
     ("patent", "patent_no"): ("the patent number", "专利号"),
     ("patent", "title"): ("the patent's title", "专利名称"),
-    ("patent", "status"): ("the patent's legal status", "专利法律状态"),
+    ("patent", "patent_status"): ("the patent's legal status", "专利法律状态"),
     ("patent", "owner"): ("the registered patent owner", "登记的专利权人"),
     ("patent", "expiry_date"): ("when the patent expires", "专利到期日"),
     ("patent", "owned_by_subject"): (
@@ -101,8 +101,9 @@ class Disclosure:
 
 
 def describe_claim(domain: DomainSpec, name: str, lang: Lang) -> str:
-    """One claim in plain language."""
-    known = _CLAIMS.get((domain.name, name))
+    """One claim in plain language (a former claim name, as stored in older consents, is
+    described as the claim it became)."""
+    known = _CLAIMS.get((domain.name, domain.current_claim(name)))
     if known is not None:
         return known[0] if lang == "en" else known[1]
     readable = name.replace("_", " ")
@@ -136,6 +137,8 @@ def describe_disclosure(
     def texts(names: list[str]) -> tuple[ClaimText, ...]:
         return tuple(ClaimText(n, describe_claim(spec, n, lang)) for n in names)
 
-    never = [n for n in spec.fields if spec.never_disclosed(n)]
-    rest = [n for n in spec.fields if n not in claims and n not in never]
+    names = [spec.claim_name(field) for field in spec.fields]
+    current = {spec.current_claim(claim) for claim in claims}
+    never = [n for n in names if spec.never_disclosed(n)]
+    rest = [n for n in names if n not in current and n not in never]
     return Disclosure(texts(list(claims)), texts(never), texts(rest))

@@ -28,6 +28,7 @@ from jwcrypto.jwk import JWK
 from sd_jwt.verifier import SDJWTVerifier
 
 from attestgate.gateway.ops.cli import main
+from attestgate.protocol.sdjwt_format import REGISTERED_CLAIM_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
 DOMAINS = ["income", "warehouse_receipt", "patent", "business_registration"]
@@ -91,7 +92,9 @@ def test_minimum_disclosure(bundle: dict[str, Any]) -> None:
     assert {"claim": "after_tax_income", "reason": "NOT_ALLOWED_FOR_PURPOSE"} in income["withheld"]
     assert "61234500" not in json.dumps(bundle)  # the income appears nowhere in the evidence
     assert income["redeemed"]["consumed_amount"] == 35_617_000  # USD 50,000 at 7.1234, in fen
-    assert company["disclosed"]["status"] == "CLOSURE"
+    assert company["disclosed"]["registration_status"] == "CLOSURE"
+    for case in bundle["cases"]:  # no registered JWT / SD-JWT VC name is disclosed
+        assert not set(case["disclosed"]) & REGISTERED_CLAIM_NAMES, case["domain"]
     assert company["disclosed"]["in_good_standing"] is True
     assert "legal_rep_id" in {w["claim"] for w in company["withheld"]}
 

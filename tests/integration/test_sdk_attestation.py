@@ -3,6 +3,7 @@ expiry, holder binding, idempotent issue, and concurrency (single use, income ca
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,8 @@ from typing import Any
 import pytest
 
 from attestgate.gateway.common.clock import FixedClock
+from attestgate.protocol.encoding import b64url_decode
+from attestgate.protocol.sdjwt_format import REGISTERED_CLAIM_NAMES
 from attestgate.sdk import Attestation, AttestationState, BankClient, ConsentState, errors
 from attestgate.sdk.types import ClaimValue, Consent
 from tests.integration import live
@@ -63,7 +66,7 @@ def registry_consent(gw: LiveGateway, bank: BankClient, max_uses: int = 10) -> C
         owner="example-co",
         domain="business_registration",
         purpose="counterparty_check",
-        claims=["status", "in_good_standing"],
+        claims=["registration_status", "in_good_standing"],
         max_uses=max_uses,
     )
     return gw.owner("example-co").approve(request.id)
@@ -205,7 +208,7 @@ def test_verify_refreshes_jwks_after_key_rotation(gw: LiveGateway) -> None:
     old_kids = {key["kid"] for key in bank.issuer_keys()["keys"]}
     gw.parts.keyring.rotate_signing_key(gw.clock.now())
     token = bank.issue(consent.id).token
-    assert bank.verify(token) == {"status": "CLOSURE", "in_good_standing": True}
+    assert bank.verify(token) == {"registration_status": "CLOSURE", "in_good_standing": True}
     assert {key["kid"] for key in bank.issuer_keys()["keys"]} > old_kids
 
 
@@ -251,3 +254,63 @@ def test_capacity_is_never_overdrawn(income: LiveGateway) -> None:
     wins = [o for o in outcomes if not isinstance(o, Exception)]
     assert (len(wins), len(refused)) == (1, 1), outcomes
     assert wins[0].consumed_amount == 35_617_000
+
+
+# -- no registered claim name disclosed (issue 17 item 1) -------------------------------------
+
+
+def _disclosed_names(token: str) -> list[str]:
+    """The claim names of a compact SD-JWT's disclosures (RFC 9901 §4.2.1), read raw."""
+    return [json.loads(b64url_decode(d))[1] for d in token.split("~")[1:] if d]
+
+
+@pytest.mark.parametrize(
+    ("domain", "purpose", "subject", "record_id", "fields", "claims", "renamed"),
+    [
+        (
+            "business_registration",
+            "counterparty_check",
+            "example-co",
+            "91440300MA5XXXXXX1",
+            live.BUSINESS_FIELDS,
+            ["name", "status", "closure_end", "in_good_standing"],
+            "registration_status",
+        ),
+        (
+            "patent",
+            "ip_pledge_loan",
+            "acme-ip",
+            "p-1",
+            live.patent_fields("acme-ip"),
+            ["patent_no", "title", "status", "expiry_date", "owned_by_subject", "unencumbered"],
+            "patent_status",
+        ),
+    ],
+)
+def test_issued_attestations_disclose_no_registered_claim_name(
+    gw: LiveGateway,
+    domain: str,
+    purpose: str,
+    subject: str,
+    record_id: str,
+    fields: dict[str, Any],
+    claims: list[str],
+    renamed: str,
+) -> None:
+    """A bank that still asks for the former name ``status`` gets the record's status under
+    its claim name; the token's disclosures carry no registered JWT / SD-JWT VC name."""
+    provider = "samr" if domain == "business_registration" else "ip-office"
+    gw.provider(provider).put_record(
+        domain=domain, subject=subject, record_id=record_id, fields=fields
+    )
+    bank = gw.bank("bank-a")
+    request = bank.request_consent(owner=subject, domain=domain, purpose=purpose, claims=claims)
+    assert renamed in request.claims
+    assert "status" not in request.claims
+    consent = gw.owner(subject).approve(request.id)
+    held = bank.issue(consent.id)
+    assert held.claims[renamed] == fields["status"]
+    names = _disclosed_names(held.token)
+    assert renamed in names
+    assert not set(names) & REGISTERED_CLAIM_NAMES, names
+    assert bank.verify(held.token)[renamed] == fields["status"]

@@ -50,7 +50,7 @@ def registry_redemption(gw: LiveGateway, bank: BankClient, tx: str) -> Redemptio
         owner="example-co",
         domain="business_registration",
         purpose="counterparty_check",
-        claims=["status", "in_good_standing"],
+        claims=["registration_status", "in_good_standing"],
     )
     consent = gw.owner("example-co").approve(request.id)
     return bank.redeem(bank.issue(consent.id), transaction_ref=tx)

@@ -30,7 +30,7 @@ __all__ = ["pg_server", "pg_url"]  # fixtures: skip (or fail in CI) without a se
 SUBJECT = "acme-ip-7f3a9c"
 TITLE = "Quasi-lossless photonic demultiplexer 4471"
 PATENT_NO = "ZL202410004471.9"
-CLAIMS = ["patent_no", "title", "status", "expiry_date"]
+CLAIMS = ["patent_no", "title", "patent_status", "expiry_date"]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

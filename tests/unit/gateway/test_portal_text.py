@@ -61,8 +61,21 @@ def test_income_disclosure_says_what_is_shared_and_what_never_is() -> None:
 def test_every_shipped_claim_has_a_written_description() -> None:
     catalog = Catalog.load_default()
     for name, domain in catalog.domains.items():
-        for claim in (*domain.fields, *domain.predicates):
+        for claim in (*map(domain.claim_name, domain.fields), *domain.predicates):
             assert (name, claim) in _CLAIMS, f"{name}.{claim} has no plain-language text"
+
+
+def test_a_former_claim_name_is_described_as_the_claim_it_became() -> None:
+    """Consent requests stored before status became registration_status (issue 17 item 1)."""
+    catalog = Catalog.load_default()
+    domain = catalog.domain("business_registration")
+    assert describe_claim(domain, "status", "en") == describe_claim(
+        domain, "registration_status", "en"
+    )
+    assert "registration status" in describe_claim(domain, "status", "en")
+    shown = describe_disclosure(catalog, "business_registration", ("status",), "en")
+    assert "registration_status" not in [c.name for c in shown.not_requested]
+    assert "legal_rep_id" in [c.name for c in shown.never]
 
 
 def test_unknown_claims_fall_back_to_a_generic_sentence() -> None:
