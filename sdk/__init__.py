@@ -11,10 +11,11 @@
 Clients: ``OwnerClient``, ``ProviderClient``, ``BankClient``, ``RegulatorClient`` (plus
 ``LogMonitor``, ``export_receipt``, ``verify_receipt``), and their ``asyncio`` twins
 ``AsyncOwnerClient``, ``AsyncProviderClient``, ``AsyncBankClient``, ``AsyncRegulatorClient``
-(``attestgate.sdk.aio``). Retries of idempotent calls follow ``attestgate.sdk.retry``. Results
-are the frozen dataclasses of ``attestgate.sdk.types``; every failure is an
-``attestgate.errors.AttestgateError``. The same names are re-exported by ``attestgate`` itself.
-``__all__`` is pinned by ``tests/unit/sdk/test_sdk_public_api.py``.
+(``attestgate.sdk.aio``); ``HolderKey`` keeps a bank's holder key across processes
+(``HolderKeySigner``: one in an HSM). Retries of idempotent calls follow
+``attestgate.sdk.retry``. Results are the frozen dataclasses of ``attestgate.sdk.types``; every
+failure is an ``attestgate.errors.AttestgateError``. The same names are re-exported by
+``attestgate`` itself. ``__all__`` is pinned by ``tests/unit/sdk/test_sdk_public_api.py``.
 
 Names are imported lazily (PEP 562) so that ``import attestgate.sdk.reasons`` (the public
 re-export of the kernel's ``attestgate.protocol.reasons``) does not pull in grpc.
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     )
     from attestgate.sdk.bank import BankClient
     from attestgate.sdk.errors import AttestgateError
+    from attestgate.sdk.holder_key import HolderKey, HolderKeySigner
     from attestgate.sdk.log_errors import LogVerificationError, SplitViewError
     from attestgate.sdk.owner import OwnerClient
     from attestgate.sdk.provider import ProviderClient
@@ -92,6 +94,8 @@ _HOMES: dict[str, str] = {
     "AsyncRegulatorClient": "attestgate.sdk.aio",
     "AttestgateError": "attestgate.sdk.errors",
     "BankClient": "attestgate.sdk.bank",
+    "HolderKey": "attestgate.sdk.holder_key",
+    "HolderKeySigner": "attestgate.sdk.holder_key",
     "LogMonitor": "attestgate.sdk.regulator",
     "LogVerificationError": "attestgate.sdk.log_errors",
     "OwnerClient": "attestgate.sdk.owner",
@@ -125,6 +129,8 @@ __all__ = [
     "ConsistencyProof",
     "ErasureReceipt",
     "FxRatesReceipt",
+    "HolderKey",
+    "HolderKeySigner",
     "InclusionProof",
     "Jti",
     "LogEntry",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import grpc
@@ -22,6 +23,7 @@ from attestgate.sdk._internal.base import DEFAULT_TIMEOUT, PAGE_SIZE, ClientBase
 from attestgate.sdk._internal.channel import TokenSource
 from attestgate.sdk._internal.holder import Holder, IssuerInfo
 from attestgate.sdk.errors import InvalidAttestation
+from attestgate.sdk.holder_key import HolderKey, HolderKeySigner
 from attestgate.sdk.retry import RetryPolicy
 from attestgate.sdk.sdjwt import (
     SdJwtError,
@@ -54,8 +56,10 @@ class BankClient(ClientBase):
     """Consent requests, attestations, offline verification and single redemption for a bank.
 
     ``token`` is a bearer token with role ``bank`` (its ``sub`` is the bank's identity);
-    ``holder_key`` the P-256 key attestations are bound to (generated when ``None``; keep
-    ``holder_key`` if attestations must outlive this client); ``clock`` (for tests) is the
+    ``holder_key`` the P-256 key attestations are bound to: only it can redeem them. ``None``
+    generates one that dies with this client; to redeem from another process or after a restart,
+    pass a kept ``HolderKey`` (``HolderKey.load_or_generate(path)``) or a ``HolderKeySigner``
+    (a key in an HSM or KMS: ``public_jwk()`` and ``sign(data)``). ``clock`` (for tests) is the
     "now" of offline verification and of key-binding JWTs; ``leeway`` the clock skew tolerated
     when checking ``exp``/``iat``; ``status_max_age`` the freshness bound of a cached status
     list used offline (``attestgate.sdk.status``); ``status_fetch`` (for tests) GETs a Status
@@ -69,7 +73,7 @@ class BankClient(ClientBase):
         token: TokenSource,
         tls: TlsConfig | None = None,
         insecure: bool = False,
-        holder_key: ec.EllipticCurvePrivateKey | None = None,
+        holder_key: HolderKey | HolderKeySigner | ec.EllipticCurvePrivateKey | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         clock: Callable[[], datetime] | None = None,
         leeway: timedelta = timedelta(seconds=30),
@@ -99,7 +103,8 @@ class BankClient(ClientBase):
 
     @property
     def holder_key(self) -> ec.EllipticCurvePrivateKey:
-        """The P-256 private key attestations obtained by this client are bound to."""
+        """The P-256 key attestations obtained by this client are bound to (for a
+        ``HolderKeySigner``, a key object whose ``sign`` is the signer's)."""
         return self._holder.key
 
     # --- consent ---------------------------------------------------------------------------------
@@ -110,7 +115,7 @@ class BankClient(ClientBase):
         owner: str,
         domain: str,
         purpose: str,
-        claims: Iterable[str],
+        claims: Iterable[str] | str,
         record_id: str | None = None,
         valid_for: timedelta | None = None,
         max_uses: int = 1,
@@ -174,15 +179,19 @@ class BankClient(ClientBase):
         self,
         consent_id: str,
         *,
-        params: Mapping[str, ClaimValue] | None = None,
+        params: Mapping[str, ClaimValue | Decimal] | None = None,
         request_id: str | None = None,
-        claims: Iterable[str] | None = None,
+        claims: Iterable[str] | str | None = None,
     ) -> Attestation:
         """Obtain an attestation under an ACTIVE consent, bound to ``holder_key``; uses one use.
 
         ``params`` are the predicates' parameters, e.g. ``{"amount": 5_000_000, "currency":
-        "USD"}`` (minor units); ``claims`` narrows what is disclosed (``None``: every consented
-        claim). The same ``request_id`` returns the same attestation and counts one use."""
+        "USD"}``: amounts in **integer minor units** (cents: USD 50,000.00), or a
+        ``decimal.Decimal("50000.00")`` converted with the currency's ISO 4217 exponent; a float
+        is refused. ``claims`` narrows what is disclosed (``None``: every claim of the consent
+        request; those the owner unticked come back in ``withheld``). The same ``request_id``
+        returns the same attestation and counts one use. The attestation expires 10 minutes
+        after issue (the gateway's ``attestation_ttl``)."""
         request = self._holder.issue_request(
             consent_id, params=params, request_id=request_id, claims=claims
         )
@@ -256,7 +265,8 @@ class BankClient(ClientBase):
 
         Builds the presentation: the token plus a KB-JWT signed with ``holder_key`` whose ``aud``
         is the gateway's issuer name and whose ``nonce`` is
-        ``redemption_nonce(jti, transaction_ref)``. Raises ``AlreadyRedeemed`` on reuse,
+        ``redemption_nonce(jti, transaction_ref)``. Raises ``HolderKeyMismatch``, sending
+        nothing, when the attestation is bound to another holder key; ``AlreadyRedeemed`` on reuse,
         ``AttestationExpired``, ``ConsentRevoked``, ``ConsentPaused``, ``CapacityExhausted``, or
         ``InvalidAttestation``."""
         info = self._issuer or self._fetch_issuer()

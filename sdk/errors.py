@@ -6,7 +6,8 @@ Every failure, remote or local, is an ``AttestgateError``::
     ├── AuthenticationError               UNAUTHENTICATED (TOKEN_*)
     ├── PermissionDenied                  PERMISSION_DENIED
     ├── InvalidArgument                   INVALID_ARGUMENT (field violations)
-    │   └── OutOfRange                    OUT_OF_RANGE
+    │   ├── OutOfRange                    OUT_OF_RANGE
+    │   └── InvalidInput                  refused by the SDK before sending (also a ValueError)
     ├── NotFound                          NOT_FOUND
     ├── Conflict                          ALREADY_EXISTS, ABORTED
     ├── FailedPrecondition                FAILED_PRECONDITION
@@ -18,6 +19,7 @@ Every failure, remote or local, is an ``AttestgateError``::
     │   ├── NothingToDisclose             NOTHING_TO_DISCLOSE
     │   └── DataErased                    DATA_ERASED
     ├── InvalidAttestation                ATTESTATION_INVALID, and offline verification failures
+    │   └── HolderKeyMismatch             bound to another holder key (refused before sending)
     ├── ResourceExhausted                 RESOURCE_EXHAUSTED
     │   ├── EvaluationBudgetExhausted     EVALUATION_BUDGET_EXHAUSTED
     │   └── TooManyPendingRequests        TOO_MANY_PENDING_REQUESTS
@@ -30,6 +32,11 @@ Every failure, remote or local, is an ``AttestgateError``::
 ``from_rpc_error`` is the one place a ``grpc.RpcError`` becomes one of these: by the ErrorInfo
 reason first (``google.rpc.ErrorInfo`` in the status details, domain ``attestgate``), then by
 status code. ``tests/unit/sdk/test_errors.py`` fails if a ``Reason`` or a status code is unmapped.
+A call that never reached the gateway gets a client-side reason (``TLS_CERTIFICATE_UNTRUSTED``,
+``TLS_NOT_SERVED``, ``CONNECTION_CLOSED``, ``TARGET_UNRESOLVED``, ``GATEWAY_UNREACHABLE``).
+``str(error)`` is ``REASON: message``, then the field violations and a one-line ``hint`` saying
+what to do when there is one. SDK errors are raised ``from None`` (a traceback ends at the SDK
+method called); the gRPC error they translate stays available as ``rpc_error``.
 """
 
 # The class names are the public API (api-core style, DESIGN.md "Errors"); "Error" suffixes on
@@ -44,6 +51,7 @@ from typing import ClassVar
 import grpc
 
 from attestgate.protocol.reasons import ERROR_DOMAIN, FieldViolation, Reason
+from attestgate.sdk._internal import hints
 from attestgate.sdk._internal.status import status_details
 
 __all__ = [
@@ -60,9 +68,11 @@ __all__ = [
     "DeadlineExceeded",
     "EvaluationBudgetExhausted",
     "FailedPrecondition",
+    "HolderKeyMismatch",
     "InternalError",
     "InvalidArgument",
     "InvalidAttestation",
+    "InvalidInput",
     "NotFound",
     "NothingToDisclose",
     "OutOfRange",
@@ -81,8 +91,9 @@ class AttestgateError(Exception):
 
     ``code`` is the gRPC status code name (``"FAILED_PRECONDITION"``), ``reason`` the stable
     UPPER_SNAKE reason (a ``Reason`` when this SDK knows it, else the raw string; ``""`` when the
-    server sent none, e.g. a connection failure), ``metadata`` the ErrorInfo metadata and
-    ``violations`` the BadRequest field violations.
+    server sent none), ``metadata`` the ErrorInfo metadata, ``violations`` the BadRequest field
+    violations, ``hint`` one line saying what to do (``""``: none known) and ``rpc_error`` the
+    ``grpc.RpcError`` translated (``None`` for errors raised by the SDK itself).
     """
 
     grpc_codes: ClassVar[tuple[str, ...]] = ("UNKNOWN",)
@@ -96,6 +107,7 @@ class AttestgateError(Exception):
         reason: Reason | str | None = None,
         metadata: Mapping[str, str] | None = None,
         violations: Sequence[FieldViolation] = (),
+        hint: str = "",
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -104,9 +116,14 @@ class AttestgateError(Exception):
         self.reason: Reason | str = self.default_reason if reason is None else reason
         self.metadata: dict[str, str] = dict(metadata or {})
         self.violations: tuple[FieldViolation, ...] = tuple(violations)
+        self.hint = hint
+        self.rpc_error: BaseException | None = None
 
     def __str__(self) -> str:
-        return f"{self.reason}: {self.message}"
+        text = f"{self.reason or self.code}: {self.message}"
+        if self.violations:
+            text += " (" + "; ".join(f"{v.field}: {v.description}" for v in self.violations) + ")"
+        return f"{text}; hint: {self.hint}" if self.hint else text
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.code}, {str(self.reason)!r}, {self.message!r})"
@@ -131,6 +148,11 @@ class InvalidArgument(AttestgateError):
 
     grpc_codes = ("INVALID_ARGUMENT",)
     default_reason = Reason.INVALID_ARGUMENT
+
+
+class InvalidInput(InvalidArgument, ValueError):
+    """An argument the SDK refused before sending anything (a float amount, a claims string, a
+    missing CA file, a URL as target...); ``violations`` names it. Also a ``ValueError``."""
 
 
 class OutOfRange(InvalidArgument):
@@ -211,6 +233,12 @@ class InvalidAttestation(AttestgateError):
 
     grpc_codes = ("INVALID_ARGUMENT",)
     default_reason = Reason.ATTESTATION_INVALID
+
+
+class HolderKeyMismatch(InvalidAttestation):
+    """The attestation is bound (``cnf.jwk``) to another holder key than this client's: the
+    gateway would refuse its presentation, so it is not sent. Redeem with the client (or the
+    ``holder_key=``) that obtained it; keep the key with ``HolderKey.save``/``load``."""
 
 
 class ResourceExhausted(AttestgateError):
@@ -332,4 +360,12 @@ def from_rpc_error(error: grpc.RpcError) -> AttestgateError:
     known: Reason | str = reason or ""
     if known in Reason.__members__:
         known = Reason(known)
-    return cls(str(message), code=code, reason=known, metadata=metadata, violations=violations)
+    hint = hints.hint(known)
+    transport = None if reason else hints.transport_failure(code, str(message))
+    if transport is not None:
+        known, hint = transport
+    mapped = cls(
+        str(message), code=code, reason=known, metadata=metadata, violations=violations, hint=hint
+    )
+    mapped.rpc_error = error
+    return mapped

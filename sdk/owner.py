@@ -12,7 +12,7 @@ from typing import Any
 
 import grpc
 
-from attestgate.sdk._internal import convert
+from attestgate.sdk._internal import convert, inputs
 from attestgate.sdk._internal.base import DEFAULT_TIMEOUT, PAGE_SIZE, ClientBase, follow_pages
 from attestgate.sdk._internal.channel import TokenSource
 from attestgate.sdk.retry import RetryPolicy
@@ -61,12 +61,12 @@ class OwnerClient(ClientBase):
         )
         self._stub = consent_pb2_grpc.ConsentServiceStub(self._channel)
 
-    def approve(self, request_id: str, *, claims: Iterable[str] | None = None) -> Consent:
+    def approve(self, request_id: str, *, claims: Iterable[str] | str | None = None) -> Consent:
         """Approve a pending request; ``claims`` narrows it to a subset of the requested claims
         (``None``: every requested claim). Returns the ACTIVE consent the gateway signed."""
-        names = [] if claims is None else list(claims)
+        names = [] if claims is None else inputs.claim_names(claims)
         if claims is not None and not names:
-            raise ValueError("claims=[] approves nothing; pass None for every requested claim")
+            raise inputs.refuse("claims", "[] approves nothing", "pass None for every claim")
         request = consent_pb2.ApproveConsentRequestRequest(
             name=convert.resource_name("consentRequests", request_id),
             claims=names,

@@ -81,10 +81,11 @@ def classify(request: Any) -> Idempotency:
 def retry_delay_hint(error: BaseException) -> float | None:
     """Seconds the server asked the caller to wait (``google.rpc.RetryInfo``), or ``None``.
 
-    Looks at ``error`` itself when it is a ``grpc.RpcError``, else at its ``__cause__`` (the SDK
-    raises its exceptions ``from`` the gRPC error they translate).
+    Looks at ``error`` itself when it is a ``grpc.RpcError``, else at the gRPC error it translates
+    (``AttestgateError.rpc_error``, or its ``__cause__``).
     """
-    cause = error if isinstance(error, grpc.RpcError) else error.__cause__
+    cause = error if isinstance(error, grpc.RpcError) else getattr(error, "rpc_error", None)
+    cause = cause or error.__cause__
     if not isinstance(cause, grpc.RpcError):
         return None
     delays = status_details(cause).retry_delays

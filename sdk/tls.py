@@ -7,6 +7,10 @@ from pathlib import Path
 
 import grpc
 
+from attestgate.protocol.reasons import FieldViolation
+from attestgate.sdk._internal import hints
+from attestgate.sdk.errors import InvalidInput
+
 
 @dataclass(frozen=True)
 class TlsConfig:
@@ -34,4 +38,13 @@ class TlsConfig:
 
 
 def _read(path: Path | None) -> bytes | None:
-    return None if path is None else Path(path).read_bytes()
+    if path is None:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot read {path}: {exc.strerror}",
+            violations=[FieldViolation("tls", f"{path}: {exc.strerror}")],
+            hint=hints.CA_HINT + " (the local gateway's: .attestgate/tls/ca.pem)",
+        ) from None

@@ -21,7 +21,9 @@ from typing import Any, Self, TypeVar
 
 import grpc
 
+from attestgate.sdk._internal import hints, inputs
 from attestgate.sdk._internal.channel import SdkClientInterceptor, TokenSource, open_channel
+from attestgate.sdk.errors import AttestgateError
 from attestgate.sdk.retry import DEFAULT_RETRY, RetryPolicy, call_with_retry, classify
 from attestgate.sdk.tls import TlsConfig
 
@@ -77,6 +79,8 @@ def check_connection(
     if not given_channel:
         if not target:
             raise ValueError("give the gateway's host:port as target, or an open channel=")
+        if "://" in target:
+            raise inputs.refuse("target", f"{target!r} is a URL", hints.TARGET_HINT)
         return target
     if tls is not None or insecure or options:
         raise ValueError(
@@ -129,12 +133,18 @@ class ClientBase:
         return self._target
 
     def _unary(self, method: grpc.UnaryUnaryMultiCallable[Q, M], request: Q) -> M:
-        """Call a unary method with the client's deadline per attempt, retrying what is safe."""
-        return call_with_retry(
-            lambda: method(request, timeout=self._timeout),
-            policy=self._retry,
-            idempotency=classify(request),
-        )
+        """Call a unary method with the client's deadline per attempt, retrying what is safe.
+
+        An ``AttestgateError`` leaves here without the frames of gRPC's interceptor chain (they
+        say nothing to the caller): its traceback ends at the client method called."""
+        try:
+            return call_with_retry(
+                lambda: method(request, timeout=self._timeout),
+                policy=self._retry,
+                idempotency=classify(request),
+            )
+        except AttestgateError as exc:
+            raise exc.with_traceback(None) from None
 
     def _stream(
         self, method: grpc.UnaryStreamMultiCallable[Q, M], request: Q, timeout: float | None

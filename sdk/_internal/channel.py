@@ -21,6 +21,15 @@ TokenSource = str | Callable[[], str]
 """A bearer token, or a function returning the current one (for refreshing tokens)."""
 
 
+def authorization(token: TokenSource) -> str:
+    """The ``authorization`` header value for ``token`` (read now if it is a function); a token
+    given with its ``Bearer `` prefix, or surrounding blanks, is taken as the bare token."""
+    value = (token() if callable(token) else token).strip()
+    if value[:7].lower() == "bearer ":
+        value = value[7:].lstrip()
+    return f"Bearer {value}"
+
+
 @dataclass(frozen=True)
 class _CallDetails(grpc.ClientCallDetails):
     method: str
@@ -44,7 +53,7 @@ class _MappedStream:
         try:
             return next(self._call)
         except grpc.RpcError as exc:
-            raise from_rpc_error(exc) from exc
+            raise from_rpc_error(exc) from None  # kept as .rpc_error
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._call, name)
@@ -62,8 +71,7 @@ class SdkClientInterceptor(
     def _details(self, details: grpc.ClientCallDetails) -> _CallDetails:
         metadata = [(k, v) for k, v in (details.metadata or ()) if k.lower() != "authorization"]
         if self._token is not None:
-            token = self._token() if callable(self._token) else self._token
-            metadata.append(("authorization", f"Bearer {token}"))
+            metadata.append(("authorization", authorization(self._token)))
         return _CallDetails(
             details.method,
             details.timeout,
@@ -81,7 +89,7 @@ class SdkClientInterceptor(
         if outcome.done():  # blocking call: the outcome is already known
             error = outcome.exception()
             if isinstance(error, grpc.RpcError):
-                raise from_rpc_error(error) from error
+                raise from_rpc_error(error) from None  # kept as .rpc_error
         return outcome
 
     def intercept_unary_stream(

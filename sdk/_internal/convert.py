@@ -15,6 +15,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 
 from attestgate.protocol.encoding import EncodingError, json_loads
+from attestgate.sdk._internal import inputs
 from attestgate.sdk.sdjwt import Jti
 from attestgate.sdk.types import (
     ActivityEntry,
@@ -47,13 +48,17 @@ _CONSENT_PREFIX = "CONSENT_STATE_"
 
 
 def resource_name(collection: str, id_or_name: str) -> str:
-    """``{collection}/{id}`` from a bare id or from the full resource name (AIP-122)."""
+    """``{collection}/{id}`` from a bare id or from the full resource name (AIP-122); an id of
+    another kind (``cr_...`` for a consent) is refused, saying which id to pass."""
     if not isinstance(id_or_name, str) or not id_or_name:
-        raise ValueError(f"a {collection} id is required")
+        raise inputs.refuse(f"{collection} id", "required: a bare id or {collection}/{{id}}")
     prefix = collection + "/"
     bare = id_or_name.removeprefix(prefix)
     if not bare or "/" in bare:
-        raise ValueError(f"expected an id or a name like {collection}/{{id}}")
+        raise inputs.refuse(
+            f"{collection} id", f"expected an id or a name like {collection}/{{id}}"
+        )
+    inputs.check_id(collection, bare)
     return prefix + bare
 
 
@@ -78,21 +83,6 @@ def duration(delta: timedelta) -> Duration:
     out = Duration()
     out.FromTimedelta(delta)
     return out
-
-
-def to_value(raw: ClaimValue) -> common_pb2.Value:
-    """A parameter value on the wire; ``bool`` before ``int`` (a bool is an int in Python)."""
-    if isinstance(raw, bool):
-        return common_pb2.Value(bool_value=raw)
-    if isinstance(raw, int):
-        return common_pb2.Value(int_value=raw)
-    if isinstance(raw, datetime):
-        raise TypeError("use a datetime.date for dates, not a datetime")
-    if isinstance(raw, date):
-        return common_pb2.Value(date_value=raw.isoformat())
-    if isinstance(raw, str):
-        return common_pb2.Value(string_value=raw)
-    raise TypeError(f"unsupported value type {type(raw).__name__}")
 
 
 def from_value(value: common_pb2.Value) -> ClaimValue:

@@ -13,13 +13,15 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.protocol.jose import JoseError, Jwks, json_object, public_jwk
-from attestgate.sdk._internal import convert
-from attestgate.sdk.errors import InvalidAttestation
+from attestgate.protocol.jose import JoseError, Jwks, json_object, parse_compact_jws, public_jwk
+from attestgate.sdk._internal import convert, inputs
+from attestgate.sdk.errors import HolderKeyMismatch, InvalidAttestation
+from attestgate.sdk.holder_key import HolderKey, HolderKeySigner, private_key_of
 from attestgate.sdk.sdjwt import (
     KeyBindingPolicy,
     SdJwtError,
@@ -75,7 +77,7 @@ def consent_request(
     owner: str,
     domain: str,
     purpose: str,
-    claims: Iterable[str],
+    claims: Iterable[str] | str,
     record_id: str | None,
     valid_for: timedelta | None,
     max_uses: int,
@@ -86,7 +88,7 @@ def consent_request(
         owner=owner,
         domain=domain,
         purpose=purpose,
-        claims=list(claims),
+        claims=inputs.claim_names(claims),
         record_id=record_id or "",
         max_uses=max_uses,
     )
@@ -102,15 +104,14 @@ class Holder:
 
     def __init__(
         self,
-        holder_key: ec.EllipticCurvePrivateKey | None,
+        holder_key: HolderKey | HolderKeySigner | ec.EllipticCurvePrivateKey | None,
         *,
         clock: Callable[[], datetime] | None,
         leeway: timedelta,
     ) -> None:
-        if holder_key is not None and not isinstance(holder_key.curve, ec.SECP256R1):
-            raise ValueError("holder_key must be a P-256 key (ES256)")
-        self.key = holder_key or ec.generate_private_key(ec.SECP256R1())
-        self._jwk = json.dumps(public_jwk(self.key.public_key()), sort_keys=True)
+        self.key = private_key_of(holder_key or HolderKey.generate())
+        self.public_jwk = public_jwk(self.key.public_key())
+        self._jwk = json.dumps(self.public_jwk, sort_keys=True)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._leeway = leeway
 
@@ -118,16 +119,16 @@ class Holder:
         self,
         consent_id: str,
         *,
-        params: Mapping[str, ClaimValue] | None,
+        params: Mapping[str, ClaimValue | Decimal] | None,
         request_id: str | None,
-        claims: Iterable[str] | None,
+        claims: Iterable[str] | str | None,
     ) -> attestation_pb2.IssueAttestationRequest:
         """An IssueAttestation request bound to the holder key."""
         return attestation_pb2.IssueAttestationRequest(
             consent=convert.resource_name("consents", consent_id),
-            params={name: convert.to_value(value) for name, value in (params or {}).items()},
+            params=inputs.params(params),
             holder_jwk=self._jwk,
-            claims=list(claims or ()),
+            claims=inputs.claim_names(claims or ()),
             request_id=request_id or str(uuid.uuid4()),
         )
 
@@ -149,12 +150,13 @@ class Holder:
     ) -> attestation_pb2.RedeemAttestationRequest:
         """A RedeemAttestation request: the presentation bound to this gateway and redemption."""
         if not transaction_ref:
-            raise ValueError("transaction_ref is required")
+            raise inputs.refuse("transaction_ref", "required: your reference of the transaction")
         token = attestation.token if isinstance(attestation, Attestation) else attestation
         try:
             jti = unverified_jti(token)  # only to derive the nonce; the gateway verifies
         except SdJwtError as exc:
             raise InvalidAttestation("attestation invalid") from exc
+        self._check_bound_here(token)
         presentation = create_presentation(
             token,
             holder_key=self.key,
@@ -165,3 +167,22 @@ class Holder:
         return attestation_pb2.RedeemAttestationRequest(
             presentation=presentation, transaction_ref=transaction_ref
         )
+
+    def _check_bound_here(self, token: str) -> None:
+        """Refuse before sending a presentation the gateway must refuse: the token's ``cnf.jwk``
+        (read without verifying: the gateway verifies) is not this holder's public key."""
+        try:
+            payload = json_object(parse_compact_jws(token.split("~", 1)[0]).payload, max_depth=8)
+        except (JoseError, ValueError):
+            return  # malformed: the gateway answers ATTESTATION_INVALID
+        cnf = payload.get("cnf")
+        bound = cnf.get("jwk") if isinstance(cnf, dict) else None
+        if not isinstance(bound, dict):
+            return
+        mine = {name: self.public_jwk.get(name) for name in ("kty", "crv", "x", "y")}
+        if {name: bound.get(name) for name in mine} != mine:
+            raise HolderKeyMismatch(
+                "this attestation is bound to another holder key than this client's",
+                hint="redeem with the holder key that obtained it: BankClient(..., "
+                "holder_key=HolderKey.load(path)); keep it with HolderKey.save(path)",
+            )

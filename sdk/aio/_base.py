@@ -28,8 +28,8 @@ from attestgate.sdk._internal.base import (
     channel_options,
     check_connection,
 )
-from attestgate.sdk._internal.channel import TokenSource
-from attestgate.sdk.errors import from_rpc_error
+from attestgate.sdk._internal.channel import TokenSource, authorization
+from attestgate.sdk.errors import AttestgateError, from_rpc_error
 from attestgate.sdk.retry import DEFAULT_RETRY, RetryPolicy, call_with_retry_async, classify
 from attestgate.sdk.tls import TlsConfig
 
@@ -98,8 +98,7 @@ class AsyncClientBase:
         """``authorization: Bearer <token>`` (RFC 6750 §2.1), read anew for every call."""
         if self._token is None:
             return ()
-        token = self._token() if callable(self._token) else self._token
-        return (("authorization", f"Bearer {token}"),)
+        return (("authorization", authorization(self._token)),)
 
     async def _unary(self, method: grpc.aio.UnaryUnaryMultiCallable[Q, M], request: Q) -> M:
         """Call a unary method with the client's deadline per attempt, retrying what is safe."""
@@ -108,11 +107,14 @@ class AsyncClientBase:
             try:
                 return await method(request, timeout=self._timeout, metadata=self._metadata())
             except grpc.aio.AioRpcError as exc:
-                raise from_rpc_error(exc) from exc
+                raise from_rpc_error(exc) from None  # kept as .rpc_error
 
-        return await call_with_retry_async(
-            attempt, policy=self._retry, idempotency=classify(request)
-        )
+        try:
+            return await call_with_retry_async(
+                attempt, policy=self._retry, idempotency=classify(request)
+            )
+        except AttestgateError as exc:  # its traceback ends here, without gRPC's frames
+            raise exc.with_traceback(None) from None
 
     async def _stream(
         self, method: grpc.aio.UnaryStreamMultiCallable[Q, M], request: Q, timeout: float | None
@@ -123,7 +125,7 @@ class AsyncClientBase:
             async for message in call:
                 yield message
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from exc
+            raise from_rpc_error(exc) from None  # kept as .rpc_error
         finally:
             call.cancel()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import grpc.aio
@@ -23,6 +24,7 @@ from attestgate.sdk.aio._base import (
     follow_pages_async,
 )
 from attestgate.sdk.errors import InvalidAttestation
+from attestgate.sdk.holder_key import HolderKey, HolderKeySigner
 from attestgate.sdk.retry import RetryPolicy
 from attestgate.sdk.sdjwt import (
     SdJwtError,
@@ -56,7 +58,7 @@ class AsyncBankClient(AsyncClientBase):
         token: TokenSource,
         tls: TlsConfig | None = None,
         insecure: bool = False,
-        holder_key: ec.EllipticCurvePrivateKey | None = None,
+        holder_key: HolderKey | HolderKeySigner | ec.EllipticCurvePrivateKey | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         clock: Callable[[], datetime] | None = None,
         leeway: timedelta = timedelta(seconds=30),
@@ -81,7 +83,8 @@ class AsyncBankClient(AsyncClientBase):
 
     @property
     def holder_key(self) -> ec.EllipticCurvePrivateKey:
-        """The P-256 private key attestations obtained by this client are bound to."""
+        """The P-256 key attestations obtained by this client are bound to (for a
+        ``HolderKeySigner``, a key object whose ``sign`` is the signer's)."""
         return self._holder.key
 
     # --- consent ---------------------------------------------------------------------------------
@@ -92,7 +95,7 @@ class AsyncBankClient(AsyncClientBase):
         owner: str,
         domain: str,
         purpose: str,
-        claims: Iterable[str],
+        claims: Iterable[str] | str,
         record_id: str | None = None,
         valid_for: timedelta | None = None,
         max_uses: int = 1,
@@ -152,9 +155,9 @@ class AsyncBankClient(AsyncClientBase):
         self,
         consent_id: str,
         *,
-        params: Mapping[str, ClaimValue] | None = None,
+        params: Mapping[str, ClaimValue | Decimal] | None = None,
         request_id: str | None = None,
-        claims: Iterable[str] | None = None,
+        claims: Iterable[str] | str | None = None,
     ) -> Attestation:
         """Obtain an attestation under an ACTIVE consent, bound to ``holder_key``; uses one use."""
         request = self._holder.issue_request(

@@ -8,7 +8,7 @@ from typing import Any
 
 import grpc.aio
 
-from attestgate.sdk._internal import convert
+from attestgate.sdk._internal import convert, inputs
 from attestgate.sdk._internal.base import PAGE_SIZE
 from attestgate.sdk.aio._base import (
     DEFAULT_TIMEOUT,
@@ -55,11 +55,13 @@ class AsyncOwnerClient(AsyncClientBase):
         )
         self._stub = consent_pb2_grpc.ConsentServiceStub(self._channel)
 
-    async def approve(self, request_id: str, *, claims: Iterable[str] | None = None) -> Consent:
+    async def approve(
+        self, request_id: str, *, claims: Iterable[str] | str | None = None
+    ) -> Consent:
         """Approve a pending request; ``claims`` narrows it (``None``: every requested claim)."""
-        names = [] if claims is None else list(claims)
+        names = [] if claims is None else inputs.claim_names(claims)
         if claims is not None and not names:
-            raise ValueError("claims=[] approves nothing; pass None for every requested claim")
+            raise inputs.refuse("claims", "[] approves nothing", "pass None for every claim")
         request = consent_pb2.ApproveConsentRequestRequest(
             name=convert.resource_name("consentRequests", request_id),
             claims=names,

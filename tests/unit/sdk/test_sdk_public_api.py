@@ -18,7 +18,7 @@ import attestgate.errors
 from attestgate import sdk
 from attestgate.sdk import errors as sdk_errors
 from attestgate.sdk import types
-from attestgate.sdk._internal import convert
+from attestgate.sdk._internal import convert, inputs
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -43,6 +43,8 @@ PUBLIC_API = [
     "ConsistencyProof",
     "ErasureReceipt",
     "FxRatesReceipt",
+    "HolderKey",
+    "HolderKeySigner",
     "InclusionProof",
     "Jti",
     "LogEntry",
@@ -235,9 +237,9 @@ def test_resource_names_accept_bare_ids_and_names() -> None:
 
 def test_values_round_trip_and_refuse_floats() -> None:
     for value in ("USD", 5_000_000, True, date(2027, 6, 1)):
-        assert convert.from_value(convert.to_value(value)) == value
-    assert convert.to_value(True).WhichOneof("kind") == "bool_value"
-    with pytest.raises(TypeError):
-        convert.to_value(1.5)  # type: ignore[arg-type]
+        assert convert.from_value(inputs.params({"v": value})["v"]) == value
+    assert inputs.params({"v": True})["v"].WhichOneof("kind") == "bool_value"
+    with pytest.raises(sdk_errors.InvalidInput, match="must be an integer"):
+        inputs.params({"value": 1.5})
     with pytest.raises(ValueError):
         convert.duration(timedelta(seconds=-1))
