@@ -18,7 +18,12 @@ from attestgate.gateway.usecases.attestations.sdjwt_issuer import (
 from attestgate.protocol.jose import b64url_decode, b64url_encode, json_dumps, public_jwk
 from attestgate.protocol.reasons import DomainError, Reason
 from attestgate.protocol.sdjwt import KeyBindingPolicy, verify_sd_jwt
-from attestgate.protocol.sdjwt_format import decode_disclosure, disclosure_digest, encode_disclosure
+from attestgate.protocol.sdjwt_format import (
+    REGISTERED_CLAIM_NAMES,
+    decode_disclosure,
+    disclosure_digest,
+    encode_disclosure,
+)
 
 NOW = datetime(2026, 3, 1, 9, 30, 15, 987654, tzinfo=UTC)
 ISSUER = "https://gateway.attestgate.test"
@@ -185,6 +190,21 @@ def test_bad_holder_jwk_is_invalid_argument(bad: dict[str, str]) -> None:
 def test_programming_errors_are_value_errors(overrides: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         issue(**overrides)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTERED_CLAIM_NAMES))
+def test_no_registered_claim_name_is_disclosed(name: str) -> None:
+    """draft-ietf-oauth-sd-jwt-vc "Registered JWT Claims" (issue 17 item 1)."""
+    with pytest.raises(ValueError, match="reserved|registered claim"):
+        issue(disclosed={name: "x"})
+
+
+def test_status_may_be_carried_in_clear() -> None:
+    """As the Token Status List reference, never as a disclosure."""
+    reference = {"status_list": {"idx": 7, "uri": ISSUER + "/status/1"}}
+    issued = issue(plain={"status": reference})
+    payload = json.loads(b64url_decode(issued.token.split(".")[1]))
+    assert payload["status"] == reference
 
 
 @pytest.mark.parametrize(
