@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from attestgate.protocol.jose import Jwks, load_public_jwk
-from attestgate.protocol.sdjwt import KeyBindingPolicy, SdJwtError, verify_sd_jwt
+from attestgate.protocol.sdjwt import KeyBindingPolicy, verify_sd_jwt
+from attestgate.protocol.sdjwt_format import SdJwtError
 
 VECTOR = Path(__file__).resolve().parents[2] / "vectors" / "persisted" / "sdjwt_legacy_status.json"
 
