@@ -16,7 +16,9 @@ from attestgate.sdk.errors import InvalidInput
 class TlsConfig:
     """Which CA to trust and, for mutual TLS, the client certificate and key (PEM files).
 
-    ``ca_file=None`` trusts the system roots. ``cert_file`` and ``key_file`` go together.
+    ``ca_file=None`` trusts the system roots (a local gateway's CA is ``<data-dir>/tls/ca.pem``).
+    ``cert_file`` and ``key_file`` go together. A file that cannot be read is refused at once
+    (``errors.InvalidInput``).
     """
 
     ca_file: Path | None = None
@@ -27,6 +29,8 @@ class TlsConfig:
     def __post_init__(self) -> None:
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("cert_file and key_file must be given together")
+        for path in (self.ca_file, self.cert_file, self.key_file):
+            _read(path)  # a missing or unreadable file is refused here, where it was named
 
     def channel_credentials(self) -> grpc.ChannelCredentials:
         """gRPC channel credentials built from the files."""
