@@ -6,6 +6,8 @@ Holder key, offline verification against the cached JWKS (refetched once for an 
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -14,6 +16,7 @@ from typing import Any
 import grpc.aio
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from attestgate.protocol.status_list import StatusReference
 from attestgate.sdk._internal import convert, holder
 from attestgate.sdk._internal.base import PAGE_SIZE
 from attestgate.sdk._internal.holder import Holder, IssuerInfo
@@ -29,6 +32,14 @@ from attestgate.sdk.retry import RetryPolicy
 from attestgate.sdk.sdjwt import (
     SdJwtError,
     VerifyFailure,
+)
+from attestgate.sdk.status import (
+    DEFAULT_STATUS_MAX_AGE,
+    AttestationStatus,
+    Status,
+    StatusLists,
+    https_fetcher,
+    status_reference,
 )
 from attestgate.sdk.tls import TlsConfig
 from attestgate.sdk.types import (
@@ -65,8 +76,12 @@ class AsyncBankClient(AsyncClientBase):
         options: Sequence[tuple[str, Any]] = (),
         retry: RetryPolicy | None = None,
         channel: grpc.aio.Channel | None = None,
+        status_max_age: timedelta = DEFAULT_STATUS_MAX_AGE,
+        status_fetch: Callable[[str], str] | None = None,
     ) -> None:
         self._holder = Holder(holder_key, clock=clock, leeway=leeway)
+        fetch = status_fetch or https_fetcher(tls.ca_file if tls is not None else None)
+        self._status_lists = StatusLists(fetch, clock=clock, max_age=status_max_age)
         super().__init__(
             target,
             token=token,
@@ -177,10 +192,43 @@ class AsyncBankClient(AsyncClientBase):
         """The issuer's JWKS (RFC 7517 §5), fetched now; also refreshes the verification cache."""
         return dict((await self._fetch_issuer()).raw)
 
-    async def verify(self, token: str) -> dict[str, Any]:
+    async def status(
+        self, attestation: Attestation | str, *, offline: bool = False
+    ) -> AttestationStatus:
+        """``BankClient.status``: VALID, INVALID or SUSPENDED with the list's ``iat`` (a fetch
+        runs in a worker thread)."""
+        token = attestation.token if isinstance(attestation, Attestation) else attestation
+        info = self._issuer or await self._fetch_issuer()
+        ref = status_reference(token, info.issuer)
+        if ref is None:
+            raise InvalidAttestation("the attestation has no status (issued before status lists)")
+        return await self._lookup(info, ref, offline=offline)
+
+    async def verify(
+        self, token: str, *, check_status: bool = True, offline: bool = False
+    ) -> dict[str, Any]:
         """Verify an attestation offline (JWKS fetched once, then cached); its disclosed claims.
+        With ``check_status`` it must also be VALID in its Status List (``BankClient.verify``).
 
         Raises ``InvalidAttestation`` for every failure, the precise ``SdJwtError`` as cause."""
+        claims = await self._verified_claims(token)
+        info = self._issuer or await self._fetch_issuer()
+        ref = status_reference(token, info.issuer) if check_status else None
+        if ref is not None:
+            found = await self._lookup(info, ref, offline=offline)
+            if found.status is not Status.VALID:
+                raise InvalidAttestation(f"attestation is {found.status.name} in its status list")
+        return claims
+
+    async def _lookup(
+        self, info: IssuerInfo, ref: StatusReference, *, offline: bool
+    ) -> AttestationStatus:
+        lookup = functools.partial(
+            self._status_lists.lookup, ref, jwks=info.jwks, issuer=info.issuer, offline=offline
+        )
+        return await asyncio.to_thread(lookup)
+
+    async def _verified_claims(self, token: str) -> dict[str, Any]:
         info = self._issuer or await self._fetch_issuer()
         try:
             return self._holder.verify(info, token)
