@@ -99,7 +99,7 @@ async def income_flow(gw: LiveGateway) -> dict[str, Any]:
             "verified": verified,
             "redemption": redemption,
             "held": await bank.get_attestation(attestation.jti),
-            "bank_consents": await bank.list_consents(state=ConsentState.ACTIVE),
+            "bank_consents": await bank.list_consents(state=ConsentState.EXHAUSTED),
             "activity": await owner.activity(),
             "keys": await bank.issuer_keys(),
         }
@@ -116,7 +116,8 @@ def test_income_end_to_end(gw: LiveGateway) -> None:
     assert out["redemption"].consumed_amount == 35_617_000  # USD 50,000 at 7.1234, in fen
     assert out["held"].state is AttestationState.REDEEMED
     assert [c.id for c in out["bank_consents"]] == [out["consent"].id]
-    assert out["bank_consents"][0].uses == 1
+    assert out["bank_consents"][0].uses == 1  # its one use spent: listed as it reads
+    assert out["bank_consents"][0].state is ConsentState.EXHAUSTED
     types = [entry.type for entry in out["activity"]]
     assert "attestation.redeemed" in types
     assert "keys" in out["keys"]
