@@ -231,6 +231,7 @@ def build_use_cases(parts: GatewayParts) -> UseCases:
         refusals=refusals,
         issuer=parts.vc_types.issuer,
         former_issuers=_former_issuers(parts),
+        status=parts.status,
     )
     return UseCases(
         consents=ConsentManager(
@@ -242,6 +243,7 @@ def build_use_cases(parts: GatewayParts) -> UseCases:
             refusal_budget=parts.refusal_budget,
             consent_changes=parts.consent_changes,
             max_pending_requests=config.max_pending_requests,
+            status=parts.status,
         ),
         records=RecordManager(
             storage=parts.storage,
@@ -253,6 +255,7 @@ def build_use_cases(parts: GatewayParts) -> UseCases:
             fx_rates_role=config.fx_rates_role,
             token_leeway=config.token_leeway,
             data_dir=config.data_dir,
+            status=parts.status,
         ),
         attestations=AttestationManager(
             storage=parts.storage,
@@ -266,6 +269,7 @@ def build_use_cases(parts: GatewayParts) -> UseCases:
             issuer=parts.vc_types.issuer,
             attestation_ttl=config.attestation_ttl,
             vc_types=parts.vc_types,
+            status=parts.status,
         ),
         activity=OwnerActivity(storage=parts.storage, log=parts.log, trail=parts.trail),
     )

@@ -55,6 +55,7 @@ from attestgate.gateway.usecases import idempotency
 from attestgate.gateway.usecases.caller import Caller
 from attestgate.gateway.usecases.idempotency import IdempotencyKey
 from attestgate.gateway.usecases.refusal_budget import RefusalBudget, budgeted_hook
+from attestgate.gateway.usecases.status import AttestationStatus
 from attestgate.gateway.usecases.trail import ERASED_OWNER, Trail, is_erased_owner
 from attestgate.protocol.reasons import DomainError, FieldViolation, Reason, invalid_argument
 
@@ -110,6 +111,7 @@ class ConsentManager:
         refusal_budget: RefusalBudget,
         consent_changes: ChangeSignal,
         max_pending_requests: int,
+        status: AttestationStatus | None = None,
     ) -> None:
         self._storage = storage
         self._clock = clock
@@ -119,6 +121,7 @@ class ConsentManager:
         self._refusal_budget = refusal_budget
         self._consent_changes = consent_changes  # woken when a change is staged
         self._max_pending_requests = max_pending_requests
+        self._status = status  # the consent's attestations follow pause, resume and revoke
 
     # -- banks ---------------------------------------------------------------------------------
 
@@ -296,6 +299,8 @@ class ConsentManager:
             request = store.get_request(consent.request_id)
             self._feed(tx, request, consent.id, target, now)
             tx.emit(self._event(_ACTION_EVENT[action], caller, request, consent, now))
+            if self._status is not None:
+                self._status.on_consent(tx, consent.id, target, owner=consent.owner, now=now)
 
         audited = self._refusal(_ACTION_EVENT[action], caller, {"consent_id": consent_id})
 

@@ -37,6 +37,7 @@ from attestgate.gateway.usecases.caller import Caller
 from attestgate.gateway.usecases.consents import check_id
 from attestgate.gateway.usecases.idempotency import IdempotencyKey
 from attestgate.gateway.usecases.providers import Provider, ProviderRegistry
+from attestgate.gateway.usecases.status import AttestationStatus
 from attestgate.gateway.usecases.trail import Trail
 from attestgate.protocol.jose import (
     JoseError,
@@ -110,6 +111,7 @@ class RecordManager:
         fx_rates_role: str,
         token_leeway: timedelta,
         data_dir: Path,
+        status: AttestationStatus | None = None,
     ) -> None:
         self._storage = storage
         self._clock = clock
@@ -120,6 +122,7 @@ class RecordManager:
         self._fx_rates_role = fx_rates_role  # the role an FX rate table upload needs
         self._token_leeway = token_leeway  # clock skew allowed on a table's effective_at
         self._data_dir = data_dir  # named in the "grant the role" hint of a refusal
+        self._status = status  # erased owners' attestations become INVALID
 
     def put_record(self, caller: Caller, signed: str, key: IdempotencyKey | None) -> RecordReceipt:
         """Verify, validate and seal a new record version."""
@@ -221,6 +224,9 @@ class RecordManager:
             replay = idempotency.lookup(tx.conn, key)
             if replay is not None:
                 return int(replay)
+            reached = (
+                [] if self._status is None else self._status.consents_erased(tx, subject, scope)
+            )
             erased = self._vault.erase(tx.conn, subject, now, domains=scope)
             erasure.forget_subject(
                 tx.conn, self._vault, self._trail, subject, scope
@@ -231,6 +237,8 @@ class RecordManager:
                 "provider_role": ",".join(sorted(set(scope.values()))),
             }
             tx.emit(self._event(EventType.RECORD_ERASED, caller, subject, objects, now))
+            if self._status is not None:
+                self._status.on_erased(tx, reached, owner=subject, now=now)
             idempotency.remember(tx.conn, key, str(erased).encode(), now.isoformat())
             return erased
 

@@ -57,7 +57,7 @@ def test_pause_and_resume_of_an_exhausted_consent_are_refused_and_write_nothing(
     assert world.log_size() == size  # no refusal leaf: such a change could change nothing
     assert owner.get_consent(consent.id).state is ConsentState.EXHAUSTED
     assert owner.revoke(consent.id).state is ConsentState.REVOKED  # the one step left to it
-    assert world.log_size() == size + 1
+    assert world.log_size() == size + 2  # the revocation, and its attestation turning INVALID
 
 
 def test_list_consents_filters_by_the_state_the_sdk_shows(world: World) -> None:

@@ -41,11 +41,16 @@ from attestgate.gateway.usecases.caller import Caller
 from attestgate.gateway.usecases.erasure import refuse_erased_owner
 from attestgate.gateway.usecases.idempotency import IdempotencyKey
 from attestgate.gateway.usecases.records import latest_fx_table
+from attestgate.gateway.usecases.status import AttestationStatus, Slot, SlotTakenError
 from attestgate.gateway.usecases.trail import Trail
 from attestgate.protocol.reasons import DomainError, Reason
+from attestgate.protocol.status_list import reference_claim
 
 CONSENT_HASH_CLAIM = "consent_hash"
 MAX_TRANSACTION_REF = 128
+_SLOT_DRAWS = 3
+"""Status entries drawn for one issue at most (a concurrent issue taking the same random entry
+of a 2^17 list is rare; twice in a row, rarer still)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,7 @@ class AttestationManager:
         issuer: str,
         attestation_ttl: timedelta,
         vc_types: VcTypes | None = None,
+        status: AttestationStatus | None = None,
     ) -> None:
         self._storage = storage
         self._clock = clock
@@ -103,6 +109,7 @@ class AttestationManager:
         self._issuer = issuer  # the SD-JWT's ``iss``: the public URL (or the gateway id)
         self._types = vc_types or VcTypes(issuer, {})  # each purpose's vct and vct#integrity
         self._attestation_ttl = attestation_ttl
+        self._status = status  # each attestation's Token Status List entry
         self._active = ActiveConsents(storage.consents)
 
     def redeem(self, caller: Caller, presentation: str, transaction_ref: str) -> RedemptionResult:
@@ -122,13 +129,31 @@ class AttestationManager:
         key: IdempotencyKey | None,
     ) -> IssuedAttestation:
         """Sign an attestation under an ACTIVE consent; uses one use of it."""
+        for _ in range(_SLOT_DRAWS - 1):
+            try:
+                return self._issue(caller, consent_id, params, holder_jwk, claims=claims, key=key)
+            except SlotTakenError:  # a concurrent issue took the drawn status entry: draw again
+                continue
+        return self._issue(caller, consent_id, params, holder_jwk, claims=claims, key=key)
+
+    def _issue(
+        self,
+        caller: Caller,
+        consent_id: str,
+        params: Mapping[str, object],
+        holder_jwk: Mapping[str, object],
+        *,
+        claims: Sequence[str],
+        key: IdempotencyKey | None,
+    ) -> IssuedAttestation:
         conn = self._storage.read()
         replay = idempotency.lookup(conn, key)
         if replay is not None:
             return self.get(caller, replay.decode())
         try:
             consent = self._usable_consent(conn, caller, consent_id)
-            prepared = self._prepare(conn, consent, params, holder_jwk, claims)
+            slot = self._status.draw() if self._status is not None else None
+            prepared = self._prepare(conn, consent, params, holder_jwk, claims, slot=slot)
         except DomainError as exc:
             objects = {"consent_id": consent_id}
             self._refusals.record(caller, EventType.ATTESTATION_REFUSED, objects, exc)
@@ -141,6 +166,8 @@ class AttestationManager:
                 return stored.decode()
             used_up = self._count_use(tx, consent, events[0].time)  # a refusal rolls back
             ledger.insert(tx.conn, self._sealed(tx, consent, row))
+            if self._status is not None and slot is not None:
+                self._status.claim(tx, slot, jti=row.jti, consent_id=consent.id)
             issued = self._spend_budget(tx, consent, row.record_id, evaluations, events)
             for event in [*issued, *used_up]:  # causal order: the use, then the exhaustion
                 tx.emit(event)
@@ -179,6 +206,8 @@ class AttestationManager:
         params: Mapping[str, object],
         holder_jwk: Mapping[str, object],
         claims: Sequence[str],
+        *,
+        slot: Slot | None,
     ) -> tuple[ledger.AttestationRow, list[AuditEvent], int]:
         now = self._clock.now()
         disclosure = decide(
@@ -196,6 +225,8 @@ class AttestationManager:
         )
         kid, signing_key = self._keyring.current_signing_key()
         plain: dict[str, Any] = {CONSENT_HASH_CLAIM: consent.artefact_hash, **evaluated.detail}
+        if slot is not None:  # draft-ietf-oauth-status-list §6.1, in clear
+            plain["status"] = reference_claim(slot.uri, slot.idx)
         vct, vct_integrity = self._types.for_purpose(consent.domain, consent.purpose)
         issued = issue_sd_jwt(
             signing_key=signing_key,

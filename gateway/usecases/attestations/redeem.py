@@ -26,6 +26,7 @@ from attestgate.gateway.usecases.attestations.refusals import RefusalAudit
 from attestgate.gateway.usecases.attestations.vc_types import LEGACY_VCT_PREFIX, TYPES_PATH
 from attestgate.gateway.usecases.caller import Caller
 from attestgate.gateway.usecases.erasure import refuse_erased_owner
+from attestgate.gateway.usecases.status import AttestationStatus
 from attestgate.gateway.usecases.trail import Trail
 from attestgate.protocol.jose import Jwks
 from attestgate.protocol.reasons import DomainError, FieldViolation, Reason, invalid_argument
@@ -71,6 +72,7 @@ class Redeemer:
         refusals: RefusalAudit,
         issuer: str,
         former_issuers: tuple[str, ...] = (),
+        status: AttestationStatus | None = None,
     ) -> None:
         self._storage = storage
         self._clock = clock
@@ -81,6 +83,7 @@ class Redeemer:
         self._refusals = refusals
         self._issuer = issuer  # the attestation's issuer (the public URL) and the KB-JWT audience
         self._former = former_issuers  # the ``iss`` of attestations issued under an older name
+        self._status = status  # its Token Status List entry becomes INVALID
 
     def redeem(self, caller: Caller, presentation: str, transaction_ref: str) -> RedemptionResult:
         """Verify the presentation and move ISSUED -> REDEEMED exactly once."""
@@ -175,6 +178,8 @@ class Redeemer:
                 transaction_ref=transaction_ref,
             )
         )
+        if self._status is not None:
+            self._status.on_redeemed(tx, jti, owner=consent.owner, now=now)
         return RedemptionResult(
             jti, transaction_ref, now, row.consumption_kind, row.consumption_amount, currency, -1
         )
