@@ -144,7 +144,7 @@ def test_a_holder_key_in_an_hsm_signs_the_presentation(income: LiveGateway) -> N
 def test_a_float_amount_is_refused_with_minor_units(income: LiveGateway) -> None:
     bank = income.bank("bank-a")
     with pytest.raises(errors.InvalidInput) as refused:
-        bank.issue(consent(income, bank).id, params={"amount": 50000.00, "currency": "USD"})
+        bank.issue(consent(income, bank).id, params={"amount": 50000.00, "currency": "USD"})  # type: ignore[dict-item]
     assert "params.amount: must be an integer (minor units" in str(refused.value)
     assert "decimal.Decimal" in str(refused.value)
 
@@ -159,8 +159,7 @@ def test_an_amount_beyond_64_bits_is_refused(income: LiveGateway) -> None:
 def test_a_decimal_amount_takes_the_currency_exponent(income: LiveGateway) -> None:
     bank = income.bank("bank-a")
     granted = consent(income, bank)
-    params = {"amount": Decimal("50000.00"), "currency": "USD"}
-    attestation = bank.issue(granted.id, params=params)
+    attestation = bank.issue(granted.id, params={"amount": Decimal("50000.00"), "currency": "USD"})
     assert bank.redeem(attestation, transaction_ref="fx-1").consumed_amount == 35_617_000
     with pytest.raises(errors.InvalidInput) as refused:
         bank.issue(granted.id, params={"amount": Decimal("1.005"), "currency": "USD"})

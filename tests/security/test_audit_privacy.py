@@ -137,7 +137,8 @@ def test_no_subject_record_id_transaction_ref_or_value_in_leaves_or_pages(
     # The scan can only fail if it looks for the right things: the quickstart's own data is there.
     assert "alice" in secrets.subjects
     assert len(secrets.subjects) >= 5  # alice and the demo's four owners
-    assert "inc-2025-000417" in secrets.record_ids
+    # the demo's income record and the quickstart's (inc-2025-<run>, a random run id)
+    assert len([r for r in secrets.record_ids if r.startswith("inc-2025-")]) >= 2
     assert {"fx-0001"} <= secrets.transaction_refs
     assert {"61234500", "ACME Shenzhen", "91440300TAX0001"} <= secrets.values
     log = leaves(parts)
@@ -163,6 +164,8 @@ def test_no_subject_record_id_transaction_ref_or_value_in_leaves_or_pages(
                 assert re.search(r"<td>|<li>|<tr>", body) or "requests" in path, (owner, path)
     finally:
         channel.close()
-    assert len(pages) == 2 * len(log) + 2  # the checkpoint, the list, every event and receipt
+    # the checkpoint, every page of the event list, every event and its receipt
+    listed = [path for path, _ in pages if path.startswith("/regulator/events")]
+    assert len(listed) == -(-len(log) // 50) and len(pages) == 1 + len(listed) + 2 * len(log)
     leaked = [(path, secrets.found_in(body)) for path, body in pages]
     assert [x for x in leaked if x[1]] == []

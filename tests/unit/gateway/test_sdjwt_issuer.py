@@ -195,7 +195,7 @@ def test_programming_errors_are_value_errors(overrides: dict[str, Any]) -> None:
 @pytest.mark.parametrize("name", sorted(REGISTERED_CLAIM_NAMES))
 def test_no_registered_claim_name_is_disclosed(name: str) -> None:
     """draft-ietf-oauth-sd-jwt-vc "Registered JWT Claims" (issue 17 item 1)."""
-    with pytest.raises(ValueError, match="reserved|registered claim"):
+    with pytest.raises(ValueError, match=r"reserved|registered claim"):
         issue(disclosed={name: "x"})
 
 

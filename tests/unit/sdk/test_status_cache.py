@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from attestgate.protocol.encoding import JsonInput
 from attestgate.protocol.jose import Jwks, sign_jws
 from attestgate.protocol.status_list import (
     Status,
@@ -119,8 +120,10 @@ def test_a_list_that_does_not_verify_is_refused(server: Server) -> None:
         lookup(StatusLists(server.fetch, clock=lambda: T0), idx=1024)
 
 
-def _attestation(status: object) -> str:
-    payload = {"iss": ISSUER, "status": status} if status is not None else {"iss": ISSUER}
+def _attestation(status: JsonInput) -> str:
+    payload: dict[str, JsonInput] = {"iss": ISSUER}
+    if status is not None:
+        payload["status"] = status
     return sign_jws({"alg": "ES256", "typ": "dc+sd-jwt"}, payload, KEY) + "~"
 
 
