@@ -91,8 +91,10 @@ class HolderKey:
         key = cls.generate()
         try:
             key.save(path)
-        except InvalidInput:  # another process saved one first: use that one
-            return cls.load(path)
+        except InvalidInput:
+            if not Path(path).exists():
+                raise
+            return cls.load(path)  # another process saved one first: use that one
         return key
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -107,6 +109,11 @@ class HolderKey:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             raise _refuse("path", f"{path} exists: load it with HolderKey.load") from None
+        except FileNotFoundError:
+            folder = Path(path).parent
+            raise _refuse("path", f"folder {folder} does not exist: create it first") from None
+        except OSError as exc:
+            raise _refuse("path", f"cannot write {path}: {exc.strerror}") from None
         with os.fdopen(fd, "wb") as out:
             out.write(pem)
 

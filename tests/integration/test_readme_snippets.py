@@ -30,6 +30,7 @@ from attestgate.gateway.testing import LocalGateway, start_local_gateway
 from attestgate.protocol.note import NoteSigner, format_checkpoint
 from attestgate.protocol.reasons import REASON_STATUS, Reason
 from attestgate.sdk import OwnerClient, RegulatorClient, TlsConfig
+from attestgate.sdk._internal import hints
 from attestgate.sdk.errors import error_class
 from attestgate.sdk.retry import Idempotency, is_retryable
 from tests.integration.conftest import TEST_CONFIG
@@ -89,6 +90,7 @@ class Site:
             "REGULATOR_TOKEN": self.token("regulator", "csrc"),
             "ATTESTGATE_VKEY": self.local.vkey,
             "PROVIDER_KEY_FILE": str(key_file),
+            "BANK_HOLDER_KEY": str(self.home / ".attestgate" / "bank-a-holder.pem"),
         }
 
 
@@ -210,6 +212,17 @@ def test_errors_table_matches_the_code() -> None:
         read = is_retryable(error, Idempotency.READ)
         write = is_retryable(error, Idempotency.IDEMPOTENT_WRITE)
         assert retried == ("yes" if write else "reads" if read else "no"), reason
+
+
+TRANSPORT_ROW = re.compile(r"^\| `([A-Z_]+)` \| [^`|][^|]* \| [^|]+ \|$", re.MULTILINE)
+
+
+def test_transport_reasons_table_matches_the_code() -> None:
+    """docs/errors.md "Calls that never reached the gateway" lists the SDK's client-side reasons."""
+    text = (DOCS / "errors.md").read_text(encoding="utf-8")
+    section = text.split("## Calls that never reached the gateway", 1)[1].split("\n## ", 1)[0]
+    documented = TRANSPORT_ROW.findall(section)
+    assert documented == [reason for _, reason, _ in hints._TRANSPORT]  # every one, in order
 
 
 # --- examples/ ------------------------------------------------------------------------------------

@@ -101,6 +101,13 @@ def test_missing_holder_key_file_says_how_to_make_one(tmp_path: Path) -> None:
     assert "HolderKey.generate().save(path)" in str(refused.value)
 
 
+def test_a_holder_key_saved_into_a_missing_folder_says_so(tmp_path: Path) -> None:
+    with pytest.raises(errors.InvalidInput, match="does not exist: create it first") as refused:
+        HolderKey.load_or_generate(tmp_path / "keys" / "holder.pem")
+    assert str(tmp_path / "keys") in str(refused.value)
+    assert not (tmp_path / "keys").exists()
+
+
 def test_another_holder_key_is_refused_before_sending(income: LiveGateway) -> None:
     bank = income.bank("bank-a")
     attestation = bank.issue(consent(income, bank).id, params=FX)
