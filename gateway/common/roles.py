@@ -51,6 +51,8 @@ METHOD_ROLES: Mapping[str, frozenset[Role]] = {
     _ATTESTATION + "IssueAttestation": _BANK,
     _ATTESTATION + "RedeemAttestation": _BANK,
     _ATTESTATION + "GetAttestation": _BANK,
+    # The pledgee bank releases what it consumed; a regulator may force a release.
+    _ATTESTATION + "ReleaseRedemption": frozenset({Role.BANK, Role.REGULATOR}),
     # RecordService: data sources only.
     _RECORD + "PutRecord": _PROVIDER,
     _RECORD + "PutFxRates": _PROVIDER,

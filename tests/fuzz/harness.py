@@ -325,6 +325,9 @@ def _seeds(
             presentation=presentation, transaction_ref="tx-1"
         ),
         "GetAttestation": lambda: attestation_pb2.GetAttestationRequest(name=f"attestations/{jti}"),
+        "ReleaseRedemption": lambda: attestation_pb2.ReleaseRedemptionRequest(
+            attestation=f"attestations/{jti}", reason="REPAID"
+        ),
         "GetIssuerKeys": attestation_pb2.GetIssuerKeysRequest,
         "PutRecord": lambda: record_pb2.PutRecordRequest(signed_record=signed_record),
         "PutFxRates": lambda: record_pb2.PutFxRatesRequest(signed_rates=signed_rates),

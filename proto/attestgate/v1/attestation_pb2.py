@@ -26,7 +26,7 @@ from attestgate.v1 import common_pb2 as attestgate_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x61ttestgate/v1/attestation.proto\x12\rattestgate.v1\x1a\x1a\x61ttestgate/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xeb\x01\n\x17IssueAttestationRequest\x12\x0f\n\x07\x63onsent\x18\x01 \x01(\t\x12\x42\n\x06params\x18\x02 \x03(\x0b\x32\x32.attestgate.v1.IssueAttestationRequest.ParamsEntry\x12\x12\n\nholder_jwk\x18\x03 \x01(\t\x12\x0e\n\x06\x63laims\x18\x04 \x03(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x1a\x43\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.attestgate.v1.Value:\x02\x38\x01\"\xd0\x03\n\x0b\x41ttestation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03jti\x18\x02 \x01(\t\x12\x0f\n\x07\x63onsent\x18\x03 \x01(\t\x12\r\n\x05token\x18\x04 \x01(\t\x12\x36\n\x06\x63laims\x18\x05 \x03(\x0b\x32&.attestgate.v1.Attestation.ClaimsEntry\x12.\n\x08withheld\x18\x06 \x03(\x0b\x32\x1c.attestgate.v1.WithheldClaim\x12.\n\nissue_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x05state\x18\t \x01(\x0e\x32\x1f.attestgate.v1.AttestationState\x12/\n\x0bredeem_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0ftransaction_ref\x18\x0b \x01(\t\x1a\x43\n\x0b\x43laimsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.attestgate.v1.Value:\x02\x38\x01\"I\n\x18RedeemAttestationRequest\x12\x14\n\x0cpresentation\x18\x01 \x01(\t\x12\x17\n\x0ftransaction_ref\x18\x02 \x01(\t\"\xd4\x01\n\nRedemption\x12\x13\n\x0b\x61ttestation\x18\x01 \x01(\t\x12\x0b\n\x03jti\x18\x02 \x01(\t\x12\x17\n\x0ftransaction_ref\x18\x03 \x01(\t\x12/\n\x0bredeem_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63onsumption\x18\x05 \x01(\t\x12\x17\n\x0f\x63onsumed_amount\x18\x06 \x01(\x03\x12\x19\n\x11\x63onsumed_currency\x18\x07 \x01(\t\x12\x11\n\tlog_index\x18\x08 \x01(\x03\"%\n\x15GetAttestationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x16\n\x14GetIssuerKeysRequest\"B\n\nIssuerKeys\x12\x0e\n\x06issuer\x18\x01 \x01(\t\x12\x0c\n\x04jwks\x18\x02 \x01(\t\x12\x16\n\x0e\x66ormer_issuers\x18\x03 \x03(\t*\x92\x01\n\x10\x41ttestationState\x12!\n\x1d\x41TTESTATION_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41TTESTATION_STATE_ISSUED\x10\x01\x12\x1e\n\x1a\x41TTESTATION_STATE_REDEEMED\x10\x02\x12\x1d\n\x19\x41TTESTATION_STATE_EXPIRED\x10\x03\x32\xea\x02\n\x12\x41ttestationService\x12V\n\x10IssueAttestation\x12&.attestgate.v1.IssueAttestationRequest\x1a\x1a.attestgate.v1.Attestation\x12W\n\x11RedeemAttestation\x12\'.attestgate.v1.RedeemAttestationRequest\x1a\x19.attestgate.v1.Redemption\x12R\n\x0eGetAttestation\x12$.attestgate.v1.GetAttestationRequest\x1a\x1a.attestgate.v1.Attestation\x12O\n\rGetIssuerKeys\x12#.attestgate.v1.GetIssuerKeysRequest\x1a\x19.attestgate.v1.IssuerKeysb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x61ttestgate/v1/attestation.proto\x12\rattestgate.v1\x1a\x1a\x61ttestgate/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xeb\x01\n\x17IssueAttestationRequest\x12\x0f\n\x07\x63onsent\x18\x01 \x01(\t\x12\x42\n\x06params\x18\x02 \x03(\x0b\x32\x32.attestgate.v1.IssueAttestationRequest.ParamsEntry\x12\x12\n\nholder_jwk\x18\x03 \x01(\t\x12\x0e\n\x06\x63laims\x18\x04 \x03(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x1a\x43\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.attestgate.v1.Value:\x02\x38\x01\"\xd0\x03\n\x0b\x41ttestation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03jti\x18\x02 \x01(\t\x12\x0f\n\x07\x63onsent\x18\x03 \x01(\t\x12\r\n\x05token\x18\x04 \x01(\t\x12\x36\n\x06\x63laims\x18\x05 \x03(\x0b\x32&.attestgate.v1.Attestation.ClaimsEntry\x12.\n\x08withheld\x18\x06 \x03(\x0b\x32\x1c.attestgate.v1.WithheldClaim\x12.\n\nissue_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x05state\x18\t \x01(\x0e\x32\x1f.attestgate.v1.AttestationState\x12/\n\x0bredeem_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0ftransaction_ref\x18\x0b \x01(\t\x1a\x43\n\x0b\x43laimsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.attestgate.v1.Value:\x02\x38\x01\"I\n\x18RedeemAttestationRequest\x12\x14\n\x0cpresentation\x18\x01 \x01(\t\x12\x17\n\x0ftransaction_ref\x18\x02 \x01(\t\"\xd4\x01\n\nRedemption\x12\x13\n\x0b\x61ttestation\x18\x01 \x01(\t\x12\x0b\n\x03jti\x18\x02 \x01(\t\x12\x17\n\x0ftransaction_ref\x18\x03 \x01(\t\x12/\n\x0bredeem_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63onsumption\x18\x05 \x01(\t\x12\x17\n\x0f\x63onsumed_amount\x18\x06 \x01(\x03\x12\x19\n\x11\x63onsumed_currency\x18\x07 \x01(\t\x12\x11\n\tlog_index\x18\x08 \x01(\x03\"S\n\x18ReleaseRedemptionRequest\x12\x13\n\x0b\x61ttestation\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\x9a\x02\n\x07Release\x12\x13\n\x0b\x61ttestation\x18\x01 \x01(\t\x12\x0b\n\x03jti\x18\x02 \x01(\t\x12\x13\n\x0b\x63onsumption\x18\x03 \x01(\t\x12\x17\n\x0freleased_amount\x18\x04 \x01(\x03\x12\x19\n\x11released_currency\x18\x05 \x01(\t\x12\x0e\n\x06\x64omain\x18\x06 \x01(\t\x12\x10\n\x08\x61sset_id\x18\x07 \x01(\t\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x18\n\x10released_by_role\x18\t \x01(\t\x12\x13\n\x0breleased_by\x18\n \x01(\t\x12\x30\n\x0crelease_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tlog_index\x18\x0c \x01(\x03\"%\n\x15GetAttestationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x16\n\x14GetIssuerKeysRequest\"B\n\nIssuerKeys\x12\x0e\n\x06issuer\x18\x01 \x01(\t\x12\x0c\n\x04jwks\x18\x02 \x01(\t\x12\x16\n\x0e\x66ormer_issuers\x18\x03 \x03(\t*\x92\x01\n\x10\x41ttestationState\x12!\n\x1d\x41TTESTATION_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41TTESTATION_STATE_ISSUED\x10\x01\x12\x1e\n\x1a\x41TTESTATION_STATE_REDEEMED\x10\x02\x12\x1d\n\x19\x41TTESTATION_STATE_EXPIRED\x10\x03\x32\xc0\x03\n\x12\x41ttestationService\x12V\n\x10IssueAttestation\x12&.attestgate.v1.IssueAttestationRequest\x1a\x1a.attestgate.v1.Attestation\x12W\n\x11RedeemAttestation\x12\'.attestgate.v1.RedeemAttestationRequest\x1a\x19.attestgate.v1.Redemption\x12T\n\x11ReleaseRedemption\x12\'.attestgate.v1.ReleaseRedemptionRequest\x1a\x16.attestgate.v1.Release\x12R\n\x0eGetAttestation\x12$.attestgate.v1.GetAttestationRequest\x1a\x1a.attestgate.v1.Attestation\x12O\n\rGetIssuerKeys\x12#.attestgate.v1.GetIssuerKeysRequest\x1a\x19.attestgate.v1.IssuerKeysb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,8 +37,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ISSUEATTESTATIONREQUEST_PARAMSENTRY']._serialized_options = b'8\001'
   _globals['_ATTESTATION_CLAIMSENTRY']._loaded_options = None
   _globals['_ATTESTATION_CLAIMSENTRY']._serialized_options = b'8\001'
-  _globals['_ATTESTATIONSTATE']._serialized_start=1238
-  _globals['_ATTESTATIONSTATE']._serialized_end=1384
+  _globals['_ATTESTATIONSTATE']._serialized_start=1608
+  _globals['_ATTESTATIONSTATE']._serialized_end=1754
   _globals['_ISSUEATTESTATIONREQUEST']._serialized_start=112
   _globals['_ISSUEATTESTATIONREQUEST']._serialized_end=347
   _globals['_ISSUEATTESTATIONREQUEST_PARAMSENTRY']._serialized_start=280
@@ -51,12 +51,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REDEEMATTESTATIONREQUEST']._serialized_end=889
   _globals['_REDEMPTION']._serialized_start=892
   _globals['_REDEMPTION']._serialized_end=1104
-  _globals['_GETATTESTATIONREQUEST']._serialized_start=1106
-  _globals['_GETATTESTATIONREQUEST']._serialized_end=1143
-  _globals['_GETISSUERKEYSREQUEST']._serialized_start=1145
-  _globals['_GETISSUERKEYSREQUEST']._serialized_end=1167
-  _globals['_ISSUERKEYS']._serialized_start=1169
-  _globals['_ISSUERKEYS']._serialized_end=1235
-  _globals['_ATTESTATIONSERVICE']._serialized_start=1387
-  _globals['_ATTESTATIONSERVICE']._serialized_end=1749
+  _globals['_RELEASEREDEMPTIONREQUEST']._serialized_start=1106
+  _globals['_RELEASEREDEMPTIONREQUEST']._serialized_end=1189
+  _globals['_RELEASE']._serialized_start=1192
+  _globals['_RELEASE']._serialized_end=1474
+  _globals['_GETATTESTATIONREQUEST']._serialized_start=1476
+  _globals['_GETATTESTATIONREQUEST']._serialized_end=1513
+  _globals['_GETISSUERKEYSREQUEST']._serialized_start=1515
+  _globals['_GETISSUERKEYSREQUEST']._serialized_end=1537
+  _globals['_ISSUERKEYS']._serialized_start=1539
+  _globals['_ISSUERKEYS']._serialized_end=1605
+  _globals['_ATTESTATIONSERVICE']._serialized_start=1757
+  _globals['_ATTESTATIONSERVICE']._serialized_end=2205
 # @@protoc_insertion_point(module_scope)

@@ -253,6 +253,96 @@ class Redemption(_message.Message):
 Global___Redemption: _TypeAlias = Redemption  # noqa: Y015
 
 @_typing.final
+class ReleaseRedemptionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ATTESTATION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    attestation: _builtins.str
+    """"attestations/{jti}": the redeemed attestation whose consumption is released."""
+    reason: _builtins.str
+    """Why, one code (no free text: it goes into the audit log). Banks: REPAID, CANCELLED, REVERSED,
+    CORRECTION; regulators: COURT_ORDER, SUPERVISORY_ORDER, CORRECTION.
+    """
+    request_id: _builtins.str
+    """Idempotency key: the same request_id returns the same release."""
+    def __init__(
+        self,
+        *,
+        attestation: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attestation", b"attestation", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseRedemptionRequest: _TypeAlias = ReleaseRedemptionRequest  # noqa: Y015
+
+@_typing.final
+class Release(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ATTESTATION_FIELD_NUMBER: _builtins.int
+    JTI_FIELD_NUMBER: _builtins.int
+    CONSUMPTION_FIELD_NUMBER: _builtins.int
+    RELEASED_AMOUNT_FIELD_NUMBER: _builtins.int
+    RELEASED_CURRENCY_FIELD_NUMBER: _builtins.int
+    DOMAIN_FIELD_NUMBER: _builtins.int
+    ASSET_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    RELEASED_BY_ROLE_FIELD_NUMBER: _builtins.int
+    RELEASED_BY_FIELD_NUMBER: _builtins.int
+    RELEASE_TIME_FIELD_NUMBER: _builtins.int
+    LOG_INDEX_FIELD_NUMBER: _builtins.int
+    attestation: _builtins.str
+    """"attestations/{jti}"."""
+    jti: _builtins.str
+    consumption: _builtins.str
+    """What was released: "pledge" (the asset is free again) or "amount" (income capacity)."""
+    released_amount: _builtins.int
+    """For "amount": the amount returned, in minor units of released_currency."""
+    released_currency: _builtins.str
+    domain: _builtins.str
+    """The catalog domain; for a pledge, the asset's record id (a public asset number)."""
+    asset_id: _builtins.str
+    reason: _builtins.str
+    """The reason code given by whoever released it first."""
+    released_by_role: _builtins.str
+    """Who released it: "bank" (the pledgee) or "regulator" (a forced release), and their identity."""
+    released_by: _builtins.str
+    log_index: _builtins.int
+    """Index of the pledge.released / capacity.released event in the audit log."""
+    @_builtins.property
+    def release_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        attestation: _builtins.str = ...,
+        jti: _builtins.str = ...,
+        consumption: _builtins.str = ...,
+        released_amount: _builtins.int = ...,
+        released_currency: _builtins.str = ...,
+        domain: _builtins.str = ...,
+        asset_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        released_by_role: _builtins.str = ...,
+        released_by: _builtins.str = ...,
+        release_time: _timestamp_pb2.Timestamp | None = ...,
+        log_index: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["release_time", b"release_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_id", b"asset_id", "attestation", b"attestation", "consumption", b"consumption", "domain", b"domain", "jti", b"jti", "log_index", b"log_index", "reason", b"reason", "release_time", b"release_time", "released_amount", b"released_amount", "released_by", b"released_by", "released_by_role", b"released_by_role", "released_currency", b"released_currency"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Release: _TypeAlias = Release  # noqa: Y015
+
+@_typing.final
 class GetAttestationRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

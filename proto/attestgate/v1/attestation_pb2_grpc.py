@@ -45,6 +45,11 @@ class AttestationServiceStub:
                 request_serializer=attestgate_dot_v1_dot_attestation__pb2.RedeemAttestationRequest.SerializeToString,
                 response_deserializer=attestgate_dot_v1_dot_attestation__pb2.Redemption.FromString,
                 _registered_method=True)
+        self.ReleaseRedemption = channel.unary_unary(
+                '/attestgate.v1.AttestationService/ReleaseRedemption',
+                request_serializer=attestgate_dot_v1_dot_attestation__pb2.ReleaseRedemptionRequest.SerializeToString,
+                response_deserializer=attestgate_dot_v1_dot_attestation__pb2.Release.FromString,
+                _registered_method=True)
         self.GetAttestation = channel.unary_unary(
                 '/attestgate.v1.AttestationService/GetAttestation',
                 request_serializer=attestgate_dot_v1_dot_attestation__pb2.GetAttestationRequest.SerializeToString,
@@ -77,6 +82,17 @@ class AttestationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReleaseRedemption(self, request, context):
+        """bank: release what its redemption consumed (the pledge of an asset once the loan is repaid, or
+        the income a cancelled or reversed FX purchase consumed), so the capacity returns. Only the
+        bank that redeemed it; a regulator may force a release (supervisory reasons). Idempotent on
+        request_id; releasing an attestation again answers the first release. One unit of work with
+        its audit event (pledge.released or capacity.released).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetAttestation(self, request, context):
         """bank: an attestation it holds.
         """
@@ -103,6 +119,11 @@ def add_AttestationServiceServicer_to_server(servicer, server):
                     servicer.RedeemAttestation,
                     request_deserializer=attestgate_dot_v1_dot_attestation__pb2.RedeemAttestationRequest.FromString,
                     response_serializer=attestgate_dot_v1_dot_attestation__pb2.Redemption.SerializeToString,
+            ),
+            'ReleaseRedemption': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseRedemption,
+                    request_deserializer=attestgate_dot_v1_dot_attestation__pb2.ReleaseRedemptionRequest.FromString,
+                    response_serializer=attestgate_dot_v1_dot_attestation__pb2.Release.SerializeToString,
             ),
             'GetAttestation': grpc.unary_unary_rpc_method_handler(
                     servicer.GetAttestation,
@@ -170,6 +191,33 @@ class AttestationService:
             '/attestgate.v1.AttestationService/RedeemAttestation',
             attestgate_dot_v1_dot_attestation__pb2.RedeemAttestationRequest.SerializeToString,
             attestgate_dot_v1_dot_attestation__pb2.Redemption.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseRedemption(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/attestgate.v1.AttestationService/ReleaseRedemption',
+            attestgate_dot_v1_dot_attestation__pb2.ReleaseRedemptionRequest.SerializeToString,
+            attestgate_dot_v1_dot_attestation__pb2.Release.FromString,
             options,
             channel_credentials,
             insecure,

@@ -41,6 +41,13 @@ class AttestationServiceStub:
     """bank: present the SD-JWT with a key-binding JWT; ISSUED -> REDEEMED exactly once, applying the
     purpose's consumption atomically.
     """
+    ReleaseRedemption: _grpc.UnaryUnaryMultiCallable[_attestation_pb2.ReleaseRedemptionRequest, _attestation_pb2.Release]
+    """bank: release what its redemption consumed (the pledge of an asset once the loan is repaid, or
+    the income a cancelled or reversed FX purchase consumed), so the capacity returns. Only the
+    bank that redeemed it; a regulator may force a release (supervisory reasons). Idempotent on
+    request_id; releasing an attestation again answers the first release. One unit of work with
+    its audit event (pledge.released or capacity.released).
+    """
     GetAttestation: _grpc.UnaryUnaryMultiCallable[_attestation_pb2.GetAttestationRequest, _attestation_pb2.Attestation]
     """bank: an attestation it holds."""
     GetIssuerKeys: _grpc.UnaryUnaryMultiCallable[_attestation_pb2.GetIssuerKeysRequest, _attestation_pb2.IssuerKeys]
@@ -58,6 +65,13 @@ class AttestationServiceAsyncStub(AttestationServiceStub):
     RedeemAttestation: _aio.UnaryUnaryMultiCallable[_attestation_pb2.RedeemAttestationRequest, _attestation_pb2.Redemption]  # type: ignore[assignment]
     """bank: present the SD-JWT with a key-binding JWT; ISSUED -> REDEEMED exactly once, applying the
     purpose's consumption atomically.
+    """
+    ReleaseRedemption: _aio.UnaryUnaryMultiCallable[_attestation_pb2.ReleaseRedemptionRequest, _attestation_pb2.Release]  # type: ignore[assignment]
+    """bank: release what its redemption consumed (the pledge of an asset once the loan is repaid, or
+    the income a cancelled or reversed FX purchase consumed), so the capacity returns. Only the
+    bank that redeemed it; a regulator may force a release (supervisory reasons). Idempotent on
+    request_id; releasing an attestation again answers the first release. One unit of work with
+    its audit event (pledge.released or capacity.released).
     """
     GetAttestation: _aio.UnaryUnaryMultiCallable[_attestation_pb2.GetAttestationRequest, _attestation_pb2.Attestation]  # type: ignore[assignment]
     """bank: an attestation it holds."""
@@ -85,6 +99,19 @@ class AttestationServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_attestation_pb2.Redemption, _abc.Awaitable[_attestation_pb2.Redemption]]:
         """bank: present the SD-JWT with a key-binding JWT; ISSUED -> REDEEMED exactly once, applying the
         purpose's consumption atomically.
+        """
+
+    @_abc_1.abstractmethod
+    def ReleaseRedemption(
+        self,
+        request: _attestation_pb2.ReleaseRedemptionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_attestation_pb2.Release, _abc.Awaitable[_attestation_pb2.Release]]:
+        """bank: release what its redemption consumed (the pledge of an asset once the loan is repaid, or
+        the income a cancelled or reversed FX purchase consumed), so the capacity returns. Only the
+        bank that redeemed it; a regulator may force a release (supervisory reasons). Idempotent on
+        request_id; releasing an attestation again answers the first release. One unit of work with
+        its audit event (pledge.released or capacity.released).
         """
 
     @_abc_1.abstractmethod
