@@ -8,7 +8,10 @@ gateway signs a checkpoint at most once per checkpoint_interval (1 s by default)
 events show up in the round after.
 
     python examples/regulator_monitor.py --vkey "$(attestgate audit vkey --data-dir .attestgate)" \\
-        --ca .attestgate/tls/ca.pem --state-file monitor.state   # token in $REGULATOR_TOKEN
+        --ca .attestgate/tls/ca.pem   # token in $REGULATOR_TOKEN
+
+The state file defaults to $XDG_STATE_HOME/attestgate/regulator-monitor.state
+(~/.local/state/...): keep it, it is what a forked log is detected against.
 
 Exit codes: 0 (stopped, or --once done), 1 the log failed verification, 2 usage error.
 """
@@ -30,6 +33,12 @@ from attestgate.sdk import (
     TlsConfig,
     errors,
 )
+
+
+def default_state_file() -> Path:
+    """$XDG_STATE_HOME/attestgate/regulator-monitor.state (XDG Base Directory: state data)."""
+    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state_home) / "attestgate" / "regulator-monitor.state"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -54,8 +63,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--state-file",
         type=Path,
-        default=Path("regulator-monitor.state"),
-        help="where the last verified checkpoint is kept",
+        default=default_state_file(),
+        help="where the last verified checkpoint is kept (default: %(default)s)",
     )
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between rounds")
     parser.add_argument("--once", action="store_true", help="one round, then exit")
@@ -86,6 +95,7 @@ def check_round(regulator: RegulatorClient, monitor: LogMonitor) -> Checkpoint:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     tls = TlsConfig(ca_file=args.ca) if args.ca else None
+    args.state_file.parent.mkdir(parents=True, exist_ok=True)
     with RegulatorClient(args.target, token=args.token, vkey=args.vkey, tls=tls) as regulator:
         monitor = LogMonitor(regulator, args.state_file)
         while True:

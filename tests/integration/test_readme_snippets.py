@@ -287,3 +287,11 @@ def test_regulator_monitor_example(site: Site) -> None:
     _, err = forked.communicate(timeout=30)
     assert forked.returncode == 1
     assert "FAILED VERIFICATION" in err
+
+
+def test_regulator_monitor_keeps_its_state_outside_the_working_folder(site: Site) -> None:
+    env = {**site.environment(), "XDG_STATE_HOME": str(site.home / "xdg-state")}
+    out, err = run_example("regulator_monitor.py", "--once", env=env).communicate(timeout=30)
+    assert "verified" in out, err
+    state = site.home / "xdg-state" / "attestgate" / "regulator-monitor.state"
+    assert state.read_text(encoding="utf-8").startswith(site.config.log_origin + "\n")
