@@ -22,61 +22,74 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from attestgate.v1 import common_pb2 as attestgate_dot_v1_dot_common__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x61ttestgate/v1/consent.proto\x12\rattestgate.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc9\x03\n\x0e\x43onsentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12\x0f\n\x07grantee\x18\x03 \x01(\t\x12\x0e\n\x06\x64omain\x18\x04 \x01(\t\x12\x0f\n\x07purpose\x18\x05 \x01(\t\x12\x0e\n\x06\x63laims\x18\x06 \x03(\t\x12\x11\n\trecord_id\x18\x07 \x01(\t\x12,\n\tvalid_for\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x10\n\x08max_uses\x18\t \x01(\x05\x12\x18\n\x10separate_consent\x18\n \x01(\x08\x12\x14\n\x0c\x63ross_border\x18\x0b \x01(\x08\x12\x31\n\x05state\x18\x0c \x01(\x0e\x32\".attestgate.v1.ConsentRequestState\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x64\x65\x63ide_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63onsent\x18\x10 \x01(\t\"\xfd\x03\n\x07\x43onsent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0f\x63onsent_request\x18\x02 \x01(\t\x12\r\n\x05owner\x18\x03 \x01(\t\x12\x0f\n\x07grantee\x18\x04 \x01(\t\x12\x0e\n\x06\x64omain\x18\x05 \x01(\t\x12\x0f\n\x07purpose\x18\x06 \x01(\t\x12\x0e\n\x06\x63laims\x18\x07 \x03(\t\x12\x11\n\trecord_id\x18\x08 \x01(\t\x12.\n\nvalid_from\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bvalid_until\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08max_uses\x18\x0b \x01(\x05\x12\x0c\n\x04uses\x18\x0c \x01(\x05\x12,\n\tdata_life\x18\r \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x18\n\x10separate_consent\x18\x0e \x01(\x08\x12\x14\n\x0c\x63ross_border\x18\x0f \x01(\x08\x12/\n\x0b\x63reate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x05state\x18\x11 \x01(\x0e\x32\x1b.attestgate.v1.ConsentState\x12\x14\n\x0c\x61rtefact_jws\x18\x12 \x01(\t\x12\x15\n\rartefact_hash\x18\x13 \x01(\t\"i\n\x1b\x43reateConsentRequestRequest\x12\x36\n\x0f\x63onsent_request\x18\x01 \x01(\x0b\x32\x1d.attestgate.v1.ConsentRequest\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"v\n\x1aListConsentRequestsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x31\n\x05state\x18\x03 \x01(\x0e\x32\".attestgate.v1.ConsentRequestState\"o\n\x1bListConsentRequestsResponse\x12\x37\n\x10\x63onsent_requests\x18\x01 \x03(\x0b\x32\x1d.attestgate.v1.ConsentRequest\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"P\n\x1c\x41pproveConsentRequestRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x63laims\x18\x02 \x03(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"+\n\x1bRejectConsentRequestRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"!\n\x11GetConsentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"h\n\x13ListConsentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.attestgate.v1.ConsentState\"Y\n\x14ListConsentsResponse\x12(\n\x08\x63onsents\x18\x01 \x03(\x0b\x32\x16.attestgate.v1.Consent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"#\n\x13PauseConsentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"$\n\x14ResumeConsentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"$\n\x14RevokeConsentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"+\n\x19WatchConsentEventsRequest\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\"\x81\x01\n\x0c\x43onsentEvent\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12\x17\n\x0f\x63onsent_request\x18\x02 \x01(\t\x12\x0f\n\x07\x63onsent\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"<\n\x13ListActivityRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"\x9e\x02\n\rActivityEntry\x12\x11\n\tlog_index\x18\x01 \x01(\x03\x12\x0c\n\x04type\x18\x02 \x01(\t\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nactor_role\x18\x04 \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\x05 \x01(\t\x12:\n\x07objects\x18\x06 \x03(\x0b\x32).attestgate.v1.ActivityEntry.ObjectsEntry\x12\x10\n\x08\x64\x65\x63ision\x18\x07 \x01(\t\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x0e\n\x06\x63laims\x18\t \x03(\t\x1a.\n\x0cObjectsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"^\n\x14ListActivityResponse\x12-\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1c.attestgate.v1.ActivityEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xca\x01\n\x13\x43onsentRequestState\x12%\n!CONSENT_REQUEST_STATE_UNSPECIFIED\x10\x00\x12!\n\x1d\x43ONSENT_REQUEST_STATE_PENDING\x10\x01\x12\"\n\x1e\x43ONSENT_REQUEST_STATE_APPROVED\x10\x02\x12\"\n\x1e\x43ONSENT_REQUEST_STATE_REJECTED\x10\x03\x12!\n\x1d\x43ONSENT_REQUEST_STATE_EXPIRED\x10\x04*\xb4\x01\n\x0c\x43onsentState\x12\x1d\n\x19\x43ONSENT_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43ONSENT_STATE_ACTIVE\x10\x01\x12\x18\n\x14\x43ONSENT_STATE_PAUSED\x10\x02\x12\x19\n\x15\x43ONSENT_STATE_REVOKED\x10\x03\x12\x19\n\x15\x43ONSENT_STATE_EXPIRED\x10\x04\x12\x1b\n\x17\x43ONSENT_STATE_EXHAUSTED\x10\x05\x32\xe3\x07\n\x0e\x43onsentService\x12\x61\n\x14\x43reateConsentRequest\x12*.attestgate.v1.CreateConsentRequestRequest\x1a\x1d.attestgate.v1.ConsentRequest\x12l\n\x13ListConsentRequests\x12).attestgate.v1.ListConsentRequestsRequest\x1a*.attestgate.v1.ListConsentRequestsResponse\x12\\\n\x15\x41pproveConsentRequest\x12+.attestgate.v1.ApproveConsentRequestRequest\x1a\x16.attestgate.v1.Consent\x12\x61\n\x14RejectConsentRequest\x12*.attestgate.v1.RejectConsentRequestRequest\x1a\x1d.attestgate.v1.ConsentRequest\x12\x46\n\nGetConsent\x12 .attestgate.v1.GetConsentRequest\x1a\x16.attestgate.v1.Consent\x12W\n\x0cListConsents\x12\".attestgate.v1.ListConsentsRequest\x1a#.attestgate.v1.ListConsentsResponse\x12J\n\x0cPauseConsent\x12\".attestgate.v1.PauseConsentRequest\x1a\x16.attestgate.v1.Consent\x12L\n\rResumeConsent\x12#.attestgate.v1.ResumeConsentRequest\x1a\x16.attestgate.v1.Consent\x12L\n\rRevokeConsent\x12#.attestgate.v1.RevokeConsentRequest\x1a\x16.attestgate.v1.Consent\x12]\n\x12WatchConsentEvents\x12(.attestgate.v1.WatchConsentEventsRequest\x1a\x1b.attestgate.v1.ConsentEvent0\x01\x12W\n\x0cListActivity\x12\".attestgate.v1.ListActivityRequest\x1a#.attestgate.v1.ListActivityResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x61ttestgate/v1/consent.proto\x12\rattestgate.v1\x1a\x1a\x61ttestgate/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc9\x04\n\x0e\x43onsentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12\x0f\n\x07grantee\x18\x03 \x01(\t\x12\x0e\n\x06\x64omain\x18\x04 \x01(\t\x12\x0f\n\x07purpose\x18\x05 \x01(\t\x12\x0e\n\x06\x63laims\x18\x06 \x03(\t\x12\x11\n\trecord_id\x18\x07 \x01(\t\x12,\n\tvalid_for\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x10\n\x08max_uses\x18\t \x01(\x05\x12\x18\n\x10separate_consent\x18\n \x01(\x08\x12\x14\n\x0c\x63ross_border\x18\x0b \x01(\x08\x12\x31\n\x05state\x18\x0c \x01(\x0e\x32\".attestgate.v1.ConsentRequestState\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x64\x65\x63ide_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63onsent\x18\x10 \x01(\t\x12\x39\n\x06\x62ounds\x18\x11 \x03(\x0b\x32).attestgate.v1.ConsentRequest.BoundsEntry\x1a\x43\n\x0b\x42oundsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.attestgate.v1.Value:\x02\x38\x01\"\xf6\x04\n\x07\x43onsent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0f\x63onsent_request\x18\x02 \x01(\t\x12\r\n\x05owner\x18\x03 \x01(\t\x12\x0f\n\x07grantee\x18\x04 \x01(\t\x12\x0e\n\x06\x64omain\x18\x05 \x01(\t\x12\x0f\n\x07purpose\x18\x06 \x01(\t\x12\x0e\n\x06\x63laims\x18\x07 \x03(\t\x12\x11\n\trecord_id\x18\x08 \x01(\t\x12.\n\nvalid_from\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bvalid_until\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08max_uses\x18\x0b \x01(\x05\x12\x0c\n\x04uses\x18\x0c \x01(\x05\x12,\n\tdata_life\x18\r \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x18\n\x10separate_consent\x18\x0e \x01(\x08\x12\x14\n\x0c\x63ross_border\x18\x0f \x01(\x08\x12/\n\x0b\x63reate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x05state\x18\x11 \x01(\x0e\x32\x1b.attestgate.v1.ConsentState\x12\x14\n\x0c\x61rtefact_jws\x18\x12 \x01(\t\x12\x15\n\rartefact_hash\x18\x13 \x01(\t\x12\x32\n\x06\x62ounds\x18\x14 \x03(\x0b\x32\".attestgate.v1.Consent.BoundsEntry\x1a\x43\n\x0b\x42oundsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.attestgate.v1.Value:\x02\x38\x01\"i\n\x1b\x43reateConsentRequestRequest\x12\x36\n\x0f\x63onsent_request\x18\x01 \x01(\x0b\x32\x1d.attestgate.v1.ConsentRequest\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"v\n\x1aListConsentRequestsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x31\n\x05state\x18\x03 \x01(\x0e\x32\".attestgate.v1.ConsentRequestState\"o\n\x1bListConsentRequestsResponse\x12\x37\n\x10\x63onsent_requests\x18\x01 \x03(\x0b\x32\x1d.attestgate.v1.ConsentRequest\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xde\x01\n\x1c\x41pproveConsentRequestRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x63laims\x18\x02 \x03(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12G\n\x06\x62ounds\x18\x04 \x03(\x0b\x32\x37.attestgate.v1.ApproveConsentRequestRequest.BoundsEntry\x1a\x43\n\x0b\x42oundsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.attestgate.v1.Value:\x02\x38\x01\"+\n\x1bRejectConsentRequestRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"!\n\x11GetConsentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"h\n\x13ListConsentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.attestgate.v1.ConsentState\"Y\n\x14ListConsentsResponse\x12(\n\x08\x63onsents\x18\x01 \x03(\x0b\x32\x16.attestgate.v1.Consent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"#\n\x13PauseConsentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"$\n\x14ResumeConsentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"$\n\x14RevokeConsentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"+\n\x19WatchConsentEventsRequest\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\"\x81\x01\n\x0c\x43onsentEvent\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12\x17\n\x0f\x63onsent_request\x18\x02 \x01(\t\x12\x0f\n\x07\x63onsent\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"<\n\x13ListActivityRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"\x9e\x02\n\rActivityEntry\x12\x11\n\tlog_index\x18\x01 \x01(\x03\x12\x0c\n\x04type\x18\x02 \x01(\t\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nactor_role\x18\x04 \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\x05 \x01(\t\x12:\n\x07objects\x18\x06 \x03(\x0b\x32).attestgate.v1.ActivityEntry.ObjectsEntry\x12\x10\n\x08\x64\x65\x63ision\x18\x07 \x01(\t\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x0e\n\x06\x63laims\x18\t \x03(\t\x1a.\n\x0cObjectsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"^\n\x14ListActivityResponse\x12-\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1c.attestgate.v1.ActivityEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xca\x01\n\x13\x43onsentRequestState\x12%\n!CONSENT_REQUEST_STATE_UNSPECIFIED\x10\x00\x12!\n\x1d\x43ONSENT_REQUEST_STATE_PENDING\x10\x01\x12\"\n\x1e\x43ONSENT_REQUEST_STATE_APPROVED\x10\x02\x12\"\n\x1e\x43ONSENT_REQUEST_STATE_REJECTED\x10\x03\x12!\n\x1d\x43ONSENT_REQUEST_STATE_EXPIRED\x10\x04*\xb4\x01\n\x0c\x43onsentState\x12\x1d\n\x19\x43ONSENT_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43ONSENT_STATE_ACTIVE\x10\x01\x12\x18\n\x14\x43ONSENT_STATE_PAUSED\x10\x02\x12\x19\n\x15\x43ONSENT_STATE_REVOKED\x10\x03\x12\x19\n\x15\x43ONSENT_STATE_EXPIRED\x10\x04\x12\x1b\n\x17\x43ONSENT_STATE_EXHAUSTED\x10\x05\x32\xe3\x07\n\x0e\x43onsentService\x12\x61\n\x14\x43reateConsentRequest\x12*.attestgate.v1.CreateConsentRequestRequest\x1a\x1d.attestgate.v1.ConsentRequest\x12l\n\x13ListConsentRequests\x12).attestgate.v1.ListConsentRequestsRequest\x1a*.attestgate.v1.ListConsentRequestsResponse\x12\\\n\x15\x41pproveConsentRequest\x12+.attestgate.v1.ApproveConsentRequestRequest\x1a\x16.attestgate.v1.Consent\x12\x61\n\x14RejectConsentRequest\x12*.attestgate.v1.RejectConsentRequestRequest\x1a\x1d.attestgate.v1.ConsentRequest\x12\x46\n\nGetConsent\x12 .attestgate.v1.GetConsentRequest\x1a\x16.attestgate.v1.Consent\x12W\n\x0cListConsents\x12\".attestgate.v1.ListConsentsRequest\x1a#.attestgate.v1.ListConsentsResponse\x12J\n\x0cPauseConsent\x12\".attestgate.v1.PauseConsentRequest\x1a\x16.attestgate.v1.Consent\x12L\n\rResumeConsent\x12#.attestgate.v1.ResumeConsentRequest\x1a\x16.attestgate.v1.Consent\x12L\n\rRevokeConsent\x12#.attestgate.v1.RevokeConsentRequest\x1a\x16.attestgate.v1.Consent\x12]\n\x12WatchConsentEvents\x12(.attestgate.v1.WatchConsentEventsRequest\x1a\x1b.attestgate.v1.ConsentEvent0\x01\x12W\n\x0cListActivity\x12\".attestgate.v1.ListActivityRequest\x1a#.attestgate.v1.ListActivityResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'attestgate.v1.consent_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CONSENTREQUEST_BOUNDSENTRY']._loaded_options = None
+  _globals['_CONSENTREQUEST_BOUNDSENTRY']._serialized_options = b'8\001'
+  _globals['_CONSENT_BOUNDSENTRY']._loaded_options = None
+  _globals['_CONSENT_BOUNDSENTRY']._serialized_options = b'8\001'
+  _globals['_APPROVECONSENTREQUESTREQUEST_BOUNDSENTRY']._loaded_options = None
+  _globals['_APPROVECONSENTREQUESTREQUEST_BOUNDSENTRY']._serialized_options = b'8\001'
   _globals['_ACTIVITYENTRY_OBJECTSENTRY']._loaded_options = None
   _globals['_ACTIVITYENTRY_OBJECTSENTRY']._serialized_options = b'8\001'
-  _globals['_CONSENTREQUESTSTATE']._serialized_start=2520
-  _globals['_CONSENTREQUESTSTATE']._serialized_end=2722
-  _globals['_CONSENTSTATE']._serialized_start=2725
-  _globals['_CONSENTSTATE']._serialized_end=2905
-  _globals['_CONSENTREQUEST']._serialized_start=112
-  _globals['_CONSENTREQUEST']._serialized_end=569
-  _globals['_CONSENT']._serialized_start=572
-  _globals['_CONSENT']._serialized_end=1081
-  _globals['_CREATECONSENTREQUESTREQUEST']._serialized_start=1083
-  _globals['_CREATECONSENTREQUESTREQUEST']._serialized_end=1188
-  _globals['_LISTCONSENTREQUESTSREQUEST']._serialized_start=1190
-  _globals['_LISTCONSENTREQUESTSREQUEST']._serialized_end=1308
-  _globals['_LISTCONSENTREQUESTSRESPONSE']._serialized_start=1310
-  _globals['_LISTCONSENTREQUESTSRESPONSE']._serialized_end=1421
-  _globals['_APPROVECONSENTREQUESTREQUEST']._serialized_start=1423
-  _globals['_APPROVECONSENTREQUESTREQUEST']._serialized_end=1503
-  _globals['_REJECTCONSENTREQUESTREQUEST']._serialized_start=1505
-  _globals['_REJECTCONSENTREQUESTREQUEST']._serialized_end=1548
-  _globals['_GETCONSENTREQUEST']._serialized_start=1550
-  _globals['_GETCONSENTREQUEST']._serialized_end=1583
-  _globals['_LISTCONSENTSREQUEST']._serialized_start=1585
-  _globals['_LISTCONSENTSREQUEST']._serialized_end=1689
-  _globals['_LISTCONSENTSRESPONSE']._serialized_start=1691
-  _globals['_LISTCONSENTSRESPONSE']._serialized_end=1780
-  _globals['_PAUSECONSENTREQUEST']._serialized_start=1782
-  _globals['_PAUSECONSENTREQUEST']._serialized_end=1817
-  _globals['_RESUMECONSENTREQUEST']._serialized_start=1819
-  _globals['_RESUMECONSENTREQUEST']._serialized_end=1855
-  _globals['_REVOKECONSENTREQUEST']._serialized_start=1857
-  _globals['_REVOKECONSENTREQUEST']._serialized_end=1893
-  _globals['_WATCHCONSENTEVENTSREQUEST']._serialized_start=1895
-  _globals['_WATCHCONSENTEVENTSREQUEST']._serialized_end=1938
-  _globals['_CONSENTEVENT']._serialized_start=1941
-  _globals['_CONSENTEVENT']._serialized_end=2070
-  _globals['_LISTACTIVITYREQUEST']._serialized_start=2072
-  _globals['_LISTACTIVITYREQUEST']._serialized_end=2132
-  _globals['_ACTIVITYENTRY']._serialized_start=2135
-  _globals['_ACTIVITYENTRY']._serialized_end=2421
-  _globals['_ACTIVITYENTRY_OBJECTSENTRY']._serialized_start=2375
-  _globals['_ACTIVITYENTRY_OBJECTSENTRY']._serialized_end=2421
-  _globals['_LISTACTIVITYRESPONSE']._serialized_start=2423
-  _globals['_LISTACTIVITYRESPONSE']._serialized_end=2517
-  _globals['_CONSENTSERVICE']._serialized_start=2908
-  _globals['_CONSENTSERVICE']._serialized_end=3903
+  _globals['_CONSENTREQUESTSTATE']._serialized_start=2940
+  _globals['_CONSENTREQUESTSTATE']._serialized_end=3142
+  _globals['_CONSENTSTATE']._serialized_start=3145
+  _globals['_CONSENTSTATE']._serialized_end=3325
+  _globals['_CONSENTREQUEST']._serialized_start=140
+  _globals['_CONSENTREQUEST']._serialized_end=725
+  _globals['_CONSENTREQUEST_BOUNDSENTRY']._serialized_start=658
+  _globals['_CONSENTREQUEST_BOUNDSENTRY']._serialized_end=725
+  _globals['_CONSENT']._serialized_start=728
+  _globals['_CONSENT']._serialized_end=1358
+  _globals['_CONSENT_BOUNDSENTRY']._serialized_start=658
+  _globals['_CONSENT_BOUNDSENTRY']._serialized_end=725
+  _globals['_CREATECONSENTREQUESTREQUEST']._serialized_start=1360
+  _globals['_CREATECONSENTREQUESTREQUEST']._serialized_end=1465
+  _globals['_LISTCONSENTREQUESTSREQUEST']._serialized_start=1467
+  _globals['_LISTCONSENTREQUESTSREQUEST']._serialized_end=1585
+  _globals['_LISTCONSENTREQUESTSRESPONSE']._serialized_start=1587
+  _globals['_LISTCONSENTREQUESTSRESPONSE']._serialized_end=1698
+  _globals['_APPROVECONSENTREQUESTREQUEST']._serialized_start=1701
+  _globals['_APPROVECONSENTREQUESTREQUEST']._serialized_end=1923
+  _globals['_APPROVECONSENTREQUESTREQUEST_BOUNDSENTRY']._serialized_start=658
+  _globals['_APPROVECONSENTREQUESTREQUEST_BOUNDSENTRY']._serialized_end=725
+  _globals['_REJECTCONSENTREQUESTREQUEST']._serialized_start=1925
+  _globals['_REJECTCONSENTREQUESTREQUEST']._serialized_end=1968
+  _globals['_GETCONSENTREQUEST']._serialized_start=1970
+  _globals['_GETCONSENTREQUEST']._serialized_end=2003
+  _globals['_LISTCONSENTSREQUEST']._serialized_start=2005
+  _globals['_LISTCONSENTSREQUEST']._serialized_end=2109
+  _globals['_LISTCONSENTSRESPONSE']._serialized_start=2111
+  _globals['_LISTCONSENTSRESPONSE']._serialized_end=2200
+  _globals['_PAUSECONSENTREQUEST']._serialized_start=2202
+  _globals['_PAUSECONSENTREQUEST']._serialized_end=2237
+  _globals['_RESUMECONSENTREQUEST']._serialized_start=2239
+  _globals['_RESUMECONSENTREQUEST']._serialized_end=2275
+  _globals['_REVOKECONSENTREQUEST']._serialized_start=2277
+  _globals['_REVOKECONSENTREQUEST']._serialized_end=2313
+  _globals['_WATCHCONSENTEVENTSREQUEST']._serialized_start=2315
+  _globals['_WATCHCONSENTEVENTSREQUEST']._serialized_end=2358
+  _globals['_CONSENTEVENT']._serialized_start=2361
+  _globals['_CONSENTEVENT']._serialized_end=2490
+  _globals['_LISTACTIVITYREQUEST']._serialized_start=2492
+  _globals['_LISTACTIVITYREQUEST']._serialized_end=2552
+  _globals['_ACTIVITYENTRY']._serialized_start=2555
+  _globals['_ACTIVITYENTRY']._serialized_end=2841
+  _globals['_ACTIVITYENTRY_OBJECTSENTRY']._serialized_start=2795
+  _globals['_ACTIVITYENTRY_OBJECTSENTRY']._serialized_end=2841
+  _globals['_LISTACTIVITYRESPONSE']._serialized_start=2843
+  _globals['_LISTACTIVITYRESPONSE']._serialized_end=2937
+  _globals['_CONSENTSERVICE']._serialized_start=3328
+  _globals['_CONSENTSERVICE']._serialized_end=4323
 # @@protoc_insertion_point(module_scope)

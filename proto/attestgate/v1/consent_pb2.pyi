@@ -3,6 +3,7 @@
 isort:skip_file
 Consent: a bank asks, the owner decides, the gateway enforces."""
 
+from attestgate.v1 import common_pb2 as _common_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
@@ -69,6 +70,27 @@ Global___ConsentState: _TypeAlias = ConsentState  # noqa: Y015
 class ConsentRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class BoundsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _common_pb2.Value: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _common_pb2.Value | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     NAME_FIELD_NUMBER: _builtins.int
     OWNER_FIELD_NUMBER: _builtins.int
     GRANTEE_FIELD_NUMBER: _builtins.int
@@ -85,6 +107,7 @@ class ConsentRequest(_message.Message):
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     DECIDE_TIME_FIELD_NUMBER: _builtins.int
     CONSENT_FIELD_NUMBER: _builtins.int
+    BOUNDS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """"consentRequests/{id}"; output only."""
     owner: _builtins.str
@@ -122,6 +145,14 @@ class ConsentRequest(_message.Message):
 
     @_builtins.property
     def decide_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def bounds(self) -> _containers.MessageMap[_builtins.str, _common_pb2.Value]:
+        """Bounds on the predicate parameters of later IssueAttestation calls, keyed like their params:
+        an amount or int parameter at most this value, any other parameter exactly this value, e.g.
+        {"amount": 5000000, "currency": "USD"} for covers_amount. The owner sees them before approving;
+        the purpose may require some (docs/catalog.md "Consented parameters").
+        """
+
     def __init__(
         self,
         *,
@@ -141,10 +172,11 @@ class ConsentRequest(_message.Message):
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         decide_time: _timestamp_pb2.Timestamp | None = ...,
         consent: _builtins.str = ...,
+        bounds: _abc.Mapping[_builtins.str, _common_pb2.Value] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "decide_time", b"decide_time", "expire_time", b"expire_time", "valid_for", b"valid_for"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["claims", b"claims", "consent", b"consent", "create_time", b"create_time", "cross_border", b"cross_border", "decide_time", b"decide_time", "domain", b"domain", "expire_time", b"expire_time", "grantee", b"grantee", "max_uses", b"max_uses", "name", b"name", "owner", b"owner", "purpose", b"purpose", "record_id", b"record_id", "separate_consent", b"separate_consent", "state", b"state", "valid_for", b"valid_for"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bounds", b"bounds", "claims", b"claims", "consent", b"consent", "create_time", b"create_time", "cross_border", b"cross_border", "decide_time", b"decide_time", "domain", b"domain", "expire_time", b"expire_time", "grantee", b"grantee", "max_uses", b"max_uses", "name", b"name", "owner", b"owner", "purpose", b"purpose", "record_id", b"record_id", "separate_consent", b"separate_consent", "state", b"state", "valid_for", b"valid_for"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -153,6 +185,27 @@ Global___ConsentRequest: _TypeAlias = ConsentRequest  # noqa: Y015
 @_typing.final
 class Consent(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class BoundsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _common_pb2.Value: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _common_pb2.Value | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
 
     NAME_FIELD_NUMBER: _builtins.int
     CONSENT_REQUEST_FIELD_NUMBER: _builtins.int
@@ -173,6 +226,7 @@ class Consent(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     ARTEFACT_JWS_FIELD_NUMBER: _builtins.int
     ARTEFACT_HASH_FIELD_NUMBER: _builtins.int
+    BOUNDS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """"consents/{id}"."""
     consent_request: _builtins.str
@@ -205,6 +259,12 @@ class Consent(_message.Message):
 
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def bounds(self) -> _containers.MessageMap[_builtins.str, _common_pb2.Value]:
+        """The consented parameter bounds (signed in the artefact); an issue outside them is refused with
+        PARAMS_EXCEED_CONSENT. Empty: the consent bounds no parameter.
+        """
+
     def __init__(
         self,
         *,
@@ -227,10 +287,11 @@ class Consent(_message.Message):
         state: Global___ConsentState.ValueType = ...,
         artefact_jws: _builtins.str = ...,
         artefact_hash: _builtins.str = ...,
+        bounds: _abc.Mapping[_builtins.str, _common_pb2.Value] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "data_life", b"data_life", "valid_from", b"valid_from", "valid_until", b"valid_until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["artefact_hash", b"artefact_hash", "artefact_jws", b"artefact_jws", "claims", b"claims", "consent_request", b"consent_request", "create_time", b"create_time", "cross_border", b"cross_border", "data_life", b"data_life", "domain", b"domain", "grantee", b"grantee", "max_uses", b"max_uses", "name", b"name", "owner", b"owner", "purpose", b"purpose", "record_id", b"record_id", "separate_consent", b"separate_consent", "state", b"state", "uses", b"uses", "valid_from", b"valid_from", "valid_until", b"valid_until"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["artefact_hash", b"artefact_hash", "artefact_jws", b"artefact_jws", "bounds", b"bounds", "claims", b"claims", "consent_request", b"consent_request", "create_time", b"create_time", "cross_border", b"cross_border", "data_life", b"data_life", "domain", b"domain", "grantee", b"grantee", "max_uses", b"max_uses", "name", b"name", "owner", b"owner", "purpose", b"purpose", "record_id", b"record_id", "separate_consent", b"separate_consent", "state", b"state", "uses", b"uses", "valid_from", b"valid_from", "valid_until", b"valid_until"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -313,14 +374,42 @@ Global___ListConsentRequestsResponse: _TypeAlias = ListConsentRequestsResponse  
 class ApproveConsentRequestRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class BoundsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _common_pb2.Value: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _common_pb2.Value | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     NAME_FIELD_NUMBER: _builtins.int
     CLAIMS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BOUNDS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     request_id: _builtins.str
     @_builtins.property
     def claims(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """A subset of the requested claims; empty: all requested claims."""
+
+    @_builtins.property
+    def bounds(self) -> _containers.MessageMap[_builtins.str, _common_pb2.Value]:
+        """Narrowed bounds: a lower maximum for an amount or int parameter (a parameter not named keeps the
+        requested bound); widening or removing a requested bound is refused.
+        """
 
     def __init__(
         self,
@@ -328,10 +417,11 @@ class ApproveConsentRequestRequest(_message.Message):
         name: _builtins.str = ...,
         claims: _abc.Iterable[_builtins.str] | None = ...,
         request_id: _builtins.str = ...,
+        bounds: _abc.Mapping[_builtins.str, _common_pb2.Value] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["claims", b"claims", "name", b"name", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bounds", b"bounds", "claims", b"claims", "name", b"name", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -113,7 +113,7 @@ class ConsentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ApproveConsentRequest(self, request, context):
-        """owner: approve, optionally narrowing the claims; the gateway signs the consent artefact.
+        """owner: approve, optionally narrowing the claims and parameter bounds; the gateway signs the consent artefact.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -40,7 +40,7 @@ class ConsentServiceStub:
     ListConsentRequests: _grpc.UnaryUnaryMultiCallable[_consent_pb2.ListConsentRequestsRequest, _consent_pb2.ListConsentRequestsResponse]
     """bank: the requests it made; owner: the requests addressed to them."""
     ApproveConsentRequest: _grpc.UnaryUnaryMultiCallable[_consent_pb2.ApproveConsentRequestRequest, _consent_pb2.Consent]
-    """owner: approve, optionally narrowing the claims; the gateway signs the consent artefact."""
+    """owner: approve, optionally narrowing the claims and parameter bounds; the gateway signs the consent artefact."""
     RejectConsentRequest: _grpc.UnaryUnaryMultiCallable[_consent_pb2.RejectConsentRequestRequest, _consent_pb2.ConsentRequest]
     """owner: reject."""
     GetConsent: _grpc.UnaryUnaryMultiCallable[_consent_pb2.GetConsentRequest, _consent_pb2.Consent]
@@ -70,7 +70,7 @@ class ConsentServiceAsyncStub(ConsentServiceStub):
     ListConsentRequests: _aio.UnaryUnaryMultiCallable[_consent_pb2.ListConsentRequestsRequest, _consent_pb2.ListConsentRequestsResponse]  # type: ignore[assignment]
     """bank: the requests it made; owner: the requests addressed to them."""
     ApproveConsentRequest: _aio.UnaryUnaryMultiCallable[_consent_pb2.ApproveConsentRequestRequest, _consent_pb2.Consent]  # type: ignore[assignment]
-    """owner: approve, optionally narrowing the claims; the gateway signs the consent artefact."""
+    """owner: approve, optionally narrowing the claims and parameter bounds; the gateway signs the consent artefact."""
     RejectConsentRequest: _aio.UnaryUnaryMultiCallable[_consent_pb2.RejectConsentRequestRequest, _consent_pb2.ConsentRequest]  # type: ignore[assignment]
     """owner: reject."""
     GetConsent: _aio.UnaryUnaryMultiCallable[_consent_pb2.GetConsentRequest, _consent_pb2.Consent]  # type: ignore[assignment]
@@ -115,7 +115,7 @@ class ConsentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _consent_pb2.ApproveConsentRequestRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_consent_pb2.Consent, _abc.Awaitable[_consent_pb2.Consent]]:
-        """owner: approve, optionally narrowing the claims; the gateway signs the consent artefact."""
+        """owner: approve, optionally narrowing the claims and parameter bounds; the gateway signs the consent artefact."""
 
     @_abc_1.abstractmethod
     def RejectConsentRequest(
