@@ -67,6 +67,10 @@ class EventType(StrEnum):
     ATTESTATION_REFUSED = "attestation.refused"
     # Token Status List: an attestation's entry changed (objects.status, objects.cause).
     ATTESTATION_STATUS_CHANGED = "attestation.status_changed"
+    # What a redemption consumed, released: by the bank that redeemed, or forced by a regulator
+    # (actor_role, actor_id say who, reason the code why).
+    PLEDGE_RELEASED = "pledge.released"
+    CAPACITY_RELEASED = "capacity.released"
     RECORD_PUT = "record.put"
     RECORD_ERASED = "record.erased"
     FX_RATES_PUT = "fx_rates.put"

@@ -46,6 +46,7 @@ class Reason(StrEnum):
     PROVIDER_NOT_ALLOWED_FOR_DOMAIN = "PROVIDER_NOT_ALLOWED_FOR_DOMAIN"
     PROVIDER_ROLE_MISSING = "PROVIDER_ROLE_MISSING"
     FX_RATES_NOT_ALLOWED = "FX_RATES_NOT_ALLOWED"
+    NOT_PLEDGEE = "NOT_PLEDGEE"
 
     # INVALID_ARGUMENT: the request itself is wrong; nothing was changed.
     INVALID_ARGUMENT = "INVALID_ARGUMENT"
@@ -88,6 +89,8 @@ class Reason(StrEnum):
     CAPACITY_EXHAUSTED = "CAPACITY_EXHAUSTED"
     RECORD_VERSION_CONFLICT = "RECORD_VERSION_CONFLICT"
     FX_TABLE_OUT_OF_ORDER = "FX_TABLE_OUT_OF_ORDER"
+    NOTHING_TO_RELEASE = "NOTHING_TO_RELEASE"
+    RECORD_CONTRADICTS_PLEDGE = "RECORD_CONTRADICTS_PLEDGE"
 
     # OUT_OF_RANGE
     TREE_SIZE_OUT_OF_RANGE = "TREE_SIZE_OUT_OF_RANGE"
@@ -124,6 +127,7 @@ def _status_table() -> dict[Reason, str]:
             Reason.PROVIDER_NOT_ALLOWED_FOR_DOMAIN,
             Reason.PROVIDER_ROLE_MISSING,
             Reason.FX_RATES_NOT_ALLOWED,
+            Reason.NOT_PLEDGEE,
         ],
         "INVALID_ARGUMENT": [
             Reason.INVALID_ARGUMENT,
@@ -158,6 +162,8 @@ def _status_table() -> dict[Reason, str]:
             Reason.CAPACITY_EXHAUSTED,
             Reason.RECORD_VERSION_CONFLICT,
             Reason.FX_TABLE_OUT_OF_ORDER,
+            Reason.NOTHING_TO_RELEASE,
+            Reason.RECORD_CONTRADICTS_PLEDGE,
         ],
         "OUT_OF_RANGE": [Reason.TREE_SIZE_OUT_OF_RANGE, Reason.INDEX_OUT_OF_RANGE],
         "RESOURCE_EXHAUSTED": [
