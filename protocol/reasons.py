@@ -47,6 +47,7 @@ class Reason(StrEnum):
     PROVIDER_ROLE_MISSING = "PROVIDER_ROLE_MISSING"
     FX_RATES_NOT_ALLOWED = "FX_RATES_NOT_ALLOWED"
     NOT_PLEDGEE = "NOT_PLEDGEE"
+    PARAMS_EXCEED_CONSENT = "PARAMS_EXCEED_CONSENT"
 
     # INVALID_ARGUMENT: the request itself is wrong; nothing was changed.
     INVALID_ARGUMENT = "INVALID_ARGUMENT"
@@ -128,6 +129,7 @@ def _status_table() -> dict[Reason, str]:
             Reason.PROVIDER_ROLE_MISSING,
             Reason.FX_RATES_NOT_ALLOWED,
             Reason.NOT_PLEDGEE,
+            Reason.PARAMS_EXCEED_CONSENT,
         ],
         "INVALID_ARGUMENT": [
             Reason.INVALID_ARGUMENT,

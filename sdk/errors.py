@@ -305,6 +305,7 @@ _BY_REASON: Mapping[Reason, type[AttestgateError]] = {
     Reason.ATTESTATION_INVALID: InvalidAttestation,
     Reason.EVALUATION_BUDGET_EXHAUSTED: EvaluationBudgetExhausted,
     Reason.TOO_MANY_PENDING_REQUESTS: TooManyPendingRequests,
+    Reason.PARAMS_EXCEED_CONSENT: PermissionDenied,
 }
 _CODE_CLASSES: tuple[type[AttestgateError], ...] = (
     AuthenticationError,

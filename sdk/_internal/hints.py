@@ -49,6 +49,8 @@ _BY_REASON: dict[str, str] = {
     "TOKEN_MALFORMED": "pass token= the JWT itself: three base64url parts joined by dots",
     "TOKEN_WRONG_AUDIENCE": "get a token for this gateway (its gateway_id is the audience)",
     "TOKEN_WRONG_ISSUER": "get a token from an issuer the gateway's config.toml lists",
+    "PARAMS_EXCEED_CONSENT": "issue within the consent's bounds (Consent.bounds), or ask the "
+    "owner for a new consent that covers these parameters",
 }
 
 
