@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from attestgate.audit.events import Pseudonymizer
 from attestgate.audit.sequencer import BatchReport, Sequencer, SequencerSettings
+from attestgate.audit.tiles import LogTiles
 from attestgate.audit.tree import AuditLog
 from attestgate.consent.catalog import Catalog
 from attestgate.gateway.common.clock import Clock, SystemClock
@@ -25,6 +26,7 @@ from attestgate.gateway.public import PublicAddress, PublicServer, attach_public
 from attestgate.gateway.public import issuer_name as public_issuer_name
 from attestgate.gateway.public import public_address as resolve_public_address
 from attestgate.gateway.public.status import status_route
+from attestgate.gateway.public.tiles import tile_routes
 from attestgate.gateway.transport.server import (
     Gateway,
     GatewayServicers,
@@ -367,6 +369,7 @@ def _public(gateway: Gateway, parts: GatewayParts, lists: StatusPublisher | None
     clock, keyring = parts.clock, parts.keyring
     interval = int(parts.config.status_list_interval.total_seconds())
     routes = [] if lists is None else [status_route(parts.vc_types.issuer, lists.token, interval)]
+    routes += tile_routes(parts.vc_types.issuer, LogTiles(parts.storage.read))  # tlog-tiles
     return attach_public(
         gateway,
         parts.config,
