@@ -1,0 +1,114 @@
+"""The audit log as a C2SP tlog-tiles log (https://c2sp.org/tlog-tiles) on the public face,
+under the log prefix ``<issuer>/log``:
+
+* ``GET <prefix>/checkpoint``: the newest signed checkpoint, ``text/plain; charset=utf-8``,
+  cacheable for ``CHECKPOINT_MAX_AGE`` seconds;
+* ``GET <prefix>/tile/<L>/<N>[.p/<W>]``: hash tiles, ``application/octet-stream``;
+* ``GET <prefix>/tile/entries/<N>[.p/<W>]``: entry bundles (gzip when the client accepts it).
+
+Tiles and bundles are immutable (``Cache-Control: public, max-age=31536000, immutable`` and a
+strong ``ETag``); they are read from the stored tree (``audit.tiles.LogTiles``) and exist only
+once a signed checkpoint holds them, so every replica serves the same bytes. A malformed path is
+``400`` and a tile not (yet) in a checkpoint ``404``, each with a one-line plain-text message
+and ``Cache-Control: no-store``.
+"""
+
+from __future__ import annotations
+
+import gzip
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from attestgate.audit.tiles import LogTiles
+from attestgate.gateway.public.documents import SERVING_HEADERS, etag_of
+from attestgate.protocol.tlog_tiles import (
+    CHECKPOINT_MEDIA_TYPE,
+    TILE_MEDIA_TYPE,
+    TileError,
+    parse_tile_path,
+)
+
+__all__ = ["CHECKPOINT_MAX_AGE", "IMMUTABLE", "LOG_PATH", "log_prefix", "tile_routes"]
+
+LOG_PATH = "/log"
+"""Where the log's prefix sits under the issuer URL."""
+CHECKPOINT_MAX_AGE = 2
+"""Seconds a client or cache may reuse ``/checkpoint`` (the spec: no more than a few)."""
+IMMUTABLE = "public, max-age=31536000, immutable"
+"""``Cache-Control`` of tiles and entry bundles: their bytes never change."""
+_TEXT = "text/plain; charset=utf-8"
+
+
+def log_prefix(issuer: str) -> str:
+    """The tlog-tiles URL prefix of the log: ``<issuer>/log``."""
+    return issuer.rstrip("/") + LOG_PATH
+
+
+def _path_of(issuer: str) -> str:
+    base = issuer.split("://", 1)[-1]
+    return (base[base.find("/") :] if "/" in base else "").rstrip("/") + LOG_PATH
+
+
+def _plain(status: int, message: str) -> Response:
+    headers = {**SERVING_HEADERS, "Cache-Control": "no-store"}
+    return Response(message + "\n", status_code=status, media_type=_TEXT, headers=headers)
+
+
+def _accepts_gzip(request: Request) -> bool:
+    for item in request.headers.get("accept-encoding", "").split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() == "gzip":
+            return params.replace(" ", "").lower() not in {"q=0", "q=0.0", "q=0.00", "q=0.000"}
+    return False
+
+
+def _immutable(request: Request, body: bytes, *, compress: bool = False) -> Response:
+    gzipped = compress and _accepts_gzip(request)
+    if gzipped:
+        body = gzip.compress(body, compresslevel=6, mtime=0)  # the same bytes on every replica
+    etag = etag_of(body)
+    headers = {**SERVING_HEADERS, "ETag": etag, "Cache-Control": IMMUTABLE}
+    if compress:
+        headers["Vary"] = "Accept-Encoding"
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    if etag in {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=TILE_MEDIA_TYPE, headers=headers)
+
+
+def tile_routes(issuer: str, tiles: LogTiles) -> list[Route]:
+    """``<issuer path>/log/checkpoint`` and ``<issuer path>/log/tile/...`` over ``tiles``."""
+    prefix = _path_of(issuer)
+
+    async def checkpoint(request: Request) -> Response:
+        found = await run_in_threadpool(tiles.checkpoint)  # reads the database
+        if found is None:
+            return _plain(404, "the log has no signed checkpoint yet")
+        headers = {**SERVING_HEADERS, "Cache-Control": f"public, max-age={CHECKPOINT_MAX_AGE}"}
+        return Response(found.note.encode(), media_type=CHECKPOINT_MEDIA_TYPE, headers=headers)
+
+    async def tile(request: Request) -> Response:
+        path = "tile/" + request.path_params["rest"]
+        try:
+            wanted = parse_tile_path(path)
+        except TileError as exc:
+            return _plain(400, f"bad tile path {path!r}: {exc}")
+        read = tiles.bundle if wanted.entries else tiles.tile
+        body = await run_in_threadpool(read, wanted)
+        if body is None:
+            what = "entry bundle" if wanted.entries else "tile"
+            return _plain(
+                404,
+                f"{what} {wanted.path} is not in the log: no signed checkpoint of "
+                f"{wanted.tree_size} entries or more yet",
+            )
+        return _immutable(request, body, compress=wanted.entries)
+
+    return [
+        Route(prefix + "/checkpoint", checkpoint, methods=["GET"]),
+        Route(prefix + "/tile/{rest:path}", tile, methods=["GET"]),
+    ]
