@@ -52,6 +52,7 @@ from attestgate.gateway.ops.startup import (
     untrusted_dev_tokens,
     with_dev_issuer,
 )
+from attestgate.gateway.public.address import metadata_path
 from attestgate.gateway.transport.server import check_listen_security
 
 CommandBuilder = Callable[[Any], None]
@@ -162,7 +163,8 @@ def _run_serve(args: argparse.Namespace) -> int:
         if gateway.portal is not None:
             lines += portal_lines(config, gateway.portal.url)
         if gateway.public is not None:
-            lines.append(f"issuer {gateway.public.issuer}: metadata at {gateway.public.url}")
+            where = gateway.public.url + metadata_path(gateway.public.issuer)
+            lines.append(f"issuer {gateway.public.issuer}: metadata at {where}")
         print("\n".join([*lines, f"listening on {gateway.address}"]), flush=True)
         while not stop.wait(0.5):
             pass

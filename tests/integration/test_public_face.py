@@ -294,7 +294,8 @@ def test_serve_flags(tmp_path: Path, serve: list[Served]) -> None:
     issuer, _, url = line.removeprefix("issuer ").partition(": metadata at ")
     assert issuer == "https://attest.example.test"
     context = ssl.create_default_context(cafile=str(tmp_path / "d" / "tls" / "ca.pem"))
-    with urllib.request.urlopen(url + "/.well-known/jwt-vc-issuer", context=context) as response:
+    assert url.endswith("/.well-known/jwt-vc-issuer")
+    with urllib.request.urlopen(url, context=context) as response:
         assert json.loads(response.read())["issuer"] == issuer
     named.stop()
     off = _serve(serve, tmp_path / "e", "--public", "off")
