@@ -8,6 +8,7 @@ traceback with the hint on its last line.
 
 from __future__ import annotations
 
+import importlib.metadata
 import sys
 
 SERVER_EXTRA_HINT = "pip install 'attestgate[server]'"
@@ -15,6 +16,9 @@ SERVER_EXTRA_HINT = "pip install 'attestgate[server]'"
 
 def main() -> int:
     """Run the ``attestgate`` command line; exit code 2 when the server extra is missing."""
+    if sys.argv[1:] == ["--version"]:  # answered in the base install too
+        print(f"attestgate {importlib.metadata.version('attestgate')}")
+        return 0
     try:
         # Imported here, not above: in the base install the gateway's packages are absent.
         from attestgate.gateway.ops.cli import main as cli_main  # noqa: PLC0415

@@ -181,3 +181,9 @@ def test_the_attestgate_command_in_the_base_install_says_what_to_install(
         "pip install 'attestgate[server]' (missing: grpc_health, grpc_reflection, grpc_status)"
     ]
     assert not (tmp_path / ".attestgate").exists()
+    version = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", COMMAND, str(site), "--version"],
+        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert (version.returncode, version.stderr) == (0, ""), version.stderr
+    assert version.stdout == f"attestgate {importlib.metadata.version('attestgate')}\n"
