@@ -99,6 +99,20 @@ def test_the_wheel_ships_only_modules_of_the_source_tree(wheel_files: list[str])
     assert [name for name in modules if not source(name).is_file()] == []
 
 
+def test_the_wheel_ships_every_module_of_the_source_tree(wheel_files: list[str]) -> None:
+    """pyproject lists packages one by one: a new subpackage missing there would be absent from
+    the wheel (an editable install still finds it, so only this test sees it)."""
+    shipped = set(wheel_files)
+    missing = [
+        f"attestgate/{path.relative_to(REPO).as_posix()}"
+        for folder in ("sdk", "consent", "audit", "gateway", "protocol")
+        for path in sorted((REPO / folder).rglob("*.py"))
+        if "__pycache__" not in path.parts
+        and f"attestgate/{path.relative_to(REPO).as_posix()}" not in shipped
+    ]
+    assert missing == []
+
+
 def test_the_console_script_names_the_namespaced_cli(wheel: Path, wheel_files: list[str]) -> None:
     # attestgate.__main__ runs attestgate.gateway.ops.cli, or says which extra to install
     (entry_points,) = [n for n in wheel_files if n.endswith(".dist-info/entry_points.txt")]
