@@ -14,7 +14,7 @@ import os
 import tempfile
 from collections.abc import Generator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 
@@ -31,7 +31,13 @@ from attestgate.sdk.tls import TlsConfig
 from attestgate.sdk.types import Checkpoint, ConsistencyProof, InclusionProof, LogEntry
 from attestgate.v1 import audit_pb2, audit_pb2_grpc
 
-__all__ = ["LogMonitor", "RegulatorClient", "export_receipt", "verify_receipt"]
+__all__ = [
+    "LogMonitor",
+    "RegulatorClient",
+    "VerifiedLog",
+    "export_receipt",
+    "verify_receipt",
+]
 
 
 def _verifier(vkey: str) -> note.Verifier:
@@ -196,15 +202,43 @@ class RegulatorClient(ClientBase):
         return checkpoint
 
 
+class VerifiedLog(Protocol):
+    """What ``LogMonitor`` follows: ``RegulatorClient`` (gRPC, with a token) or
+    ``attestgate.sdk.tiles.TiledLogClient`` (C2SP tlog-tiles over HTTPS, no token)."""
+
+    def checkpoint(self) -> Checkpoint:
+        """The latest checkpoint, verified."""
+        ...
+
+    def open_checkpoint(self, text: str) -> Checkpoint:
+        """Verify a signed checkpoint note."""
+        ...
+
+    def entries(self, start: int, end: int) -> list[LogEntry]:
+        """Leaves ``start <= index < end``."""
+        ...
+
+    def verify_inclusion(
+        self, entry: LogEntry | bytes, index: int, checkpoint: Checkpoint
+    ) -> InclusionProof:
+        """Check a leaf against a checkpoint."""
+        ...
+
+    def verify_consistency(self, old: Checkpoint, new: Checkpoint) -> ConsistencyProof:
+        """Check that ``new`` extends ``old``."""
+        ...
+
+
 class LogMonitor:
     """Follows the log: each new checkpoint must be consistent with the last one verified.
 
     The last verified checkpoint (its signed note) is kept in ``state_file``; the first
     ``update`` trusts what it sees (trust on first use). Keep the file across runs and share
-    it between monitors of the same log.
+    it between monitors of the same log. ``client`` is a ``RegulatorClient`` or, to follow the
+    log through its tiles without a token, an ``attestgate.sdk.tiles.TiledLogClient``.
     """
 
-    def __init__(self, client: RegulatorClient, state_file: Path) -> None:
+    def __init__(self, client: VerifiedLog, state_file: Path) -> None:
         self._client = client
         self._state_file = Path(state_file)
 
