@@ -4,6 +4,11 @@
 checkpoint's signature and its consistency with the next, and exits 0 printing size and root when
 intact, 1 naming the first bad index otherwise. It reads the database without writing to it, in one
 snapshot: the SQLite file, or a PostgreSQL database that replicas keep writing meanwhile.
+
+``verify --url PREFIX --vkey VKEY [--ca FILE] [--state FILE]`` needs neither the database nor a
+token: it follows the log's C2SP tlog-tiles (``attestgate.sdk.tiles``), rebuilds the tree of the
+latest checkpoint from the entry bundles, checks every tile served and the signed root, and with
+``--state`` proves the checkpoint extends the one verified last time (kept in that file).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import argparse
 import base64
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from attestgate.audit.verify import verify_log
@@ -20,6 +26,11 @@ from attestgate.gateway.ops.config import DEFAULT_DATA_DIR, GatewayConfig
 from attestgate.gateway.ops.db_cli import open_connection
 from attestgate.gateway.persistence.url import StorageError, parse_db
 from attestgate.protocol.note import NoteError, NoteSigner, Verifier
+from attestgate.sdk.errors import AttestgateError
+from attestgate.sdk.log_errors import LogVerificationError
+from attestgate.sdk.regulator import LogMonitor
+from attestgate.sdk.tiles import TiledLogClient
+from attestgate.sdk.tls import TlsConfig
 
 PROGRESS_MIN_SIZE = 100_000
 
@@ -72,6 +83,36 @@ def run_verify(config: GatewayConfig, keyring: KeyRing | None, vkey: str | None)
     return 1
 
 
+def run_verify_url(url: str, vkey: str | None, ca: Path | None, state: Path | None) -> int:
+    """Verify the log through its tiles at ``url``; 0 when intact, 1 otherwise."""
+    if not vkey:
+        raise CliError(
+            "--url needs --vkey: the log's verifier key (`attestgate audit vkey` prints it), "
+            "pinned out of band"
+        )
+    try:
+        client = TiledLogClient(url, vkey=vkey, tls=TlsConfig(ca_file=ca))
+    except AttestgateError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        with client:
+            checkpoint = client.checkpoint()
+            if state is not None:
+                checkpoint = LogMonitor(client, state).update()
+            report = client.verify_log(checkpoint, progress=Progress())
+    except LogVerificationError as exc:
+        print(f"audit log FAILED verification: {exc}", file=sys.stderr)
+        return 1
+    except AttestgateError as exc:
+        raise CliError(str(exc)) from None
+    root = report.checkpoint.root_hash_b64
+    print(
+        f"audit log intact: size {report.checkpoint.size}, root {root} "
+        f"({report.tiles} tiles and {report.entries} entries checked at {client.url})"
+    )
+    return 0
+
+
 def _verifiers(config: GatewayConfig, keyring: KeyRing | None, vkey: str | None) -> list[Verifier]:
     if vkey:
         try:
@@ -93,6 +134,19 @@ def add_audit_command(sub: Any, run: Any) -> None:
     _common(verify)
     verify.add_argument("--db", help="database URL or SQLite path (default: in the data dir)")
     verify.add_argument("--vkey", help="trust this C2SP vkey instead of the data dir's key")
+    verify.add_argument(
+        "--url",
+        help="verify a log through its tlog-tiles at this prefix (https://ISSUER/log) instead "
+        "of the database: no token needed (with --vkey)",
+    )
+    verify.add_argument(
+        "--ca", type=Path, help="with --url: CA certificate to trust (default: the system's)"
+    )
+    verify.add_argument(
+        "--state",
+        type=Path,
+        help="with --url: file keeping the last verified checkpoint; the new one must extend it",
+    )
     verify.set_defaults(func=run["verify"])
     vkey = audit_sub.add_parser("vkey", help="print the log's C2SP verifier key")
     _common(vkey)
