@@ -1,7 +1,8 @@
 """The built-in predicates named by the shipped catalog (their names are public API).
 
 - ``covers_amount(amount, currency)``: income not yet consumed covers a purchase (FX purchase).
-- ``unencumbered``: a warehouse receipt or patent is usable and backs no pledge yet.
+- ``unencumbered``: a warehouse receipt or patent is usable and no pledge in the gateway's
+  ledger holds it.
 - ``owned_by_subject``: the record's owner is the consent's owner.
 - ``in_good_standing``: a business is registered and not deregistered.
 
@@ -75,10 +76,19 @@ def covers_amount(
     return PredicateResult(covered, consumption, detail)
 
 
+ENCUMBRANCE_BASIS = "encumbrance_basis"
+"""Plain claim of an attestation that evaluated ``unencumbered``: which rule decided it."""
+BASIS_LEDGER = "pledge_ledger"
+"""The gateway's pledge ledger decided, and the provider's status agreed with it."""
+BASIS_RECONCILED = "pledge_ledger_over_provider_status"
+"""The provider's stored status still mirrored a pledge the ledger no longer holds (it was
+released through the gateway since): the ledger decided (docs/catalog.md)."""
+
+
 @predicate(
     "unencumbered",
     requires_fields=("status",),
-    options={"usable_statuses": list},
+    options={"usable_statuses": list, "pledged_statuses": list},
     consumes=ConsumptionKind.PLEDGE,
 )
 def unencumbered(
@@ -87,15 +97,23 @@ def unencumbered(
     ctx: PredicateContext,
     options: Mapping[str, object],
 ) -> PredicateResult:
-    """The record's status is usable (option ``usable_statuses``) and no pledge holds it yet.
+    """The record's status is usable (option ``usable_statuses``) and no pledge holds it.
 
-    The capacity ledger (``ctx.pledged``) is authoritative over the uploaded status: a pledge made
-    through attestgate is known before the provider re-uploads the record.
+    The gateway's pledge ledger (``ctx.pledged``) is the one source of truth for encumbrance: a
+    pledge made through attestgate holds until its pledgee (or a regulator) releases it, whatever
+    the provider uploads. Option ``pledged_statuses`` names the statuses by which a provider
+    mirrors a ledger pledge (``PLEDGED``); a stored one the ledger no longer holds (released since
+    the upload) counts as usable. The answer names its basis (``encumbrance_basis``).
     """
     usable = options.get("usable_statuses", ["ACTIVE"])
+    mirrors = options.get("pledged_statuses", [])
     assert isinstance(usable, list)
-    free = fields.get("status") in usable and not ctx.pledged
-    return PredicateResult(free, Consumption(ConsumptionKind.PLEDGE) if free else None)
+    assert isinstance(mirrors, list)
+    status = fields.get("status")
+    stale = status in mirrors and not ctx.pledged
+    free = (status in usable or stale) and not ctx.pledged
+    detail = {ENCUMBRANCE_BASIS: BASIS_RECONCILED if stale else BASIS_LEDGER}
+    return PredicateResult(free, Consumption(ConsumptionKind.PLEDGE) if free else None, detail)
 
 
 @predicate("owned_by_subject", requires_fields=("owner",), options={"owner_field": str})

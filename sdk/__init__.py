@@ -61,6 +61,7 @@ if TYPE_CHECKING:
         LogEntry,
         RecordReceipt,
         Redemption,
+        Release,
         Withheld,
     )
 
@@ -84,6 +85,7 @@ _TYPES = (
     "LogEntry",
     "RecordReceipt",
     "Redemption",
+    "Release",
     "Withheld",
 )
 
@@ -141,6 +143,7 @@ __all__ = [
     "RecordReceipt",
     "Redemption",
     "RegulatorClient",
+    "Release",
     "SplitViewError",
     "TlsConfig",
     "Withheld",

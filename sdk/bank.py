@@ -46,6 +46,7 @@ from attestgate.sdk.types import (
     ConsentRequest,
     ConsentState,
     Redemption,
+    Release,
 )
 from attestgate.v1 import attestation_pb2, attestation_pb2_grpc, consent_pb2, consent_pb2_grpc
 
@@ -272,6 +273,28 @@ class BankClient(ClientBase):
         info = self._issuer or self._fetch_issuer()
         request = self._holder.redeem_request(info, attestation, transaction_ref)
         return convert.redemption(self._unary(self._attestations.RedeemAttestation, request))
+
+    def release_pledge(
+        self, redemption: Redemption | Attestation | str, *, reason: str,
+        request_id: str | None = None,
+    ) -> Release:  # fmt: skip
+        """Release the pledge this bank's redemption made (the loan is repaid): the asset can
+        back a new loan under a new consent. ``reason``: ``REPAID``, ``CANCELLED``, ``REVERSED``
+        or ``CORRECTION`` (a code, never free text: it is audited). Only the bank that redeemed
+        may release (``PermissionDenied``, reason ``NOT_PLEDGEE``); releasing again answers the
+        first release; ``FailedPrecondition`` (``NOTHING_TO_RELEASE``) if nothing was consumed."""
+        request = convert.release_request(redemption, reason=reason, request_id=request_id)
+        return convert.release(self._unary(self._attestations.ReleaseRedemption, request))
+
+    def release_amount(
+        self, redemption: Redemption | Attestation | str, *, reason: str,
+        request_id: str | None = None,
+    ) -> Release:  # fmt: skip
+        """Give back the income an FX purchase consumed when the purchase is cancelled or
+        reversed (``reason`` ``CANCELLED`` or ``REVERSED``), so it does not burn the owner's
+        capacity. The same call as ``release_pledge`` (one RPC, ``ReleaseRedemption``): the
+        gateway releases whatever the redemption consumed."""
+        return self.release_pledge(redemption, reason=reason, request_id=request_id)
 
     # --- helpers ---------------------------------------------------------------------------------
 

@@ -28,8 +28,8 @@ from attestgate.sdk._internal.channel import TokenSource
 from attestgate.sdk.log_errors import LogVerificationError, SplitViewError
 from attestgate.sdk.retry import RetryPolicy
 from attestgate.sdk.tls import TlsConfig
-from attestgate.sdk.types import Checkpoint, ConsistencyProof, InclusionProof, LogEntry
-from attestgate.v1 import audit_pb2, audit_pb2_grpc
+from attestgate.sdk.types import Checkpoint, ConsistencyProof, InclusionProof, LogEntry, Release
+from attestgate.v1 import attestation_pb2_grpc, audit_pb2, audit_pb2_grpc
 
 __all__ = [
     "LogMonitor",
@@ -91,6 +91,17 @@ class RegulatorClient(ClientBase):
             channel=channel,
         )
         self._stub = audit_pb2_grpc.AuditServiceStub(self._channel)
+        self._attestations = attestation_pb2_grpc.AttestationServiceStub(self._channel)
+
+    def force_release(
+        self, attestation: Any, *, reason: str, request_id: str | None = None
+    ) -> Release:
+        """Force the release of what a bank's redemption consumed (a pledge, or income), for
+        ``reason`` ``COURT_ORDER``, ``SUPERVISORY_ORDER`` or ``CORRECTION``; the audit event
+        names this regulator, the reason and the pledgee. ``attestation``: its jti (or an object
+        with ``.jti``). Releasing again answers the first release."""
+        request = convert.release_request(attestation, reason=reason, request_id=request_id)
+        return convert.release(self._unary(self._attestations.ReleaseRedemption, request))
 
     @property
     def origin(self) -> str:

@@ -258,6 +258,30 @@ class Redemption(_Result):
 
 
 @dataclass(frozen=True)
+class Release(_Result):
+    """The release of what a redemption consumed (``BankClient.release_pledge`` /
+    ``release_amount``, ``RegulatorClient.force_release``); releasing again answers the same."""
+
+    jti: Jti
+    consumption: str
+    """What was released: ``"pledge"`` (the asset is free again) or ``"amount"``."""
+    released_amount: int
+    """For ``"amount"``: minor units of ``released_currency`` returned to the income; else 0."""
+    released_currency: str
+    domain: str
+    asset_id: str
+    """For a pledge: the asset's record id (receipt or patent number); else empty."""
+    reason: str
+    """The reason code of the first release (``REPAID``, ``CANCELLED``, ``COURT_ORDER``...)."""
+    released_by_role: str
+    """``"bank"`` (the pledgee) or ``"regulator"`` (a forced release)."""
+    released_by: str
+    released_at: datetime | None
+    log_index: int
+    """Index of the ``pledge.released`` / ``capacity.released`` event in the audit log."""
+
+
+@dataclass(frozen=True)
 class RecordReceipt(_Result):
     """What a provider gets back for a record upload."""
 

@@ -6,7 +6,13 @@ single use and capacity hold even if units of work ran concurrently (on PostgreS
 transactions of all replicas are serialized too: ``gateway.persistence.postgres``).
 
 Capacity rows are keyed by (domain, record_id): income tracks the minor units consumed from a tax
-year's after-tax income; warehouse receipts and patents track who pledged them.
+year's after-tax income; warehouse receipts and patents track who pledged them. This ledger is the
+one source of truth for encumbrance (docs/catalog.md): a pledge holds until the redemption that
+made it is released (``release``), never because a provider uploaded another status.
+
+A release returns what one redemption consumed (the pledge, or the amount) with a conditional
+update (``pledged_by = jti``; ``consumed >= amount``) and records one ``releases`` row per
+attestation: a second release finds it and answers the first.
 """
 
 from __future__ import annotations
@@ -162,6 +168,113 @@ def pledge(conn: Connection, domain: str, record_id: str, jti: str) -> None:
         "ON CONFLICT(domain, record_id) DO UPDATE SET pledged_by = excluded.pledged_by",
         (domain, record_id, jti),
     )
+
+
+@dataclass(frozen=True)
+class ReleaseRow:
+    """A release of what the redemption ``jti`` consumed (no personal value: the record is the
+    attestation's, the amount a transaction's)."""
+
+    jti: str
+    consumption_kind: ConsumptionKind
+    amount: int
+    currency: str
+    reason: str
+    released_by_role: str
+    released_by: str
+    released_at: datetime
+    log_index: int
+
+
+_SELECT_RELEASE = (
+    "SELECT jti, consumption_kind, amount, currency, reason, released_by_role, released_by, "
+    "released_at, log_index FROM releases"
+)
+
+
+def get_release(conn: Connection, jti: str) -> ReleaseRow | None:
+    """The release of the redemption ``jti``, if it was released."""
+    found = conn.execute(_SELECT_RELEASE + " WHERE jti = ?", (jti,)).fetchone()
+    if found is None:
+        return None
+    (jti_, kind, amount, currency, reason, role, actor, at, index) = tuple(found)
+    return ReleaseRow(
+        jti=str(jti_),
+        consumption_kind=ConsumptionKind(kind),
+        amount=int(amount),
+        currency=str(currency),
+        reason=str(reason),
+        released_by_role=str(role),
+        released_by=str(actor),
+        released_at=datetime.fromisoformat(str(at)),
+        log_index=int(index),
+    )
+
+
+def release(
+    conn: Connection,
+    row: AttestationRow,
+    *,
+    currency: str,
+    reason: str,
+    role: str,
+    actor: str,
+    now: datetime,
+) -> ReleaseRow:
+    """Return what the redeemed attestation ``row`` consumed: its pledge (the asset is free
+    again) or its amount (the income capacity grows back). ``NOTHING_TO_RELEASE`` if it was not
+    redeemed, consumed nothing, or its pledge / amount no longer stands."""
+    if row.state is not AttestationState.REDEEMED:
+        raise DomainError(
+            Reason.NOTHING_TO_RELEASE,
+            "the attestation was not redeemed, so it consumed nothing to release",
+            metadata={"jti": row.jti},
+        )
+    if row.consumption_kind is ConsumptionKind.PLEDGE:
+        freed = conn.execute(
+            "UPDATE capacity SET pledged_by = NULL "
+            "WHERE domain = ? AND record_id = ? AND pledged_by = ?",
+            (row.domain, row.record_id, row.jti),
+        ).rowcount
+        amount = 0
+    elif row.consumption_kind is ConsumptionKind.AMOUNT:
+        amount = row.consumption_amount
+        freed = conn.execute(
+            "UPDATE capacity SET consumed = consumed - ? "
+            "WHERE domain = ? AND record_id = ? AND consumed >= ?",
+            (amount, row.domain, row.record_id, amount),
+        ).rowcount
+    else:
+        freed = 0
+    if freed != 1:
+        raise DomainError(
+            Reason.NOTHING_TO_RELEASE,
+            "this redemption holds no pledge or amount to release",
+            metadata={"jti": row.jti},
+        )
+    released = ReleaseRow(
+        jti=row.jti,
+        consumption_kind=row.consumption_kind,
+        amount=amount,
+        currency=currency if amount else "",
+        reason=reason,
+        released_by_role=role,
+        released_by=actor,
+        released_at=now,
+        log_index=-1,
+    )
+    conn.execute(
+        "INSERT INTO releases (jti, consumption_kind, amount, currency, reason, released_by_role, "
+        "released_by, released_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (released.jti, released.consumption_kind.value, released.amount, released.currency,
+         reason, role, actor, _ts(now)),
+    )  # fmt: skip
+    return released
+
+
+def set_release_log_index(conn: Connection, jti: str, index: int) -> None:
+    """Remember the log index of a release's event (in the batch that appends it)."""
+    conn.execute("UPDATE releases SET log_index = ? WHERE jti = ?", (index, jti))
 
 
 def _row(found: Sequence[Any]) -> AttestationRow:

@@ -30,6 +30,7 @@ from attestgate.consent.catalog import Catalog
 from attestgate.consent.fx import FxRateTable
 from attestgate.consent.policy import validate_record
 from attestgate.gateway.common.clock import Clock
+from attestgate.gateway.persistence import ledger
 from attestgate.gateway.persistence.storage import Storage
 from attestgate.gateway.persistence.vault import RecordVault
 from attestgate.gateway.usecases import erasure, idempotency, provider_access
@@ -144,6 +145,7 @@ class RecordManager:
             replay = idempotency.lookup(tx.conn, key)
             if replay is not None:
                 return int(replay)
+            self._check_encumbrance(tx.conn, domain, record_id, normalized)
             version = self._vault.put(
                 tx.conn,
                 domain=domain,
@@ -249,6 +251,36 @@ class RecordManager:
         return ErasureReceipt(pseudonym, committed.value, now, index)
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _check_encumbrance(
+        self, conn: Connection, domain: str, record_id: str, fields: Mapping[str, object]
+    ) -> None:
+        """The gateway's pledge ledger is the one source of truth for encumbrance
+        (docs/catalog.md): where the domain names the statuses that mirror a pledge
+        (``unencumbered``'s ``pledged_statuses``), an upload must agree with the ledger, read in
+        this unit of work (a redemption or release cannot slip in between)."""
+        binding = self._catalog.domain(domain).predicates.get("unencumbered")
+        mirrors = binding.options.get("pledged_statuses") if binding is not None else None
+        if not isinstance(mirrors, list) or not mirrors:
+            return
+        status = fields.get("status")
+        _, pledged_by = ledger.consumed(conn, domain, record_id)
+        named = "/".join(str(m) for m in mirrors)
+        if pledged_by is not None and status not in mirrors:
+            raise DomainError(
+                Reason.RECORD_CONTRADICTS_PLEDGE,
+                f"a bank holds a pledge of this record in the gateway's ledger, which decides "
+                f"encumbrance: upload it with status {named} until the pledgee (or a regulator) "
+                f"releases the pledge",
+                metadata={"status": str(status), "ledger": "pledged"},
+            )
+        if pledged_by is None and status in mirrors:
+            raise DomainError(
+                Reason.RECORD_CONTRADICTS_PLEDGE,
+                f"no pledge of this record is held in the gateway's ledger, which decides "
+                f"encumbrance: a record is {named} only while a bank's redemption pledges it",
+                metadata={"status": str(status), "ledger": "free"},
+            )
 
     def _verified_payload(
         self, caller: Caller, signed: str, field: str

@@ -23,17 +23,26 @@ from attestgate.audit.events import (
 from attestgate.audit.sql import Connection
 from attestgate.audit.store import insert_rows
 from attestgate.audit.tree import AuditLog
+from attestgate.gateway.persistence import ledger
 from attestgate.protocol.reasons import DomainError, Reason
+
+RELEASE_EVENTS = frozenset({EventType.PLEDGE_RELEASED, EventType.CAPACITY_RELEASED})
 
 
 def index_subjects(conn: Connection, first_index: int, events: Sequence[AuditEvent]) -> None:
-    """Sequencer hook: remember which log entries are about which subject pseudonym."""
+    """Sequencer hook: remember which log entries are about which subject pseudonym, and the log
+    index of each release (a repeated release answers it)."""
     rows = [
         (event.subject, first_index + offset)
         for offset, event in enumerate(events)
         if event.subject is not None
     ]
     insert_rows(conn, "activity_index (subject, idx)", rows)
+    for offset, event in enumerate(events):
+        if event.type in RELEASE_EVENTS and event.decision is Decision.ALLOW:
+            ledger.set_release_log_index(
+                conn, event.objects["attestation_jti"], first_index + offset
+            )
 
 
 def activity_indices(conn: Connection, subject: str, after: int, limit: int) -> list[int]:

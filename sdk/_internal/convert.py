@@ -7,6 +7,7 @@ timestamps and empty optional strings become ``None``.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -36,6 +37,7 @@ from attestgate.sdk.types import (
     LogEntry,
     RecordReceipt,
     Redemption,
+    Release,
     Withheld,
 )
 from attestgate.v1 import attestation_pb2, audit_pb2, common_pb2, consent_pb2, record_pb2
@@ -231,6 +233,40 @@ def redemption(message: attestation_pb2.Redemption) -> Redemption:
         consumed_amount=message.consumed_amount,
         consumed_currency=message.consumed_currency,
         log_index=message.log_index,
+    )
+
+
+def release(message: attestation_pb2.Release) -> Release:
+    """Wire -> ``Release``."""
+    return Release(
+        jti=Jti(message.jti),
+        consumption=message.consumption,
+        released_amount=message.released_amount,
+        released_currency=message.released_currency,
+        domain=message.domain,
+        asset_id=message.asset_id,
+        reason=message.reason,
+        released_by_role=message.released_by_role,
+        released_by=message.released_by,
+        released_at=_time(message, "release_time"),
+        log_index=message.log_index,
+    )
+
+
+def release_request(
+    target: object, *, reason: str, request_id: str | None
+) -> attestation_pb2.ReleaseRedemptionRequest:
+    """A ReleaseRedemption request for a ``Redemption``, an ``Attestation`` or a jti
+    (``request_id`` default: a fresh one, so a resend is answered)."""
+    jti = getattr(target, "jti", target)
+    if not isinstance(jti, str) or not jti:
+        raise inputs.refuse("attestation", "a Redemption, an Attestation or its jti")
+    if not isinstance(reason, str) or not reason:
+        raise inputs.refuse("reason", "required: a code such as REPAID, CANCELLED or REVERSED")
+    return attestation_pb2.ReleaseRedemptionRequest(
+        attestation=resource_name("attestations", jti),
+        reason=reason,
+        request_id=request_id or str(uuid.uuid4()),
     )
 
 

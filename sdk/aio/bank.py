@@ -50,6 +50,7 @@ from attestgate.sdk.types import (
     ConsentRequest,
     ConsentState,
     Redemption,
+    Release,
 )
 from attestgate.v1 import attestation_pb2, attestation_pb2_grpc, consent_pb2, consent_pb2_grpc
 
@@ -246,6 +247,21 @@ class AsyncBankClient(AsyncClientBase):
         request = self._holder.redeem_request(info, attestation, transaction_ref)
         response = await self._unary(self._attestations.RedeemAttestation, request)
         return convert.redemption(response)
+
+    async def release_pledge(
+        self, redemption: Redemption | Attestation | str, *, reason: str,
+        request_id: str | None = None,
+    ) -> Release:  # fmt: skip
+        """``BankClient.release_pledge``: release what this bank's redemption pledged."""
+        request = convert.release_request(redemption, reason=reason, request_id=request_id)
+        return convert.release(await self._unary(self._attestations.ReleaseRedemption, request))
+
+    async def release_amount(
+        self, redemption: Redemption | Attestation | str, *, reason: str,
+        request_id: str | None = None,
+    ) -> Release:  # fmt: skip
+        """``BankClient.release_amount``: give back the income a cancelled purchase consumed."""
+        return await self.release_pledge(redemption, reason=reason, request_id=request_id)
 
     # --- helpers ---------------------------------------------------------------------------------
 

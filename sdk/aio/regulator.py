@@ -28,8 +28,8 @@ from attestgate.sdk.log_errors import LogVerificationError, SplitViewError
 from attestgate.sdk.regulator import _open_checkpoint, _verifier
 from attestgate.sdk.retry import RetryPolicy
 from attestgate.sdk.tls import TlsConfig
-from attestgate.sdk.types import Checkpoint, ConsistencyProof, InclusionProof, LogEntry
-from attestgate.v1 import audit_pb2, audit_pb2_grpc
+from attestgate.sdk.types import Checkpoint, ConsistencyProof, InclusionProof, LogEntry, Release
+from attestgate.v1 import attestation_pb2_grpc, audit_pb2, audit_pb2_grpc
 
 __all__ = ["AsyncRegulatorClient"]
 
@@ -67,6 +67,14 @@ class AsyncRegulatorClient(AsyncClientBase):
             channel=channel,
         )
         self._stub = audit_pb2_grpc.AuditServiceStub(self._channel)
+        self._attestations = attestation_pb2_grpc.AttestationServiceStub(self._channel)
+
+    async def force_release(
+        self, attestation: Any, *, reason: str, request_id: str | None = None
+    ) -> Release:
+        """``RegulatorClient.force_release``: force the release of a redemption's consumption."""
+        request = convert.release_request(attestation, reason=reason, request_id=request_id)
+        return convert.release(await self._unary(self._attestations.ReleaseRedemption, request))
 
     @property
     def origin(self) -> str:

@@ -107,6 +107,27 @@ class AttestationServicer(attestation_pb2_grpc.AttestationServiceServicer):
             log_index=result.log_index,
         )
 
+    def ReleaseRedemption(
+        self, request: attestation_pb2.ReleaseRedemptionRequest, context: grpc.ServicerContext
+    ) -> attestation_pb2.Release:
+        jti = wire.parse_name("attestation", request.attestation, "attestations")
+        key = wire.idempotency_key(_SERVICE + "ReleaseRedemption", request.request_id, request)
+        result = self._attestations.release(wire.caller(), jti, request.reason, key)
+        return attestation_pb2.Release(
+            attestation=f"attestations/{result.jti}",
+            jti=result.jti,
+            consumption=result.consumption.value,
+            released_amount=result.released_amount,
+            released_currency=result.released_currency,
+            domain=result.domain,
+            asset_id=result.asset_id,
+            reason=result.reason,
+            released_by_role=result.released_by_role,
+            released_by=result.released_by,
+            release_time=wire.timestamp(result.released_at),
+            log_index=result.log_index,
+        )
+
     def GetAttestation(
         self, request: attestation_pb2.GetAttestationRequest, context: grpc.ServicerContext
     ) -> attestation_pb2.Attestation:

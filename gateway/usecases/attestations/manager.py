@@ -35,6 +35,7 @@ from attestgate.gateway.usecases.attestations import budget
 from attestgate.gateway.usecases.attestations.consent_cache import ActiveConsents
 from attestgate.gateway.usecases.attestations.redeem import Redeemer, RedemptionResult
 from attestgate.gateway.usecases.attestations.refusals import RefusalAudit
+from attestgate.gateway.usecases.attestations.release import Releaser, ReleaseResult
 from attestgate.gateway.usecases.attestations.sdjwt_issuer import issue_sd_jwt
 from attestgate.gateway.usecases.attestations.vc_types import VcTypes
 from attestgate.gateway.usecases.caller import Caller
@@ -80,7 +81,7 @@ class _Evaluated:
 
 
 class AttestationManager:
-    """IssueAttestation, RedeemAttestation and GetAttestation use cases."""
+    """IssueAttestation, RedeemAttestation, ReleaseRedemption and GetAttestation use cases."""
 
     def __init__(
         self,
@@ -111,6 +112,15 @@ class AttestationManager:
         self._attestation_ttl = attestation_ttl
         self._status = status  # each attestation's Token Status List entry
         self._active = ActiveConsents(storage.consents)
+        self._releaser = Releaser(
+            storage=storage, clock=clock, catalog=catalog, trail=trail, refusals=refusals
+        )
+
+    def release(
+        self, caller: Caller, jti: str, reason: str, key: IdempotencyKey | None
+    ) -> ReleaseResult:
+        """Release what the redemption of ``jti`` consumed (``release.py``)."""
+        return self._releaser.release(caller, jti, reason, key)
 
     def redeem(self, caller: Caller, presentation: str, transaction_ref: str) -> RedemptionResult:
         """Verify the presentation and move ISSUED -> REDEEMED exactly once (``redeem.py``)."""

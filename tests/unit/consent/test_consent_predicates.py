@@ -150,7 +150,10 @@ def test_bad_params_are_refused_before_the_record_is_read(catalog: Catalog) -> N
     [
         ("warehouse_receipt", "ACTIVE", False, True),
         ("warehouse_receipt", "ACTIVE", True, False),
-        ("warehouse_receipt", "PLEDGED", False, False),
+        ("warehouse_receipt", "PLEDGED", False, True),  # a stale mirror: the ledger decides
+        ("warehouse_receipt", "PLEDGED", True, False),
+        ("warehouse_receipt", "RELEASED", False, True),
+        ("warehouse_receipt", "RELEASED", True, False),
         ("warehouse_receipt", "CANCELLED", False, False),
         ("warehouse_receipt", "VALID", False, False),
         ("patent", "VALID", False, True),
@@ -165,6 +168,9 @@ def test_unencumbered_uses_the_domain_options(
     result = catalog.evaluate(domain, "unencumbered", {"status": status}, {}, ctx(pledged=pledged))
     assert result.value is free
     assert result.consumption == (Consumption(ConsumptionKind.PLEDGE) if free else None)
+    stale = status == "PLEDGED" and not pledged
+    basis = "pledge_ledger_over_provider_status" if stale else "pledge_ledger"
+    assert result.detail == {"encumbrance_basis": basis}
 
 
 @pytest.mark.parametrize(("owner", "expected"), [("owner-a", True), ("owner-b", False)])

@@ -55,6 +55,7 @@ PUBLIC_API = [
     "RecordReceipt",
     "Redemption",
     "RegulatorClient",
+    "Release",
     "SplitViewError",
     "TlsConfig",
     "Withheld",
