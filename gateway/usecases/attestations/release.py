@@ -113,9 +113,14 @@ class Releaser:
         refusal = self._refusals.on_refusal(caller, kind, {"attestation_jti": jti})
         committed = self._storage.write(unit, on_refusal=refusal)
         result = committed.value
-        if result.log_index < 0 and committed.log_indices:  # set by the indexer in that batch
-            result = _with_index(result, committed.log_indices[0])
-        return result
+        if result.log_index >= 0:
+            return result
+        # The release event's index is set by the indexer when its batch commits: this call's
+        # own event, or one of a release earlier in the same batch (read back, now committed).
+        if committed.log_indices:
+            return replace(result, log_index=committed.log_indices[0])
+        found = ledger.get_release(self._storage.read(), jti)
+        return replace(result, log_index=found.log_index) if found is not None else result
 
     def _release(self, tx: Tx, caller: Caller, row: ledger.AttestationRow, reason: str,
                  now: datetime) -> None:  # fmt: skip
@@ -177,7 +182,3 @@ def _event_type(kind: ledger.ConsumptionKind) -> EventType:
     if kind is ledger.ConsumptionKind.AMOUNT:
         return EventType.CAPACITY_RELEASED
     return EventType.PLEDGE_RELEASED
-
-
-def _with_index(result: ReleaseResult, index: int) -> ReleaseResult:
-    return replace(result, log_index=index)
