@@ -185,6 +185,11 @@ def test_regulator_forces_a_release(gw: LiveGateway) -> None:
         "COURT_ORDER",
     )
     assert event["objects"]["pledgee"] == "bank-a"
+    # The owner sees the forced release in their activity, at the log index the release names.
+    seen = [e for e in gw.owner(HOLDER).activity() if e.type == "pledge.released"]
+    assert [(e.log_index, e.actor_id, e.reason) for e in seen] == [
+        (forced.log_index, "csrc", "COURT_ORDER")
+    ]
     assert receipt_attestation(gw, gw.bank("bank-b")).claims["unencumbered"] is True
 
 
