@@ -72,6 +72,8 @@ class EventType(StrEnum):
     PLEDGE_RELEASED = "pledge.released"
     CAPACITY_RELEASED = "capacity.released"
     RECORD_PUT = "record.put"
+    # A record version with a new subject: the asset changed holder (objects as record.put).
+    RECORD_TRANSFERRED = "record.transferred"
     RECORD_ERASED = "record.erased"
     FX_RATES_PUT = "fx_rates.put"
     KEY_ROTATED = "key.rotated"
