@@ -100,15 +100,15 @@ class RecordVault:
         provider_id: str,
         fields: Mapping[str, JsonValue],
         now: datetime,
+        transfer: bool = False,
     ) -> int:
-        """Store a new version of a record; returns the version number (1, 2, ...)."""
+        """Store a new version of a record; returns the version number (1, 2, ...). A version
+        for another subject than the current holder's is refused unless ``transfer`` (the
+        asset changes holder: the caller decided the domain allows it)."""
         ref = self.subject_ref(subject)
         self._refuse_if_erased(conn, ref, domain)
-        owner = conn.execute(
-            "SELECT subject_ref FROM records WHERE domain = ? AND record_id = ? LIMIT 1",
-            (domain, record_id),
-        ).fetchone()
-        if owner is not None and owner[0] != ref:
+        holder = self.holder_ref(conn, domain, record_id)
+        if holder is not None and holder != ref and not transfer:
             raise DomainError(
                 Reason.RECORD_VERSION_CONFLICT, "the record id belongs to another subject"
             )
@@ -124,14 +124,44 @@ class RecordVault:
         )
         return version
 
+    def holder_ref(self, conn: Connection, domain: str, record_id: str) -> str | None:
+        """The subject ref of a record's latest version (its current holder), if it exists."""
+        row = conn.execute(
+            "SELECT subject_ref FROM records WHERE domain = ? AND record_id = ? "
+            "ORDER BY version DESC LIMIT 1",
+            (domain, record_id),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def holder_since(
+        self, conn: Connection, domain: str, record_id: str, subject: str
+    ) -> datetime | None:
+        """When ``subject`` became the record's holder by a transfer (the first version of its
+        current tenure), or None if no other subject ever held it before."""
+        ref = self.subject_ref(subject)
+        row = conn.execute(
+            "SELECT MIN(created_at) FROM records WHERE domain = ? AND record_id = ? AND "
+            "version > (SELECT MAX(version) FROM records WHERE domain = ? AND record_id = ? "
+            "AND subject_ref <> ?)",
+            (domain, record_id, domain, record_id, ref),
+        ).fetchone()
+        return None if row is None or row[0] is None else datetime.fromisoformat(str(row[0]))
+
     def get(
         self, conn: Connection, *, domain: str, subject: str, record_id: str | None
     ) -> StoredRecord:
-        """The latest version of a subject's record (by id, or the latest in the domain)."""
+        """The latest version of a subject's record (by id, or the latest in the domain) that
+        the subject still holds: ``RECORD_TRANSFERRED`` for one now held by another subject."""
         ref = self.subject_ref(subject)
         row = self._latest_row(conn, domain, ref, record_id)
         if row is None:
             self._refuse_if_erased(conn, ref, domain)
+            if record_id is not None and self.holder_ref(conn, domain, record_id) is not None:
+                raise DomainError(
+                    Reason.RECORD_TRANSFERRED,
+                    f"the {domain} record changed holder: the previous holder's consents no "
+                    "longer cover it; ask the new holder for consent",
+                )
             raise DomainError(Reason.RECORD_NOT_FOUND, f"no {domain} record for this subject")
         rec_id, version, provider_id, nonce, sealed, created_at, kek_id, wrapped = row
         if kek_id is None:
@@ -306,6 +336,10 @@ class RecordVault:
             " k.kek_id, k.wrapped_key FROM records r"
             " LEFT JOIN subject_keys k ON k.subject_ref = r.subject_ref"
             " WHERE r.domain = ? AND r.subject_ref = ?"
+            # not a record transferred to another subject since (its later versions are theirs)
+            " AND NOT EXISTS (SELECT 1 FROM records n WHERE n.domain = r.domain"
+            " AND n.record_id = r.record_id AND n.version > r.version"
+            " AND n.subject_ref <> r.subject_ref)"
         )
         args: tuple[str, ...] = (domain, ref)
         if record_id is not None:

@@ -145,6 +145,7 @@ class RecordManager:
             replay = idempotency.lookup(tx.conn, key)
             if replay is not None:
                 return int(replay)
+            transfer = self._is_transfer(tx.conn, domain, record_id, subject)
             self._check_encumbrance(tx.conn, domain, record_id, normalized)
             version = self._vault.put(
                 tx.conn,
@@ -154,13 +155,15 @@ class RecordManager:
                 provider_id=caller.subject,
                 fields=normalized,  # type: ignore[arg-type]
                 now=now,
+                transfer=transfer,
             )
             objects = {
                 **self._trail.record_objects(domain, record_id),
                 "version": str(version),
                 "provider_role": role,
             }
-            tx.emit(self._event(EventType.RECORD_PUT, caller, subject, objects, now))
+            kind = EventType.RECORD_TRANSFERRED if transfer else EventType.RECORD_PUT
+            tx.emit(self._event(kind, caller, subject, objects, now))
             idempotency.remember(tx.conn, key, str(version).encode(), now.isoformat())
             return version
 
@@ -251,6 +254,24 @@ class RecordManager:
         return ErasureReceipt(pseudonym, committed.value, now, index)
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _is_transfer(self, conn: Connection, domain: str, record_id: str, subject: str) -> bool:
+        """Whether this upload moves the asset to a new holder (docs/catalog.md, "Transfers"):
+        a record of a domain whose ids are public asset ids, now held by another subject. A
+        pledged asset is not transferred (``ASSET_PLEDGED``) until its pledgee releases it."""
+        holder = self._vault.holder_ref(conn, domain, record_id)
+        if holder is None or holder == self._vault.subject_ref(subject):
+            return False
+        if not self._trail.record_ids_public(domain):
+            return False  # a personal record never changes subject: the vault refuses it
+        _, pledged_by = ledger.consumed(conn, domain, record_id)
+        if pledged_by is not None:
+            raise DomainError(
+                Reason.ASSET_PLEDGED,
+                "a bank holds a pledge of this asset: it cannot change holder until the pledgee "
+                "(or a regulator) releases the pledge",
+            )
+        return True
 
     def _check_encumbrance(
         self, conn: Connection, domain: str, record_id: str, fields: Mapping[str, object]

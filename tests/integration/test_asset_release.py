@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -274,3 +275,113 @@ def test_a_cancelled_fx_purchase_gives_its_income_back(gw: LiveGateway) -> None:
     assert event["objects"]["record_pseudonym"].startswith("pr_")
     assert "inc-2025" not in str(event)
     assert str(FX_COST) not in str(event)
+
+
+# --- item 3: transfer (circulation) ----------------------------------------------------------
+
+NEW_HOLDER = "beta-logistics"
+
+
+def transfer(gw: LiveGateway, to: str, status: str = "ACTIVE") -> None:
+    gw.provider("warehouse-1").put_record(
+        domain="warehouse_receipt",
+        subject=to,
+        record_id=RECEIPT,
+        fields={**live.WAREHOUSE_FIELDS, "status": status, "holder": to},
+    )
+
+
+def holder_attestation(gw: LiveGateway, bank: BankClient, holder: str) -> Attestation:
+    request = bank.request_consent(
+        owner=holder,
+        domain="warehouse_receipt",
+        purpose="pledge_financing",
+        claims=["receipt_id", "unencumbered"],
+        record_id=RECEIPT,
+    )
+    return bank.issue(gw.owner(holder).approve(request.id).id)
+
+
+def test_a_transfer_ends_the_previous_holders_consents(gw: LiveGateway) -> None:
+    bank = gw.bank("bank-a")
+    old_request = bank.request_consent(
+        owner=HOLDER,
+        domain="warehouse_receipt",
+        purpose="pledge_financing",
+        claims=["receipt_id", "unencumbered"],
+        record_id=RECEIPT,
+    )
+    old_consent = gw.owner(HOLDER).approve(old_request.id)
+    issued_before = receipt_attestation(gw, bank)
+    transfer(gw, NEW_HOLDER)
+    (moved,) = events(gw, "record.transferred")
+    assert (moved["objects"]["record_id"], moved["objects"]["version"]) == (RECEIPT, "2")
+    assert NEW_HOLDER not in str(moved)  # the new holder by pseudonym only
+    with pytest.raises(errors.FailedPrecondition) as stale:  # issued before the transfer
+        bank.redeem(issued_before, transaction_ref="loan-old")
+    assert stale.value.reason == "RECORD_TRANSFERRED"
+    with pytest.raises(errors.FailedPrecondition) as old:  # a consent of the previous holder
+        bank.issue(old_consent.id)
+    assert old.value.reason == "RECORD_TRANSFERRED"
+    fresh = holder_attestation(gw, bank, NEW_HOLDER)  # the new holder's consent is needed
+    assert fresh.claims["unencumbered"] is True
+    assert bank.redeem(fresh, transaction_ref="loan-new").consumption == "pledge"
+    with pytest.raises(errors.FailedPrecondition) as pledged:  # pledged by the new holder
+        transfer(gw, HOLDER)
+    assert pledged.value.reason == "ASSET_PLEDGED"
+
+
+def test_a_consent_covers_one_tenure_of_its_holder(gw: LiveGateway) -> None:
+    bank = gw.bank("bank-a")
+    request = bank.request_consent(
+        owner=HOLDER,
+        domain="warehouse_receipt",
+        purpose="pledge_financing",
+        claims=["receipt_id", "unencumbered"],
+        record_id=RECEIPT,
+    )
+    given_before = gw.owner(HOLDER).approve(request.id)
+    gw.clock.advance(timedelta(seconds=1))
+    transfer(gw, NEW_HOLDER)
+    gw.clock.advance(timedelta(seconds=1))
+    transfer(gw, HOLDER)  # back to the first holder
+    with pytest.raises(errors.FailedPrecondition) as moved:
+        bank.issue(given_before.id)
+    assert moved.value.reason == "RECORD_TRANSFERRED"
+    assert holder_attestation(gw, bank, HOLDER).claims["unencumbered"] is True
+    assert len(events(gw, "record.transferred")) == 2
+
+
+def test_a_pledged_asset_moves_only_after_its_release(gw: LiveGateway) -> None:
+    bank = gw.bank("bank-a")
+    redemption = bank.redeem(receipt_attestation(gw, bank), transaction_ref="loan-1")
+    with pytest.raises(errors.FailedPrecondition) as pledged:
+        transfer(gw, NEW_HOLDER)
+    assert pledged.value.reason == "ASSET_PLEDGED"
+    assert events(gw, "record.transferred") == []
+    bank.release_pledge(redemption, reason="REPAID")
+    transfer(gw, NEW_HOLDER)
+    consent_before = gw.owner(HOLDER)  # the previous holder consents again: still not covered
+    request = bank.request_consent(
+        owner=HOLDER,
+        domain="warehouse_receipt",
+        purpose="pledge_financing",
+        claims=["receipt_id", "unencumbered"],
+        record_id=RECEIPT,
+    )
+    with pytest.raises(errors.FailedPrecondition) as moved:
+        bank.issue(consent_before.approve(request.id).id)
+    assert moved.value.reason == "RECORD_TRANSFERRED"
+    assert holder_attestation(gw, bank, NEW_HOLDER).claims["unencumbered"] is True
+
+
+def test_income_records_never_change_subject(gw: LiveGateway) -> None:
+    provider = gw.provider("tax-bureau")
+    provider.put_record(
+        domain="income", subject="alice", record_id="inc-2025", fields=live.INCOME_FIELDS
+    )
+    with pytest.raises(errors.FailedPrecondition) as conflict:
+        provider.put_record(
+            domain="income", subject="bob", record_id="inc-2025", fields=live.INCOME_FIELDS
+        )
+    assert conflict.value.reason == "RECORD_VERSION_CONFLICT"

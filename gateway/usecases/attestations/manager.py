@@ -37,6 +37,7 @@ from attestgate.gateway.usecases.attestations.redeem import Redeemer, Redemption
 from attestgate.gateway.usecases.attestations.refusals import RefusalAudit
 from attestgate.gateway.usecases.attestations.release import Releaser, ReleaseResult
 from attestgate.gateway.usecases.attestations.sdjwt_issuer import issue_sd_jwt
+from attestgate.gateway.usecases.attestations.transfer import refuse_transferred_since
 from attestgate.gateway.usecases.attestations.vc_types import VcTypes
 from attestgate.gateway.usecases.caller import Caller
 from attestgate.gateway.usecases.erasure import refuse_erased_owner
@@ -230,6 +231,8 @@ class AttestationManager:
         record = self._vault.get(
             conn, domain=consent.domain, subject=consent.owner, record_id=consent.record.record_id
         )
+        if self._trail.record_ids_public(consent.domain):  # an asset may have changed holder
+            refuse_transferred_since(self._vault, conn, consent, record.record_id)
         evaluated = self._evaluate(
             conn, consent, record, disclosed=disclosure.disclosed, params=params, now=now
         )

@@ -23,6 +23,7 @@ from attestgate.gateway.persistence import ledger
 from attestgate.gateway.persistence.storage import Storage
 from attestgate.gateway.persistence.vault import RecordVault
 from attestgate.gateway.usecases.attestations.refusals import RefusalAudit
+from attestgate.gateway.usecases.attestations.transfer import refuse_transferred_since
 from attestgate.gateway.usecases.attestations.vc_types import LEGACY_VCT_PREFIX, TYPES_PATH
 from attestgate.gateway.usecases.caller import Caller
 from attestgate.gateway.usecases.erasure import refuse_erased_owner
@@ -185,6 +186,8 @@ class Redeemer:
         )
 
     def _consume(self, tx: Tx, row: ledger.AttestationRow, consent: Consent) -> str:
+        if self._trail.record_ids_public(row.domain):  # an asset may have changed holder
+            refuse_transferred_since(self._vault, tx.conn, consent, row.record_id)
         if row.consumption_kind is ledger.ConsumptionKind.PLEDGE:
             ledger.pledge(tx.conn, row.domain, row.record_id, row.jti)
             return ""
