@@ -2,7 +2,9 @@
 
 Specs: https://c2sp.org/signed-note (format, key ids, verifier keys as used by
 golang.org/x/mod/sumdb/note) and https://c2sp.org/tlog-checkpoint (the checkpoint body). Only the
-Ed25519 signature type (0x01) is supported: the log signs with it and a verifier pins its key.
+Ed25519 signature type (0x01) is verified here: the log signs with it and a verifier pins its key.
+Witness cosignatures (types 0x04 and 0x06) are ``attestgate.protocol.cosignature``, which reads the
+note's lines with ``split_note``.
 
 The audit log signs its checkpoints with ``NoteSigner``; regulators and ``attestgate audit
 verify`` check them with ``Verifier`` and ``open_checkpoint``. Private keys are kept in the
@@ -35,11 +37,15 @@ __all__ = [
     "NoteSigner",
     "Verifier",
     "check_key_name",
+    "check_note_text",
     "ed25519_key_id",
     "format_checkpoint",
+    "format_signature_line",
     "generate_vkey_pair",
     "open_checkpoint",
     "parse_checkpoint",
+    "parse_signature_line",
+    "split_note",
     "std_b64decode",
     "verify_note",
 ]
@@ -184,7 +190,26 @@ def _split(message: str) -> tuple[str, list[str]]:
     return text, lines
 
 
-def _parse_signature(line: str) -> NoteSignature:
+def split_note(message: str) -> tuple[str, tuple[NoteSignature, ...]]:
+    """A signed note's text and its signature lines, parsed but not verified.
+
+    For callers that verify signatures of other types (``protocol.cosignature``); identical
+    duplicate lines count once. Raises ``NoteError`` on a malformed note or signature line.
+    """
+    body, lines = _split(message)
+    return body, tuple(dict.fromkeys(parse_signature_line(line) for line in lines))
+
+
+def format_signature_line(name: str, key_id: bytes, signature: bytes) -> str:
+    """``— <name> base64(key id || signature)`` and a newline (signed-note §Format)."""
+    check_key_name(name)
+    if len(key_id) != 4:
+        raise NoteError("a key id is 4 bytes")
+    return f"{_SIG_PREFIX}{name} {base64.b64encode(key_id + signature).decode('ascii')}\n"
+
+
+def parse_signature_line(line: str) -> NoteSignature:
+    """One signature line (without its newline): name, key id and the bytes after the id."""
     if not line.startswith(_SIG_PREFIX):
         raise NoteError("malformed signature line")
     name, sep, encoded = line[len(_SIG_PREFIX) :].partition(" ")
@@ -217,7 +242,7 @@ def verify_note(text: str, verifiers: Iterable[Verifier]) -> Note:
     verified: list[NoteSignature] = []
     unverified: list[NoteSignature] = []
     for line in dict.fromkeys(lines):  # identical duplicate lines count once
-        signature = _parse_signature(line)
+        signature = parse_signature_line(line)
         candidates = known.get((signature.name, signature.key_id), [])
         if not candidates:
             if signature not in unverified:
@@ -327,16 +352,16 @@ class NoteSigner:
         ``body`` must end in a newline and contain no other control characters, no blank line at
         its end (it would be taken for the separator) and at most 1 MiB.
         """
-        _check_body(body)
+        check_note_text(body)
         signature = self._private_key.sign(body.encode("utf-8"))
-        encoded = base64.b64encode(self.key_id + signature).decode("ascii")
-        return f"{body}\n{_SIG_PREFIX}{self.name} {encoded}\n"
+        return f"{body}\n{format_signature_line(self.name, self.key_id, signature)}"
 
     def __repr__(self) -> str:
         return f"NoteSigner({self.name}+{self.key_id.hex()})"
 
 
-def _check_body(body: str) -> None:
+def check_note_text(body: str) -> None:
+    """A note text ends in exactly one newline, without control characters, at most 1 MiB."""
     if not body.endswith("\n") or body.endswith("\n\n") or body == "\n":
         raise NoteError("note text must end in exactly one newline")
     if _CONTROL.search(body):
