@@ -54,6 +54,7 @@ from attestgate.gateway.ops.startup import (
 )
 from attestgate.gateway.public.address import metadata_path
 from attestgate.gateway.transport.server import check_listen_security
+from attestgate.gateway.witness.cli import add_witness_command
 
 CommandBuilder = Callable[[Any], None]
 """Adds one subcommand to the ``add_subparsers()`` object it is given."""
@@ -370,6 +371,10 @@ def _add_db(sub: Any) -> None:
 # --- demo ----------------------------------------------------------------------------------------
 
 register_command("demo")(add_demo_command)
+
+# --- witness (c2sp.org/tlog-witness; docs/witnessing.md) ------------------------------------------
+
+register_command("witness")(add_witness_command)
 
 
 # --- main ----------------------------------------------------------------------------------------
