@@ -1,7 +1,7 @@
 """Issue 19, property: any random sequence of attestations, pledges (redemptions), releases (by
-the pledgee, by another bank, forced by a regulator) and provider uploads of one warehouse
-receipt, run over gRPC against a real gateway, keeps at most one active pledge per asset, and
-every answer matches a model whose only state is the pledge ledger.
+the pledgee, by another bank, forced by a regulator), provider uploads and transfers of
+one warehouse receipt, run over gRPC against a real gateway, keeps at most one active pledge per
+asset, and every answer matches a model whose only state is the pledge ledger.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import contextlib
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -26,6 +27,7 @@ from tests.integration.live import LiveGateway
 __all__ = ["pg_server"]  # fixtures: skip (or fail in CI) without a server
 
 HOLDER = "acme-trading"
+NEW_HOLDER = "beta-logistics"
 BANKS = ("bank-a", "bank-b", "bank-c")
 STATUSES = ("ACTIVE", "PLEDGED", "RELEASED", "CANCELLED")
 BUDGET = 10  # pledge_financing: 10 evaluations of unencumbered per bank and receipt in 30 days
@@ -60,6 +62,9 @@ class Model:
     held: list[tuple[str, Attestation, bool]] = field(default_factory=list)  # bank, att, free
     redeemed: dict[str, tuple[str, Redemption]] = field(default_factory=dict)  # jti -> bank
     released: set[str] = field(default_factory=set)
+    holder: str = HOLDER
+    tenure: int = 0  # how many transfers so far
+    tenures: dict[str, int] = field(default_factory=dict)  # jti -> tenure it was issued in
 
 
 step = st.one_of(
@@ -69,6 +74,7 @@ step = st.one_of(
     st.tuples(st.just("release"), st.sampled_from(BANKS), st.integers(0, 9)),
     st.tuples(st.just("force"), st.integers(0, 9)),
     st.tuples(st.just("upload"), st.sampled_from(STATUSES)),
+    st.tuples(st.just("transfer")),
 )
 
 
@@ -79,8 +85,9 @@ def _upload(gw: LiveGateway, model: Model, status: str) -> None:
     refused = ""
     try:
         provider.put_record(
-            domain="warehouse_receipt", subject=HOLDER, record_id=model.receipt, fields=fields
-        )
+            domain="warehouse_receipt", subject=model.holder, record_id=model.receipt,
+            fields=fields,
+        )  # fmt: skip
     except errors.FailedPrecondition as exc:
         refused = str(exc.reason)
     event(f"upload {status}: {refused or 'ok'}")
@@ -92,15 +99,37 @@ def _upload(gw: LiveGateway, model: Model, status: str) -> None:
     model.status = status
 
 
+def _transfer(gw: LiveGateway, model: Model) -> None:
+    """The provider records a new holder (the other of the two)."""
+    to = NEW_HOLDER if model.holder == HOLDER else HOLDER
+    gw.clock.advance(timedelta(seconds=1))  # consents given before it are of an earlier tenure
+    fields = {**live.WAREHOUSE_FIELDS, "receipt_id": model.receipt, "holder": to}
+    refused = ""
+    try:
+        gw.provider("warehouse-1", roles=["warehouse"]).put_record(
+            domain="warehouse_receipt", subject=to, record_id=model.receipt, fields=fields
+        )
+    except errors.FailedPrecondition as exc:
+        refused = str(exc.reason)
+    event(f"transfer: {refused or 'ok'}")
+    if refused:
+        assert refused == "ASSET_PLEDGED"
+        assert model.pledged_by is not None
+        return
+    assert model.pledged_by is None, "a pledged receipt changed holder"
+    model.holder, model.tenure, model.status = to, model.tenure + 1, "ACTIVE"
+    gw.clock.advance(timedelta(seconds=1))
+
+
 def _attest(gw: LiveGateway, model: Model, bank: BankClient, name: str) -> None:
     request = bank.request_consent(
-        owner=HOLDER,
+        owner=model.holder,
         domain="warehouse_receipt",
         purpose="pledge_financing",
         claims=["receipt_id", "unencumbered"],
         record_id=model.receipt,
     )
-    consent = gw.owner(HOLDER).approve(request.id)
+    consent = gw.owner(model.holder).approve(request.id)
     asked = sum(1 for held_by, _, _ in model.held if held_by == name)
     if asked >= BUDGET:  # the purpose's evaluation budget per bank and receipt
         with pytest.raises(errors.EvaluationBudgetExhausted):
@@ -110,6 +139,7 @@ def _attest(gw: LiveGateway, model: Model, bank: BankClient, name: str) -> None:
     free = model.pledged_by is None and model.status != "CANCELLED"
     assert attestation.claims["unencumbered"] is free
     model.held.append((name, attestation, free))
+    model.tenures[attestation.jti] = model.tenure
 
 
 def _redeem(model: Model, banks: dict[str, BankClient], index: int) -> None:
@@ -126,8 +156,18 @@ def _redeem(model: Model, banks: dict[str, BankClient], index: int) -> None:
         event("redeem: refused")
         assert not free or model.pledged_by is not None
         return
+    except errors.FailedPrecondition as exc:
+        moved = str(exc.reason)
+    else:
+        moved = ""
+    if moved:
+        event(f"redeem: {moved}")
+        assert moved == "RECORD_TRANSFERRED"
+        assert model.tenures[attestation.jti] != model.tenure
+        return
     event("redeem: pledged")
     assert free, "an attestation that answered 'encumbered' pledged the receipt"
+    assert model.tenures[attestation.jti] == model.tenure, "redeemed for a previous holder"
     assert model.pledged_by is None, "a second pledge of one receipt"
     model.pledged_by = attestation.jti
     model.redeemed[attestation.jti] = (name, redemption)
@@ -208,6 +248,8 @@ def test_at_most_one_active_pledge_per_asset(
             _release(model, banks[who], who, index, "REPAID")
         elif action == "force":
             _release(model, regulator, None, int(str(args[0])), "COURT_ORDER")
+        elif action == "transfer":
+            _transfer(gw, model)
         else:
             _upload(gw, model, str(args[0]))
         active = [j for j in model.redeemed if j not in model.released]
