@@ -84,6 +84,19 @@ class GatewayConfig:
     max_message_bytes: int = 1024 * 1024
     max_workers: int = 32
     portal: str = ""  # HOST:PORT of the owner/regulator web portal; empty: off (gateway.portal)
+    # Portal sign-in (gateway.portal.oidc): "auto" (OpenID Connect when portal_oidc_issuer is set,
+    # else pasting a bearer token, the dev mode), "oidc" or "token"; and the signed-in lifetime.
+    portal_login: str = "auto"
+    portal_session_ttl: timedelta = timedelta(hours=8)
+    portal_oidc_issuer: str = ""  # the identity provider's issuer URL (discovery under it)
+    portal_oidc_client_id: str = ""
+    portal_oidc_client_secret_file: Path | None = None  # the client secret (a 0600 file)
+    portal_oidc_redirect_url: str = ""  # empty: <portal URL>/login/callback
+    portal_oidc_scopes: str = "openid"  # space-separated
+    portal_oidc_owner_claim: str = "sub"  # its value is the consent owner; absent: no owner
+    portal_oidc_role_claim: str = "roles"  # string or array; regulator_role in it: a regulator
+    portal_oidc_regulator_role: str = "regulator"
+    portal_oidc_ca_file: Path | None = None  # CA of the provider's HTTPS; empty: the system's
     # The public HTTPS face (gateway.public: issuer metadata, type metadata): HOST:PORT, "off",
     # or "auto" (on when TLS is: the gRPC host, its port + 1; off with insecure).
     public: str = "auto"
@@ -216,6 +229,12 @@ def _as_role(value: object) -> str:
     return value
 
 
+def _as_portal_login(value: object) -> str:
+    if value not in ("auto", "oidc", "token"):
+        raise ValueError('must be "auto", "oidc" or "token"')
+    return str(value)
+
+
 def _as_log_format(value: object) -> str:
     if value not in ("text", "json"):
         raise ValueError("expected 'text' or 'json'")
@@ -229,7 +248,10 @@ def _as_log_level(value: object) -> str:
     return value.upper()
 
 
-_PATH_KEYS = frozenset({"data_dir", "tls_cert", "tls_key", "tls_ca"})
+_PATH_KEYS = frozenset(
+    {"data_dir", "tls_cert", "tls_key", "tls_ca", "portal_oidc_client_secret_file"}
+    | {"portal_oidc_ca_file"}
+)
 _CONVERTERS: dict[str, Callable[[object], object]] = {
     "data_dir": _as_str,
     "listen": _as_str,
@@ -253,6 +275,17 @@ _CONVERTERS: dict[str, Callable[[object], object]] = {
     "max_message_bytes": _as_positive_int,
     "max_workers": _as_positive_int,
     "portal": _as_str,
+    "portal_login": _as_portal_login,
+    "portal_session_ttl": parse_duration,
+    "portal_oidc_issuer": _as_str,
+    "portal_oidc_client_id": _as_str,
+    "portal_oidc_client_secret_file": _as_str,
+    "portal_oidc_redirect_url": _as_str,
+    "portal_oidc_scopes": _as_str,
+    "portal_oidc_owner_claim": _as_str,
+    "portal_oidc_role_claim": _as_str,
+    "portal_oidc_regulator_role": _as_str,
+    "portal_oidc_ca_file": _as_str,
     "public": _as_str,
     "public_url": _as_str,
     "status_list_size": _as_status_list_size,
@@ -380,6 +413,10 @@ def load_config(path: Path | None, overrides: Mapping[str, object] | None = None
         raise ConfigError("tls_client_auth needs TLS; it cannot be combined with insecure")
     if (config.tls_cert is None) != (config.tls_key is None):
         raise ConfigError("tls_cert and tls_key must be given together")
+    if config.portal_login == "oidc" and not config.portal_oidc_issuer:
+        raise ConfigError('portal_login = "oidc" needs portal_oidc_issuer')
+    if config.portal_oidc_issuer and not config.portal_oidc_client_id:
+        raise ConfigError("portal_oidc_issuer needs portal_oidc_client_id")
     return config
 
 
@@ -419,6 +456,18 @@ gateway_id = "{gateway_id}"       # the gateway's name; the default audience of 
 # max_message_bytes = 1048576    # largest gRPC message received or sent
 # max_workers = 32               # gRPC worker threads (PostgreSQL: max_workers + 2 connections)
 # portal = "127.0.0.1:8080"      # owner consent portal and audit viewer (HTTPS); off by default
+# portal_login = "auto"          # "oidc", "token" (dev: paste a bearer token) or "auto" (oidc
+#                                # when portal_oidc_issuer is set, else token)
+# portal_session_ttl = "8h"      # a signed-in portal session ends this long after sign-in
+# portal_oidc_issuer = "https://id.example"  # OpenID provider (discovery under it); off by default
+# portal_oidc_client_id = "attestgate-portal"  # the portal's client registration there
+# portal_oidc_client_secret_file = "portal-oidc.secret"  # its client secret (file mode 0600)
+# portal_oidc_redirect_url = "https://portal.example/login/callback"  # default: the portal's
+# portal_oidc_scopes = "openid"  # space-separated scopes asked for
+# portal_oidc_owner_claim = "sub"  # ID token claim naming the consent owner; absent: no owner
+# portal_oidc_role_claim = "roles"  # ID token claim with roles (string or array)
+# portal_oidc_regulator_role = "regulator"  # that role in it signs in as a regulator
+# portal_oidc_ca_file = "idp-ca.pem"  # CA of the provider's HTTPS; default: the system's
 # public = "auto"                # issuer and type metadata over HTTPS: HOST:PORT, "off", or "auto"
 #                                # (with TLS: the gRPC host, port + 1)
 # public_url = "https://issuer.example"  # every attestation's iss; default https://<public>
