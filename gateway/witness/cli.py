@@ -36,8 +36,8 @@ def _run_init(args: argparse.Namespace) -> int:
     logs = []
     for item in args.log or []:
         origin, sep, vkey = item.partition("=")
-        if not sep:
-            return _fail(f"--log {item!r}: write ORIGIN=VKEY")
+        if not sep or "+" in origin:  # a bare vkey: the log's origin is its key name
+            origin, vkey = item.partition("+")[0], item
         logs.append((origin, vkey))
     try:
         path = write_config(data_dir, args.name, logs)
@@ -109,7 +109,10 @@ def add_witness_command(sub: Any) -> None:
     init.add_argument("--data-dir", required=True)
     init.add_argument("--name", required=True, help="the witness's key name, e.g. bank.example/w1")
     init.add_argument(
-        "--log", action="append", metavar="ORIGIN=VKEY", help="a log to witness (repeatable)"
+        "--log",
+        action="append",
+        metavar="VKEY",
+        help="a log to witness: its vkey (origin = key name) or ORIGIN=VKEY (repeatable)",
     )
     init.set_defaults(func=_run_init)
     serve = wsub.add_parser("serve", help="serve add-checkpoint over HTTPS (or --insecure HTTP)")
