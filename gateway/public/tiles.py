@@ -10,12 +10,14 @@ Tiles and bundles are immutable (``Cache-Control: public, max-age=31536000, immu
 strong ``ETag``); they are read from the stored tree (``audit.tiles.LogTiles``) and exist only
 once a signed checkpoint holds them, so every replica serves the same bytes. A malformed path is
 ``400`` and a tile not (yet) in a checkpoint ``404``, each with a one-line plain-text message
-and ``Cache-Control: no-store``.
+and ``Cache-Control: no-store``. The newest ``MEMORY_TILES`` responses are kept in memory
+(their bytes never change).
 """
 
 from __future__ import annotations
 
 import gzip
+from collections import OrderedDict
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -27,6 +29,7 @@ from attestgate.gateway.public.documents import SERVING_HEADERS, etag_of
 from attestgate.protocol.tlog_tiles import (
     CHECKPOINT_MEDIA_TYPE,
     TILE_MEDIA_TYPE,
+    Tile,
     TileError,
     parse_tile_path,
 )
@@ -39,6 +42,9 @@ CHECKPOINT_MAX_AGE = 2
 """Seconds a client or cache may reuse ``/checkpoint`` (the spec: no more than a few)."""
 IMMUTABLE = "public, max-age=31536000, immutable"
 """``Cache-Control`` of tiles and entry bundles: their bytes never change."""
+MEMORY_TILES = 2048
+"""Tile and bundle responses kept in memory (at most 16 MiB of full hash tiles): measured
+needed, bench/tiles.py (a tile from the database costs a thread-pool hop and a query)."""
 _TEXT = "text/plain; charset=utf-8"
 
 
@@ -65,17 +71,41 @@ def _accepts_gzip(request: Request) -> bool:
     return False
 
 
-def _immutable(request: Request, body: bytes, *, compress: bool = False) -> Response:
-    gzipped = compress and _accepts_gzip(request)
+class _Cache:
+    """The newest ``MEMORY_TILES`` responses' bodies and headers by (tile, gzipped): tiles never
+    change, so a hit skips the database, the thread pool, compression and hashing. Used on
+    the event loop only (no lock)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[Tile, bool], tuple[bytes, dict[str, str]]] = OrderedDict()
+
+    def get(self, key: tuple[Tile, bool]) -> tuple[bytes, dict[str, str]] | None:
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+        return found
+
+    def put(self, key: tuple[Tile, bool], value: tuple[bytes, dict[str, str]]) -> None:
+        self._items[key] = value
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+
+def _encoded(body: bytes, *, compress: bool, gzipped: bool) -> tuple[bytes, dict[str, str]]:
     if gzipped:
         body = gzip.compress(body, compresslevel=6, mtime=0)  # the same bytes on every replica
-    etag = etag_of(body)
-    headers = {**SERVING_HEADERS, "ETag": etag, "Cache-Control": IMMUTABLE}
+    headers = {**SERVING_HEADERS, "ETag": etag_of(body), "Cache-Control": IMMUTABLE}
     if compress:
         headers["Vary"] = "Accept-Encoding"
     if gzipped:
         headers["Content-Encoding"] = "gzip"
-    if etag in {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}:
+    return body, headers
+
+
+def _immutable(request: Request, body: bytes, headers: dict[str, str]) -> Response:
+    tags = request.headers.get("if-none-match")
+    if tags and headers["ETag"] in {tag.strip() for tag in tags.split(",")}:
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=TILE_MEDIA_TYPE, headers=headers)
 
@@ -83,6 +113,7 @@ def _immutable(request: Request, body: bytes, *, compress: bool = False) -> Resp
 def tile_routes(issuer: str, tiles: LogTiles) -> list[Route]:
     """``<issuer path>/log/checkpoint`` and ``<issuer path>/log/tile/...`` over ``tiles``."""
     prefix = _path_of(issuer)
+    cache = _Cache(MEMORY_TILES)
 
     async def checkpoint(request: Request) -> Response:
         found = await run_in_threadpool(tiles.checkpoint)  # reads the database
@@ -97,6 +128,10 @@ def tile_routes(issuer: str, tiles: LogTiles) -> list[Route]:
             wanted = parse_tile_path(path)
         except TileError as exc:
             return _plain(400, f"bad tile path {path!r}: {exc}")
+        gzipped = wanted.entries and _accepts_gzip(request)
+        found = cache.get((wanted, gzipped))
+        if found is not None:
+            return _immutable(request, *found)
         read = tiles.bundle if wanted.entries else tiles.tile
         body = await run_in_threadpool(read, wanted)
         if body is None:
@@ -106,7 +141,9 @@ def tile_routes(issuer: str, tiles: LogTiles) -> list[Route]:
                 f"{what} {wanted.path} is not in the log: no signed checkpoint of "
                 f"{wanted.tree_size} entries or more yet",
             )
-        return _immutable(request, body, compress=wanted.entries)
+        encoded = _encoded(body, compress=wanted.entries, gzipped=gzipped)
+        cache.put((wanted, gzipped), encoded)
+        return _immutable(request, *encoded)
 
     return [
         Route(prefix + "/checkpoint", checkpoint, methods=["GET"]),
