@@ -27,8 +27,9 @@ from bench.rpc import RpcRunner, run_latency, run_throughput, throughput_rows
 from bench.rpc_sweep import run_concurrency_sweep, sweep_rows
 from bench.rpc_variants import run_server_variants, variant_rows
 from bench.status_list import run_status_list, status_rows
+from bench.tiles import run_tiles, tile_rows
 
-SUITES = ("crypto", "audit", "rpc", "sweep", "status_list")
+SUITES = ("crypto", "audit", "rpc", "sweep", "status_list", "tiles")
 """What ``make bench`` runs."""
 OPTIONAL_SUITES = ("audit_pg",)
 """Run only when asked for (``--only audit_pg``): they need a PostgreSQL server."""
@@ -94,6 +95,8 @@ def run_suites(settings: Settings, only: Sequence[str], work_dir: Path) -> dict[
             results["rpc_concurrency"] = run_sweep_suite(settings, work_dir)
     if "status_list" in only:
         results["status_list"] = run_status_list(settings)
+    if "tiles" in only:
+        results["tiles"] = run_tiles(settings)
     return results
 
 
@@ -132,6 +135,11 @@ _TABLES: dict[str, tuple[str, list[str], Callable[[dict[str, Any]], list[list[ob
         "6. Token Status List: one list of 2^20 entries holding 10^6 attestations",
         ["mix", "publish ms", "token B", "lst B", "information B", "lst/info", "8x2^17 ms"],
         status_rows,
+    ),
+    "tiles": (
+        "7. tlog-tiles: hash tiles per second, public face vs a static file server",
+        ["round", "gateway tiles/s", "nginx tiles/s", "starlette static tiles/s", "gw/baseline"],
+        tile_rows,
     ),
 }
 
