@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from attestgate.protocol.cosignature import Cosigner, WitnessPolicy
+from attestgate.protocol.cosignature import Cosigner, PolicyResult, WitnessPolicy
 from attestgate.protocol.merkle import leaf_hash
 from attestgate.protocol.note import NoteSigner, format_checkpoint
 
@@ -124,7 +124,7 @@ def test_the_python_snippet_runs_as_written() -> None:
     log = NoteSigner.generate("audit.example/log")
     witnesses = [Cosigner.generate(f"w{i}.example") for i in range(3)]
     text = format_checkpoint("audit.example/log", 1, leaf_hash(b"x"))
-    namespace = {
+    namespace: dict[str, object] = {
         "bank_vkey": witnesses[0].vkey,
         "regulator_vkey": witnesses[1].vkey,
         "owners_vkey": witnesses[2].vkey,
@@ -134,5 +134,6 @@ def test_the_python_snippet_runs_as_written() -> None:
     }
     exec(compile(snippet, str(DOC), "exec"), namespace)
     result = namespace["result"]
+    assert isinstance(result, PolicyResult)
     assert len(result.valid) == 2
     assert [w.name for w in result.missing] == ["w1.example"]
