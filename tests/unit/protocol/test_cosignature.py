@@ -191,3 +191,33 @@ def test_random_bytes_never_verify() -> None:
     raw = witness.key.key_id + os.urandom(72)
     line = "\u2014 w " + base64.b64encode(raw).decode() + "\n"
     assert WitnessPolicy([witness.vkey], 1).verify(add_cosignatures(signed, line)).bad
+
+
+def _mldsa_vectors() -> list[dict[str, Any]]:
+    loaded: list[dict[str, Any]] = json.loads(
+        (VECTORS / "dilithium_py_subtree_v1.json").read_text(encoding="utf-8")
+    )
+    return loaded
+
+
+@pytest.mark.parametrize("vector", _mldsa_vectors(), ids=lambda v: str(v["name"]))
+def test_independent_mldsa_vectors(vector: dict[str, Any]) -> None:
+    """ML-DSA-44 subtree/v1 cosignatures computed by dilithium-py (pure-Python FIPS 204)."""
+    key = WitnessKey.from_vkey(vector["vkey"])
+    # the same 32-byte seed gives the same key in OpenSSL (cryptography) and dilithium-py
+    assert Cosigner.from_skey(vector["skey"]).vkey == vector["vkey"]
+    lines = vector["checkpoint_text"].split("\n")
+    message = subtree_v1_message(
+        key.name,
+        timestamp=vector["timestamp"],
+        origin=lines[0],
+        start=0,
+        end=int(lines[1]),
+        root_hash=base64.b64decode(lines[2]),
+    )
+    assert message.hex() == vector["signed_message_hex"]
+    result = WitnessPolicy([key], 1).require(vector["cosigned_note"], now=vector["timestamp"])
+    assert result.valid[0].timestamp == vector["timestamp"]
+    # another checkpoint text under the same signature does not verify
+    forged = vector["cosigned_note"].replace(lines[1], str(int(lines[1]) + 1), 1)
+    assert WitnessPolicy([key], 1).verify(forged, now=vector["timestamp"]).bad
