@@ -18,18 +18,19 @@ from __future__ import annotations
 
 import gzip
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from attestgate.audit.tiles import LogTiles
 from attestgate.gateway.public.documents import SERVING_HEADERS, etag_of
 from attestgate.protocol.tlog_tiles import (
     CHECKPOINT_MEDIA_TYPE,
     TILE_MEDIA_TYPE,
-    Tile,
     TileError,
     parse_tile_path,
 )
@@ -64,32 +65,67 @@ def _plain(status: int, message: str) -> Response:
 
 
 def _accepts_gzip(request: Request) -> bool:
-    for item in request.headers.get("accept-encoding", "").split(","):
+    return _gzip_allowed(request.headers.get("accept-encoding", ""))
+
+
+def _gzip_allowed(accept_encoding: str) -> bool:
+    for item in accept_encoding.split(","):
         coding, _, params = item.strip().partition(";")
         if coding.strip().lower() == "gzip":
             return params.replace(" ", "").lower() not in {"q=0", "q=0.0", "q=0.00", "q=0.000"}
     return False
 
 
+_Key = tuple[str, bool]  # (request path, gzipped)
+_Raw = tuple[bytes, list[tuple[bytes, bytes]], bytes]  # body, ASGI headers, ETag
+
+
 class _Cache:
-    """The newest ``MEMORY_TILES`` responses' bodies and headers by (tile, gzipped): tiles never
-    change, so a hit skips the database, the thread pool, compression and hashing. Used on
-    the event loop only (no lock)."""
+    """The newest ``MEMORY_TILES`` responses by (request path, gzipped), ready to send: tiles
+    never change, so a hit skips the database, the thread pool, compression, hashing and the
+    request and response objects. Used on the event loop only (no lock)."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._items: OrderedDict[tuple[Tile, bool], tuple[bytes, dict[str, str]]] = OrderedDict()
+        self._items: OrderedDict[_Key, _Raw] = OrderedDict()
 
-    def get(self, key: tuple[Tile, bool]) -> tuple[bytes, dict[str, str]] | None:
+    def get(self, key: _Key) -> _Raw | None:
         found = self._items.get(key)
         if found is not None:
             self._items.move_to_end(key)
         return found
 
-    def put(self, key: tuple[Tile, bool], value: tuple[bytes, dict[str, str]]) -> None:
-        self._items[key] = value
+    def put(self, key: _Key, body: bytes, headers: dict[str, str]) -> None:
+        raw = [(b"content-type", TILE_MEDIA_TYPE.encode()), (b"content-length", b"%d" % len(body))]
+        raw += [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+        self._items[key] = (body, raw, headers["ETag"].encode())
         while len(self._items) > self._size:
             self._items.popitem(last=False)
+
+
+class _TileEndpoint:
+    """The ASGI endpoint of ``<prefix>/tile/...``: a cached GET answered at once, anything else
+    through ``handler``."""
+
+    def __init__(self, handler: Callable[[Request], Awaitable[Response]], cache: _Cache) -> None:
+        self._handler, self._cache = handler, cache
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "GET":
+            gzipped, tags = False, None
+            for name, value in scope["headers"]:
+                if name == b"accept-encoding":
+                    gzipped = _gzip_allowed(value.decode("latin-1"))
+                elif name == b"if-none-match":
+                    tags = value
+            found = self._cache.get((scope["path"], gzipped and "/entries/" in scope["path"]))
+            if found is not None and tags is None:
+                body, headers, _ = found
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        response = await self._handler(Request(scope, receive))
+        await response(scope, receive, send)
 
 
 def _encoded(body: bytes, *, compress: bool, gzipped: bool) -> tuple[bytes, dict[str, str]]:
@@ -129,9 +165,6 @@ def tile_routes(issuer: str, tiles: LogTiles) -> list[Route]:
         except TileError as exc:
             return _plain(400, f"bad tile path {path!r}: {exc}")
         gzipped = wanted.entries and _accepts_gzip(request)
-        found = cache.get((wanted, gzipped))
-        if found is not None:
-            return _immutable(request, *found)
         read = tiles.bundle if wanted.entries else tiles.tile
         body = await run_in_threadpool(read, wanted)
         if body is None:
@@ -142,10 +175,10 @@ def tile_routes(issuer: str, tiles: LogTiles) -> list[Route]:
                 f"{wanted.tree_size} entries or more yet",
             )
         encoded = _encoded(body, compress=wanted.entries, gzipped=gzipped)
-        cache.put((wanted, gzipped), encoded)
+        cache.put((request.url.path, gzipped), *encoded)
         return _immutable(request, *encoded)
 
     return [
         Route(prefix + "/checkpoint", checkpoint, methods=["GET"]),
-        Route(prefix + "/tile/{rest:path}", tile, methods=["GET"]),
+        Route(prefix + "/tile/{rest:path}", _TileEndpoint(tile, cache), methods=["GET"]),
     ]
