@@ -137,6 +137,11 @@ def test_headers_caching_and_compression(gw: LocalGateway[Any]) -> None:
     assert headers["content-type"] == "application/octet-stream"
     assert headers["cache-control"] == "public, max-age=31536000, immutable"
     etag = headers["etag"]
+    again = get(gw, "/tile/0/000.p/1")  # from the gateway's memory: the same answer
+    assert (again[0], again[2]) == (200, body)
+    assert {k: v for k, v in again[1].items() if k != "date"} == {
+        k: v for k, v in headers.items() if k != "date"
+    }
     status, headers, body = get(gw, "/tile/0/000.p/1", **{"If-None-Match": etag})
     assert (status, body) == (304, b"")
     status, headers, plain = get(gw, "/tile/entries/000.p/2")
