@@ -152,16 +152,27 @@ class WitnessState:
         self._conn.execute("PRAGMA busy_timeout=10000")
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS checkpoints (origin TEXT PRIMARY KEY,"
-            " size INTEGER NOT NULL, root BLOB NOT NULL, checkpoint TEXT NOT NULL)"
+            " size INTEGER NOT NULL, root BLOB NOT NULL, checkpoint TEXT NOT NULL,"
+            " cosignatures TEXT NOT NULL DEFAULT '')"
         )
         self._lock = threading.Lock()
 
-    def latest(self, origin: str) -> tuple[int, bytes, str] | None:
+    def latest(self, origin: str) -> tuple[str, str] | None:
+        """The latest cosigned checkpoint of ``origin`` and the cosignature lines returned."""
         with self._lock:
             row = self._conn.execute(
-                "SELECT size, root, checkpoint FROM checkpoints WHERE origin = ?", (origin,)
+                "SELECT checkpoint, cosignatures FROM checkpoints WHERE origin = ?", (origin,)
             ).fetchone()
-        return None if row is None else (int(row[0]), bytes(row[1]), str(row[2]))
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def record_cosignatures(self, checkpoint: Checkpoint, lines: str) -> None:
+        """Keep the lines returned for ``checkpoint`` while it is the latest (for the monitors)."""
+        with self._lock:
+            self._conn.execute(
+                "UPDATE checkpoints SET cosignatures = ?"
+                " WHERE origin = ? AND size = ? AND root = ?",
+                (lines, checkpoint.origin, checkpoint.size, checkpoint.root_hash),
+            )
 
     def advance(self, checkpoint: Checkpoint, old_size: int, proof: list[bytes]) -> Response | None:
         """Check ``old_size`` and the proof against the stored state and store the new one.
@@ -204,7 +215,7 @@ class WitnessState:
         self._conn.execute(
             "INSERT INTO checkpoints (origin, size, root, checkpoint) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = excluded.root,"
-            " checkpoint = excluded.checkpoint",
+            " checkpoint = excluded.checkpoint, cosignatures = ''",
             (origin, size, root, checkpoint.text),
         )
         return None
@@ -290,7 +301,9 @@ class Witness:
         if refusal is not None:
             return refusal
         # The new state is durable: only now cosign.
-        return Response(200, "".join(c.cosign(text) for c in self.cosigners))
+        lines = "".join(c.cosign(text) for c in self.cosigners)
+        self.state.record_cosignatures(signed, lines)
+        return Response(200, lines)
 
     def latest_checkpoint(self, origin_hash: str) -> Response:
         """``GET /<sha256(origin) hex>/checkpoint``: the latest cosigned checkpoint, cosigned."""
@@ -299,8 +312,8 @@ class Witness:
                 latest = self.state.latest(origin)
                 if latest is None:
                     break
-                note = latest[2]
-                text = split_note(note)[0]
-                lines = "".join(c.cosign(text) for c in self.cosigners)
+                note, lines = latest
+                if not lines:  # killed between the commit and recording the lines
+                    lines = "".join(c.cosign(split_note(note)[0]) for c in self.cosigners)
                 return Response(200, add_cosignatures(note, lines))
         return Response(404, "no checkpoint cosigned for that log\n")
