@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from attestgate.consent.artefact import ArtefactError, artefact_bounds
 from attestgate.consent.model import (
     Consent,
     ConsentEvent,
@@ -81,7 +82,13 @@ def _request_row(request: ConsentRequest) -> dict[str, object]:
     }
 
 
+def bounds_text(bounds: Mapping[str, object]) -> str:
+    """A request's bounds as stored: sorted, compact JSON."""
+    return json.dumps(dict(bounds), sort_keys=True, separators=(",", ":"))
+
+
 def _request(row: Mapping[str, Any]) -> ConsentRequest:
+    text = row.get("bounds")
     return ConsentRequest(
         id=RequestId(row["id"]),
         owner=OwnerId(row["owner"]),
@@ -100,6 +107,7 @@ def _request(row: Mapping[str, Any]) -> ConsentRequest:
         decided_at=_from_ts(row["decided_at"]),
         consent_id=None if row["consent_id"] is None else ConsentId(row["consent_id"]),
         request_key=row["request_key"],
+        bounds=json.loads(text) if text else {},
     )
 
 
@@ -128,6 +136,15 @@ def _consent_row(consent: Consent) -> dict[str, object]:
     }
 
 
+def _stored_bounds(jws: str) -> dict[str, int | str | bool]:
+    """A consent's bounds, read from its signed artefact (the one place they are stored); none
+    when the row holds no artefact (rows written by store tests)."""
+    try:
+        return artefact_bounds(jws)
+    except ArtefactError:
+        return {}
+
+
 def _consent(row: Mapping[str, Any]) -> Consent:
     record_id = None if row["record_id"] is None else RecordId(row["record_id"])
     return Consent(
@@ -150,6 +167,7 @@ def _consent(row: Mapping[str, Any]) -> Consent:
         state=ConsentState(row["state"]),
         artefact_jws=row["artefact_jws"],
         artefact_hash=row["artefact_hash"],
+        bounds=_stored_bounds(row["artefact_jws"]),
     )
 
 

@@ -53,8 +53,11 @@ def _rfc3339(moment: datetime) -> str:
 
 
 def artefact_payload(consent: Consent) -> dict[str, object]:
-    """The signed terms of ``consent`` (AA consent artefact fields; no state, no use count)."""
-    return {
+    """The signed terms of ``consent`` (AA consent artefact fields; no state, no use count).
+
+    ``bounds`` is a member only when the consent has some, so the terms (and hashes) of consents
+    without bounds are byte-identical to those signed before bounds existed."""
+    payload: dict[str, object] = {
         "ver": ARTEFACT_VERSION,
         "consent_id": consent.id,
         "request_id": consent.request_id,
@@ -72,6 +75,21 @@ def artefact_payload(consent: Consent) -> dict[str, object]:
         "cross_border": consent.cross_border,
         "created_at": _rfc3339(consent.created_at),
     }
+    if consent.bounds:
+        payload["bounds"] = dict(consent.bounds)
+    return payload
+
+
+def artefact_bounds(jws: str) -> dict[str, int | str | bool]:
+    """The ``bounds`` of a stored artefact's terms (not verified: the gateway's own row)."""
+    try:
+        payload = json_object(parse_compact_jws(jws).payload, max_depth=_MAX_DEPTH)
+    except JoseError as exc:
+        raise ArtefactError("malformed artefact") from exc
+    bounds = payload.get("bounds", {})
+    if not isinstance(bounds, dict):
+        raise ArtefactError("artefact bounds are not an object")
+    return {str(k): v for k, v in bounds.items() if isinstance(v, int | str | bool)}
 
 
 def sign_artefact(

@@ -54,3 +54,15 @@ def is_known_currency(code: str) -> bool:
 def minor_unit_exponent(code: str) -> int:
     """How many decimal places the minor unit of ``code`` has; ``KeyError`` if unknown."""
     return MINOR_UNITS[code]
+
+
+def format_amount(minor: int, currency: str) -> str:
+    """``5000000``, ``"USD"`` -> ``"50,000.00 USD"`` (minor units shown with the ISO 4217
+    exponent; an unknown code as the bare integer)."""
+    exponent = MINOR_UNITS.get(currency)
+    if exponent is None:
+        return f"{minor} {currency}"
+    sign, whole = ("-" if minor < 0 else ""), abs(minor)
+    major, fraction = divmod(whole, 10**exponent)
+    text = f"{major:,}" + (f".{fraction:0{exponent}d}" if exponent else "")
+    return f"{sign}{text} {currency}"

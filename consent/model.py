@@ -12,7 +12,8 @@ never silently mix local and UTC time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import NewType
@@ -92,6 +93,9 @@ class ConsentRequest:
     consent_id: ConsentId | None = None
     request_key: str = ""
     """Idempotency key chosen by the bank; "" when the bank gave none."""
+    bounds: Mapping[str, int | str | bool] = field(default_factory=dict)
+    """Requested parameter bounds (``consent.bounds``): a maximum for amount and int parameters,
+    the exact value for others; empty: none."""
 
     def __post_init__(self) -> None:
         require_utc("created_at", self.created_at)
@@ -117,6 +121,7 @@ class ConsentRequest:
         cross_border: bool = False,
         request_key: str = "",
         lifetime: timedelta = PENDING_REQUEST_LIFETIME,
+        bounds: Mapping[str, int | str | bool] | None = None,
     ) -> ConsentRequest:
         """A PENDING request created at ``now`` that expires after ``lifetime``."""
         return cls(
@@ -135,6 +140,7 @@ class ConsentRequest:
             created_at=now,
             expires_at=now + lifetime,
             request_key=request_key,
+            bounds=dict(bounds or {}),
         )
 
 
@@ -166,6 +172,9 @@ class Consent:
     state: ConsentState
     artefact_jws: str = ""
     artefact_hash: str = ""
+    bounds: Mapping[str, int | str | bool] = field(default_factory=dict)
+    """The consented parameter bounds, part of the signed terms (``consent.bounds``); empty: none
+    (the artefact then has no ``bounds`` member, as before bounds existed)."""
 
     def __post_init__(self) -> None:
         require_utc("valid_from", self.valid_from)

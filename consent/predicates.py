@@ -43,6 +43,7 @@ __all__ = [
     "PredicateRegistry",
     "PredicateResult",
     "evaluate",
+    "param_problem",
     "predicate",
 ]
 
@@ -139,6 +140,11 @@ def _param_problem(spec: ParamSpec, value: object) -> str:
             return "must be an ISO 4217 code (three uppercase letters)"
         return "" if is_known_currency(value) else "not a known ISO 4217 currency"
     return f"longer than {spec.max_length} characters" if len(value) > spec.max_length else ""
+
+
+def param_problem(spec: ParamSpec, value: object) -> str:
+    """What is wrong with ``value`` for a parameter of type ``spec`` (``""``: nothing)."""
+    return _param_problem(spec, value)
 
 
 def evaluate(

@@ -39,6 +39,7 @@ from attestgate.consent._rows import (
     _request,
     _request_row,
     _ts,
+    bounds_text,
     named,
 )
 from attestgate.consent.machine import READ_RULES, ReadRule, check_usable
@@ -65,7 +66,16 @@ def _insert_sql(table: str, columns: Sequence[str]) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) ON CONFLICT DO NOTHING"  # noqa: S608
 
 
-_REQUESTS = f"SELECT {', '.join(REQUEST_COLUMNS)} FROM consent_requests"  # noqa: S608
+# A request's bounds (issue 20) live in their own table (one row per request that has any).
+_REQUEST_SELECT = (*REQUEST_COLUMNS, "bounds")
+_REQUESTS = (
+    f"SELECT {', '.join(REQUEST_COLUMNS)},"  # noqa: S608 - constants
+    " (SELECT b.bounds FROM consent_request_bounds b WHERE b.request_id = consent_requests.id)"
+    " AS bounds FROM consent_requests"
+)
+_INSERT_BOUNDS = (
+    "INSERT INTO consent_request_bounds (request_id, bounds) VALUES (?, ?) ON CONFLICT DO NOTHING"
+)
 _CONSENTS = f"SELECT {', '.join(CONSENT_COLUMNS)} FROM consents"  # noqa: S608
 _GET_REQUEST = f"{_REQUESTS} WHERE id = ?"
 _FIND_REQUEST = f"{_REQUESTS} WHERE grantee = ? AND request_key = ?"
@@ -189,10 +199,12 @@ class SqlConsentStore:
         row = _request_row(request)
         if self._write(_INSERT_REQUEST, [row[c] for c in REQUEST_COLUMNS]).rowcount != 1:
             raise conflict("consent request")
+        if request.bounds:
+            self._write(_INSERT_BOUNDS, [request.id, bounds_text(request.bounds)])
 
     def get_request(self, request_id: RequestId) -> ConsentRequest:
         """The request, or CONSENT_REQUEST_NOT_FOUND."""
-        row = self._one(_GET_REQUEST, [request_id], REQUEST_COLUMNS)
+        row = self._one(_GET_REQUEST, [request_id], _REQUEST_SELECT)
         if row is None:
             raise DomainError(Reason.CONSENT_REQUEST_NOT_FOUND, "no such consent request")
         return _request(row)
@@ -201,7 +213,7 @@ class SqlConsentStore:
         """The grantee's request with this idempotency key, if any."""
         if not request_key:
             return None
-        row = self._one(_FIND_REQUEST, [grantee, request_key], REQUEST_COLUMNS)
+        row = self._one(_FIND_REQUEST, [grantee, request_key], _REQUEST_SELECT)
         return None if row is None else _request(row)
 
     def update_request(self, request: ConsentRequest, *, expected_state: RequestState) -> None:
@@ -285,7 +297,7 @@ class SqlConsentStore:
             after_id=after_id,
         )
         rows = self._conn.execute(sql, params).fetchall()
-        return make_page([_request(named(REQUEST_COLUMNS, r)) for r in rows], page_size, "id")
+        return make_page([_request(named(_REQUEST_SELECT, r)) for r in rows], page_size, "id")
 
     def count_pending_requests(self, owner: OwnerId, grantee: GranteeId, now: datetime) -> int:
         """The grantee's requests to ``owner`` that are PENDING and not expired at ``now``."""

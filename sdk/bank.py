@@ -121,10 +121,15 @@ class BankClient(ClientBase):
         valid_for: timedelta | None = None,
         max_uses: int = 1,
         request_id: str | None = None,
+        bounds: Mapping[str, ClaimValue | Decimal] | None = None,
     ) -> ConsentRequest:
         """Ask ``owner`` for consent to learn ``claims`` from a ``domain`` record for
         ``purpose``; ``valid_for`` and ``max_uses`` are capped by the purpose. ``request_id``
-        (default: a fresh one) makes a resend return the same request."""
+        (default: a fresh one) makes a resend return the same request. ``bounds`` limits the
+        parameters of later ``issue`` calls, keyed like them: ``{"amount": Decimal("50000.00"),
+        "currency": "USD"}`` (an amount or int at most this, anything else exactly this); the
+        owner sees and may lower them, and an issue outside them is refused
+        (``PARAMS_EXCEED_CONSENT``). A purpose may require some (docs/consent.md)."""
         request = holder.consent_request(
             owner=owner,
             domain=domain,
@@ -134,6 +139,7 @@ class BankClient(ClientBase):
             valid_for=valid_for,
             max_uses=max_uses,
             request_id=request_id,
+            bounds=bounds,
         )
         return convert.consent_request(self._unary(self._consents.CreateConsentRequest, request))
 

@@ -7,7 +7,8 @@ requests addressed to them and on consents they granted (``PermissionDenied`` ot
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import grpc
@@ -17,7 +18,7 @@ from attestgate.sdk._internal.base import DEFAULT_TIMEOUT, PAGE_SIZE, ClientBase
 from attestgate.sdk._internal.channel import TokenSource
 from attestgate.sdk.retry import RetryPolicy
 from attestgate.sdk.tls import TlsConfig
-from attestgate.sdk.types import ActivityEntry, Consent, ConsentRequest, ConsentState
+from attestgate.sdk.types import ActivityEntry, ClaimValue, Consent, ConsentRequest, ConsentState
 from attestgate.v1 import consent_pb2, consent_pb2_grpc
 
 __all__ = ["OwnerClient"]
@@ -61,15 +62,24 @@ class OwnerClient(ClientBase):
         )
         self._stub = consent_pb2_grpc.ConsentServiceStub(self._channel)
 
-    def approve(self, request_id: str, *, claims: Iterable[str] | str | None = None) -> Consent:
+    def approve(
+        self,
+        request_id: str,
+        *,
+        claims: Iterable[str] | str | None = None,
+        bounds: Mapping[str, ClaimValue | Decimal] | None = None,
+    ) -> Consent:
         """Approve a pending request; ``claims`` narrows it to a subset of the requested claims
-        (``None``: every requested claim). Returns the ACTIVE consent the gateway signed."""
+        (``None``: every requested claim), ``bounds`` narrows its parameter bounds (a lower
+        ``amount``; a bound not named stays as requested; widening is refused). Returns the
+        ACTIVE consent the gateway signed."""
         names = [] if claims is None else inputs.claim_names(claims)
         if claims is not None and not names:
             raise inputs.refuse("claims", "[] approves nothing", "pass None for every claim")
         request = consent_pb2.ApproveConsentRequestRequest(
             name=convert.resource_name("consentRequests", request_id),
             claims=names,
+            bounds=inputs.params(bounds, "bounds"),
             # AIP-155: one id per call, so a resend of this message is answered, not re-applied.
             request_id=str(uuid.uuid4()),
         )

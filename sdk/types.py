@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import Enum, StrEnum
 from typing import Any, NewType
@@ -136,6 +136,9 @@ class ConsentRequest(_Result):
     decided_at: datetime | None
     consent_id: ConsentId | None
     """The consent created by approving it, once approved."""
+    bounds: Mapping[str, ClaimValue] = field(default_factory=dict)
+    """Requested bounds on the predicates' parameters, e.g. ``{"amount": 5_000_000, "currency":
+    "USD"}``: an amount or int at most this, any other parameter exactly this; ``{}``: none."""
 
     @property
     def name(self) -> str:
@@ -170,6 +173,9 @@ class Consent(_Result):
     """The consent artefact signed by the gateway (JWS compact, ES256)."""
     artefact_hash: str
     """base64url SHA-256 of ``artefact_jws``, carried in every attestation issued under it."""
+    bounds: Mapping[str, ClaimValue] = field(default_factory=dict)
+    """The consented parameter bounds, signed in the artefact: ``issue`` with parameters outside
+    them is refused (``PARAMS_EXCEED_CONSENT``); ``{}``: the consent bounds no parameter."""
 
     @property
     def name(self) -> str:

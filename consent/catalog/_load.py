@@ -14,7 +14,9 @@ File format (one domain per file)::
                                  max_validity_days, default_validity_days, data_life_days,
                                  consumption,
                                  evaluation_budget = { count = 4, period = "30d" } (period: Nd
-                                 or Nh; required when a predicate takes the bank's parameters)
+                                 or Nh; required when a predicate takes the bank's parameters),
+                                 required_bounds = ["amount", "currency"] (parameters of its
+                                 predicates every consent request must bound)
     [[rules]]                    kind = "date_span" (start, end, max_years)
                                  | kind = "required_when" (field, equals, require)
 
@@ -48,7 +50,7 @@ from attestgate.consent.fields import (
     RequiredWhenRule,
     Sensitivity,
 )
-from attestgate.consent.predicates import ConsumptionKind, PredicateRegistry
+from attestgate.consent.predicates import ConsumptionKind, ParamType, PredicateRegistry
 from attestgate.protocol.sdjwt_format import REGISTERED_CLAIM_NAMES
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
@@ -82,6 +84,7 @@ _PURPOSE_KEYS = {
     "data_life_days",
     "consumption",
     "evaluation_budget",
+    "required_bounds",
 }
 _PERIOD = re.compile(r"([1-9][0-9]{0,4})([dh])")
 
@@ -335,7 +338,37 @@ def _purpose(
         ),
         consumption=kind,
         evaluation_budget=_budget(where, path, table, evaluated, registry),
+        required_bounds=_required_bounds(where, path, table, evaluated, registry),
     )
+
+
+def _required_bounds(
+    where: _Where,
+    path: str,
+    table: Mapping[str, Any],
+    evaluated: Sequence[str],
+    registry: PredicateRegistry,
+) -> tuple[str, ...]:
+    """Parameters of the purpose's predicates that every consent request must bound; an amount
+    needs its predicate's currency listed too (a maximum in no currency bounds nothing)."""
+    key = f"{path}.required_bounds"
+    listed = where.names(table, "required_bounds", key)
+    params = {name: spec for p in evaluated for name, spec in registry.get(p).params.items()}
+    for name in listed:
+        if name not in params:
+            known = ", ".join(
+                f"{p}: {', '.join(registry.get(p).params) or 'none'}" for p in evaluated
+            )
+            raise where.error(
+                key, f"{name!r} is not a parameter of the purpose's predicates ({known or 'none'})"
+            )
+        if (
+            params[name].type is ParamType.AMOUNT
+            and "currency" in params
+            and "currency" not in listed
+        ):
+            raise where.error(key, f"{name!r} is an amount: list 'currency' too")
+    return listed
 
 
 def _budget(

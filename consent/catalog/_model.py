@@ -93,6 +93,9 @@ class PurposeSpec:
     consumption: ConsumptionKind
     evaluation_budget: EvaluationBudget | None = None
     """Predicate evaluations per (bank, record, period); None: unbounded (see docs/catalog.md)."""
+    required_bounds: tuple[str, ...] = ()
+    """Predicate parameters every new consent request must bound (the owner sees them before
+    approving; ``consent.bounds``). Consents from before keep issuing without."""
 
     @property
     def allowed(self) -> frozenset[str]:

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from attestgate.audit.events import AuditEvent, EventType
 from attestgate.audit.sequencer import Tx
 from attestgate.consent.artefact import seal_consent
+from attestgate.consent.bounds import narrow_bounds, validate_bounds
 from attestgate.consent.catalog import Catalog
 from attestgate.consent.machine import (
     ConsentAction,
@@ -81,6 +82,8 @@ class RequestDraft:
     max_uses: int
     separate_consent: bool
     cross_border: bool
+    bounds: Mapping[str, int | str | bool] = field(default_factory=dict)
+    """Parameter bounds for later issues (``consent.bounds``); empty: none."""
 
 
 def new_id(prefix: str) -> str:
@@ -140,6 +143,7 @@ class ConsentManager:
             valid_for=draft.valid_for,
             max_uses=draft.max_uses,
         )
+        bounds = validate_bounds(self._catalog, draft.domain, draft.purpose, draft.bounds)
         now = self._clock.now()
         request = ConsentRequest.new(
             id=RequestId(new_id("cr")),
@@ -154,6 +158,7 @@ class ConsentManager:
             record_id=RecordId(draft.record_id) if draft.record_id else None,
             separate_consent=draft.separate_consent,
             cross_border=draft.cross_border,
+            bounds=bounds,
         )
 
         def unit(tx: Tx) -> RequestId:
@@ -234,8 +239,10 @@ class ConsentManager:
         request_id: str,
         claims: Sequence[str] | None,
         key: IdempotencyKey | None,
+        bounds: Mapping[str, int | str | bool] | None = None,
     ) -> Consent:
-        """PENDING -> APPROVED; a signed consent artefact becomes ACTIVE."""
+        """PENDING -> APPROVED; a signed consent artefact becomes ACTIVE. ``claims`` and
+        ``bounds`` narrow the request (a lower maximum; widening is refused)."""
 
         def unit(tx: Tx) -> ConsentId:
             replay = idempotency.lookup(tx.conn, key)
@@ -245,8 +252,11 @@ class ConsentManager:
             request = self._owned_request(store, caller, request_id)
             now = self._clock.now()
             decided = apply_request_action(request, RequestAction.APPROVE, now)
+            approved = narrow_bounds(
+                self._catalog, request.domain, request.purpose, request.bounds, bounds
+            )
             consent = self._seal(
-                self._consent_for(request, narrow_claims(request.claims, claims), now)
+                self._consent_for(request, narrow_claims(request.claims, claims), now, approved)
             )
             store.add_consent(consent)
             store.update_request(
@@ -337,7 +347,11 @@ class ConsentManager:
         return request
 
     def _consent_for(
-        self, request: ConsentRequest, claims: tuple[str, ...], now: datetime
+        self,
+        request: ConsentRequest,
+        claims: tuple[str, ...],
+        now: datetime,
+        bounds: Mapping[str, int | str | bool],
     ) -> Consent:
         purpose = self._catalog.purpose(request.domain, request.purpose)
         return Consent(
@@ -358,6 +372,7 @@ class ConsentManager:
             cross_border=request.cross_border,
             created_at=now,
             state=ConsentState.ACTIVE,
+            bounds=dict(bounds),
         )
 
     def _seal(self, consent: Consent) -> Consent:

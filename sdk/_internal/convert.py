@@ -142,6 +142,7 @@ def consent_request(message: consent_pb2.ConsentRequest) -> ConsentRequest:
         expires_at=_time(message, "expire_time"),
         decided_at=_time(message, "decide_time"),
         consent_id=ConsentId(bare_id(message.consent)) if message.consent else None,
+        bounds=_values(message.bounds),
     )
 
 
@@ -167,6 +168,7 @@ def consent(message: consent_pb2.Consent) -> Consent:
         state=consent_state(message.state),
         artefact_jws=message.artefact_jws,
         artefact_hash=message.artefact_hash,
+        bounds=_values(message.bounds),
     )
 
 

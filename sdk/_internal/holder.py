@@ -82,6 +82,7 @@ def consent_request(
     valid_for: timedelta | None,
     max_uses: int,
     request_id: str | None,
+    bounds: Mapping[str, ClaimValue | Decimal] | None = None,
 ) -> consent_pb2.CreateConsentRequestRequest:
     """A CreateConsentRequest (``request_id`` default: a fresh one, so a resend is answered)."""
     body = consent_pb2.ConsentRequest(
@@ -91,6 +92,7 @@ def consent_request(
         claims=inputs.claim_names(claims),
         record_id=record_id or "",
         max_uses=max_uses,
+        bounds=inputs.params(bounds, "bounds"),
     )
     if valid_for is not None:
         body.valid_for.CopyFrom(convert.duration(valid_for))

@@ -65,15 +65,18 @@ def check_id(collection: str, bare: str) -> None:
             )
 
 
-def params(values: Mapping[str, object] | None) -> dict[str, common_pb2.Value]:
-    """Predicate parameters on the wire, each checked (see the module doc)."""
+def params(
+    values: Mapping[str, object] | None, kind: str = "params"
+) -> dict[str, common_pb2.Value]:
+    """Predicate parameters (or a consent request's ``bounds``, keyed alike) on the wire, each
+    checked (see the module doc)."""
     given = dict(values or {})
-    return {name: value(given, name) for name in given}
+    return {name: value(given, name, kind) for name in given}
 
 
-def value(given: Mapping[str, object], name: str) -> common_pb2.Value:
+def value(given: Mapping[str, object], name: str, kind: str = "params") -> common_pb2.Value:
     """The wire ``Value`` of ``given[name]``; ``bool`` before ``int`` (a bool is an int)."""
-    raw, field = given[name], f"params.{name}"
+    raw, field = given[name], f"{kind}.{name}"
     if isinstance(raw, Decimal):
         raw = _minor_units(raw, given.get("currency"), field)
     if isinstance(raw, bool):

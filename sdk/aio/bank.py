@@ -116,8 +116,10 @@ class AsyncBankClient(AsyncClientBase):
         valid_for: timedelta | None = None,
         max_uses: int = 1,
         request_id: str | None = None,
+        bounds: Mapping[str, ClaimValue | Decimal] | None = None,
     ) -> ConsentRequest:
-        """Ask ``owner`` for consent to learn ``claims`` of a ``domain`` record for ``purpose``."""
+        """Ask ``owner`` for consent to learn ``claims`` of a ``domain`` record for ``purpose``;
+        ``bounds`` as for ``BankClient.request_consent``."""
         request = holder.consent_request(
             owner=owner,
             domain=domain,
@@ -127,6 +129,7 @@ class AsyncBankClient(AsyncClientBase):
             valid_for=valid_for,
             max_uses=max_uses,
             request_id=request_id,
+            bounds=bounds,
         )
         response = await self._unary(self._consents.CreateConsentRequest, request)
         return convert.consent_request(response)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import grpc.aio
@@ -18,7 +19,7 @@ from attestgate.sdk.aio._base import (
 )
 from attestgate.sdk.retry import RetryPolicy
 from attestgate.sdk.tls import TlsConfig
-from attestgate.sdk.types import ActivityEntry, Consent, ConsentRequest, ConsentState
+from attestgate.sdk.types import ActivityEntry, ClaimValue, Consent, ConsentRequest, ConsentState
 from attestgate.v1 import consent_pb2, consent_pb2_grpc
 
 __all__ = ["AsyncOwnerClient"]
@@ -56,15 +57,21 @@ class AsyncOwnerClient(AsyncClientBase):
         self._stub = consent_pb2_grpc.ConsentServiceStub(self._channel)
 
     async def approve(
-        self, request_id: str, *, claims: Iterable[str] | str | None = None
+        self,
+        request_id: str,
+        *,
+        claims: Iterable[str] | str | None = None,
+        bounds: Mapping[str, ClaimValue | Decimal] | None = None,
     ) -> Consent:
-        """Approve a pending request; ``claims`` narrows it (``None``: every requested claim)."""
+        """Approve a pending request; ``claims`` narrows it (``None``: every requested claim),
+        ``bounds`` its parameter bounds (``OwnerClient.approve``)."""
         names = [] if claims is None else inputs.claim_names(claims)
         if claims is not None and not names:
             raise inputs.refuse("claims", "[] approves nothing", "pass None for every claim")
         request = consent_pb2.ApproveConsentRequestRequest(
             name=convert.resource_name("consentRequests", request_id),
             claims=names,
+            bounds=inputs.params(bounds, "bounds"),
             request_id=str(uuid.uuid4()),  # AIP-155: a resend is answered, not re-applied
         )
         return convert.consent(await self._unary(self._stub.ApproveConsentRequest, request))

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import grpc
@@ -23,7 +23,7 @@ from attestgate.gateway.transport.services import wire
 from attestgate.gateway.usecases.activity import OwnerActivity
 from attestgate.gateway.usecases.consents import ConsentManager, RequestDraft
 from attestgate.protocol.reasons import FieldViolation, invalid_argument
-from attestgate.v1 import consent_pb2, consent_pb2_grpc
+from attestgate.v1 import common_pb2, consent_pb2, consent_pb2_grpc
 
 _SERVICE = "/attestgate.v1.ConsentService/"
 _WATCH_POLL_SECONDS = 1.0
@@ -56,6 +56,7 @@ def request_message(request: ConsentRequest) -> consent_pb2.ConsentRequest:
         expire_time=wire.timestamp(request.expires_at),
         decide_time=wire.timestamp(request.decided_at),
         consent=f"consents/{request.consent_id}" if request.consent_id else "",
+        bounds={k: wire.to_value(v) for k, v in request.bounds.items()},
     )
 
 
@@ -81,7 +82,17 @@ def consent_message(consent: Consent) -> consent_pb2.Consent:
         state=_consent_state(consent.state),  # type: ignore[arg-type]
         artefact_jws=consent.artefact_jws,
         artefact_hash=consent.artefact_hash,
+        bounds={k: wire.to_value(v) for k, v in consent.bounds.items()},
     )
+
+
+def _bounds(field: str, values: Mapping[str, common_pb2.Value]) -> dict[str, int | str | bool]:
+    """Wire bounds as plain values (ints, strings, booleans; a date stays ISO text)."""
+    return {
+        key: value
+        for key, value in wire.from_values(field, values).items()
+        if isinstance(value, int | str | bool)
+    }
 
 
 def event_message(event: ConsentEvent) -> consent_pb2.ConsentEvent:
@@ -151,6 +162,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
             max_uses=body.max_uses or 1,
             separate_consent=body.separate_consent,
             cross_border=body.cross_border,
+            bounds=_bounds("consent_request.bounds", body.bounds),
         )
         key = wire.idempotency_key(_SERVICE + "CreateConsentRequest", request.request_id, request)
         created = self._consents.create_request(wire.caller(), draft, key)
@@ -177,7 +189,10 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         request_id = wire.parse_name("name", request.name, "consentRequests")
         key = wire.idempotency_key(_SERVICE + "ApproveConsentRequest", request.request_id, request)
         claims = list(wire.claim_names("claims", request.claims)) or None
-        return consent_message(self._consents.approve(wire.caller(), request_id, claims, key))
+        bounds = _bounds("bounds", request.bounds) or None
+        return consent_message(
+            self._consents.approve(wire.caller(), request_id, claims, key, bounds=bounds)
+        )
 
     def RejectConsentRequest(
         self, request: consent_pb2.RejectConsentRequestRequest, context: grpc.ServicerContext

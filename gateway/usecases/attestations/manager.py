@@ -20,6 +20,7 @@ from typing import Any
 
 from attestgate.audit.events import AuditEvent, EventType
 from attestgate.audit.sequencer import Tx
+from attestgate.consent.bounds import check_params
 from attestgate.consent.catalog import Catalog
 from attestgate.consent.machine import check_usable
 from attestgate.consent.model import Consent, ConsentId
@@ -227,6 +228,16 @@ class AttestationManager:
             purpose=consent.purpose,
             requested=list(claims) or self._requested(conn, consent),
             consented=consent.claims,
+        )
+        # Parameters outside the owner's bounds are refused before anything is read or spent.
+        predicates = self._catalog.domain(consent.domain).predicates
+        check_params(
+            self._catalog,
+            consent.domain,
+            consent.purpose,
+            consent.bounds,
+            params=params,
+            evaluated=[c for c in disclosure.disclosed if c in predicates],
         )
         record = self._vault.get(
             conn, domain=consent.domain, subject=consent.owner, record_id=consent.record.record_id
