@@ -430,3 +430,44 @@ def test_sigkill_under_load_never_cosigns_two_forks(tmp_path: Path) -> None:
             note.split("\n")[2]
             == format_checkpoint(ORIGIN, size, mth(winner[:size])).split("\n")[2]
         ), tag
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "attestgate", "witness", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.mark.timeout(60)
+def test_cli_refuses_unsafe_or_incomplete_setups(tmp_path: Path) -> None:
+    data_dir = tmp_path / "w"
+    missing = _cli("vkey", "--data-dir", str(data_dir))
+    assert missing.returncode == 2
+    assert "witness init" in missing.stderr
+    log = NoteSigner.generate(ORIGIN)
+    assert (
+        _cli("init", "--data-dir", str(data_dir), "--name", WITNESS, "--log", log.vkey()).returncode
+        == 0
+    )
+    assert f'origin = "{ORIGIN}"' in (data_dir / "witness.toml").read_text()
+    again = _cli("init", "--data-dir", str(data_dir), "--name", WITNESS)
+    assert again.returncode == 2
+    assert "exists" in again.stderr
+    plain = _cli("serve", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0")
+    assert plain.returncode == 2
+    assert "--insecure" in plain.stderr
+    exposed = _cli("serve", "--data-dir", str(data_dir), "--listen", "0.0.0.0:0", "--insecure")
+    assert exposed.returncode == 2
+    assert "loopback" in exposed.stderr
+    (data_dir / "witness-ed25519.skey").chmod(0o644)
+    loose = _cli("vkey", "--data-dir", str(data_dir))
+    assert loose.returncode == 2
+    assert "chmod 600" in loose.stderr
+    (data_dir / "witness-ed25519.skey").chmod(0o600)
+    (data_dir / "witness.toml").write_text('name = "someone.else/w"\n')
+    other = _cli("vkey", "--data-dir", str(data_dir))
+    assert other.returncode == 2
+    assert "not 'someone.else/w'" in other.stderr
