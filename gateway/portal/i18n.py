@@ -28,6 +28,41 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "login.token": ("Token", "令牌"),
     "login.submit": ("Sign in", "登录"),
+    "login.mode_oidc": (
+        "Sign in with your organisation's identity provider (OpenID Connect).",
+        "使用您所在机构的身份提供方登录（OpenID Connect）。",
+    ),
+    "login.mode_token": (
+        "Development mode: sign in by pasting a bearer token. No identity provider is configured.",
+        "开发模式：粘贴持有者令牌登录。尚未配置身份提供方。",
+    ),
+    "login.oidc_submit": ("Sign in with the identity provider", "通过身份提供方登录"),
+    "login.idp": (
+        "The identity provider cannot be reached. Try again in a minute.",
+        "无法连接身份提供方，请稍后重试。",
+    ),
+    "login.state": (
+        "This sign-in link has expired or was not started here. Please sign in again.",
+        "此登录链接已过期或并非从本站发起，请重新登录。",
+    ),
+    "login.denied": (
+        "The sign-in was cancelled at the identity provider.",
+        "已在身份提供方处取消登录。",
+    ),
+    "login.oidc": (
+        "The identity provider's answer was not accepted. Please sign in again.",
+        "身份提供方的应答未被接受，请重新登录。",
+    ),
+    "login.no_owner_title": ("No consent owner for this account", "此账户没有对应的授权人"),
+    "login.no_owner": (
+        "You signed in at the identity provider, but this account is not linked to any data "
+        "owner or regulator here, so no session was started. Ask your administrator to link it, "
+        "or sign in with another account.",
+        "您已在身份提供方处登录，但此账户在本站未关联任何数据所有人或监管方，因此未建立会话。"
+        "请联系管理员关联账户，或使用其他账户登录。",
+    ),
+    "login.signed_in": ("You are signed in.", "您已登录。"),
+    "login.continue": ("Continue", "继续"),
     "login.failed": ("The token was not accepted.", "令牌未被接受。"),
     "login.bound_mismatch": (
         "This token is bound to a client certificate (RFC 8705) that your browser did not "

@@ -16,6 +16,7 @@ import hmac
 import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl
@@ -47,7 +48,8 @@ class Session:
     csrf: str
     expires_at: datetime
     principal: Principal | None = None
-    token: str = ""
+    token: str = ""  # token sign-in (dev mode): re-verified on every request
+    id_token: str = ""  # OpenID Connect sign-in: the logout's id_token_hint
 
 
 class SessionStore:
@@ -75,11 +77,17 @@ class SessionStore:
                 table.pop(session_id, None)
             return None
 
-    def new(self, now: datetime, principal: Principal | None = None, token: str = "") -> Session:
-        """A fresh session (new id, new CSRF token); a signed-in one ends with its token."""
+    def new(
+        self,
+        now: datetime,
+        principal: Principal | None = None,
+        token: str = "",
+        id_token: str = "",
+    ) -> Session:
+        """A fresh session (new id, new CSRF token); a signed-in one ends with its principal."""
         expires = principal.expires_at if principal is not None else now + ANONYMOUS_TTL
         session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), expires)
-        session = replace(session, principal=principal, token=token)
+        session = replace(session, principal=principal, token=token, id_token=id_token)
         table = self._anonymous if principal is None else self._signed_in
         with self._lock:
             table[session.id] = session
@@ -130,10 +138,19 @@ def first(form: dict[str, list[str]], name: str) -> str:
     return values[0] if values else ""
 
 
-def security_headers(*, https: bool) -> list[tuple[bytes, bytes]]:
+def content_security_policy(form_targets: Sequence[str] = ()) -> str:
+    """The policy; ``form_targets``: origins forms may also lead to (the OpenID provider's, whose
+    sign-in and sign-out the portal's forms redirect to: ``form-action`` covers redirects)."""
+    if not form_targets:
+        return CONTENT_SECURITY_POLICY
+    extra = " ".join(form_targets)
+    return CONTENT_SECURITY_POLICY.replace("form-action 'self'", f"form-action 'self' {extra}")
+
+
+def security_headers(*, https: bool, form_targets: Sequence[str] = ()) -> list[tuple[bytes, bytes]]:
     """The headers every portal response carries (pages also get ``cache-control: no-store``)."""
     headers = [
-        (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+        (b"content-security-policy", content_security_policy(form_targets).encode()),
         (b"x-content-type-options", b"nosniff"),
         (b"referrer-policy", b"no-referrer"),
         (b"x-frame-options", b"DENY"),
@@ -148,8 +165,16 @@ def security_headers(*, https: bool) -> list[tuple[bytes, bytes]]:
 class SecurityHeaders:
     """ASGI middleware adding the security headers to every HTTP response."""
 
-    def __init__(self, app: ASGIApp, *, https: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        https: bool,
+        form_targets: Callable[[], Sequence[str]] | None = None,
+    ) -> None:
         self._app = app
+        self._https = https
+        self._form_targets = form_targets
         self._headers = security_headers(https=https)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -163,7 +188,11 @@ class SecurityHeaders:
                 headers = list(message.get("headers", []))
                 if not scope["path"].startswith("/static/"):
                     headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers + self._headers
+                fixed = self._headers
+                if self._form_targets is not None:
+                    targets = self._form_targets()
+                    fixed = security_headers(https=self._https, form_targets=targets)
+                message["headers"] = headers + fixed
             await send(message)
 
         await self._app(scope, receive, send_with_headers)

@@ -32,6 +32,7 @@ from attestgate.gateway.common.webserver import ThreadedUvicorn
 from attestgate.gateway.ops.config import ConfigError, GatewayConfig
 from attestgate.gateway.portal import owner, regulator
 from attestgate.gateway.portal.auditview import LogView
+from attestgate.gateway.portal.oidc import OidcError, OidcSettings, RelyingParty
 from attestgate.gateway.portal.security import SecurityHeaders
 from attestgate.gateway.portal.tlspeer import PeerCertProtocol
 from attestgate.gateway.portal.web import (
@@ -43,6 +44,8 @@ from attestgate.gateway.portal.web import (
     login,
     login_page,
     logout,
+    oidc_callback,
+    oidc_start,
     switch_lang,
 )
 from attestgate.gateway.usecases.activity import OwnerActivity
@@ -96,12 +99,43 @@ def asks_for_client_certs(config: GatewayConfig, address: PortalAddress) -> bool
     return address.https and config.tls_client_auth
 
 
+def relying_party(config: GatewayConfig, clock: Clock) -> RelyingParty | None:
+    """The OpenID Connect relying party of ``portal_oidc_*``, or None for token sign-in (the dev
+    mode: ``portal_login = "token"``, or "auto" without a provider)."""
+    if config.portal_login == "token" or not config.portal_oidc_issuer:
+        return None
+    secret = ""
+    if config.portal_oidc_client_secret_file is not None:
+        try:
+            secret = config.portal_oidc_client_secret_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"portal_oidc_client_secret_file: {exc}") from None
+    settings = OidcSettings(
+        issuer=config.portal_oidc_issuer,
+        client_id=config.portal_oidc_client_id,
+        client_secret=secret,
+        redirect_url=config.portal_oidc_redirect_url,
+        scopes=tuple(config.portal_oidc_scopes.split()) or ("openid",),
+        owner_claim=config.portal_oidc_owner_claim,
+        role_claim=config.portal_oidc_role_claim,
+        regulator_role=config.portal_oidc_regulator_role,
+        ca_file=config.portal_oidc_ca_file,
+        leeway=config.token_leeway,
+    )
+    try:
+        return RelyingParty(settings, now=clock.now)
+    except OidcError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def build_app(portal: Portal) -> Starlette:
     """The ASGI application: sign-in, owner and regulator pages, static CSS."""
     routes = [
         Route("/", home, methods=["GET"]),
         Route("/login", login_page, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
+        Route("/login/oidc", oidc_start, methods=["POST"]),
+        Route("/login/callback", oidc_callback, methods=["GET"]),
         Route("/logout", logout, methods=["POST"]),
         Route("/lang", switch_lang, methods=["POST"]),
         *owner.ROUTES,
@@ -110,7 +144,13 @@ def build_app(portal: Portal) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders, https=portal.https)],
+        middleware=[
+            Middleware(
+                SecurityHeaders,
+                https=portal.https,
+                form_targets=portal.oidc.origins if portal.oidc is not None else None,
+            )
+        ],
         exception_handlers={
             HTTPException: http_error,
             DomainError: domain_error,
@@ -191,6 +231,9 @@ def attach_portal(
         verifier=verifier,
         https=address.https,
         client_certs=asks_for_client_certs(config, address),
+        oidc=relying_party(config, clock),
+        redirect_url=config.portal_oidc_redirect_url,
+        session_ttl=config.portal_session_ttl,
     )
     server = PortalServer(
         build_app(portal),

@@ -9,21 +9,30 @@ the token is kept server-side only and re-verified on every request, so its expi
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from attestgate.consent.catalog import Catalog
-from attestgate.gateway.common.auth import Principal, TokenVerifier, check_certificate_binding
+from attestgate.gateway.common.auth import (
+    Principal,
+    SubjectId,
+    TokenVerifier,
+    check_certificate_binding,
+)
 from attestgate.gateway.common.clock import Clock
 from attestgate.gateway.common.roles import Role
 from attestgate.gateway.portal.auditview import LogView
 from attestgate.gateway.portal.i18n import LANG_COOKIE, Lang, choose_lang, translate
+from attestgate.gateway.portal.oidc import OidcError, RelyingParty, role_values
 from attestgate.gateway.portal.security import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -53,6 +62,18 @@ _HTTP_STATUS = {
 }
 _log = logging.getLogger("attestgate.portal")
 HOME = {Role.OWNER: "/owner/requests", Role.REGULATOR: "/regulator"}
+LOGIN_COOKIE = "ag_login"  # SameSite=Lax: it must come back on the provider's redirect
+LOGIN_TTL = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class PendingLogin:
+    """An authorization request on its way: what its callback must match."""
+
+    state: str
+    nonce: str
+    verifier: str
+    expires_at: datetime
 
 
 @dataclass
@@ -71,6 +92,11 @@ class Portal:
     https: bool
     templates: Environment
     client_certs: bool = False  # the TLS handshake asks for a client certificate (tlspeer.py)
+    oidc: RelyingParty | None = None  # None: token sign-in (the dev mode)
+    redirect_url: str = ""  # the OIDC callback URL; empty: this request's origin + /login/callback
+    session_ttl: timedelta = timedelta(hours=8)
+    pending_logins: dict[str, PendingLogin] = field(default_factory=dict)
+    pending_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def build(
@@ -84,6 +110,9 @@ class Portal:
         verifier: TokenVerifier,
         https: bool,
         client_certs: bool = False,
+        oidc: RelyingParty | None = None,
+        redirect_url: str = "",
+        session_ttl: timedelta = timedelta(hours=8),
     ) -> Portal:
         """A portal over these use cases with the packaged templates."""
         env = Environment(
@@ -101,6 +130,9 @@ class Portal:
             https=https,
             templates=env,
             client_certs=client_certs,
+            oidc=oidc,
+            redirect_url=redirect_url,
+            session_ttl=session_ttl,
         )
 
     @property
@@ -112,6 +144,9 @@ class Portal:
 
     def session(self, request: Request) -> Session:
         """This browser's session, creating an anonymous one (its cookie set by ``finish``)."""
+        started: Session | None = getattr(request.state, "new_session", None)
+        if started is not None:  # this request signed in (or started a visit) already
+            return started
         now = self.clock.now()
         found = self.sessions.get(request.cookies.get(self.session_cookie), now)
         if found is None:
@@ -139,6 +174,10 @@ class Portal:
         session = self.session(request)
         if session.principal is None:
             raise HTTPException(303, headers={"location": "/login"})
+        if not session.token:  # an OpenID Connect session: it ends when its store says so
+            if session.principal.role is not role:
+                raise HTTPException(403)
+            return Caller(subject=session.principal.subject, role=session.principal.role.value)
         try:
             principal = self.verifier.verify(session.token)
         except DomainError:
@@ -230,14 +269,16 @@ async def home(request: Request) -> Response:
 
 
 async def login_page(request: Request) -> Response:
-    """GET ``/login``: the sign-in form."""
+    """GET ``/login``: the sign-in form (OpenID Connect, or the dev mode's token paste)."""
     portal: Portal = request.app.state.portal
-    return portal.render(request, "login.html", {"failed": False})
+    return portal.render(request, "login.html", {"failed": False, "oidc": portal.oidc is not None})
 
 
 async def login(request: Request) -> Response:
     """POST ``/login``: verify the token, then start a fresh signed-in session."""
     portal: Portal = request.app.state.portal
+    if portal.oidc is not None:
+        raise HTTPException(404)  # token pasting is the dev mode only
     form = await portal.form(request)
     token = first(form, "token").strip()
     try:
@@ -256,14 +297,114 @@ async def login(request: Request) -> Response:
     return portal.redirect(request, HOME[principal.role])
 
 
-async def logout(request: Request) -> Response:
-    """POST ``/logout``: forget the session."""
+def _callback_url(portal: Portal, request: Request) -> str:
+    if portal.redirect_url:
+        return portal.redirect_url
+    return str(request.base_url).rstrip("/") + "/login/callback"
+
+
+async def oidc_start(request: Request) -> Response:
+    """POST ``/login/oidc``: send the browser to the provider (state, nonce, PKCE kept here)."""
     portal: Portal = request.app.state.portal
+    if portal.oidc is None:
+        raise HTTPException(404)
     await portal.form(request)
+    try:
+        start = await run_in_threadpool(portal.oidc.start, _callback_url(portal, request))
+    except OidcError as exc:
+        _log.warning("OpenID provider unavailable: %s", exc)
+        return portal.render(
+            request, "login.html", {"failed": True, "oidc": True, "reason_key": "login.idp"}, 503
+        )
+    now = portal.clock.now()
+    pending = PendingLogin(start.state, start.nonce, start.verifier, now + LOGIN_TTL)
+    with portal.pending_lock:
+        for state in [s for s, p in portal.pending_logins.items() if p.expires_at <= now]:
+            del portal.pending_logins[state]
+        portal.pending_logins[start.state] = pending
+    response = RedirectResponse(start.url, status_code=303)
+    response.set_cookie(
+        LOGIN_COOKIE,
+        start.state,
+        max_age=int(LOGIN_TTL.total_seconds()),
+        path="/login/callback",
+        secure=True,
+        httponly=True,
+        samesite="lax",
+    )
+    return portal.finish(request, response)
+
+
+def _principal(portal: Portal, claims: Mapping[str, Any]) -> Principal | None:
+    """The portal role and subject the ID token's claims map to, or None (no owner)."""
+    assert portal.oidc is not None
+    settings = portal.oidc.settings
+    expires = portal.clock.now() + portal.session_ttl
+    if settings.regulator_role in role_values(claims, settings.role_claim):
+        return Principal(SubjectId(str(claims["sub"])), Role.REGULATOR, settings.issuer, expires)
+    owner = claims.get(settings.owner_claim)
+    if not isinstance(owner, str) or not owner or len(owner) > 128:
+        return None
+    return Principal(SubjectId(owner), Role.OWNER, settings.issuer, expires)
+
+
+async def oidc_callback(request: Request) -> Response:
+    """GET ``/login/callback``: check ``state``, redeem the code, validate the ID token, map it
+    to an owner or a regulator, then start a fresh signed-in session (a new id: no fixation)."""
+    portal: Portal = request.app.state.portal
+    if portal.oidc is None:
+        raise HTTPException(404)
+    state = request.query_params.get("state", "")
+    cookie = request.cookies.get(LOGIN_COOKIE, "")
+    with portal.pending_lock:
+        pending = portal.pending_logins.pop(state, None) if state else None
+    now = portal.clock.now()
+    failed = {"failed": True, "oidc": True}
+    if pending is None or cookie != state or pending.expires_at <= now:
+        return portal.render(request, "login.html", {**failed, "reason_key": "login.state"}, 400)
+    code = request.query_params.get("code", "")
+    if not code:  # the provider answered an error (access_denied, say)
+        return portal.render(request, "login.html", {**failed, "reason_key": "login.denied"}, 401)
+    try:
+        identity = await run_in_threadpool(
+            lambda: portal.oidc.finish(  # type: ignore[union-attr]
+                code=code,
+                verifier=pending.verifier,
+                nonce=pending.nonce,
+                redirect_url=_callback_url(portal, request),
+            )
+        )
+    except OidcError as exc:
+        _log.warning("OpenID Connect sign-in refused: %s", exc)
+        return portal.render(request, "login.html", {**failed, "reason_key": "login.oidc"}, 401)
+    principal = _principal(portal, identity.claims)
+    if principal is None:
+        return portal.render(request, "no_owner.html", {}, 403)
     old = request.cookies.get(portal.session_cookie)
     if old:
         portal.sessions.drop(old)
-    response = RedirectResponse("/login", status_code=303)
+    request.state.new_session = portal.sessions.new(now, principal, id_token=identity.id_token)
+    # A page, not a redirect: the browser arrived here from the provider (another site), and
+    # a SameSite=Strict cookie is sent only on a navigation this site starts.
+    response = portal.render(request, "signed_in.html", {"home": HOME[principal.role]})
+    response.delete_cookie(LOGIN_COOKIE, path="/login/callback", secure=True, httponly=True)
+    return response
+
+
+async def logout(request: Request) -> Response:
+    """POST ``/logout``: forget the session; with OpenID Connect, end it at the provider too."""
+    portal: Portal = request.app.state.portal
+    await portal.form(request)
+    old = request.cookies.get(portal.session_cookie)
+    session = portal.sessions.get(old, portal.clock.now())
+    if old:
+        portal.sessions.drop(old)
+    target = "/login"
+    if portal.oidc is not None and session is not None and session.id_token:
+        back = str(request.base_url).rstrip("/") + "/login"
+        found = await run_in_threadpool(portal.oidc.logout_url, session.id_token, back)
+        target = found or target
+    response = RedirectResponse(target, status_code=303)
     response.delete_cookie(portal.session_cookie, path="/", secure=True, httponly=True)
     return response
 
