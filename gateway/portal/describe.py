@@ -9,9 +9,13 @@ catalog domain still renders truthfully.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from attestgate.consent.bounds import is_maximum, purpose_params
 from attestgate.consent.catalog import Catalog, DomainSpec
+from attestgate.consent.currencies import format_amount
+from attestgate.consent.predicates import ParamType
 from attestgate.gateway.portal.i18n import Lang
 
 # (domain, claim) -> (English, Chinese)
@@ -142,3 +146,47 @@ def describe_disclosure(
     never = [n for n in names if spec.never_disclosed(n)]
     rest = [n for n in names if n not in current and n not in never]
     return Disclosure(texts(list(claims)), texts(never), texts(rest))
+
+
+BOUNDS_LABEL = {"en": "Limits you approve", "zh": "您批准的限额"}
+"""The heading of a request's or consent's parameter bounds (consent.bounds)."""
+
+
+def describe_bounds(
+    catalog: Catalog,
+    domain: str,
+    purpose: str,
+    bounds: Mapping[str, object],
+    lang: Lang,
+) -> tuple[str, ...]:
+    """Each bound in plain language: ``amount at most 50,000.00 USD`` / ``金额不超过 50,000.00
+    USD`` (an amount's currency is shown with it, not on a line of its own)."""
+    specs = purpose_params(catalog, domain, purpose)
+    currency = bounds.get("currency")
+    lines: list[str] = []
+    for name, value in bounds.items():
+        spec = specs.get(name)
+        shown = str(value)
+        amount = spec is not None and spec.type is ParamType.AMOUNT
+        if amount and isinstance(value, int) and isinstance(currency, str):
+            shown = format_amount(value, currency)
+        if spec is not None and is_maximum(spec):
+            label = _PARAM_NAMES.get(name, (name, name))
+            lines.append(
+                f"{label[0]} at most {shown}" if lang == "en" else f"{label[1]}不超过 {shown}"
+            )
+        elif name == "currency" and any(
+            s.type is ParamType.AMOUNT and key in bounds for key, s in specs.items()
+        ):
+            continue  # shown with the amount
+        else:
+            label = _PARAM_NAMES.get(name, (name, name))
+            lines.append(f"{label[0]}: {shown}" if lang == "en" else f"{label[1]}：{shown}")
+    return tuple(lines)
+
+
+# parameter -> (English, Chinese)
+_PARAM_NAMES: dict[str, tuple[str, str]] = {
+    "amount": ("amount", "金额"),
+    "currency": ("currency", "币种"),
+}

@@ -21,7 +21,9 @@ from attestgate.consent.model import ConsentRequest, RequestState
 from attestgate.gateway.common.cursors import parse_cursor
 from attestgate.gateway.common.roles import Role
 from attestgate.gateway.portal.describe import (
+    BOUNDS_LABEL,
     Disclosure,
+    describe_bounds,
     describe_disclosure,
     describe_domain,
     describe_purpose,
@@ -48,6 +50,9 @@ class PendingView:
     domain: str
     disclosure: Disclosure
     validity: str
+    bounds: tuple[str, ...] = ()
+    """The requested parameter bounds in plain language (``describe_bounds``)."""
+    bounds_label: str = ""
 
 
 def duration_text(span: timedelta, lang: Lang) -> str:
@@ -65,6 +70,8 @@ def _pending_view(portal: Portal, request: ConsentRequest, lang: Lang) -> Pendin
         domain=describe_domain(catalog, request.domain, lang),
         disclosure=describe_disclosure(catalog, request.domain, request.claims, lang),
         validity=duration_text(request.valid_for, lang),
+        bounds=describe_bounds(catalog, request.domain, request.purpose, request.bounds, lang),
+        bounds_label=BOUNDS_LABEL[lang],
     )
 
 
@@ -128,6 +135,10 @@ async def consents_page(request: Request) -> Response:
                 "consent": consent,
                 "purpose": describe_purpose(portal.catalog, consent.domain, consent.purpose, lang),
                 "claims": describe_disclosure(portal.catalog, spec.name, consent.claims, lang),
+                "bounds": describe_bounds(
+                    portal.catalog, consent.domain, consent.purpose, consent.bounds, lang
+                ),
+                "bounds_label": BOUNDS_LABEL[lang],
             }
         )
     return portal.render(request, "owner_consents.html", {"rows": rows, **_done(request)})

@@ -8,6 +8,7 @@ while new requests without bounds are refused."""
 from __future__ import annotations
 
 import shutil
+import ssl
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +25,7 @@ from attestgate.sdk.types import ClaimValue
 from tests.conformance.conftest import pg_server, pg_url
 from tests.integration import live
 from tests.integration.live import LiveGateway
+from tests.portal_client import PortalSession
 
 __all__ = ["pg_server", "pg_url"]  # fixtures: skip (or fail in CI) without a server
 
@@ -188,3 +190,35 @@ def test_consents_without_bounds_keep_issuing_when_the_catalog_requires_them(
         assert owner.approve(_request(bank, BOUNDS)).bounds == BOUNDS
     finally:
         after.close()
+
+
+@pytest.mark.timeout(30)
+def test_the_portal_shows_the_bound_in_chinese_and_english(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    gw = live.start_live(tmp_path / "gw", clock, portal="127.0.0.1:0")
+    try:
+        _upload(gw)
+        bank = gw.bank("bank-a")
+        pending = _request(bank, BOUNDS)
+        browser = PortalSession(
+            gw.portal_url, ssl.create_default_context(cadata=gw.ca_file.read_text())
+        )
+        assert browser.sign_in_with(gw.token("owner", OWNER)).status == 303
+        english = browser.request("GET", "/owner/requests", accept_language="en").body
+        assert f'id="bounds-{pending}"' in english
+        assert "amount at most 50,000.00 USD" in english
+        chinese = browser.request("GET", "/owner/requests", accept_language="zh-CN").body
+        assert "金额不超过 50,000.00 USD" in chinese
+        assert "您批准的限额" in chinese
+
+        consent = gw.owner(OWNER).approve(pending, bounds={"amount": 2_000_000})
+        listed = browser.request("GET", "/owner/consents", accept_language="en").body
+        assert f'id="bounds-{consent.id}"' in listed
+        assert "amount at most 20,000.00 USD" in listed
+        assert (
+            "金额不超过 20,000.00 USD"
+            in browser.request("GET", "/owner/consents", accept_language="zh-CN").body
+        )
+    finally:
+        gw.close()
