@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import ssl
+import time
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -75,6 +76,9 @@ def test_issue_outside_the_bounds_is_refused_and_changes_nothing(gw: LiveGateway
     assert consent.bounds == BOUNDS
     assert bank.get_consent(consent.id).bounds == BOUNDS
 
+    regulator = gw.regulator()
+    time.sleep(0.1)  # the approval's leaves are in a checkpoint (signed every 20 ms)
+    log_size = regulator.checkpoint().size
     with pytest.raises(errors.PermissionDenied) as caught:
         bank.issue(consent.id, params={"amount": 5_000_001, "currency": "USD"})
     error = caught.value
@@ -86,8 +90,10 @@ def test_issue_outside_the_bounds_is_refused_and_changes_nothing(gw: LiveGateway
         bank.issue(consent.id, params={"amount": 100, "currency": "EUR"})
     assert other.value.reason is Reason.PARAMS_EXCEED_CONSENT
     assert "exactly 'USD'" in str(other.value)
-    # No use spent, nothing issued: the consent is as approved.
+    # No use spent, nothing issued, nothing written (not even an audit leaf).
     assert bank.get_consent(consent.id).uses == 0
+    time.sleep(0.1)  # checkpoints are signed every 20 ms
+    assert regulator.checkpoint().size == log_size
 
     within = bank.issue(consent.id, params=BOUNDS)
     assert within.claims["covers_amount"] is True
