@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import struct
 import time
 from collections.abc import Iterable
@@ -52,11 +53,14 @@ from attestgate.protocol.note import (
 )
 
 __all__ = [
+    "ADD_CHECKPOINT_MAX_PROOF",
     "ALG_COSIGNATURE_V1",
     "ALG_SUBTREE_V1",
     "COSIGNATURE_V1",
     "MAX_FUTURE_SECONDS",
     "SUBTREE_V1",
+    "TLOG_SIZE_CONTENT_TYPE",
+    "AddCheckpointRequest",
     "BadCosignature",
     "Cosignature",
     "CosignatureError",
@@ -68,6 +72,7 @@ __all__ = [
     "add_cosignatures",
     "cosignature_v1_message",
     "open_cosigned_checkpoint",
+    "parse_tlog_size",
     "subtree_v1_message",
     "witness_key_id",
 ]
@@ -507,3 +512,73 @@ def open_cosigned_checkpoint(
     """
     checkpoint = open_checkpoint(signed_note, log_verifiers, origin=origin)
     return checkpoint, policy.require(signed_note, now=now)
+
+
+# --- the tlog-witness add-checkpoint request (c2sp.org/tlog-witness), both sides ------------------
+
+ADD_CHECKPOINT_MAX_PROOF: Final = 63
+"""Most consistency proof lines an add-checkpoint request may carry."""
+TLOG_SIZE_CONTENT_TYPE: Final = "text/x.tlog.size"
+"""Content type of a witness's 409 answer: the size it last cosigned, in decimal, and a newline."""
+_MAX_REQUEST: Final = 1 << 16
+_DECIMAL: Final = re.compile(r"0|[1-9][0-9]{0,18}")
+
+
+@dataclass(frozen=True)
+class AddCheckpointRequest:
+    """``old <size>``, the consistency proof lines, an empty line, the signed checkpoint."""
+
+    old_size: int
+    proof: tuple[bytes, ...]
+    checkpoint: str
+
+    def encode(self) -> bytes:
+        """The request body a log POSTs to ``<witness>/add-checkpoint``."""
+        if not 0 <= self.old_size < MAX_TREE_SIZE or len(self.proof) > ADD_CHECKPOINT_MAX_PROOF:
+            raise CosignatureError("old size in [0, 2**63) and at most 63 proof hashes")
+        if any(len(h) != HASH_SIZE for h in self.proof):
+            raise CosignatureError("each consistency proof hash is 32 bytes")
+        lines = "".join(base64.b64encode(h).decode("ascii") + "\n" for h in self.proof)
+        return f"old {self.old_size}\n{lines}\n{self.checkpoint}".encode()
+
+    @classmethod
+    def decode(cls, body: bytes) -> AddCheckpointRequest:
+        """Parse a request body (the witness's side); ``CosignatureError`` says what is wrong.
+
+        The checkpoint is returned as sent: the caller verifies it.
+        """
+        if len(body) > _MAX_REQUEST:
+            raise CosignatureError("request body too large")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CosignatureError("request body is not UTF-8") from None
+        head, sep, note = text.partition("\n\n")
+        if not sep:
+            raise CosignatureError("no empty line before the checkpoint")
+        lines = head.split("\n")
+        old = lines[0]
+        if not old.startswith("old ") or not _DECIMAL.fullmatch(old[4:]):
+            raise CosignatureError("first line must be `old <size>` (decimal, no leading zeros)")
+        if len(lines) - 1 > ADD_CHECKPOINT_MAX_PROOF:
+            raise CosignatureError(f"at most {ADD_CHECKPOINT_MAX_PROOF} consistency proof lines")
+        proof = []
+        for line in lines[1:]:
+            try:
+                raw = std_b64decode(line)
+            except NoteError:
+                raise CosignatureError("a proof line is one base64 32-byte hash") from None
+            if len(raw) != HASH_SIZE:
+                raise CosignatureError("a proof line is one base64 32-byte hash")
+            proof.append(raw)
+        if int(old[4:]) >= MAX_TREE_SIZE:
+            raise CosignatureError("old size is at least 2**63")
+        return cls(int(old[4:]), tuple(proof), note)
+
+
+def parse_tlog_size(body: bytes) -> int:
+    """The size in a witness's 409 answer (``text/x.tlog.size``: decimal and a newline)."""
+    text = body.decode("ascii", "replace")
+    if not text.endswith("\n") or not _DECIMAL.fullmatch(text[:-1]):
+        raise CosignatureError("a text/x.tlog.size body is a decimal size and a newline")
+    return int(text[:-1])

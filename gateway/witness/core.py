@@ -10,19 +10,23 @@ cosigned); after it, the state already holds what is about to be cosigned.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import os
-import re
 import sqlite3
 import threading
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from attestgate.protocol.cosignature import COSIGNATURE_V1, SUBTREE_V1, Cosigner, add_cosignatures
-from attestgate.protocol.merkle import EMPTY_ROOT, HASH_SIZE, ProofError, verify_consistency
+from attestgate.protocol.cosignature import (
+    COSIGNATURE_V1,
+    SUBTREE_V1,
+    TLOG_SIZE_CONTENT_TYPE,
+    AddCheckpointRequest,
+    Cosigner,
+    add_cosignatures,
+)
+from attestgate.protocol.merkle import EMPTY_ROOT, ProofError, verify_consistency
 from attestgate.protocol.note import (
     Checkpoint,
     NoteError,
@@ -37,9 +41,6 @@ CONFIG_FILE = "witness.toml"
 STATE_FILE = "witness.sqlite"
 KEY_FILES = {SUBTREE_V1: "witness-mldsa44.skey", COSIGNATURE_V1: "witness-ed25519.skey"}
 MAX_BODY = 1 << 16
-MAX_PROOF_LINES = 63
-SIZE_CONTENT_TYPE = "text/x.tlog.size"
-_DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
 
 
 class WitnessConfigError(ValueError):
@@ -199,7 +200,7 @@ class WitnessState:
         ).fetchone()
         stored_size, stored_root = (0, EMPTY_ROOT) if row is None else (int(row[0]), bytes(row[1]))
         if old_size != stored_size:
-            return Response(409, f"{stored_size}\n", SIZE_CONTENT_TYPE)
+            return Response(409, f"{stored_size}\n", TLOG_SIZE_CONTENT_TYPE)
         if old_size == 0 and proof:
             return Response(422, "the consistency proof from size 0 must be empty\n")
         try:
@@ -225,38 +226,6 @@ class WitnessState:
             self._conn.close()
 
 
-@dataclass(frozen=True)
-class _Request:
-    old_size: int
-    proof: list[bytes]
-    note: str
-
-
-def _parse_request(body: bytes) -> _Request:
-    if len(body) > MAX_BODY:
-        raise ValueError("request body too large")
-    text = body.decode("utf-8")
-    head, sep, note = text.partition("\n\n")
-    if not sep:
-        raise ValueError("no empty line before the checkpoint")
-    lines = head.split("\n")
-    old = lines[0]
-    if not old.startswith("old ") or not _DECIMAL.fullmatch(old[4:]):
-        raise ValueError("first line must be `old <size>` (decimal, no leading zeros)")
-    if len(lines) - 1 > MAX_PROOF_LINES:
-        raise ValueError(f"at most {MAX_PROOF_LINES} consistency proof lines")
-    proof = []
-    for line in lines[1:]:
-        try:
-            raw = base64.b64decode(line.encode("ascii"), validate=True)
-        except (UnicodeEncodeError, binascii.Error):
-            raise ValueError("a proof line is one base64 hash") from None
-        if len(raw) != HASH_SIZE or base64.b64encode(raw).decode() != line:
-            raise ValueError("a proof line is one base64 32-byte hash")
-        proof.append(raw)
-    return _Request(int(old[4:]), proof, note)
-
-
 class Witness:
     """Answers ``add-checkpoint`` and the monitoring ``checkpoint`` read."""
 
@@ -280,24 +249,26 @@ class Witness:
     def add_checkpoint(self, body: bytes) -> Response:
         """``POST /add-checkpoint`` (c2sp.org/tlog-witness), status codes as the spec gives."""
         try:
-            request = _parse_request(body)
-            text, _ = split_note(request.note)
+            request = AddCheckpointRequest.decode(body)
+            text, _ = split_note(request.checkpoint)
             checkpoint = parse_checkpoint(text)
-        except (ValueError, UnicodeDecodeError) as exc:  # NoteError is a ValueError
+        except NoteError as exc:  # CosignatureError is a NoteError
             return Response(400, f"malformed request: {exc}\n")
         verifiers = self.config.logs.get(checkpoint.origin)
         if verifiers is None:
             return Response(404, "unknown log origin\n")
         try:
-            verify_note(request.note, verifiers)
+            verify_note(request.checkpoint, verifiers)
         except NoteError as exc:
             return Response(403, f"checkpoint signature: {exc}\n")
         if request.old_size > checkpoint.size:
             return Response(400, "old size is larger than the checkpoint size\n")
         if checkpoint.size == 0 and checkpoint.root_hash != EMPTY_ROOT:
             return Response(422, "a checkpoint of size 0 has the empty tree's root\n")
-        signed = Checkpoint(checkpoint.origin, checkpoint.size, checkpoint.root_hash, request.note)
-        refusal = self.state.advance(signed, request.old_size, request.proof)
+        signed = Checkpoint(
+            checkpoint.origin, checkpoint.size, checkpoint.root_hash, request.checkpoint
+        )
+        refusal = self.state.advance(signed, request.old_size, list(request.proof))
         if refusal is not None:
             return refusal
         # The new state is durable: only now cosign.

@@ -18,6 +18,7 @@ from attestgate.protocol.cosignature import (
     ALG_SUBTREE_V1,
     COSIGNATURE_V1,
     SUBTREE_V1,
+    AddCheckpointRequest,
     CosignatureError,
     Cosigner,
     PolicyError,
@@ -26,6 +27,7 @@ from attestgate.protocol.cosignature import (
     add_cosignatures,
     cosignature_v1_message,
     open_cosigned_checkpoint,
+    parse_tlog_size,
     subtree_v1_message,
 )
 from attestgate.protocol.note import NoteError, NoteSigner, format_checkpoint, split_note
@@ -221,3 +223,26 @@ def test_independent_mldsa_vectors(vector: dict[str, Any]) -> None:
     # another checkpoint text under the same signature does not verify
     forged = vector["cosigned_note"].replace(lines[1], str(int(lines[1]) + 1), 1)
     assert WitnessPolicy([key], 1).verify(forged, now=vector["timestamp"]).bad
+
+
+def test_add_checkpoint_request_round_trips_and_refuses_malformed_bodies() -> None:
+    _, _, signed = _checkpoint()
+    proof = (bytes(32), bytes(range(32)))
+    request = AddCheckpointRequest(3, proof, signed)
+    body = request.encode()
+    assert body.startswith(b"old 3\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n")
+    assert AddCheckpointRequest.decode(body) == request
+    for bad in (
+        b"old 03\n\n" + signed.encode(),
+        b"old 3\n" + signed.encode(),
+        b"old 3\nAAAA\n\n" + signed.encode(),
+        b"old -1\n\n" + signed.encode(),
+        b"old 3\n" + b"".join([b"A" * 43 + b"=\n"] * 64) + b"\n" + signed.encode(),
+        b"\xff",
+    ):
+        with pytest.raises(CosignatureError):
+            AddCheckpointRequest.decode(bad)
+    assert parse_tlog_size(b"42\n") == 42
+    for bad_size in (b"42", b"042\n", b"-1\n", b"x\n"):
+        with pytest.raises(CosignatureError):
+            parse_tlog_size(bad_size)
