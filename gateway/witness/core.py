@@ -250,10 +250,13 @@ class Witness:
         """``POST /add-checkpoint`` (c2sp.org/tlog-witness), status codes as the spec gives."""
         try:
             request = AddCheckpointRequest.decode(body)
-            text, _ = split_note(request.checkpoint)
-            checkpoint = parse_checkpoint(text)
         except NoteError as exc:  # CosignatureError is a NoteError
             return Response(400, f"malformed request: {exc}\n")
+        try:
+            text, _ = split_note(request.checkpoint)
+            checkpoint = parse_checkpoint(text)
+        except NoteError as exc:
+            return self._unsigned(request.checkpoint, exc)
         verifiers = self.config.logs.get(checkpoint.origin)
         if verifiers is None:
             return Response(404, "unknown log origin\n")
@@ -275,6 +278,17 @@ class Witness:
         lines = "".join(c.cosign(text) for c in self.cosigners)
         self.state.record_cosignatures(signed, lines)
         return Response(200, lines)
+
+    def _unsigned(self, note: str, error: NoteError) -> Response:
+        """A checkpoint without any signature line: 404 for an unknown log, else 403 (no
+        signature from a trusted key); anything else that does not parse is a 400."""
+        try:
+            checkpoint = parse_checkpoint(note)
+        except NoteError:
+            return Response(400, f"malformed checkpoint: {error}\n")
+        if checkpoint.origin not in self.config.logs:
+            return Response(404, "unknown log origin\n")
+        return Response(403, "checkpoint has no signature from the log's key\n")
 
     def latest_checkpoint(self, origin_hash: str) -> Response:
         """``GET /<sha256(origin) hex>/checkpoint``: the latest cosigned checkpoint, cosigned."""

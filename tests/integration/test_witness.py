@@ -246,6 +246,8 @@ def test_refusals_use_the_spec_status_codes(witness: WitnessProcess, log_key: No
         == 404
     )
     # wrong log key (same origin, another key), and a tampered signature
+    unsigned = format_checkpoint(ORIGIN, 12, mth(leaves[:12]))
+    assert post(witness.url, request_body(10, consistency(10, leaves[:12]), unsigned))[0] == 403
     impostor = NoteSigner.generate(ORIGIN)
     assert (
         post(
