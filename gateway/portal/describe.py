@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 from attestgate.consent.bounds import is_maximum, purpose_params
 from attestgate.consent.catalog import Catalog, DomainSpec
-from attestgate.consent.currencies import format_amount
+from attestgate.consent.currencies import MINOR_UNITS, format_amount
 from attestgate.consent.predicates import ParamType
 from attestgate.gateway.portal.i18n import Lang
 
@@ -190,3 +191,46 @@ _PARAM_NAMES: dict[str, tuple[str, str]] = {
     "amount": ("amount", "金额"),
     "currency": ("currency", "币种"),
 }
+
+
+NARROW_LABEL = {"en": "You may lower the maximum", "zh": "您可以调低上限"}
+"""The label of the approve form's maximum-amount inputs."""
+
+
+def major_units(minor: int, currency: str) -> str:
+    """``5000000`` USD -> ``50000.00`` (an input's value, without grouping)."""
+    exponent = MINOR_UNITS.get(currency, 0)
+    if not exponent:
+        return str(minor)
+    sign, whole = ("-" if minor < 0 else ""), abs(minor)
+    major, fraction = divmod(whole, 10**exponent)
+    return f"{sign}{major}.{fraction:0{exponent}d}"
+
+
+def parse_major_units(text: str, currency: str) -> int | None:
+    """``20000.00`` USD -> ``2000000``; None when it is not a non-negative amount with at most the
+    currency's decimal places."""
+    try:
+        amount = Decimal(text.strip())
+    except InvalidOperation:
+        return None
+    scaled = amount.scaleb(MINOR_UNITS.get(currency, 0))
+    if not amount.is_finite() or amount < 0 or scaled != scaled.to_integral_value():
+        return None
+    return int(scaled)
+
+
+def amount_inputs(
+    catalog: Catalog, domain: str, purpose: str, bounds: Mapping[str, object]
+) -> tuple[tuple[str, str, str], ...]:
+    """``(param, currency, maximum in major units)`` for each bounded amount with a currency: the
+    approve form lets the owner lower it."""
+    specs = purpose_params(catalog, domain, purpose)
+    currency = bounds.get("currency")
+    if not isinstance(currency, str):
+        return ()
+    return tuple(
+        (name, currency, major_units(value, currency))
+        for name, value in bounds.items()
+        if isinstance(value, int) and name in specs and specs[name].type is ParamType.AMOUNT
+    )

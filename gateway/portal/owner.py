@@ -22,15 +22,18 @@ from attestgate.gateway.common.cursors import parse_cursor
 from attestgate.gateway.common.roles import Role
 from attestgate.gateway.portal.describe import (
     BOUNDS_LABEL,
+    NARROW_LABEL,
     Disclosure,
+    amount_inputs,
     describe_bounds,
     describe_disclosure,
     describe_domain,
     describe_purpose,
+    parse_major_units,
 )
 from attestgate.gateway.portal.i18n import Lang, translate
 from attestgate.gateway.portal.web import Portal
-from attestgate.protocol.reasons import DomainError
+from attestgate.protocol.reasons import DomainError, FieldViolation, invalid_argument
 
 PAGE_SIZE = 100
 ACTIVITY_PAGE = 50
@@ -53,6 +56,9 @@ class PendingView:
     bounds: tuple[str, ...] = ()
     """The requested parameter bounds in plain language (``describe_bounds``)."""
     bounds_label: str = ""
+    amounts: tuple[tuple[str, str, str], ...] = ()
+    """Bounded amounts the owner may lower: ``(param, currency, maximum in major units)``."""
+    narrow_label: str = ""
 
 
 def duration_text(span: timedelta, lang: Lang) -> str:
@@ -72,6 +78,8 @@ def _pending_view(portal: Portal, request: ConsentRequest, lang: Lang) -> Pendin
         validity=duration_text(request.valid_for, lang),
         bounds=describe_bounds(catalog, request.domain, request.purpose, request.bounds, lang),
         bounds_label=BOUNDS_LABEL[lang],
+        amounts=amount_inputs(catalog, request.domain, request.purpose, request.bounds),
+        narrow_label=NARROW_LABEL[lang],
     )
 
 
@@ -110,7 +118,11 @@ async def decide(request: Request) -> Response:
     try:
         if decision == "approve":
             claims = form.get("claim", [])
-            consent = await run_in_threadpool(manager.approve, caller, request_id, claims, None)
+            pending = await run_in_threadpool(manager.get_request, caller, request_id)
+            bounds = _narrowed(portal, pending, form)
+            consent = await run_in_threadpool(
+                manager.approve, caller, request_id, claims, None, bounds
+            )
             target = f"/owner/consents?done=approved&id={consent.id}"
         else:
             await run_in_threadpool(manager.reject, caller, request_id)
@@ -118,6 +130,27 @@ async def decide(request: Request) -> Response:
     except DomainError as error:
         return portal.refused(request, error)
     return portal.redirect(request, target)
+
+
+def _narrowed(
+    portal: Portal, pending: ConsentRequest, form: dict[str, list[str]]
+) -> dict[str, int | str | bool] | None:
+    """The lowered maxima of the approve form (``bound_max.<param>``, major units of the bound's
+    currency); None when the owner changed none. The use case refuses a raised one."""
+    lowered: dict[str, int | str | bool] = {}
+    for name, currency, shown in amount_inputs(
+        portal.catalog, pending.domain, pending.purpose, pending.bounds
+    ):
+        text = (form.get(f"bound_max.{name}") or [shown])[0]
+        if text.strip() == shown:
+            continue
+        value = parse_major_units(text, currency)
+        if value is None:
+            raise invalid_argument(
+                FieldViolation(f"bounds.{name}", f"an amount in {currency}, e.g. {shown}")
+            )
+        lowered[name] = value
+    return lowered or None
 
 
 async def consents_page(request: Request) -> Response:

@@ -218,7 +218,22 @@ def test_the_portal_shows_the_bound_in_chinese_and_english(
         assert "金额不超过 50,000.00 USD" in chinese
         assert "您批准的限额" in chinese
 
-        consent = gw.owner(OWNER).approve(pending, bounds={"amount": 2_000_000})
+        assert f'value="50000.00" id="bound-{pending}-amount"' in english
+        # Raising the maximum on the approve form is refused; the request stays pending.
+        raised = browser.post(
+            f"/owner/requests/{pending}/approve",
+            {"claim": "covers_amount", "bound_max.amount": "60000.00"},
+        )
+        assert raised.status == 400
+        assert "INVALID_ARGUMENT" in raised.body
+        assert [r.id for r in gw.owner(OWNER).pending_requests()] == [pending]
+        lowered = browser.post(
+            f"/owner/requests/{pending}/approve",
+            {"claim": "covers_amount", "bound_max.amount": "20000.00"},
+        )
+        assert lowered.status == 303
+        [consent] = gw.owner(OWNER).list_consents()
+        assert consent.bounds == {"amount": 2_000_000, "currency": "USD"}
         listed = browser.request("GET", "/owner/consents", accept_language="en").body
         assert f'id="bounds-{consent.id}"' in listed
         assert "amount at most 20,000.00 USD" in listed
