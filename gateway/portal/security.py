@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Protocol
 from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
@@ -52,6 +53,47 @@ class Session:
     id_token: str = ""  # OpenID Connect sign-in: the logout's id_token_hint
 
 
+@dataclass(frozen=True)
+class PendingLogin:
+    """An OpenID Connect authorization request on its way: what its callback must match."""
+
+    state: str
+    nonce: str
+    verifier: str
+    expires_at: datetime
+
+
+class Sessions(Protocol):
+    """Where sessions live: ``SessionStore`` (memory, one process) or
+    ``gateway.portal.sessions.DbSessionStore`` (the database, every replica)."""
+
+    def get(self, session_id: str | None, now: datetime) -> Session | None:
+        """The live session with this id, or None."""
+        ...
+
+    def new(
+        self,
+        now: datetime,
+        principal: Principal | None = None,
+        token: str = "",
+        id_token: str = "",
+    ) -> Session:
+        """A fresh session (new id, new CSRF token)."""
+        ...
+
+    def drop(self, session_id: str) -> None:
+        """Forget a session."""
+        ...
+
+    def put_login(self, login: PendingLogin, now: datetime) -> None:
+        """Remember a sign-in on its way."""
+        ...
+
+    def take_login(self, state: str, now: datetime) -> PendingLogin | None:
+        """The live sign-in of ``state``, removed, or None."""
+        ...
+
+
 class SessionStore:
     """Bounded, thread-safe, in-memory sessions (a restart signs everyone out).
 
@@ -64,6 +106,7 @@ class SessionStore:
         self._signed_in: OrderedDict[str, Session] = OrderedDict()
         self._max = max_sessions
         self._lock = threading.Lock()
+        self._logins: dict[str, PendingLogin] = {}
 
     def get(self, session_id: str | None, now: datetime) -> Session | None:
         """The live session with this id, or None."""
@@ -100,6 +143,20 @@ class SessionStore:
         with self._lock:
             self._anonymous.pop(session_id, None)
             self._signed_in.pop(session_id, None)
+
+    def put_login(self, login: PendingLogin, now: datetime) -> None:
+        """Remember a sign-in on its way (expired ones are forgotten)."""
+        with self._lock:
+            for state in [s for s, p in self._logins.items() if p.expires_at <= now]:
+                del self._logins[state]
+            if len(self._logins) < self._max:
+                self._logins[login.state] = login
+
+    def take_login(self, state: str, now: datetime) -> PendingLogin | None:
+        """The live sign-in of ``state``, removed, or None."""
+        with self._lock:
+            found = self._logins.pop(state, None)
+        return found if found is not None and found.expires_at > now else None
 
 
 def csrf_matches(session: Session | None, submitted: str | None) -> bool:

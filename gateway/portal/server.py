@@ -34,6 +34,7 @@ from attestgate.gateway.portal import owner, regulator
 from attestgate.gateway.portal.auditview import LogView
 from attestgate.gateway.portal.oidc import OidcError, OidcSettings, RelyingParty
 from attestgate.gateway.portal.security import SecurityHeaders
+from attestgate.gateway.portal.sessions import DbSessionStore
 from attestgate.gateway.portal.tlspeer import PeerCertProtocol
 from attestgate.gateway.portal.web import (
     Portal,
@@ -234,6 +235,7 @@ def attach_portal(
         oidc=relying_party(config, clock),
         redirect_url=config.portal_oidc_redirect_url,
         session_ttl=config.portal_session_ttl,
+        sessions=DbSessionStore(audit_log.storage),
     )
     server = PortalServer(
         build_app(portal),

@@ -9,10 +9,10 @@ the token is kept server-side only and re-verified on every request, so its expi
 from __future__ import annotations
 
 import logging
-import threading
+import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -36,7 +36,9 @@ from attestgate.gateway.portal.oidc import OidcError, RelyingParty, role_values
 from attestgate.gateway.portal.security import (
     CSRF_FIELD,
     SESSION_COOKIE,
+    PendingLogin,
     Session,
+    Sessions,
     SessionStore,
     csrf_matches,
     first,
@@ -66,16 +68,6 @@ LOGIN_COOKIE = "ag_login"  # SameSite=Lax: it must come back on the provider's r
 LOGIN_TTL = timedelta(minutes=10)
 
 
-@dataclass(frozen=True)
-class PendingLogin:
-    """An authorization request on its way: what its callback must match."""
-
-    state: str
-    nonce: str
-    verifier: str
-    expires_at: datetime
-
-
 @dataclass
 class Portal:
     """What every handler needs: the use cases the pages call (the consents and the activity of
@@ -88,15 +80,13 @@ class Portal:
     activity: OwnerActivity
     audit_log: LogView
     verifier: TokenVerifier
-    sessions: SessionStore
+    sessions: Sessions
     https: bool
     templates: Environment
     client_certs: bool = False  # the TLS handshake asks for a client certificate (tlspeer.py)
     oidc: RelyingParty | None = None  # None: token sign-in (the dev mode)
     redirect_url: str = ""  # the OIDC callback URL; empty: this request's origin + /login/callback
     session_ttl: timedelta = timedelta(hours=8)
-    pending_logins: dict[str, PendingLogin] = field(default_factory=dict)
-    pending_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def build(
@@ -113,6 +103,7 @@ class Portal:
         oidc: RelyingParty | None = None,
         redirect_url: str = "",
         session_ttl: timedelta = timedelta(hours=8),
+        sessions: Sessions | None = None,
     ) -> Portal:
         """A portal over these use cases with the packaged templates."""
         env = Environment(
@@ -126,7 +117,7 @@ class Portal:
             activity=activity,
             audit_log=audit_log,
             verifier=verifier,
-            sessions=SessionStore(),
+            sessions=sessions if sessions is not None else SessionStore(),
             https=https,
             templates=env,
             client_certs=client_certs,
@@ -318,10 +309,7 @@ async def oidc_start(request: Request) -> Response:
         )
     now = portal.clock.now()
     pending = PendingLogin(start.state, start.nonce, start.verifier, now + LOGIN_TTL)
-    with portal.pending_lock:
-        for state in [s for s, p in portal.pending_logins.items() if p.expires_at <= now]:
-            del portal.pending_logins[state]
-        portal.pending_logins[start.state] = pending
+    await run_in_threadpool(portal.sessions.put_login, pending, now)
     response = RedirectResponse(start.url, status_code=303)
     response.set_cookie(
         LOGIN_COOKIE,
@@ -356,11 +344,10 @@ async def oidc_callback(request: Request) -> Response:
         raise HTTPException(404)
     state = request.query_params.get("state", "")
     cookie = request.cookies.get(LOGIN_COOKIE, "")
-    with portal.pending_lock:
-        pending = portal.pending_logins.pop(state, None) if state else None
     now = portal.clock.now()
+    pending = await run_in_threadpool(portal.sessions.take_login, state, now) if state else None
     failed = {"failed": True, "oidc": True}
-    if pending is None or cookie != state or pending.expires_at <= now:
+    if pending is None or not secrets.compare_digest(cookie, state):
         return portal.render(request, "login.html", {**failed, "reason_key": "login.state"}, 400)
     code = request.query_params.get("code", "")
     if not code:  # the provider answered an error (access_denied, say)
