@@ -65,13 +65,18 @@ def startup_lines(config: GatewayConfig, *, created: bool, implicit_dev_issuer: 
 
 def portal_lines(config: GatewayConfig, url: str) -> list[str]:
     """The portal's sign-in URL, its pages, and how owners and regulators sign in."""
+    pages = (
+        f"portal: {url}/login (owner pages {', '.join(OWNER_PAGES)}; "
+        f"regulator pages {', '.join(REGULATOR_PAGES)})"
+    )
+    if config.portal_login != "token" and config.portal_oidc_issuer:
+        return [pages, f"  sign in with OpenID Connect at {config.portal_oidc_issuer}"]
     if trusts_dev_issuer(config):
         owners = token_command(config, "owner", "alice")
         regulators = token_command(config, "regulator", "csrc")
     else:
         owners, regulators = "a token with role owner", "a token with role regulator"
     return [
-        f"portal: {url}/login (owner pages {', '.join(OWNER_PAGES)}; "
-        f"regulator pages {', '.join(REGULATOR_PAGES)})",
-        f"  sign in by pasting a token: owners: {owners}; regulators: {regulators}",
+        pages,
+        f"  sign in by pasting a token (dev mode): owners: {owners}; regulators: {regulators}",
     ]

@@ -131,6 +131,7 @@ def relying_party(config: GatewayConfig, clock: Clock) -> RelyingParty | None:
 
 def build_app(portal: Portal) -> Starlette:
     """The ASGI application: sign-in, owner and regulator pages, static CSS."""
+    oidc: RelyingParty | None = getattr(portal, "oidc", None)
     routes = [
         Route("/", home, methods=["GET"]),
         Route("/login", login_page, methods=["GET"]),
@@ -149,7 +150,7 @@ def build_app(portal: Portal) -> Starlette:
             Middleware(
                 SecurityHeaders,
                 https=portal.https,
-                form_targets=portal.oidc.origins if portal.oidc is not None else None,
+                form_targets=oidc.origins if oidc is not None else None,
             )
         ],
         exception_handlers={
