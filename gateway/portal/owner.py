@@ -35,7 +35,7 @@ from attestgate.gateway.portal.i18n import Lang, translate
 from attestgate.gateway.portal.web import Portal
 from attestgate.protocol.reasons import DomainError, FieldViolation, invalid_argument
 
-PAGE_SIZE = 100
+PAGE_SIZE = 20  # pending requests and consents per page (cursor paging: ?after=<last id>)
 ACTIVITY_PAGE = 50
 _ACTIONS = {
     "pause": ConsentAction.PAUSE,
@@ -92,17 +92,28 @@ def _done(request: Request) -> dict[str, Any]:
     }
 
 
+def _after(request: Request) -> str | None:
+    """The ``after`` cursor of a listing page (the last id of the previous page), checked."""
+    after = request.query_params.get("after", "")
+    if not after:
+        return None
+    if len(after) > 64 or not after.replace("-", "").replace("_", "").isalnum():
+        raise invalid_argument(FieldViolation("after", 'the cursor of a "More" link'))
+    return after
+
+
 async def requests_page(request: Request) -> Response:
     """GET ``/owner/requests``: every pending request addressed to the owner."""
     portal: Portal = request.app.state.portal
     caller = portal.caller(request, Role.OWNER)
     manager = portal.consents
     page = await run_in_threadpool(
-        manager.list_requests, caller, RequestState.PENDING, PAGE_SIZE, None
+        manager.list_requests, caller, RequestState.PENDING, PAGE_SIZE, _after(request)
     )
     lang = portal.lang(request)
     views = [_pending_view(portal, r, lang) for r in page.items]
-    return portal.render(request, "owner_requests.html", {"pending": views, **_done(request)})
+    context = {"pending": views, "next_after": page.next_after, **_done(request)}
+    return portal.render(request, "owner_requests.html", context)
 
 
 async def decide(request: Request) -> Response:
@@ -158,7 +169,7 @@ async def consents_page(request: Request) -> Response:
     portal: Portal = request.app.state.portal
     caller = portal.caller(request, Role.OWNER)
     manager = portal.consents
-    page = await run_in_threadpool(manager.list_consents, caller, None, PAGE_SIZE, None)
+    page = await run_in_threadpool(manager.list_consents, caller, None, PAGE_SIZE, _after(request))
     lang = portal.lang(request)
     rows = []
     for consent in page.items:
@@ -174,7 +185,8 @@ async def consents_page(request: Request) -> Response:
                 "bounds_label": BOUNDS_LABEL[lang],
             }
         )
-    return portal.render(request, "owner_consents.html", {"rows": rows, **_done(request)})
+    context = {"rows": rows, "next_after": page.next_after, **_done(request)}
+    return portal.render(request, "owner_consents.html", context)
 
 
 async def change(request: Request) -> Response:
