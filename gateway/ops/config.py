@@ -91,6 +91,9 @@ class GatewayConfig:
     portal_oidc_issuer: str = ""  # the identity provider's issuer URL (discovery under it)
     portal_oidc_client_id: str = ""
     portal_oidc_client_secret_file: Path | None = None  # the client secret (a 0600 file)
+    # A PEM private key (EC P-256 or RSA, 0600): the client authenticates with private_key_jwt
+    # (RFC 7523) instead of the secret; its public JWK is registered at the provider.
+    portal_oidc_private_key_file: Path | None = None
     portal_oidc_redirect_url: str = ""  # empty: <portal URL>/login/callback
     portal_oidc_scopes: str = "openid"  # space-separated
     portal_oidc_owner_claim: str = "sub"  # its value is the consent owner; absent: no owner
@@ -250,7 +253,7 @@ def _as_log_level(value: object) -> str:
 
 _PATH_KEYS = frozenset(
     {"data_dir", "tls_cert", "tls_key", "tls_ca", "portal_oidc_client_secret_file"}
-    | {"portal_oidc_ca_file"}
+    | {"portal_oidc_ca_file", "portal_oidc_private_key_file"}
 )
 _CONVERTERS: dict[str, Callable[[object], object]] = {
     "data_dir": _as_str,
@@ -280,6 +283,7 @@ _CONVERTERS: dict[str, Callable[[object], object]] = {
     "portal_oidc_issuer": _as_str,
     "portal_oidc_client_id": _as_str,
     "portal_oidc_client_secret_file": _as_str,
+    "portal_oidc_private_key_file": _as_str,
     "portal_oidc_redirect_url": _as_str,
     "portal_oidc_scopes": _as_str,
     "portal_oidc_owner_claim": _as_str,
@@ -462,6 +466,7 @@ gateway_id = "{gateway_id}"       # the gateway's name; the default audience of 
 # portal_oidc_issuer = "https://id.example"  # OpenID provider (discovery under it); off by default
 # portal_oidc_client_id = "attestgate-portal"  # the portal's client registration there
 # portal_oidc_client_secret_file = "portal-oidc.secret"  # its client secret (file mode 0600)
+# portal_oidc_private_key_file = "portal-oidc.key"  # or: private_key_jwt with this PEM key (0600)
 # portal_oidc_redirect_url = "https://portal.example/login/callback"  # default: the portal's
 # portal_oidc_scopes = "openid"  # space-separated scopes asked for
 # portal_oidc_owner_claim = "sub"  # ID token claim naming the consent owner; absent: no owner
