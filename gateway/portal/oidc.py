@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from attestgate.gateway.common.addresses import is_loopback
 
@@ -59,6 +60,9 @@ class OidcSettings:
     ca_file: Path | None = None
     leeway: timedelta = timedelta(seconds=30)
     jwks_refresh_interval: timedelta = timedelta(seconds=10)
+    # private_key_jwt (RFC 7523 §2.2): this key signs a client assertion instead of sending
+    # the secret; None: client_secret_basic.
+    private_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,23 @@ class Identity:
 
 
 Fetch = Callable[[urllib.request.Request], bytes]
+
+
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def client_key_id(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
+    """The kid of the client's key: its RFC 7638 JWK thumbprint (SHA-256, base64url)."""
+    public = key.public_key()
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(public))
+        members = {k: jwk[k] for k in ("crv", "kty", "x", "y")}
+    else:
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(public))
+        members = {k: jwk[k] for k in ("e", "kty", "n")}
+    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
+    digest = hashlib.sha256(canonical).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def _request(url: str, **kwargs: Any) -> urllib.request.Request:
@@ -271,27 +292,34 @@ class RelyingParty:
     def finish(self, *, code: str, verifier: str, nonce: str, redirect_url: str) -> Identity:
         """Redeem ``code`` and validate the ID token (``OidcError`` when anything is off)."""
         discovery = self.discovery()
-        body = urllib.parse.urlencode(
+        body: str = urllib.parse.urlencode(
             {
                 "grant_type": "authorization_code",
                 "code": code,
                 "redirect_uri": redirect_url,
                 "code_verifier": verifier,
             }
-        ).encode()
-        # client_secret_basic: id and secret form-urlencoded, then Basic (RFC 6749 §2.3.1).
-        user = urllib.parse.quote(self.settings.client_id, safe="")
-        password = urllib.parse.quote(self.settings.client_secret, safe="")
-        basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+        )
+        headers = {
+            "content-type": "application/x-www-form-urlencoded",
+            "accept": "application/json",
+        }
+        if self.settings.private_key is not None:
+            body += "&" + urllib.parse.urlencode(
+                {
+                    "client_id": self.settings.client_id,
+                    "client_assertion_type": CLIENT_ASSERTION_TYPE,
+                    "client_assertion": self.client_assertion(discovery.token_endpoint),
+                }
+            )
+        else:
+            # client_secret_basic: id and secret form-urlencoded, then Basic (RFC 6749 §2.3.1).
+            user = urllib.parse.quote(self.settings.client_id, safe="")
+            password = urllib.parse.quote(self.settings.client_secret, safe="")
+            basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+            headers["authorization"] = f"Basic {basic}"
         request = _request(
-            discovery.token_endpoint,
-            data=body,
-            method="POST",
-            headers={
-                "content-type": "application/x-www-form-urlencoded",
-                "accept": "application/json",
-                "authorization": f"Basic {basic}",
-            },
+            discovery.token_endpoint, data=body.encode(), method="POST", headers=headers
         )
         answer = self._json(request)
         id_token = answer.get("id_token")
@@ -299,6 +327,23 @@ class RelyingParty:
             raise OidcError("the token endpoint answered no id_token")
         claims = self.validate(id_token, nonce=nonce)
         return Identity(claims=claims, id_token=id_token)
+
+    def client_assertion(self, audience: str) -> str:
+        """A private_key_jwt client assertion for ``audience`` (RFC 7523 §3; OIDC Core §9):
+        iss and sub the client id, a fresh jti, a minute to live."""
+        key = self.settings.private_key
+        assert key is not None
+        now = int(self._now().timestamp())
+        claims = {
+            "iss": self.settings.client_id,
+            "sub": self.settings.client_id,
+            "aud": audience,
+            "jti": secrets.token_urlsafe(24),
+            "iat": now,
+            "exp": now + 60,
+        }
+        alg = "ES256" if isinstance(key, ec.EllipticCurvePrivateKey) else "RS256"
+        return jwt.encode(claims, key, algorithm=alg, headers={"kid": client_key_id(key)})
 
     def validate(self, id_token: str, *, nonce: str) -> dict[str, Any]:
         """The claims of a valid ID token for this client and ``nonce`` (OIDC Core §3.1.3.7)."""

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Protocol
 
 import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -100,6 +102,21 @@ def asks_for_client_certs(config: GatewayConfig, address: PortalAddress) -> bool
     return address.https and config.tls_client_auth
 
 
+def _client_key(path: Path) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
+    """The private_key_jwt key (PEM, EC P-256 or RSA)."""
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConfigError(f"portal_oidc_private_key_file {path}: {exc}") from None
+    if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):
+        return key
+    if isinstance(key, rsa.RSAPrivateKey) and key.key_size >= 2048:
+        return key
+    raise ConfigError(
+        f"portal_oidc_private_key_file {path}: an EC P-256 or RSA (2048 bits or more) key"
+    )
+
+
 def relying_party(config: GatewayConfig, clock: Clock) -> RelyingParty | None:
     """The OpenID Connect relying party of ``portal_oidc_*``, or None for token sign-in (the dev
     mode: ``portal_login = "token"``, or "auto" without a provider)."""
@@ -111,6 +128,9 @@ def relying_party(config: GatewayConfig, clock: Clock) -> RelyingParty | None:
             secret = config.portal_oidc_client_secret_file.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"portal_oidc_client_secret_file: {exc}") from None
+    private_key = None
+    if config.portal_oidc_private_key_file is not None:
+        private_key = _client_key(config.portal_oidc_private_key_file)
     settings = OidcSettings(
         issuer=config.portal_oidc_issuer,
         client_id=config.portal_oidc_client_id,
@@ -122,6 +142,7 @@ def relying_party(config: GatewayConfig, clock: Clock) -> RelyingParty | None:
         regulator_role=config.portal_oidc_regulator_role,
         ca_file=config.portal_oidc_ca_file,
         leeway=config.token_leeway,
+        private_key=private_key,
     )
     try:
         return RelyingParty(settings, now=clock.now)

@@ -76,7 +76,13 @@ def signing_jwk(kid: str) -> dict[str, Any]:
 class OidcProvider:
     """One provider process; ``rotate`` restarts it signing with a new key (new ``kid``)."""
 
-    def __init__(self, node: str, workdir: Path, accounts: dict[str, dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        node: str,
+        workdir: Path,
+        accounts: dict[str, dict[str, Any]],
+        client_jwk: dict[str, Any] | None = None,
+    ) -> None:
         self.node = node
         self.workdir = workdir
         self.port = free_port()
@@ -85,6 +91,7 @@ class OidcProvider:
         self.client_secret = "portal-secret-" + os.urandom(8).hex()
         self.accounts = accounts
         self.keys = [signing_jwk("key-1")]
+        self.client_jwk = client_jwk  # set: the client uses private_key_jwt with this key
         self.process: subprocess.Popen[str] | None = None
         self.output: list[str] = []
 
@@ -105,6 +112,12 @@ class OidcProvider:
             "jwks": {"keys": self.keys},
             "id_token_ttl": id_token_ttl,
         }
+        if self.client_jwk is not None:
+            client = config["client"]
+            assert isinstance(client, dict)
+            client["token_endpoint_auth_method"] = "private_key_jwt"
+            client["jwks"] = {"keys": [self.client_jwk]}
+            del client["client_secret"]
         path = self.workdir / "provider.json"
         path.write_text(json.dumps(config), encoding="utf-8")
         path.chmod(0o600)

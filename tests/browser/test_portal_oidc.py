@@ -5,14 +5,20 @@ provider's key rotation. In English and Chinese; screenshots in test-artifacts/s
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
 
+from attestgate.gateway.portal.oidc import client_key_id
 from attestgate.gateway.testing import LocalGateway, start_local_gateway
 from tests.browser.conftest import Deployment, _upload_records, screenshot
 from tests.browser.oidc_provider import OidcProvider, require_oidc_provider
@@ -248,3 +254,41 @@ def test_a_callback_not_started_here_is_refused(oidc: OidcSetup, browser: Any) -
     browser.get(oidc.deployment.portal_url + "/login/callback?state=forged&code=stolen")
     assert "expired or was not started here" in text_of(browser, "login-failed")
     assert session_cookie(browser) == "" or "owner" not in browser.current_url
+
+
+def test_the_portal_authenticates_with_private_key_jwt(tmp_path: Path, browser: Any) -> None:
+    # RFC 7523 client authentication: the provider knows only the portal's public key.
+    node = require_oidc_provider()
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = json.loads(ECAlgorithm.to_jwk(key.public_key()))
+    provider = OidcProvider(
+        node, tmp_path, ACCOUNTS, client_jwk={**public, "kid": client_key_id(key)}
+    )
+    key_file = tmp_path / "client.key"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_file.chmod(0o600)
+    local = start_local_gateway(
+        tmp_path / "data",
+        portal="127.0.0.1:0",
+        portal_login="oidc",
+        portal_oidc_issuer=provider.issuer,
+        portal_oidc_client_id=provider.client_id,
+        portal_oidc_private_key_file=key_file,
+        portal_oidc_scopes="openid attestgate",
+        portal_oidc_owner_claim="owner_id",
+    )
+    try:
+        provider.start(local.portal_url)
+        setup = OidcSetup(Deployment(local, local.channel()), provider, ShiftedClock())
+        sign_in(browser, setup, "alice.wang")
+        wait_for_path(browser, "/owner/requests")
+        setup.deployment.channel.close()
+    finally:
+        provider.stop()
+        local.close()

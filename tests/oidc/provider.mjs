@@ -1,6 +1,7 @@
 // A certified OpenID provider (panva/oidc-provider) for the portal's sign-in tests.
 // Usage: node provider.mjs CONFIG.json. The config (written by tests/oidc_provider.py) gives:
-//   port, issuer, client {client_id, client_secret, redirect_uris, post_logout_redirect_uris},
+//   port, issuer, client {client_id, client_secret, redirect_uris, post_logout_redirect_uris,
+//   and for private_key_jwt: token_endpoint_auth_method, jwks},
 //   accounts {login: claims}, jwks {keys: [private JWKs]} (the first signs; a restart with
 //   another set is a key rotation), id_token_ttl (seconds).
 // It logs "listening" once it accepts connections. Login uses the provider's own dev
@@ -12,10 +13,10 @@ const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 
 const provider = new Provider(config.issuer, {
   clients: [{
+    token_endpoint_auth_method: 'client_secret_basic',
     ...config.client,
     grant_types: ['authorization_code'],
     response_types: ['code'],
-    token_endpoint_auth_method: 'client_secret_basic',
     id_token_signed_response_alg: config.jwks.keys[0].alg,
   }],
   jwks: config.jwks,

@@ -19,6 +19,7 @@ from attestgate.gateway.portal.oidc import (
     OidcError,
     OidcSettings,
     RelyingParty,
+    client_key_id,
     pkce_challenge,
     role_values,
 )
@@ -243,3 +244,25 @@ def test_logout_url_and_role_values() -> None:
     assert role_values({"roles": ["regulator", 3]}, "roles") == {"regulator"}
     assert role_values({"roles": "a regulator"}, "roles") == {"a", "regulator"}
     assert role_values({}, "roles") == set()
+
+
+def test_private_key_jwt_sends_a_signed_client_assertion_instead_of_the_secret() -> None:
+    provider = Provider()
+    provider.next_id_token = provider.id_token()
+    key = ec.generate_private_key(ec.SECP256R1())
+    rp = make_rp(provider, client_secret="", private_key=key)
+    rp.finish(code="c-1", verifier="v" * 43, nonce="n-1", redirect_url="https://p/cb")
+    sent = provider.token_requests[0]
+    assert sent.get_header("Authorization") is None
+    form = dict(urllib.parse.parse_qsl((sent.data or b"").decode()))  # type: ignore[union-attr]
+    assert form["client_id"] == CLIENT
+    assert form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    header = jwt.get_unverified_header(form["client_assertion"])
+    assert header["alg"] == "ES256"
+    assert header["kid"] == client_key_id(key)
+    claims = jwt.decode(
+        form["client_assertion"], key.public_key(), algorithms=["ES256"], audience=ISSUER + "/token"
+    )
+    assert claims["iss"] == claims["sub"] == CLIENT
+    assert claims["exp"] - claims["iat"] == 60
+    assert len(claims["jti"]) >= 32
