@@ -70,7 +70,7 @@ def _start(config: Path, data_dir: Path, url: str, n: int) -> Replica:
         text = log.read_text(errors="replace")
         listening, public = (
             re.search(r"listening on (\S+)", text),
-            re.search(r"at (https\S+)", text),
+            re.search(r"metadata at (https://[^/\s]+)", text),
         )
         if listening and public:
             replica.target, replica.public = listening[1], public[1].rstrip("/")
