@@ -8,7 +8,7 @@ state changes, with a stable reason and ``FieldViolation``s naming the request f
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -192,24 +192,30 @@ def _raise_first(found: list[tuple[Reason, FieldViolation]], message: str) -> No
     raise DomainError(reason, message, violations=[violation for _, violation in found])
 
 
-def narrow_claims(requested: Sequence[str], approved: Sequence[str] | None) -> tuple[str, ...]:
+def narrow_claims(
+    requested: Sequence[str],
+    approved: Sequence[str] | None,
+    current: Callable[[str], str] = str,
+) -> tuple[str, ...]:
     """The claims an owner approves: all requested when ``approved`` is None, else a subset.
 
     Narrowing may only remove claims; approving a claim the bank did not request is refused.
+    ``current`` maps a claim to its current name (``DomainSpec.current_claim``), so a request
+    made before a rename can be narrowed by either name.
     """
     if approved is None:
         return tuple(requested)
-    allowed = set(requested)
+    allowed = {current(claim) for claim in requested}
     violations = [
         FieldViolation(f"claims[{i}]", "not in the consent request")
         for i, claim in enumerate(approved)
-        if claim not in allowed
+        if current(claim) not in allowed
     ]
     if not approved:
         violations.append(FieldViolation("claims", "approve at least one claim, or reject"))
     if violations:
         raise invalid_argument(*violations, message="approved claims must narrow the request")
-    return tuple(dict.fromkeys(approved))
+    return tuple(dict.fromkeys(current(claim) for claim in approved))
 
 
 def validate_record(

@@ -255,9 +255,9 @@ class ConsentManager:
             approved = narrow_bounds(
                 self._catalog, request.domain, request.purpose, request.bounds, bounds
             )
-            consent = self._seal(
-                self._consent_for(request, narrow_claims(request.claims, claims), now, approved)
-            )
+            current = self._catalog.domain(request.domain).current_claim
+            narrowed = narrow_claims(request.claims, claims, current)
+            consent = self._seal(self._consent_for(request, narrowed, now, approved))
             store.add_consent(consent)
             store.update_request(
                 replace(decided, consent_id=consent.id), expected_state=RequestState.PENDING

@@ -364,3 +364,17 @@ def test_a_request_naming_a_former_claim_name_is_stored_under_the_new_one(
         max_uses=1,
     )
     assert result.claims == ("patent_no", "patent_status")
+
+
+def test_a_request_stored_before_a_rename_narrows_by_either_name(catalog: Catalog) -> None:
+    """A pending request from before ``status`` became ``registration_status``: the owner's
+    portal and SDK show the new name, so approving by it (or by the old one) must narrow."""
+    current = catalog.domain("business_registration").current_claim
+    requested = ("name", "status", "in_good_standing")
+    assert narrow_claims(requested, ["registration_status"], current) == ("registration_status",)
+    assert narrow_claims(requested, ["status", "registration_status"], current) == (
+        "registration_status",
+    )
+    with pytest.raises(DomainError) as caught:
+        narrow_claims(requested, ["registration_status"])  # names compared as written
+    assert [v.field for v in caught.value.violations] == ["claims[0]"]

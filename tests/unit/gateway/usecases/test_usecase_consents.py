@@ -113,3 +113,28 @@ def test_an_exhausted_consent_takes_no_pause_or_resume_and_no_leaf(
     exhausted = consents.list_consents(ALICE, ConsentState.EXHAUSTED, 10, None).items
     assert [c.id for c in exhausted] == [consent.id]
     assert consents.change(ALICE, consent.id, ConsentAction.REVOKE).state is ConsentState.REVOKED
+
+
+def test_a_request_stored_before_a_rename_is_narrowed_by_the_new_name(
+    parts: GatewayParts, consents: ConsentManager
+) -> None:
+    """A pending request written when ``registration_status`` was still called ``status``."""
+    draft = replace(
+        DRAFT,
+        domain="business_registration",
+        purpose="counterparty_check",
+        claims=("name", "registration_status", "in_good_standing"),
+    )
+    request = consents.create_request(BANK, draft, None)
+    conn = parts.storage.writer_connection()
+    with conn:
+        conn.execute(
+            "UPDATE consent_requests SET claims = replace(claims, 'registration_status', 'status')"
+            " WHERE id = ?",
+            (request.id,),
+        )
+    conn.close()
+    assert "status" in consents.get_request(ALICE, request.id).claims
+
+    consent = consents.approve(ALICE, request.id, ["registration_status"], None)
+    assert consent.claims == ("registration_status",)
