@@ -126,14 +126,13 @@ def test_a_request_stored_before_a_rename_is_narrowed_by_the_new_name(
         claims=("name", "registration_status", "in_good_standing"),
     )
     request = consents.create_request(BANK, draft, None)
-    conn = parts.storage.writer_connection()
-    with conn:
-        conn.execute(
+    parts.storage.write(
+        lambda tx: tx.conn.execute(
             "UPDATE consent_requests SET claims = replace(claims, 'registration_status', 'status')"
             " WHERE id = ?",
             (request.id,),
         )
-    conn.close()
+    )
     assert "status" in consents.get_request(ALICE, request.id).claims
 
     consent = consents.approve(ALICE, request.id, ["registration_status"], None)
