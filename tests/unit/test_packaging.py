@@ -36,11 +36,12 @@ def build_wheel(out: Path) -> Path:
     deleted since the last build would otherwise still ship in the wheel."""
     source = out / "source"
     shutil.copytree(REPO, source, symlinks=True, ignore=shutil.ignore_patterns(*NOT_SOURCE))
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
          "--wheel-dir", str(out), str(source)],
-        check=True, timeout=240, capture_output=True,
+        check=True, timeout=240, capture_output=True, text=True,
     )  # fmt: skip
+    (out / "build.log").write_text(done.stdout + done.stderr, encoding="utf-8")
     (built,) = out.glob("attestgate-*.whl")
     return built
 
@@ -97,6 +98,24 @@ def test_the_wheel_ships_only_modules_of_the_source_tree(wheel_files: list[str])
     modules = [name for name in wheel_files if name.endswith(".py")]
     assert len(modules) > 100
     assert [name for name in modules if not source(name).is_file()] == []
+
+
+def test_the_wheel_ships_every_data_file_without_a_build_warning(
+    wheel: Path, wheel_files: list[str]
+) -> None:
+    """Migrations, templates, stylesheets and the catalog are data folders: each one is declared
+    (a folder setuptools sees as importable but not listed makes it warn, and drops its files)."""
+    shipped = set(wheel_files)
+    missing = [
+        f"attestgate/{path.relative_to(REPO).as_posix()}"
+        for folder in ("sdk", "consent", "audit", "gateway", "protocol")
+        for suffix in ("*.sql", "*.html", "*.css", "*.toml")
+        for path in sorted((REPO / folder).rglob(suffix))
+        if f"attestgate/{path.relative_to(REPO).as_posix()}" not in shipped
+    ]
+    assert missing == []
+    log = (wheel.parent / "build.log").read_text(encoding="utf-8")
+    assert "is absent from the `packages` configuration" not in log
 
 
 def test_the_wheel_ships_every_module_of_the_source_tree(wheel_files: list[str]) -> None:
