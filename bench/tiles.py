@@ -14,6 +14,7 @@ and the median round's ratio counts. Target: the gateway >= 0.5x the static serv
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import multiprocessing
 import random
 import shutil
@@ -221,6 +222,7 @@ def run_tiles(settings: Settings) -> dict[str, Any]:
             "client_processes": clients,
             "static_servers": "nginx (1 worker, sendfile; the target's baseline when installed) "
             "and starlette.staticfiles.StaticFiles under uvicorn, both with the same TLS cert",
+            "web_stack": _web_stack(),
         },
         "tiles_per_s": {name: [round(r, 1) for r in values] for name, values in rates.items()},
         "baseline": baseline,
@@ -233,6 +235,13 @@ def run_tiles(settings: Settings) -> dict[str, Any]:
             }
         },
     }
+
+
+def _web_stack() -> str:
+    """What uvicorn serves with here ("auto" takes httptools and uvloop when installed)."""
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return f"uvicorn {uvicorn.__version__}, {http}, {loop}"
 
 
 def tile_rows(data: dict[str, Any]) -> list[list[object]]:
