@@ -56,6 +56,7 @@ from typing import Generic, Protocol, TypeVar
 
 from attestgate.audit.events import AuditEvent, canonical_json
 from attestgate.audit.sql import Connection, begin_immediate
+from attestgate.audit.store import StoredCheckpoint
 from attestgate.protocol.reasons import DomainError, Reason
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,7 @@ class LogWriter(Protocol):
         """(size, root) when the committed tree is larger than the last checkpoint, else None."""
         ...
 
-    def write_checkpoint(self, conn: Connection, now: datetime) -> object:
+    def write_checkpoint(self, conn: Connection, now: datetime) -> StoredCheckpoint:
         """Sign and store a checkpoint of the current tree inside the caller's transaction."""
         ...
 
@@ -201,6 +202,8 @@ class BatchReport:
     events: int
     seconds: float
     committed: bool
+    checkpoint: int | None = None
+    """The size of the checkpoint this batch signed and committed (None: it signed none)."""
 
 
 @dataclass(frozen=True)
@@ -386,8 +389,7 @@ class Sequencer:
                 self._run_units(conn, batch, savepoints=True)
             first_index = self._append_events(conn, batch)
             checkpoint = self._checkpoint_is_due(force=self._stopping.is_set())
-            if checkpoint:
-                self._log.write_checkpoint(conn, self._now())
+            written = self._log.write_checkpoint(conn, self._now()) if checkpoint else None
             conn.execute("COMMIT")
         except Exception as exc:  # storage failure: nothing of this batch happened
             self._report(batch, time.monotonic() - started, committed=False)
@@ -398,14 +400,17 @@ class Sequencer:
         if checkpoint:
             self._last_checkpoint = time.monotonic()
         self._resolve(batch, first_index)
-        self._report(batch, elapsed, committed=True)  # after the callers were answered
+        size = None if written is None else written.size
+        self._report(batch, elapsed, committed=True, checkpoint=size)  # after callers answered
         return conn
 
-    def _report(self, batch: list[_Item], seconds: float, *, committed: bool) -> None:
+    def _report(
+        self, batch: list[_Item], seconds: float, *, committed: bool, checkpoint: int | None = None
+    ) -> None:
         if self._on_batch is None:
             return
         events = sum(len(item.events) for item in batch) if committed else 0
-        report = BatchReport(len(batch), events, seconds, committed)
+        report = BatchReport(len(batch), events, seconds, committed, checkpoint)
         try:
             self._on_batch(report)
         except Exception:  # an observer must never sink the writer thread

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from attestgate.audit.cosignatures import PublishedCheckpoints
 from attestgate.audit.events import Pseudonymizer
 from attestgate.audit.sequencer import BatchReport, Sequencer, SequencerSettings
 from attestgate.audit.tiles import LogTiles
@@ -49,6 +50,7 @@ from attestgate.gateway.usecases.records import RecordManager
 from attestgate.gateway.usecases.refusal_budget import RefusalBudget
 from attestgate.gateway.usecases.status import AttestationStatus
 from attestgate.gateway.usecases.status_publication import StatusPublisher
+from attestgate.gateway.witness.collector import CosignatureCollector, chain
 from attestgate.protocol.note import NoteSigner
 
 if TYPE_CHECKING:  # optional extras (prometheus-client, the portal's web stack), typing only
@@ -82,6 +84,8 @@ class GatewayParts:
     """Woken after each commit (checkpoint streams)."""
     status: AttestationStatus | None = None
     """Attestations' Token Status List entries (``None``: no public face to publish them)."""
+    published: PublishedCheckpoints = field(default_factory=PublishedCheckpoints)
+    """The checkpoint the log serves, with its witnesses' cosignatures (``witness_k``)."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,7 @@ def build_parts(config: GatewayConfig, *, clock: Clock, keyring: KeyRing) -> Gat
         refusal_budget=RefusalBudget(config.refusal_audit_per_minute, config.refusal_audit_burst),
         public=address,
         vc_types=vc_types,
+        published=PublishedCheckpoints(config.witness_k),
         status=None
         if address is None
         else AttestationStatus(
@@ -293,7 +298,12 @@ def build_servicers(parts: GatewayParts, use_cases: UseCases) -> GatewayServicer
             former_issuers=_former_issuers(parts),
         ),
         record=RecordServicer(records=use_cases.records),
-        audit=AuditServicer(storage=parts.storage, log=parts.log, commits=parts.commits),
+        audit=AuditServicer(
+            storage=parts.storage,
+            log=parts.log,
+            commits=parts.commits,
+            published=parts.published,
+        ),
     )
 
 
@@ -311,7 +321,11 @@ def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Built
         servicers=build_servicers(parts, use_cases),
         observer=metrics,
     )
-    on_batch = metrics.batch_committed if metrics is not None else None
+    collector = _witnesses(gateway, parts, metrics)
+    on_batch = chain(
+        metrics.batch_committed if metrics is not None else None,
+        collector.batch_committed if collector is not None else None,
+    )
     if metrics is not None:
         parts.refusal_budget.on_suppressed = metrics.refusal_unlogged
     if metrics is not None and gateway.streams is not None:
@@ -333,12 +347,36 @@ def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Built
         endpoint = metrics_server(config, metrics)  # refuses a public address before any start
         gateway.on_start.append(endpoint.start)
         gateway.on_stop.append(endpoint.stop)
+    if collector is not None:  # after the writer started; stopped before storage closes
+        gateway.on_start.append(collector.start)
+        gateway.on_stop.append(collector.stop)
     portal = _portal(gateway, parts, use_cases) if config.portal else None
     lists = _status_lists(gateway, parts)
     public = _public(gateway, parts, lists) if parts.public is not None else None
     return BuiltGateway(
         gateway, parts, use_cases, readiness, writer, endpoint, portal, public, lists
     )
+
+
+def _witnesses(
+    gateway: Gateway, parts: GatewayParts, metrics: GatewayMetrics | None
+) -> CosignatureCollector | None:
+    """The collector of witness cosignatures (``None``: no ``[[witnesses]]`` configured)."""
+    config = parts.config
+    if not config.witnesses:
+        return None
+    collector = CosignatureCollector(
+        storage=parts.storage,
+        log=parts.log,
+        clock=parts.clock,
+        witnesses=config.witnesses,
+        timeout=config.witness_timeout.total_seconds(),
+        retry_max=config.witness_retry_max.total_seconds(),
+        observer=metrics,
+    )
+    if metrics is not None:
+        metrics.watch_witnesses(collector.behind)
+    return collector
 
 
 def _former_issuers(parts: GatewayParts) -> tuple[str, ...]:
@@ -369,7 +407,10 @@ def _public(gateway: Gateway, parts: GatewayParts, lists: StatusPublisher | None
     clock, keyring = parts.clock, parts.keyring
     interval = int(parts.config.status_list_interval.total_seconds())
     routes = [] if lists is None else [status_route(parts.vc_types.issuer, lists.token, interval)]
-    routes += tile_routes(parts.vc_types.issuer, LogTiles(parts.storage.read))  # tlog-tiles
+    storage, published = parts.storage, parts.published
+    routes += tile_routes(  # tlog-tiles; the checkpoint with its cosignatures
+        parts.vc_types.issuer, LogTiles(storage.read), lambda: published.latest(storage.read())
+    )
     return attach_public(
         gateway,
         parts.config,

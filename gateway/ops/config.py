@@ -12,6 +12,13 @@ The TOML file uses the same keys as the ``attestgate serve`` flags (``data_dir``
     jwks_file = "idp.jwks.json"     # or: jwks = { keys = [ ... ] }
     audience = "attestgate-prod"    # optional; default: gateway_id
 
+    witness_k = 2                   # checkpoints are published once 2 witnesses cosigned them
+    [[witnesses]]
+    name = "bank"                   # for logs and metrics
+    url = "https://witness.bank.example"
+    vkeys = ["witness.bank.example/w1+1a2b3c4d+BA..."]  # its cosigning keys (or vkey = "...")
+    ca_file = "bank-witness-ca.pem" # optional: the CA of its HTTPS; default: the system's
+
 Relative paths in a TOML file resolve against the folder holding that file and are made absolute
 (``..`` is allowed, the result is resolved); relative paths given as flags resolve against the
 current directory. Unknown keys and bad values raise ``ConfigError`` naming the key and the file.
@@ -28,6 +35,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from attestgate.gateway.common.keyfiles import KeyFileError, refuse_writable_by_others
+from attestgate.protocol.cosignature import WitnessKey
+from attestgate.protocol.note import NoteError
 
 DEFAULT_DATA_DIR = Path(".attestgate")
 DEFAULT_LISTEN = "127.0.0.1:50051"
@@ -56,6 +65,26 @@ class TrustedIssuer:
 
 
 @dataclass(frozen=True)
+class WitnessEndpoint:
+    """A witness the gateway submits its checkpoints to (c2sp.org/tlog-witness)."""
+
+    name: str
+    url: str
+    """The witness's submission prefix (``<url>/add-checkpoint``), http:// or https://."""
+    keys: tuple[WitnessKey, ...]
+    """Its cosigning keys: only lines of these keys are stored and served."""
+    ca_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", self.name):
+            raise ConfigError("witnesses: 'name' is 1-64 letters, digits, '.', '_' or '-'")
+        if not self.url.startswith(("https://", "http://")):
+            raise ConfigError(f"witness {self.name!r}: 'url' must be an https:// (or http://) URL")
+        if not self.keys:
+            raise ConfigError(f"witness {self.name!r}: give its cosigning key(s): vkey or vkeys")
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     """Everything ``attestgate serve`` needs; build it with ``load_config``."""
 
@@ -65,6 +94,12 @@ class GatewayConfig:
     insecure: bool = False
     gateway_id: str = "attestgate"
     issuers: tuple[TrustedIssuer, ...] = ()
+    # Witnesses (gateway.witness.collector): every new checkpoint is submitted to each of them;
+    # with witness_k > 0 the log publishes the newest checkpoint k of them cosigned.
+    witnesses: tuple[WitnessEndpoint, ...] = ()
+    witness_k: int = 0
+    witness_timeout: timedelta = timedelta(seconds=5)  # one add-checkpoint request
+    witness_retry_max: timedelta = timedelta(seconds=30)  # longest wait between retries
     token_leeway: timedelta = timedelta(seconds=30)
     tls_cert: Path | None = None  # None: the dev certificate under <data_dir>/tls/
     tls_key: Path | None = None
@@ -309,9 +344,13 @@ _CONVERTERS: dict[str, Callable[[object], object]] = {
     "storage_check_interval": parse_duration,
     "fx_rates_role": _as_role,
     "max_pending_requests": _as_positive_int,
+    "witness_k": _as_non_negative_int,
+    "witness_timeout": parse_duration,
+    "witness_retry_max": parse_duration,
 }
 _ISSUER_KEYS = frozenset({"issuer", "jwks", "jwks_file", "audience"})
-assert set(_CONVERTERS) | {"issuers"} == {f.name for f in fields(GatewayConfig)}
+_WITNESS_KEYS = frozenset({"name", "url", "vkey", "vkeys", "ca_file"})
+assert set(_CONVERTERS) | {"issuers", "witnesses"} == {f.name for f in fields(GatewayConfig)}
 
 
 def _convert(key: str, value: object, base: Path, source: str) -> object:
@@ -371,6 +410,39 @@ def _parse_issuers(value: object, base: Path, source: str) -> tuple[TrustedIssue
     return tuple(issuers)
 
 
+def _parse_witnesses(value: object, base: Path, source: str) -> tuple[WitnessEndpoint, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{source}: 'witnesses' must be an array of tables ([[witnesses]])")
+    witnesses = [_parse_witness(t, base, f"{source}: witnesses[{i}]") for i, t in enumerate(value)]
+    if len({w.name for w in witnesses}) != len(witnesses):
+        raise ConfigError(f"{source}: each of the [[witnesses]] has its own name")
+    return tuple(witnesses)
+
+
+def _parse_witness(table: object, base: Path, where: str) -> WitnessEndpoint:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table")
+    unknown = sorted(set(table) - _WITNESS_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}")
+    listed = table.get("vkeys", [])
+    vkeys = [table["vkey"]] if "vkey" in table else []
+    vkeys += listed if isinstance(listed, list) else [listed]
+    ca_file = table.get("ca_file")
+    try:
+        if not all(isinstance(v, str) for v in vkeys) or not isinstance(ca_file, str | None):
+            raise ConfigError("'vkey', 'vkeys' and 'ca_file' are strings")
+        keys = tuple(WitnessKey.from_vkey(v) for v in vkeys)
+        return WitnessEndpoint(
+            name=str(table.get("name") or ""),
+            url=str(table.get("url") or "").rstrip("/"),
+            keys=keys,
+            ca_file=_resolve(Path(ca_file), base) if ca_file else None,
+        )
+    except (ConfigError, NoteError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         # It names the token issuers to trust: nobody else may be able to change it.
@@ -393,6 +465,8 @@ def _collect(raw: Mapping[str, object], base: Path, source: str) -> dict[str, ob
             continue  # an unset flag
         if key == "issuers":
             values[key] = _parse_issuers(value, base, source)
+        elif key == "witnesses":
+            values[key] = _parse_witnesses(value, base, source)
         elif key in _CONVERTERS:
             values[key] = _convert(key, value, base, source)
         else:
@@ -421,6 +495,10 @@ def load_config(path: Path | None, overrides: Mapping[str, object] | None = None
         raise ConfigError('portal_login = "oidc" needs portal_oidc_issuer')
     if config.portal_oidc_issuer and not config.portal_oidc_client_id:
         raise ConfigError("portal_oidc_issuer needs portal_oidc_client_id")
+    if config.witness_k > len(config.witnesses):
+        raise ConfigError(
+            f"witness_k = {config.witness_k} but {len(config.witnesses)} [[witnesses]] are listed"
+        )
     return config
 
 
@@ -433,6 +511,12 @@ def with_overrides(config: GatewayConfig, **changes: Any) -> GatewayConfig:
     if "data_dir" in changes and "db" not in changes and default_db:
         changes["db"] = ""
     return replace(config, **changes)
+
+
+_WITNESS_EXAMPLE = (
+    '# witnesses = [{ name = "bank", url = "https://witness.bank.example", vkey = '
+    '"witness.bank.example/w1+d5ccce5d+BDtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop" }]'
+)
 
 
 def default_config_toml(*, gateway_id: str, dev_issuer: str, jwks_file_name: str) -> str:
@@ -498,6 +582,14 @@ gateway_id = "{gateway_id}"       # the gateway's name; the default audience of 
 # storage_check_interval = "1s"  # how often readiness probes the database
 # fx_rates_role = "fx_authority" # the provider role that uploads FX rate tables
 # max_pending_requests = 10      # open requests per bank and owner; then TOO_MANY_PENDING_REQUESTS
+# witness_k = 0                  # publish the newest checkpoint k [[witnesses]] cosigned (0: the
+#                                # newest checkpoint, with the cosignatures it has so far)
+# witness_timeout = "5s"         # one add-checkpoint request to a witness
+# witness_retry_max = "30s"      # a witness that fails is retried after 0.5s, 1s, ... up to this
+# Witnesses cosigning each checkpoint (docs/witnessing.md): one table each with name (logs,
+# metrics), url (its add-checkpoint prefix), vkey or vkeys (its keys), ca_file (optional); or
+# one [[witnesses]] section each, with the same keys.
+{_WITNESS_EXAMPLE}
 
 # Token issuers trusted, one [[issuers]] table each: issuer (the tokens' iss), jwks_file (a JWKS
 # file) or jwks = {{ keys = [...] }} (inline), audience (optional; default: gateway_id).

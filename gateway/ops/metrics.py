@@ -18,7 +18,13 @@ What an operator needs to see the gateway's health without reading logs:
 - ``attestgate_streams_open`` / ``attestgate_streams_limit``: streams open now (each holds a
   worker thread) and ``max_streams`` (``gateway.transport.streams``); refused ones count as
   refusals with
-  reason ``TOO_MANY_STREAMS``.
+  reason ``TOO_MANY_STREAMS``;
+- ``attestgate_witness_submissions_total{witness, outcome}``: checkpoints submitted to each witness
+  (``gateway.witness.collector``) by outcome: cosigned, conflict (a 409: resubmitted from the
+  witness's size), refused (another status, or no valid cosignature), unreachable;
+  ``attestgate_witness_cosign_seconds{witness}``: from signing a checkpoint to its cosignatures
+  stored; ``attestgate_witness_behind_entries{witness}``: entries the witness's newest
+  cosignature is behind the newest checkpoint this replica signed (0: caught up).
 
 Labels carry method names and reasons only, never a subject, a token or a value. Each gateway has
 its own ``CollectorRegistry`` (no module-level singletons), served over plain HTTP by
@@ -27,6 +33,7 @@ prometheus-client's WSGI server on a loopback address unless ``metrics_allow_rem
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from wsgiref.simple_server import WSGIServer
@@ -77,6 +84,19 @@ class GatewayMetrics:
         self._batch_failures = Counter(
             "attestgate_audit_batch_failures", "Batches that did not commit.", registry=r
         )
+        self._witness_submissions = Counter(
+            "attestgate_witness_submissions",
+            "Checkpoints submitted to witnesses, by outcome.",
+            ["witness", "outcome"],
+            registry=r,
+        )
+        self._cosign = Histogram(
+            "attestgate_witness_cosign_seconds",
+            "From signing a checkpoint to its cosignatures stored.",
+            ["witness"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self._ready = Gauge("attestgate_ready", "1 while storage answers.", registry=r)
         self._refusals_unlogged = Counter(
             "attestgate_audit_refusals_unlogged",
@@ -120,12 +140,33 @@ class GatewayMetrics:
             registry=r,
         ).set_function(since_batch)
 
+    def witness_outcome(self, witness: str, outcome: str, seconds: float | None) -> None:
+        """One submission to a witness (``gateway.witness.collector.WitnessObserver``)."""
+        self._witness_submissions.labels(witness=witness, outcome=outcome).inc()
+        if seconds is not None:
+            self._cosign.labels(witness=witness).observe(seconds)
+
+    def watch_witnesses(self, behind: Callable[[], dict[str, int]]) -> None:
+        """Export how far behind each witness is, read at each scrape."""
+        gauge = Gauge(
+            "attestgate_witness_behind_entries",
+            "Entries the witness's newest cosignature is behind this replica's newest checkpoint.",
+            ["witness"],
+            registry=self.registry,
+        )
+        for name in behind():
+            gauge.labels(witness=name).set_function(functools.partial(_entry, behind, name))
+
     def watch_streams(self, in_use: Callable[[], int], limit: int) -> None:
         """Export the streams open (read at each scrape) and their limit
         (``gateway.transport.streams``)."""
         r = self.registry
         Gauge("attestgate_streams_open", "Streams open.", registry=r).set_function(in_use)
         Gauge("attestgate_streams_limit", "Streams allowed at once.", registry=r).set(limit)
+
+
+def _entry(read: Callable[[], dict[str, int]], name: str) -> float:
+    return float(read().get(name, 0))
 
 
 class MetricsServer:

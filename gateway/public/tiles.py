@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from attestgate.audit.store import StoredCheckpoint
 from attestgate.audit.tiles import LogTiles
 from attestgate.gateway.public.documents import SERVING_HEADERS, etag_of
 from attestgate.protocol.tlog_tiles import (
@@ -146,13 +147,20 @@ def _immutable(request: Request, body: bytes, headers: dict[str, str]) -> Respon
     return Response(body, media_type=TILE_MEDIA_TYPE, headers=headers)
 
 
-def tile_routes(issuer: str, tiles: LogTiles) -> list[Route]:
-    """``<issuer path>/log/checkpoint`` and ``<issuer path>/log/tile/...`` over ``tiles``."""
+def tile_routes(
+    issuer: str,
+    tiles: LogTiles,
+    published: Callable[[], StoredCheckpoint | None] | None = None,
+) -> list[Route]:
+    """``<issuer path>/log/checkpoint`` and ``<issuer path>/log/tile/...`` over ``tiles``;
+    ``published`` gives the checkpoint to serve (default: the newest, ``tiles.checkpoint``), e.g.
+    with its witnesses' cosignatures (``audit.cosignatures.PublishedCheckpoints``)."""
     prefix = _path_of(issuer)
     cache = _Cache(MEMORY_TILES)
+    newest = published or tiles.checkpoint
 
     async def checkpoint(request: Request) -> Response:
-        found = await run_in_threadpool(tiles.checkpoint)  # reads the database
+        found = await run_in_threadpool(newest)  # reads the database
         if found is None:
             return _plain(404, "the log has no signed checkpoint yet")
         headers = {**SERVING_HEADERS, "Cache-Control": f"public, max-age={CHECKPOINT_MAX_AGE}"}

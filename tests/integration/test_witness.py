@@ -11,8 +11,6 @@ import base64
 import hashlib
 import http.client
 import random
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,7 +18,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -34,6 +31,7 @@ from attestgate.protocol.cosignature import (
 )
 from attestgate.protocol.merkle import EMPTY_ROOT, leaf_hash, node_hash
 from attestgate.protocol.note import NoteSigner, format_checkpoint, verify_note
+from tests.integration.witnesses import WitnessProcess, free_port
 
 ORIGIN = "example.com/witnessed-log"
 WITNESS = "witness.bank.example/w1"
@@ -79,62 +77,6 @@ def tree(tag: str, size: int, prefix: int = 0) -> list[bytes]:
     ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class WitnessProcess:
-    data_dir: Path
-    port: int
-    proc: subprocess.Popen[str] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        log = self.data_dir.parent / "witness.out"
-        with log.open("w") as out:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "attestgate",
-                    "witness",
-                    "serve",
-                    "--data-dir",
-                    str(self.data_dir),
-                    "--listen",
-                    f"127.0.0.1:{self.port}",
-                    "--insecure",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        deadline = time.monotonic() + 20
-        while "vkey " not in log.read_text() or log.read_text().count("vkey ") < 2:
-            assert self.proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.01)
-        assert f"witness {WITNESS} on http://127.0.0.1:{self.port}" in log.read_text()
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-            self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
-
-
 def post(url: str, body: str, timeout: float = 10) -> tuple[int, str, str]:
     request = urllib.request.Request(f"{url}/add-checkpoint", data=body.encode(), method="POST")
     try:
@@ -178,7 +120,7 @@ def witness(tmp_path: Path, log_key: NoteSigner) -> Iterator[WitnessProcess]:
         check=True,
     )
     assert "witness.toml" in out.stdout
-    process = WitnessProcess(data_dir, _free_port())
+    process = WitnessProcess(data_dir, free_port())
     process.start()
     yield process
     process.stop()
@@ -320,7 +262,7 @@ def test_size_zero_and_proof_from_zero_rules(tmp_path: Path) -> None:
         capture_output=True,
         check=True,
     )
-    process = WitnessProcess(data_dir, _free_port())
+    process = WitnessProcess(data_dir, free_port())
     process.start()
     try:
         leaves = tree("a", 5)
@@ -359,7 +301,7 @@ def test_sigkill_under_load_never_cosigns_two_forks(tmp_path: Path) -> None:
         capture_output=True,
         check=True,
     )
-    process = WitnessProcess(data_dir, _free_port())
+    process = WitnessProcess(data_dir, free_port())
     process.start()
     policy = _policy(data_dir)
     prefix, top = 6, 80

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import grpc
 
+from attestgate.audit.cosignatures import PublishedCheckpoints
 from attestgate.audit.store import StoredCheckpoint
 from attestgate.audit.tree import AuditLog
 from attestgate.gateway.common.signals import ChangeSignal
@@ -28,13 +29,21 @@ def checkpoint_message(origin: str, stored: StoredCheckpoint) -> audit_pb2.Check
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     """Checkpoints, entries and proofs (RFC 9162 / C2SP)."""
 
-    def __init__(self, *, storage: Storage, log: AuditLog, commits: ChangeSignal) -> None:
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        log: AuditLog,
+        commits: ChangeSignal,
+        published: PublishedCheckpoints | None = None,
+    ) -> None:
         self._storage = storage
         self._log = log
         self._commits = commits  # what WatchCheckpoints waits on
+        self._published = published or PublishedCheckpoints()  # with its cosignatures
 
     def _latest(self) -> StoredCheckpoint:
-        stored = self._log.latest_checkpoint(self._storage.read())
+        stored = self._published.latest(self._storage.read())
         if stored is None:
             raise DomainError(Reason.CHECKPOINT_NOT_FOUND, "the log has no checkpoint yet")
         return stored
@@ -93,11 +102,13 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     def WatchCheckpoints(
         self, request: audit_pb2.WatchCheckpointsRequest, context: grpc.ServicerContext
     ) -> Iterator[audit_pb2.Checkpoint]:
-        last = -1
+        last, note = -1, ""
         while context.is_active():
-            stored = self._log.latest_checkpoint(self._storage.read())
-            if stored is not None and stored.size > last:
-                last = stored.size
+            stored = self._published.latest(self._storage.read())
+            # sent again when cosignatures were added to the same checkpoint
+            fresh = stored is not None and stored.size >= last and stored.note != note
+            if stored is not None and fresh:
+                last, note = stored.size, stored.note
                 yield checkpoint_message(self._origin, stored)
             else:
                 self._commits.wait(_WATCH_POLL_SECONDS)

@@ -1,0 +1,235 @@
+"""Issue 18 item 4: the gateway collects witness cosignatures and serves the cosigned checkpoint.
+
+Real gateways (gRPC over TLS, the public HTTPS face, SQLite) and real witness processes
+(``attestgate witness serve``). The witnesses are started once for the module and witness one log
+origin per test, all signed with one log key (copied into each test's data dir), so that every
+test has a fresh log.
+"""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.ops.config import WitnessEndpoint
+from attestgate.gateway.testing import local_config
+from attestgate.gateway.transport.server import prepare_data_dir
+from attestgate.protocol.cosignature import WitnessKey, WitnessPolicy
+from attestgate.protocol.note import NoteSigner
+from tests.conformance.conftest import pg_server, pg_url
+from tests.conftest import T0
+from tests.integration import live
+from tests.integration.conftest import TEST_CONFIG
+from tests.integration.live import LiveGateway
+from tests.integration.witnesses import WitnessProcess, free_port, init_witness
+
+ORIGINS = [f"attestgate.test/log-{n}" for n in range(4)]
+__all__ = ["pg_server", "pg_url"]
+
+
+@dataclass
+class Witnesses:
+    keys_dir: Path
+    processes: dict[str, WitnessProcess]
+    vkeys: dict[str, list[WitnessKey]]
+
+    def endpoints(self) -> tuple[WitnessEndpoint, ...]:
+        return tuple(
+            WitnessEndpoint(name, p.url, tuple(self.vkeys[name]))
+            for name, p in self.processes.items()
+        )
+
+    def policy(self, k: int) -> WitnessPolicy:
+        """One key (ML-DSA-44) per witness, k of them."""
+        return WitnessPolicy([keys[0] for keys in self.vkeys.values()], k)
+
+
+@pytest.fixture(scope="module")
+def witnesses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Witnesses]:
+    root = tmp_path_factory.mktemp("witnessing")
+    config = local_config(root / "keys-source", **TEST_CONFIG)
+    keyring = prepare_data_dir(config, clock=FixedClock(T0))
+    logs = [f"{o}={NoteSigner(o, keyring.note_signer_key).vkey()}" for o in ORIGINS]
+    processes, vkeys = {}, {}
+    for name in ("bank", "regulator"):
+        data_dir = root / name
+        vkeys[name] = init_witness(data_dir, f"witness.{name}.example/w1", logs)
+        processes[name] = WitnessProcess(data_dir, free_port(), f"witness.{name}.example/w1")
+        processes[name].start()
+    yield Witnesses(config.keys_dir, processes, vkeys)
+    for process in processes.values():
+        process.stop()
+
+
+def start(
+    tmp: Path, witnesses: Witnesses, origin: str, clock: FixedClock, **changes: Any
+) -> LiveGateway:
+    data_dir = tmp / origin.rsplit("/", 1)[-1]
+    data_dir.mkdir(mode=0o700, parents=True)
+    shutil.copytree(witnesses.keys_dir, data_dir / "keys")
+    changes = {
+        "log_origin": origin,
+        "witnesses": witnesses.endpoints(),
+        "witness_k": 2,
+        "witness_retry_max": timedelta(milliseconds=200),
+        "witness_timeout": timedelta(seconds=2),
+        **changes,
+    }
+    return live.start_live(data_dir, clock, **changes)
+
+
+def append(gw: LiveGateway, n: int, owner: str = "owner") -> None:
+    bank = gw.bank("bank-a")
+    for i in range(n):
+        bank.request_consent(
+            owner=f"{owner}-{i}",
+            domain="business_registration",
+            purpose="counterparty_check",
+            claims=["registration_status"],
+        )
+
+
+def public_checkpoint(gw: LiveGateway) -> str:
+    context = ssl.create_default_context(cafile=str(gw.ca_file))
+    with urllib.request.urlopen(gw.public_url + "/log/checkpoint", context=context) as response:
+        return str(response.read().decode())
+
+
+def cosigned(witnesses: Witnesses, note: str, size: int) -> bool:
+    """The note is a checkpoint of at least ``size`` entries cosigned by both witnesses."""
+    return int(note.split("\n")[1]) >= size and witnesses.policy(2).verify(note).satisfied
+
+
+def stored_size(gw: LiveGateway) -> int:
+    found = gw.parts.log.latest_checkpoint(gw.parts.storage.read())
+    return 0 if found is None else found.size
+
+
+def test_checkpoints_are_cosigned_and_served_with_the_cosignatures(
+    tmp_path: Path, witnesses: Witnesses, clock: FixedClock
+) -> None:
+    with start(tmp_path, witnesses, ORIGINS[0], clock) as gw:
+        append(gw, 3)
+        regulator = gw.regulator()
+        assert live.eventually(lambda: cosigned(witnesses, regulator.checkpoint().text, 3))
+        checkpoint = regulator.checkpoint()
+        result = witnesses.policy(2).require(checkpoint.text)
+        assert [c.witness.name for c in result.valid] == [
+            "witness.bank.example/w1",
+            "witness.regulator.example/w1",
+        ]
+        # both keys of each witness are on the note, after the log's signature
+        lines = checkpoint.text.split("\n\n", 1)[1].splitlines()
+        assert lines[0].startswith(f"— {ORIGINS[0]} ")
+        assert len(lines) == 5
+        # the public face serves the same cosigned note
+        assert live.eventually(lambda: public_checkpoint(gw) == regulator.checkpoint().text)
+        watched = next(iter(regulator.watch_checkpoints(timeout=5)))
+        witnesses.policy(2).require(watched.text)
+
+
+def test_the_log_keeps_appending_while_a_witness_is_down_and_it_is_caught_up(
+    tmp_path: Path, witnesses: Witnesses, clock: FixedClock
+) -> None:
+    down = witnesses.processes["regulator"]
+    with start(tmp_path, witnesses, ORIGINS[1], clock, metrics="127.0.0.1:0") as gw:
+        append(gw, 2, "before")
+        regulator = gw.regulator()
+        assert live.eventually(lambda: cosigned(witnesses, regulator.checkpoint().text, 2))
+        before = regulator.checkpoint()
+        down.stop()
+        try:
+            append(gw, 5, "while-down")  # appends are not held up by the dead witness
+            assert live.eventually(lambda: stored_size(gw) >= before.size + 5)
+            # with k = 2, the log goes on serving the newest checkpoint both witnesses cosigned
+            assert regulator.checkpoint().size == before.size
+            metrics = _metrics(gw)
+            assert 'outcome="unreachable",witness="regulator"' in metrics
+            assert 'attestgate_witness_behind_entries{witness="regulator"} 0.0' not in metrics
+        finally:
+            down.start()
+        newest = stored_size(gw)
+        assert live.eventually(lambda: regulator.checkpoint().size >= newest, timeout=10)
+        witnesses.policy(2).require(regulator.checkpoint().text)
+        assert 'attestgate_witness_behind_entries{witness="regulator"} 0.0' in _metrics(gw)
+
+
+def _metrics(gw: LiveGateway) -> str:
+    url = f"http://127.0.0.1:{gw.metrics_port}/metrics"
+    with urllib.request.urlopen(url) as response:
+        return str(response.read().decode())
+
+
+def test_a_split_view_is_refused_by_the_witnesses_and_a_client_policy(
+    tmp_path: Path, witnesses: Witnesses, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two gateways with the same log key and origin, diverging: the witnesses cosign the one
+    they saw first and refuse the other's checkpoints, which a k-of-n client then refuses."""
+    with start(tmp_path / "a", witnesses, ORIGINS[2], clock) as honest:
+        append(honest, 2, "honest")
+        regulator = honest.regulator()
+        assert live.eventually(lambda: cosigned(witnesses, regulator.checkpoint().text, 2))
+        with start(tmp_path / "b", witnesses, ORIGINS[2], clock, witness_k=0) as fork:
+            append(fork, 4, "fork")
+            assert live.eventually(lambda: stored_size(fork) >= 4)
+            forked = fork.regulator().checkpoint()
+            assert forked.size >= 4
+            # the witnesses refuse the fork's checkpoint: not consistent with what they cosigned
+            assert live.eventually(lambda: caplog.text.count("refused with 422") >= 2)
+            result = witnesses.policy(2).verify(forked.text)
+            assert not result.satisfied
+            assert {w.name for w in result.missing} == {
+                "witness.bank.example/w1",
+                "witness.regulator.example/w1",
+            }
+        witnesses.policy(2).require(honest.regulator().checkpoint().text)
+
+
+def _submissions(gw: LiveGateway) -> float:
+    total = 0.0
+    for line in _metrics(gw).splitlines():
+        if line.startswith("attestgate_witness_submissions_total{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@pytest.mark.postgres
+def test_replicas_on_one_postgresql_share_the_cosignatures(
+    tmp_path: Path, witnesses: Witnesses, clock: FixedClock, pg_url: str
+) -> None:
+    """Two replicas write one log: each submits only the checkpoints it signed (a witness sees a
+    few more requests than checkpoints, not one per replica), and both serve the cosignatures."""
+    from attestgate.gateway.ops.cli import main  # noqa: PLC0415 - the operator's step
+
+    origin = ORIGINS[3]
+    assert main(["db", "migrate", "--db", pg_url, "--data-dir", str(tmp_path / "m")]) == 0
+    options = {"db": pg_url, "metrics": "127.0.0.1:0", "witness_k": 1}
+    with (
+        start(tmp_path / "r1", witnesses, origin, clock, **options) as one,
+        start(tmp_path / "r2", witnesses, origin, clock, **options) as two,
+    ):
+        for n in range(6):
+            append(one if n % 2 else two, 2, f"r{n}")
+        assert live.eventually(lambda: stored_size(one) >= 12)
+        newest = stored_size(one)
+        for replica in (one, two):
+            regulator = replica.regulator()
+            assert live.eventually(lambda r=regulator: cosigned(witnesses, r.checkpoint().text,
+                                                                newest), timeout=10)  # fmt: skip
+        assert one.regulator().checkpoint().text == two.regulator().checkpoint().text
+        checkpoints = (
+            one.parts.storage.read().execute("SELECT COUNT(*) FROM audit_checkpoints").fetchone()[0]
+        )
+        sent = _submissions(one) + _submissions(two)
+        # per witness: each checkpoint once, plus a few 409s and start-up submissions; every
+        # replica submitting every checkpoint would be 2 * 2 * checkpoints
+        assert sent <= 2 * (int(checkpoints) + 4), (sent, checkpoints)
