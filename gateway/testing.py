@@ -49,6 +49,7 @@ from attestgate.gateway.common.keys import KeyRing, dev_issuer
 from attestgate.gateway.common.tls import TlsFiles
 from attestgate.gateway.ops.config import GatewayConfig
 from attestgate.gateway.usecases.providers import ProviderRegistry, role_owners
+from attestgate.protocol.cosignature import WitnessPolicy
 from attestgate.protocol.note import NoteSigner
 from attestgate.sdk import BankClient, OwnerClient, ProviderClient, RegulatorClient, TlsConfig
 from attestgate.sdk.provider import SigningKey
@@ -255,10 +256,16 @@ class LocalGateway(Generic[C]):
         )
         return self._keep(client)  # type: ignore[no-any-return]
 
-    def regulator(self, vkey: str | None = None, sub: str = "csrc") -> RegulatorClient:
-        """A regulator client pinned to the log's vkey (or ``vkey``)."""
+    def regulator(
+        self, vkey: str | None = None, sub: str = "csrc", witnesses: WitnessPolicy | None = None
+    ) -> RegulatorClient:
+        """A regulator client pinned to the log's vkey (or ``vkey``), enforcing ``witnesses``."""
         client = RegulatorClient(
-            self.target, token=self.token("regulator", sub), vkey=vkey or self.vkey, tls=self.tls
+            self.target,
+            token=self.token("regulator", sub),
+            vkey=vkey or self.vkey,
+            tls=self.tls,
+            witnesses=witnesses,
         )
         return self._keep(client)  # type: ignore[no-any-return]
 

@@ -27,6 +27,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from attestgate.protocol.cosignature import WitnessPolicy
     from attestgate.sdk.aio import (
         AsyncBankClient,
         AsyncOwnerClient,
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from attestgate.sdk.bank import BankClient
     from attestgate.sdk.errors import AttestgateError
     from attestgate.sdk.holder_key import HolderKey, HolderKeySigner
-    from attestgate.sdk.log_errors import LogVerificationError, SplitViewError
+    from attestgate.sdk.log_errors import LogVerificationError, SplitViewError, WitnessPolicyError
     from attestgate.sdk.owner import OwnerClient
     from attestgate.sdk.provider import ProviderClient
     from attestgate.sdk.regulator import LogMonitor, RegulatorClient, export_receipt, verify_receipt
@@ -104,6 +105,8 @@ _HOMES: dict[str, str] = {
     "ProviderClient": "attestgate.sdk.provider",
     "RegulatorClient": "attestgate.sdk.regulator",
     "SplitViewError": "attestgate.sdk.log_errors",
+    "WitnessPolicy": "attestgate.protocol.cosignature",
+    "WitnessPolicyError": "attestgate.sdk.log_errors",
     "TlsConfig": "attestgate.sdk.tls",
     "export_receipt": "attestgate.sdk.regulator",
     "verify_receipt": "attestgate.sdk.regulator",
@@ -147,6 +150,8 @@ __all__ = [
     "SplitViewError",
     "TlsConfig",
     "Withheld",
+    "WitnessPolicy",
+    "WitnessPolicyError",
     "export_receipt",
     "verify_receipt",
 ]

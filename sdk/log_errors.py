@@ -3,8 +3,11 @@
     AttestgateError                 (sdk.errors)
     └── LogVerificationError        a checkpoint signature, an inclusion or a consistency proof
         │                           failed, or a vkey / receipt is malformed
-        └── SplitViewError          two checkpoints of the log cannot both be true: the log
-                                    showed different trees to different parties (or forked)
+        ├── SplitViewError          two checkpoints of the log cannot both be true: the log
+        │                           showed different trees to different parties (or forked)
+        └── WitnessPolicyError      a checkpoint lacks the k valid witness cosignatures the
+                                    client's policy requires (``result``: which are missing
+                                    or bad)
 
 They live apart from ``sdk.errors`` because they never come from the gateway: the SDK raises them
 when what the gateway sent does not verify. ``reason`` is a stable string; ``code`` is
@@ -17,15 +20,26 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from attestgate.protocol.cosignature import PolicyResult
 from attestgate.sdk.errors import AttestgateError
 
-__all__ = ["LOG_SPLIT_VIEW", "LOG_VERIFICATION_FAILED", "LogVerificationError", "SplitViewError"]
+__all__ = [
+    "LOG_SPLIT_VIEW",
+    "LOG_VERIFICATION_FAILED",
+    "LOG_WITNESS_POLICY",
+    "LogVerificationError",
+    "SplitViewError",
+    "WitnessPolicyError",
+]
 
 LOG_VERIFICATION_FAILED = "LOG_VERIFICATION_FAILED"
 """``reason`` of a ``LogVerificationError``."""
 
 LOG_SPLIT_VIEW = "LOG_SPLIT_VIEW"
 """``reason`` of a ``SplitViewError``."""
+
+LOG_WITNESS_POLICY = "LOG_WITNESS_POLICY"
+"""``reason`` of a ``WitnessPolicyError``."""
 
 
 class LogVerificationError(AttestgateError):
@@ -42,3 +56,14 @@ class SplitViewError(LogVerificationError):
     """A new checkpoint is not consistent with one verified before: a split view or a fork."""
 
     log_reason: ClassVar[str] = LOG_SPLIT_VIEW
+
+
+class WitnessPolicyError(LogVerificationError):
+    """A checkpoint does not carry the witness cosignatures the client's policy requires; the
+    message and ``result`` name the witnesses whose cosignature verified, is missing or is bad."""
+
+    log_reason: ClassVar[str] = LOG_WITNESS_POLICY
+
+    def __init__(self, message: str, result: PolicyResult) -> None:
+        super().__init__(message)
+        self.result = result

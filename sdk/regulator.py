@@ -18,11 +18,11 @@ from typing import Any, Protocol
 
 import grpc
 
-from attestgate.protocol import note
+from attestgate.protocol.cosignature import WitnessPolicy
 from attestgate.protocol.merkle import ProofError, leaf_hash
 from attestgate.protocol.merkle import verify_consistency as _check_consistency
 from attestgate.protocol.merkle import verify_inclusion as _check_inclusion
-from attestgate.sdk._internal import convert, receipt
+from attestgate.sdk._internal import convert, opening, receipt
 from attestgate.sdk._internal.base import DEFAULT_TIMEOUT, PAGE_SIZE, ClientBase, follow_pages
 from attestgate.sdk._internal.channel import TokenSource
 from attestgate.sdk.log_errors import LogVerificationError, SplitViewError
@@ -40,20 +40,8 @@ __all__ = [
 ]
 
 
-def _verifier(vkey: str) -> note.Verifier:
-    try:
-        return note.Verifier.from_vkey(vkey)
-    except (note.NoteError, ValueError) as exc:
-        raise LogVerificationError(f"the verifier key is not a valid C2SP vkey: {exc}") from None
-
-
-def _open_checkpoint(text: str, verifier: note.Verifier, origin: str) -> Checkpoint:
-    """Verify a signed checkpoint note against ``verifier`` and ``origin``."""
-    try:
-        opened = note.open_checkpoint(text, [verifier], origin=origin)
-    except note.NoteError as exc:
-        raise LogVerificationError(f"checkpoint does not verify: {exc}") from None
-    return Checkpoint(opened.origin, opened.size, opened.root_hash, opened.text)
+_verifier = opening.verifier
+_open_checkpoint = opening.open_checkpoint
 
 
 class RegulatorClient(ClientBase):
@@ -61,7 +49,9 @@ class RegulatorClient(ClientBase):
 
     ``token`` is a bearer token with role ``regulator``; ``vkey`` the log's verifier key as
     ``attestgate audit vkey`` prints it (obtained out of band, never from the gateway);
-    ``origin`` the log's name, by default the vkey's key name (the spec's recommendation).
+    ``origin`` the log's name, by default the vkey's key name (the spec's recommendation);
+    ``witnesses`` a witness policy (``WitnessPolicy(vkeys, k)``): every checkpoint must then
+    carry k valid witness cosignatures, or ``WitnessPolicyError`` names the missing and bad ones.
     """
 
     def __init__(
@@ -77,9 +67,11 @@ class RegulatorClient(ClientBase):
         options: Sequence[tuple[str, Any]] = (),
         retry: RetryPolicy | None = None,
         channel: grpc.Channel | None = None,
+        witnesses: WitnessPolicy | None = None,
     ) -> None:
         self._verifier = _verifier(vkey)  # refuse a bad key before opening a channel
         self._origin = origin or self._verifier.name
+        self.witnesses = witnesses
         super().__init__(
             target,
             token=token,
@@ -109,8 +101,9 @@ class RegulatorClient(ClientBase):
         return self._origin
 
     def open_checkpoint(self, text: str) -> Checkpoint:
-        """Verify a signed checkpoint note (from a file, a receipt, another party)."""
-        return _open_checkpoint(text, self._verifier, self._origin)
+        """Verify a signed checkpoint note (from a file, a receipt, another party), and the
+        witness policy when the client has one."""
+        return _open_checkpoint(text, self._verifier, self._origin, self.witnesses)
 
     def checkpoint(self) -> Checkpoint:
         """The latest checkpoint, its signature verified against the pinned key."""
@@ -247,11 +240,16 @@ class LogMonitor:
     ``update`` trusts what it sees (trust on first use). Keep the file across runs and share
     it between monitors of the same log. ``client`` is a ``RegulatorClient`` or, to follow the
     log through its tiles without a token, an ``attestgate.sdk.tiles.TiledLogClient``.
+    ``witnesses``: a witness policy every new checkpoint must meet (``WitnessPolicyError``, the
+    state file unchanged), on top of the client's own.
     """
 
-    def __init__(self, client: VerifiedLog, state_file: Path) -> None:
+    def __init__(
+        self, client: VerifiedLog, state_file: Path, *, witnesses: WitnessPolicy | None = None
+    ) -> None:
         self._client = client
         self._state_file = Path(state_file)
+        self.witnesses = witnesses
 
     @property
     def state_file(self) -> Path:
@@ -271,6 +269,7 @@ class LogMonitor:
         store it. ``SplitViewError`` (state file unchanged) when it does not; an older but
         consistent checkpoint (a lagging replica) leaves the state as it is and returns it."""
         latest = self._client.checkpoint()
+        opening.require_witnesses(latest.text, self.witnesses)
         previous = self.last_verified()
         if previous is not None:
             if latest.size < previous.size:
@@ -317,11 +316,13 @@ def export_receipt(
 
 
 def verify_receipt(
-    text: str, *, vkey: str, origin: str | None = None
+    text: str, *, vkey: str, origin: str | None = None, witnesses: WitnessPolicy | None = None
 ) -> tuple[LogEntry, Checkpoint]:
     """Check a tlog-proof made by ``export_receipt`` offline: the checkpoint's signature under
-    ``vkey`` and the inclusion of the leaf carried in ``extra``. Returns the entry and the
-    checkpoint; raises ``LogVerificationError``."""
+    ``vkey``, the witness policy ``witnesses`` (the receipt's checkpoint carries the
+    cosignatures it was served with) and the inclusion of the leaf carried in ``extra``.
+    Returns the entry and the checkpoint; raises ``LogVerificationError`` (``WitnessPolicyError``
+    when the policy is not met)."""
     try:
         parsed = receipt.parse_receipt(text)
     except receipt.ReceiptFormatError as exc:
@@ -329,7 +330,9 @@ def verify_receipt(
     if parsed.extra is None:
         raise LogVerificationError("the receipt carries no leaf data (extra line)")
     verifier = _verifier(vkey)
-    checkpoint = _open_checkpoint(parsed.checkpoint_note, verifier, origin or verifier.name)
+    checkpoint = _open_checkpoint(
+        parsed.checkpoint_note, verifier, origin or verifier.name, witnesses
+    )
     try:
         _check_inclusion(
             index=parsed.index,

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from attestgate.protocol import note
+from attestgate.protocol.cosignature import WitnessPolicy
 from attestgate.protocol.merkle import ProofError, leaf_hash
 from attestgate.protocol.merkle import verify_consistency as _check_consistency
 from attestgate.protocol.merkle import verify_inclusion as _check_inclusion
@@ -35,7 +35,7 @@ from attestgate.protocol.tlog_tiles import (
     decode_bundle,
     tile_width,
 )
-from attestgate.sdk._internal import convert
+from attestgate.sdk._internal import convert, opening
 from attestgate.sdk.errors import InvalidInput, NotFound, Unavailable
 from attestgate.sdk.log_errors import LogVerificationError, SplitViewError
 from attestgate.sdk.tls import TlsConfig
@@ -62,7 +62,8 @@ class TiledLogClient:
     """A tlog-tiles log at ``url`` (its prefix, e.g. ``https://issuer.example/log``), verified
     against ``vkey`` (``attestgate audit vkey``; obtained out of band). ``tls.ca_file`` is the CA
     to trust (``None``: the system roots); ``origin`` the checkpoint origin, by default the
-    vkey's name. Thread-safe; ``close`` releases the connection."""
+    vkey's name; ``witnesses`` a witness policy every checkpoint must meet. Thread-safe;
+    ``close`` releases the connection."""
 
     def __init__(
         self,
@@ -72,6 +73,7 @@ class TiledLogClient:
         tls: TlsConfig | None = None,
         origin: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        witnesses: WitnessPolicy | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in {"https", "http"} or not parts.hostname or parts.query:
@@ -79,12 +81,8 @@ class TiledLogClient:
                 f"{url!r} is not a log URL",
                 hint="give the log prefix, e.g. https://issuer.example/log",
             )
-        try:
-            self._verifier = note.Verifier.from_vkey(vkey)
-        except (note.NoteError, ValueError) as exc:
-            raise LogVerificationError(
-                f"the verifier key is not a valid C2SP vkey: {exc}"
-            ) from None
+        self._verifier = opening.verifier(vkey)
+        self.witnesses = witnesses
         self.url = url.rstrip("/")
         self.origin = origin or self._verifier.name
         self._http = _Http(parts.scheme, parts.netloc, parts.path.rstrip("/"), tls, timeout)
@@ -105,12 +103,9 @@ class TiledLogClient:
     # -- checkpoints -------------------------------------------------------------------------
 
     def open_checkpoint(self, text: str) -> Checkpoint:
-        """Verify a signed checkpoint note against the pinned key and origin."""
-        try:
-            opened = note.open_checkpoint(text, [self._verifier], origin=self.origin)
-        except note.NoteError as exc:
-            raise LogVerificationError(f"checkpoint does not verify: {exc}") from None
-        return Checkpoint(opened.origin, opened.size, opened.root_hash, opened.text)
+        """Verify a signed checkpoint note against the pinned key and origin, and the witness
+        policy when the client has one."""
+        return opening.open_checkpoint(text, self._verifier, self.origin, self.witnesses)
 
     def checkpoint(self) -> Checkpoint:
         """``<url>/checkpoint``, its signature verified."""

@@ -326,10 +326,11 @@ def _add_providers(sub: Any) -> None:
 
 
 def _run_audit_verify(args: argparse.Namespace) -> int:
+    witnesses = cli_audit.witness_policy(args.witness, args.witness_k)
     if args.url:  # tlog-tiles over HTTPS: no database, no data dir
-        return cli_audit.run_verify_url(args.url, args.vkey, args.ca, args.state)
-    if args.ca or args.state:
-        raise CliError("--ca and --state go with --url")
+        return cli_audit.run_verify_url(args.url, args.vkey, args.ca, args.state, witnesses)
+    if args.ca or args.state or witnesses:
+        raise CliError("--ca, --state and --witness go with --url")
     config = load_cli_config(args, db=args.db)
     keyring = None if args.vkey else _open_existing_keyring(config)
     return cli_audit.run_verify(config, keyring, args.vkey)

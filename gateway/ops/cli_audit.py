@@ -8,7 +8,9 @@ snapshot: the SQLite file, or a PostgreSQL database that replicas keep writing m
 ``verify --url PREFIX --vkey VKEY [--ca FILE] [--state FILE]`` needs neither the database nor a
 token: it follows the log's C2SP tlog-tiles (``attestgate.sdk.tiles``), rebuilds the tree of the
 latest checkpoint from the entry bundles, checks every tile served and the signed root, and with
-``--state`` proves the checkpoint extends the one verified last time (kept in that file).
+``--state`` proves the checkpoint extends the one verified last time (kept in that file); with
+``--witness VKEY`` (repeated) and ``--witness-k K`` the checkpoint must carry K valid witness
+cosignatures (docs/witnessing.md), or the verification fails naming the missing and bad ones.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from attestgate.gateway.common.keys import KeyRing
 from attestgate.gateway.ops.config import DEFAULT_DATA_DIR, GatewayConfig
 from attestgate.gateway.ops.db_cli import open_connection
 from attestgate.gateway.persistence.url import StorageError, parse_db
+from attestgate.protocol.cosignature import WitnessPolicy
 from attestgate.protocol.note import NoteError, NoteSigner, Verifier
 from attestgate.sdk.errors import AttestgateError
 from attestgate.sdk.log_errors import LogVerificationError
@@ -83,15 +86,34 @@ def run_verify(config: GatewayConfig, keyring: KeyRing | None, vkey: str | None)
     return 1
 
 
-def run_verify_url(url: str, vkey: str | None, ca: Path | None, state: Path | None) -> int:
-    """Verify the log through its tiles at ``url``; 0 when intact, 1 otherwise."""
+def witness_policy(vkeys: list[str] | None, k: int | None) -> WitnessPolicy | None:
+    """The policy of ``--witness VKEY`` (repeated) and ``--witness-k K`` (default: all)."""
+    if not vkeys:
+        if k is not None:
+            raise CliError("--witness-k goes with --witness VKEY (one per witness key)")
+        return None
+    try:
+        return WitnessPolicy(vkeys, len(vkeys) if k is None else k)
+    except NoteError as exc:  # CosignatureError is a NoteError
+        raise CliError(f"bad --witness / --witness-k: {exc}") from None
+
+
+def run_verify_url(
+    url: str,
+    vkey: str | None,
+    ca: Path | None,
+    state: Path | None,
+    witnesses: WitnessPolicy | None = None,
+) -> int:
+    """Verify the log through its tiles at ``url`` (and its checkpoint against the witness
+    policy ``witnesses``); 0 when intact, 1 otherwise."""
     if not vkey:
         raise CliError(
             "--url needs --vkey: the log's verifier key (`attestgate audit vkey` prints it), "
             "pinned out of band"
         )
     try:
-        client = TiledLogClient(url, vkey=vkey, tls=TlsConfig(ca_file=ca))
+        client = TiledLogClient(url, vkey=vkey, tls=TlsConfig(ca_file=ca), witnesses=witnesses)
     except AttestgateError as exc:
         raise CliError(str(exc)) from None
     try:
@@ -110,6 +132,8 @@ def run_verify_url(url: str, vkey: str | None, ca: Path | None, state: Path | No
         f"audit log intact: size {report.checkpoint.size}, root {root} "
         f"({report.tiles} tiles and {report.entries} entries checked at {client.url})"
     )
+    if witnesses is not None:
+        print("witnesses: " + witnesses.verify(report.checkpoint.text).describe())
     return 0
 
 
@@ -146,6 +170,19 @@ def add_audit_command(sub: Any, run: Any) -> None:
         "--state",
         type=Path,
         help="with --url: file keeping the last verified checkpoint; the new one must extend it",
+    )
+    verify.add_argument(
+        "--witness",
+        action="append",
+        metavar="VKEY",
+        help="with --url: a witness's verifier key (repeatable); the checkpoint must carry "
+        "--witness-k valid cosignatures of them",
+    )
+    verify.add_argument(
+        "--witness-k",
+        type=int,
+        metavar="K",
+        help="with --witness: how many of the witnesses must have cosigned (default: all)",
     )
     verify.set_defaults(func=run["verify"])
     vkey = audit_sub.add_parser("vkey", help="print the log's C2SP verifier key")

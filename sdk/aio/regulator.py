@@ -13,6 +13,7 @@ from typing import Any
 
 import grpc.aio
 
+from attestgate.protocol.cosignature import WitnessPolicy
 from attestgate.protocol.merkle import ProofError, leaf_hash
 from attestgate.protocol.merkle import verify_consistency as _check_consistency
 from attestgate.protocol.merkle import verify_inclusion as _check_inclusion
@@ -53,9 +54,11 @@ class AsyncRegulatorClient(AsyncClientBase):
         options: Sequence[tuple[str, Any]] = (),
         retry: RetryPolicy | None = None,
         channel: grpc.aio.Channel | None = None,
+        witnesses: WitnessPolicy | None = None,
     ) -> None:
         self._verifier = _verifier(vkey)  # refuse a bad key before opening a channel
         self._origin = origin or self._verifier.name
+        self.witnesses = witnesses
         super().__init__(
             target,
             token=token,
@@ -83,7 +86,7 @@ class AsyncRegulatorClient(AsyncClientBase):
 
     def open_checkpoint(self, text: str) -> Checkpoint:
         """Verify a signed checkpoint note (from a file, a receipt, another party)."""
-        return _open_checkpoint(text, self._verifier, self._origin)
+        return _open_checkpoint(text, self._verifier, self._origin, self.witnesses)
 
     async def checkpoint(self) -> Checkpoint:
         """The latest checkpoint, its signature verified against the pinned key."""

@@ -8,12 +8,16 @@ test has a fresh log.
 
 from __future__ import annotations
 
+import base64
+import re
 import shutil
 import ssl
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +27,10 @@ from attestgate.gateway.common.clock import FixedClock
 from attestgate.gateway.ops.config import WitnessEndpoint
 from attestgate.gateway.testing import local_config
 from attestgate.gateway.transport.server import prepare_data_dir
-from attestgate.protocol.cosignature import WitnessKey, WitnessPolicy
+from attestgate.protocol.cosignature import Cosigner, WitnessKey, WitnessPolicy
 from attestgate.protocol.note import NoteSigner
+from attestgate.sdk import LogMonitor, WitnessPolicyError, export_receipt, verify_receipt
+from attestgate.sdk.tiles import TiledLogClient
 from tests.conformance.conftest import pg_server, pg_url
 from tests.conftest import T0
 from tests.integration import live
@@ -32,7 +38,7 @@ from tests.integration.conftest import TEST_CONFIG
 from tests.integration.live import LiveGateway
 from tests.integration.witnesses import WitnessProcess, free_port, init_witness
 
-ORIGINS = [f"attestgate.test/log-{n}" for n in range(4)]
+ORIGINS = [f"attestgate.test/log-{n}" for n in range(6)]
 __all__ = ["pg_server", "pg_url"]
 
 
@@ -71,14 +77,14 @@ def witnesses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Witnesses]:
 
 
 def start(
-    tmp: Path, witnesses: Witnesses, origin: str, clock: FixedClock, **changes: Any
+    tmp: Path, pool: Witnesses, origin: str, clock: FixedClock, **changes: Any
 ) -> LiveGateway:
     data_dir = tmp / origin.rsplit("/", 1)[-1]
     data_dir.mkdir(mode=0o700, parents=True)
-    shutil.copytree(witnesses.keys_dir, data_dir / "keys")
+    shutil.copytree(pool.keys_dir, data_dir / "keys")
     changes = {
         "log_origin": origin,
-        "witnesses": witnesses.endpoints(),
+        "witnesses": pool.endpoints(),
         "witness_k": 2,
         "witness_retry_max": timedelta(milliseconds=200),
         "witness_timeout": timedelta(seconds=2),
@@ -107,6 +113,10 @@ def public_checkpoint(gw: LiveGateway) -> str:
 def cosigned(witnesses: Witnesses, note: str, size: int) -> bool:
     """The note is a checkpoint of at least ``size`` entries cosigned by both witnesses."""
     return int(note.split("\n")[1]) >= size and witnesses.policy(2).verify(note).satisfied
+
+
+def _cosigned_at(witnesses: Witnesses, gw: LiveGateway, size: int) -> bool:
+    return cosigned(witnesses, gw.regulator().checkpoint().text, size)
 
 
 def stored_size(gw: LiveGateway) -> int:
@@ -183,6 +193,8 @@ def test_a_split_view_is_refused_by_the_witnesses_and_a_client_policy(
             assert live.eventually(lambda: stored_size(fork) >= 4)
             forked = fork.regulator().checkpoint()
             assert forked.size >= 4
+            with pytest.raises(WitnessPolicyError, match="0 of the required 2"):
+                fork.regulator(witnesses=witnesses.policy(2)).checkpoint()
             # the witnesses refuse the fork's checkpoint: not consistent with what they cosigned
             assert live.eventually(lambda: caplog.text.count("refused with 422") >= 2)
             result = witnesses.policy(2).verify(forked.text)
@@ -194,12 +206,16 @@ def test_a_split_view_is_refused_by_the_witnesses_and_a_client_policy(
         witnesses.policy(2).require(honest.regulator().checkpoint().text)
 
 
-def _submissions(gw: LiveGateway) -> float:
-    total = 0.0
+def _submissions(gw: LiveGateway) -> Counter[tuple[str, str]]:
+    """Submissions by (witness, outcome), from the gateway's metrics."""
+    found: Counter[tuple[str, str]] = Counter()
     for line in _metrics(gw).splitlines():
-        if line.startswith("attestgate_witness_submissions_total{"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+        match = re.match(
+            r'attestgate_witness_submissions_total\{outcome="(\w+)",witness="(\w+)"\} (\S+)', line
+        )
+        if match:
+            found[match[2], match[1]] += int(float(match[3]))
+    return found
 
 
 @pytest.mark.postgres
@@ -222,14 +238,85 @@ def test_replicas_on_one_postgresql_share_the_cosignatures(
         assert live.eventually(lambda: stored_size(one) >= 12)
         newest = stored_size(one)
         for replica in (one, two):
-            regulator = replica.regulator()
-            assert live.eventually(lambda r=regulator: cosigned(witnesses, r.checkpoint().text,
-                                                                newest), timeout=10)  # fmt: skip
+            assert live.eventually(partial(_cosigned_at, witnesses, replica, newest), timeout=10)
         assert one.regulator().checkpoint().text == two.regulator().checkpoint().text
         checkpoints = (
             one.parts.storage.read().execute("SELECT COUNT(*) FROM audit_checkpoints").fetchone()[0]
         )
-        sent = _submissions(one) + _submissions(two)
-        # per witness: each checkpoint once, plus a few 409s and start-up submissions; every
-        # replica submitting every checkpoint would be 2 * 2 * checkpoints
-        assert sent <= 2 * (int(checkpoints) + 4), (sent, checkpoints)
+        outcomes = _submissions(one) + _submissions(two)
+        # each checkpoint is cosigned by one replica (plus one start-up submission each), and
+        # replicas racing cost at most one 409 per checkpoint, per witness
+        for witness in ("bank", "regulator"):
+            assert outcomes[witness, "cosigned"] <= int(checkpoints) + 2, outcomes
+            assert outcomes[witness, "conflict"] <= int(checkpoints), outcomes
+
+
+def _without_cosignatures(signed: str) -> str:
+    text, rest = signed.split("\n\n", 1)
+    return f"{text}\n\n{rest.splitlines()[0]}\n"
+
+
+def test_clients_enforce_a_witness_policy_and_receipts_carry_the_cosignatures(
+    tmp_path: Path, witnesses: Witnesses, clock: FixedClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from attestgate.gateway.ops.cli import main  # noqa: PLC0415
+
+    with start(tmp_path, witnesses, ORIGINS[4], clock) as gw:
+        append(gw, 3)
+        both = witnesses.policy(2)
+        assert live.eventually(lambda: cosigned(witnesses, gw.regulator().checkpoint().text, 3))
+        regulator = gw.regulator(witnesses=both)
+        checkpoint = regulator.checkpoint()
+        # a receipt keeps the cosignatures: verifiable offline against the policy
+        receipt = export_receipt(regulator, 1, checkpoint=checkpoint)
+        entry, _ = verify_receipt(receipt, vkey=gw.vkey, witnesses=both)
+        assert entry.index == 1
+        head, note = receipt.split("\n\n", 1)
+        stripped = f"{head}\n\n{_without_cosignatures(note)}"
+        verify_receipt(stripped, vkey=gw.vkey)  # the log's signature alone still verifies
+        with pytest.raises(WitnessPolicyError) as refused:
+            verify_receipt(stripped, vkey=gw.vkey, witnesses=both)
+        assert "missing: witness.bank.example/w1+" in str(refused.value)
+        assert len(refused.value.result.missing) == 2
+        # a bad cosignature of a policy witness is named as bad
+        lines = note.split("\n\n", 1)[1].splitlines()
+        for i, line in enumerate(lines):
+            if "witness.bank.example" in line:
+                prefix, signature = line.rsplit(" ", 1)
+                raw = bytearray(base64.b64decode(signature))
+                raw[-1] ^= 1
+                lines[i] = f"{prefix} {base64.b64encode(bytes(raw)).decode()}"
+        tampered = note.split("\n\n", 1)[0] + "\n\n" + "\n".join(lines) + "\n"
+        with pytest.raises(WitnessPolicyError, match=r"bad: witness\.bank\.example/w1"):
+            regulator.open_checkpoint(tampered)
+        # a third witness nobody runs: 2 of 3 is enough, 3 of 3 is refused, the state unchanged
+        ghost = Cosigner.generate("witness.ghost.example/w1").key
+        keys = [*both.witnesses, ghost]
+        log_url = gw.public_url + "/log"
+        with TiledLogClient(log_url, vkey=gw.vkey, tls=gw.tls) as tiles:
+            state = tmp_path / "monitor.state"
+            LogMonitor(tiles, state, witnesses=WitnessPolicy(keys, 2)).update()
+            kept = state.read_text()
+            with pytest.raises(WitnessPolicyError, match=r"missing: witness\.ghost\.example/w1"):
+                LogMonitor(tiles, state, witnesses=WitnessPolicy(keys, 3)).update()
+            assert state.read_text() == kept
+        # attestgate audit verify --url with --witness and --witness-k
+        verify = ["audit", "verify", "--url", log_url, "--vkey", gw.vkey, "--ca", str(gw.ca_file)]
+        for key in keys:
+            verify += ["--witness", key.vkey]
+        assert main([*verify, "--witness-k", "2"]) == 0
+        assert "witnesses: 2 of the required 2" in capsys.readouterr().out
+        assert main(verify) == 1
+        assert "missing: witness.ghost.example/w1" in capsys.readouterr().err
+        assert main([*verify, "--witness-k", "4"]) == 2
+        assert "--witness-k" in capsys.readouterr().err
+
+
+def test_a_checkpoint_nobody_cosigned_is_refused(
+    tmp_path: Path, witnesses: Witnesses, clock: FixedClock
+) -> None:
+    with (
+        start(tmp_path, witnesses, ORIGINS[5], clock, witnesses=(), witness_k=0) as gw,
+        pytest.raises(WitnessPolicyError, match=r"0 of the required 1 .*missing"),
+    ):
+        gw.regulator(witnesses=witnesses.policy(1)).checkpoint()

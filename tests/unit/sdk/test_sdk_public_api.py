@@ -59,6 +59,8 @@ PUBLIC_API = [
     "SplitViewError",
     "TlsConfig",
     "Withheld",
+    "WitnessPolicy",
+    "WitnessPolicyError",
     "export_receipt",
     "verify_receipt",
 ]
