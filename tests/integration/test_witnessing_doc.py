@@ -1,5 +1,7 @@
-"""docs/witnessing.md runs as written: its shell block (init, vkey, serve over HTTPS) and its
-Python snippet, with the doc's paths and address swapped for temporary ones."""
+"""docs/witnessing.md runs as written: its shell blocks (init, vkey, serve over HTTPS; audit
+verify with a witness policy), its Python snippets (the kernel's policy; the SDK's clients with a
+policy, against a real gateway and real witnesses) and its gateway config, with the doc's paths,
+addresses and keys swapped for temporary ones."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,9 +25,22 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from attestgate.gateway.common.clock import FixedClock
+from attestgate.gateway.ops.config import load_config
 from attestgate.protocol.cosignature import Cosigner, PolicyResult, WitnessPolicy
 from attestgate.protocol.merkle import leaf_hash
 from attestgate.protocol.note import NoteSigner, format_checkpoint
+from attestgate.sdk import Checkpoint, LogEntry
+from tests.integration.test_witness_collection import (
+    ORIGINS,
+    Witnesses,
+    append,
+    cosigned,
+    start,
+    witnesses,
+)
+
+__all__ = ["witnesses"]
 
 DOC = Path(__file__).parents[2] / "docs" / "witnessing.md"
 
@@ -66,8 +82,13 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
 
 
 @pytest.mark.timeout(60)
+def _block(language: str, marker: str) -> str:
+    (block,) = [b for b in _blocks(language) if marker in b]
+    return block
+
+
 def test_the_shell_block_runs_as_written_over_https(tmp_path: Path) -> None:
-    (block,) = _blocks("sh")
+    block = _block("sh", "witness init")
     log = NoteSigner.generate("audit.example/log")
     cert, key = _self_signed(tmp_path)
     with socket.socket() as sock:
@@ -120,7 +141,7 @@ def test_the_shell_block_runs_as_written_over_https(tmp_path: Path) -> None:
 
 
 def test_the_python_snippet_runs_as_written() -> None:
-    (snippet,) = _blocks("python")
+    snippet = _block("python", "add_cosignatures")
     log = NoteSigner.generate("audit.example/log")
     witnesses = [Cosigner.generate(f"w{i}.example") for i in range(3)]
     text = format_checkpoint("audit.example/log", 1, leaf_hash(b"x"))
@@ -137,3 +158,65 @@ def test_the_python_snippet_runs_as_written() -> None:
     assert isinstance(result, PolicyResult)
     assert len(result.valid) == 2
     assert [w.name for w in result.missing] == ["w1.example"]
+
+
+def test_the_gateway_config_is_accepted_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(_block("toml", "[[witnesses]]"), encoding="utf-8")
+    path.chmod(0o600)
+    tmp_path.chmod(0o700)
+    config = load_config(path)
+    assert [w.name for w in config.witnesses] == ["bank", "regulator"]
+    assert config.witness_k == 2
+    assert config.witness_timeout.total_seconds() == 5
+
+
+@pytest.mark.timeout(60)
+def test_the_client_snippet_and_audit_verify_run_as_written(
+    tmp_path: Path, witnesses: Witnesses, clock: FixedClock
+) -> None:
+    with start(tmp_path, witnesses, ORIGINS[0], clock) as gw:
+        append(gw, 2)
+        assert _eventually(lambda: cosigned(witnesses, gw.regulator().checkpoint().text, 2))
+        bank_key, regulator_key = (keys[0].vkey for keys in witnesses.vkeys.values())
+        namespace: dict[str, object] = {
+            "bank_witness_vkey": bank_key,
+            "regulator_witness_vkey": regulator_key,
+            "target": gw.target,
+            "token": gw.token("regulator", "csrc"),
+            "log_vkey": gw.vkey,
+            "ca_file": gw.ca_file,
+            "state_file": tmp_path / "monitor.state",
+        }
+        snippet = _block("python", "verify_receipt")
+        exec(compile(snippet, str(DOC), "exec"), namespace)
+        assert isinstance(namespace["checkpoint"], Checkpoint)
+        assert isinstance(namespace["entry"], LogEntry)
+        assert (tmp_path / "monitor.state").read_text() == namespace["checkpoint"].text
+        command = _block("sh", "audit verify").replace("\\\n", " ").strip()
+        env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+            "LOG_URL": gw.public_url + "/log",
+            "LOG_VKEY": gw.vkey,
+            "BANK_WITNESS_VKEY": bank_key,
+            "REGULATOR_WITNESS_VKEY": regulator_key,
+        }
+        out = subprocess.run(
+            ["bash", "-euc", command.replace("ca.pem", str(gw.ca_file))],
+            check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 0, out.stderr
+        assert "witnesses: 2 of the required 2 witness cosignatures verified" in out.stdout
+
+
+def _eventually(condition: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + 10
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
