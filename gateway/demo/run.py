@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 from typing import TextIO
 
-from attestgate.gateway.demo import assets, scenes
+from attestgate.gateway.demo import assets, scenes, witnesses
 from attestgate.gateway.demo.cast import CaseRecord, Cast
 from attestgate.gateway.demo.evidence import bundle, checkpoint_covering, verify_log
 from attestgate.gateway.demo.report import Report
 from attestgate.gateway.demo.stage import Stage
 from attestgate.sdk.errors import AttestgateError
 
-STEPS = 6
+STEPS = 7
 
 
 def play(stage: Stage, *, out: TextIO, json_out: TextIO | None = None) -> int:
@@ -61,4 +61,5 @@ def _scenes(report: Report, cast: Cast) -> dict[str, object] | None:
     cases.append(assets.company(report, cast))
     report.step("The regulator verifies the log")
     evidence = verify_log(report, cast, cases, start, middle)
+    witnesses.scene(report, cast)
     return None if evidence is None else bundle(cast, cases, evidence)

@@ -280,8 +280,8 @@ def test_text_mode_prints_every_step_and_exits_zero() -> None:
         code = main(["demo"])
     text = out.getvalue()
     assert code == 0, text
-    for step in range(1, 7):
-        assert f"[{step}/6]" in text
+    for step in range(1, 8):
+        assert f"[{step}/7]" in text
     for expected in (
         "covers_amount=true",
         "after_tax_income withheld (NOT_ALLOWED_FOR_PURPOSE)",
@@ -291,6 +291,9 @@ def test_text_mode_prints_every_step_and_exits_zero() -> None:
         "pledge of the same receipt is refused",
         "in closure and within its window",
         "is in the final tree (inclusion proof)",
+        "cosigned by both witnesses",
+        "without the witnesses' cosignatures is refused: DATA_LOSS LOG_WITNESS_POLICY",
+        "missing: witness.bank.example/w1+",
         "expectations held",
     ):
         assert expected in text
