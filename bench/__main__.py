@@ -28,8 +28,9 @@ from bench.rpc_sweep import run_concurrency_sweep, sweep_rows
 from bench.rpc_variants import run_server_variants, variant_rows
 from bench.status_list import run_status_list, status_rows
 from bench.tiles import run_tiles, tile_rows
+from bench.witnessing import run_witnessing, witnessing_rows
 
-SUITES = ("crypto", "audit", "rpc", "sweep", "status_list", "tiles")
+SUITES = ("crypto", "audit", "rpc", "sweep", "status_list", "tiles", "witnessing")
 """What ``make bench`` runs."""
 OPTIONAL_SUITES = ("audit_pg",)
 """Run only when asked for (``--only audit_pg``): they need a PostgreSQL server."""
@@ -97,6 +98,8 @@ def run_suites(settings: Settings, only: Sequence[str], work_dir: Path) -> dict[
         results["status_list"] = run_status_list(settings)
     if "tiles" in only:
         results["tiles"] = run_tiles(settings)
+    if "witnessing" in only:
+        results["witnessing"] = run_witnessing(settings, work_dir)
     return results
 
 
@@ -140,6 +143,11 @@ _TABLES: dict[str, tuple[str, list[str], Callable[[dict[str, Any]], list[list[ob
         "7. tlog-tiles: hash tiles per second, public face vs a static file server",
         ["round", "gateway tiles/s", "nginx tiles/s", "starlette static tiles/s", "gw/baseline"],
         tile_rows,
+    ),
+    "witnessing": (
+        "8. witnessing: cosigning latency (3 witnesses) and one witness for 100 logs (ms)",
+        ["case", "samples", "p50", "p99", "max", ""],
+        witnessing_rows,
     ),
 }
 
