@@ -19,12 +19,12 @@ stored.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import ssl
 import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -66,23 +66,47 @@ class Answer:
     body: bytes
 
 
-def post(endpoint: WitnessEndpoint, body: bytes, timeout: float) -> Answer:
-    """``POST <url>/add-checkpoint``; an error status is an ``Answer`` too, a network failure
-    raises ``OSError``."""
-    request = urllib.request.Request(  # noqa: S310 (the scheme is checked in the config)
-        endpoint.url + "/add-checkpoint", data=body, method="POST"
-    )
-    context = None
-    if endpoint.url.startswith("https://"):
-        context = ssl.create_default_context(
-            cafile=str(endpoint.ca_file) if endpoint.ca_file else None
-        )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:  # noqa: S310
-            return Answer(response.status, response.read(_MAX_ANSWER))
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return Answer(exc.code, exc.read(_MAX_ANSWER))
+class WitnessConnection:
+    """One kept-alive HTTP(S) connection to a witness (reopened after any failure)."""
+
+    def __init__(self, endpoint: WitnessEndpoint, timeout: float) -> None:
+        parts = urllib.parse.urlsplit(endpoint.url)
+        self._https = parts.scheme == "https"
+        self._netloc, self._path = parts.netloc, parts.path.rstrip("/") + "/add-checkpoint"
+        self._timeout = timeout
+        self._context = None
+        if self._https:
+            ca = str(endpoint.ca_file) if endpoint.ca_file else None
+            self._context = ssl.create_default_context(cafile=ca)
+        self._conn: http.client.HTTPConnection | None = None
+
+    def post(self, body: bytes) -> Answer:
+        """``POST <url>/add-checkpoint``; a network failure raises ``OSError``."""
+        try:
+            conn = self._conn or self._open()
+            conn.request("POST", self._path, body=body)
+            response = conn.getresponse()
+            answer = Answer(response.status, response.read(_MAX_ANSWER))
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            raise OSError(str(exc) or type(exc).__name__) from None
+        if response.will_close:
+            self.close()
+        return answer
+
+    def _open(self) -> http.client.HTTPConnection:
+        if self._https:
+            self._conn = http.client.HTTPSConnection(
+                self._netloc, timeout=self._timeout, context=self._context
+            )
+        else:
+            self._conn = http.client.HTTPConnection(self._netloc, timeout=self._timeout)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 def verified_rows(
@@ -114,6 +138,7 @@ class _Submitter:
         self.endpoint = endpoint
         self.cosigned = 0  # the largest size this witness is known to have cosigned
         self._collector = collector
+        self._http = WitnessConnection(endpoint, collector.timeout)
         self._wake = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"witness-{endpoint.name}", daemon=True
@@ -128,6 +153,7 @@ class _Submitter:
     def join(self, timeout: float) -> None:
         self._wake.set()
         self._thread.join(timeout)
+        self._http.close()
 
     def _run(self) -> None:
         delay = 0.0
@@ -171,7 +197,7 @@ class _Submitter:
             proof = collector.log.consistency_proof(collector.storage.read(), old, checkpoint.size)
         body = AddCheckpointRequest(old, tuple(proof), checkpoint.note).encode()
         try:
-            answer = post(self.endpoint, body, collector.timeout)
+            answer = self._http.post(body)
         except OSError as exc:
             return self._behind(checkpoint, "unreachable", f"unreachable ({exc})")
         if answer.status == 409:

@@ -167,13 +167,20 @@ class WitnessState:
         return None if row is None else (str(row[0]), str(row[1]))
 
     def record_cosignatures(self, checkpoint: Checkpoint, lines: str) -> None:
-        """Keep the lines returned for ``checkpoint`` while it is the latest (for the monitors)."""
+        """Keep the lines returned for ``checkpoint`` while it is the latest (for the monitors).
+
+        Not flushed to disk (``synchronous=OFF`` for this one commit): lines lost in a crash are
+        made again by ``latest_checkpoint``, and the next state commit flushes them anyway."""
         with self._lock:
-            self._conn.execute(
-                "UPDATE checkpoints SET cosignatures = ?"
-                " WHERE origin = ? AND size = ? AND root = ?",
-                (lines, checkpoint.origin, checkpoint.size, checkpoint.root_hash),
-            )
+            self._conn.execute("PRAGMA synchronous=OFF")
+            try:
+                self._conn.execute(
+                    "UPDATE checkpoints SET cosignatures = ?"
+                    " WHERE origin = ? AND size = ? AND root = ?",
+                    (lines, checkpoint.origin, checkpoint.size, checkpoint.root_hash),
+                )
+            finally:
+                self._conn.execute("PRAGMA synchronous=FULL")
 
     def advance(self, checkpoint: Checkpoint, old_size: int, proof: list[bytes]) -> Response | None:
         """Check ``old_size`` and the proof against the stored state and store the new one.
