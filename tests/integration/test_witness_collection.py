@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import re
 import shutil
+import socket
 import ssl
 import urllib.request
 from collections import Counter
@@ -38,7 +39,7 @@ from tests.integration.conftest import TEST_CONFIG
 from tests.integration.live import LiveGateway
 from tests.integration.witnesses import WitnessProcess, free_port, init_witness
 
-ORIGINS = [f"attestgate.test/log-{n}" for n in range(6)]
+ORIGINS = [f"attestgate.test/log-{n}" for n in range(7)]
 __all__ = ["pg_server", "pg_url"]
 
 
@@ -320,3 +321,31 @@ def test_a_checkpoint_nobody_cosigned_is_refused(
         pytest.raises(WitnessPolicyError, match=r"0 of the required 1 .*missing"),
     ):
         gw.regulator(witnesses=witnesses.policy(1)).checkpoint()
+
+
+def test_a_witness_that_never_answers_delays_nothing(
+    tmp_path: Path, witnesses: Witnesses, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A witness that accepts connections and never answers: appends go on, the other witness
+    cosigns (k = 1), and the log names the silent one as behind after each timeout."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        bank = witnesses.endpoints()[0]
+        hung = WitnessEndpoint(
+            "silent", f"http://127.0.0.1:{silent.getsockname()[1]}", witnesses.endpoints()[1].keys
+        )
+        with start(
+            tmp_path, witnesses, ORIGINS[6], clock, witnesses=(bank, hung), witness_k=1,
+            witness_timeout=timedelta(milliseconds=300),
+        ) as gw:  # fmt: skip
+            append(gw, 4)
+            regulator, one = gw.regulator(), witnesses.policy(1)
+
+            def cosigned_by_one() -> bool:
+                checkpoint = regulator.checkpoint()
+                return checkpoint.size >= 4 and one.verify(checkpoint.text).satisfied
+
+            assert live.eventually(cosigned_by_one)
+            assert live.eventually(lambda: "witness silent is behind" in caplog.text)
+            assert "unreachable" in caplog.text
