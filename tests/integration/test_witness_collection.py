@@ -8,6 +8,7 @@ test has a fresh log.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import shutil
@@ -30,7 +31,13 @@ from attestgate.gateway.testing import local_config
 from attestgate.gateway.transport.server import prepare_data_dir
 from attestgate.protocol.cosignature import Cosigner, WitnessKey, WitnessPolicy
 from attestgate.protocol.note import NoteSigner
-from attestgate.sdk import LogMonitor, WitnessPolicyError, export_receipt, verify_receipt
+from attestgate.sdk import (
+    AsyncRegulatorClient,
+    LogMonitor,
+    WitnessPolicyError,
+    export_receipt,
+    verify_receipt,
+)
 from attestgate.sdk.tiles import TiledLogClient
 from tests.conformance.conftest import pg_server, pg_url
 from tests.conftest import T0
@@ -316,11 +323,20 @@ def test_clients_enforce_a_witness_policy_and_receipts_carry_the_cosignatures(
 def test_a_checkpoint_nobody_cosigned_is_refused(
     tmp_path: Path, witnesses: Witnesses, clock: FixedClock
 ) -> None:
-    with (
-        start(tmp_path, witnesses, ORIGINS[5], clock, witnesses=(), witness_k=0) as gw,
-        pytest.raises(WitnessPolicyError, match=r"0 of the required 1 .*missing"),
-    ):
-        gw.regulator(witnesses=witnesses.policy(1)).checkpoint()
+    with start(tmp_path, witnesses, ORIGINS[5], clock, witnesses=(), witness_k=0) as gw:
+        with pytest.raises(WitnessPolicyError, match=r"0 of the required 1 .*missing"):
+            gw.regulator(witnesses=witnesses.policy(1)).checkpoint()
+
+        async def asynchronously() -> None:
+            regulator = AsyncRegulatorClient(
+                gw.target, token=gw.token("regulator", "csrc"), vkey=gw.vkey, tls=gw.tls,
+                witnesses=witnesses.policy(1),
+            )  # fmt: skip
+            async with regulator:
+                await regulator.checkpoint()
+
+        with pytest.raises(WitnessPolicyError, match=r"missing: witness\.bank\.example/w1"):
+            asyncio.run(asynchronously())
 
 
 def test_a_witness_that_never_answers_delays_nothing(
