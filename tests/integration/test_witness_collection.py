@@ -46,7 +46,7 @@ from tests.integration.conftest import TEST_CONFIG
 from tests.integration.live import LiveGateway
 from tests.integration.witnesses import WitnessProcess, free_port, init_witness
 
-ORIGINS = [f"attestgate.test/log-{n}" for n in range(7)]
+ORIGINS = [f"attestgate.test/log-{n}" for n in range(8)]
 __all__ = ["pg_server", "pg_url"]
 
 
@@ -365,3 +365,22 @@ def test_a_witness_that_never_answers_delays_nothing(
             assert live.eventually(cosigned_by_one)
             assert live.eventually(lambda: "witness silent is behind" in caplog.text)
             assert "unreachable" in caplog.text
+
+
+def test_watch_checkpoints_sends_a_checkpoint_again_once_it_is_cosigned(
+    tmp_path: Path, witnesses: Witnesses, clock: FixedClock
+) -> None:
+    """With witness_k = 0 the newest checkpoint is served at once, then again with the
+    cosignatures the witnesses return."""
+    with start(tmp_path, witnesses, ORIGINS[7], clock, witness_k=0) as gw:
+        stream = gw.regulator().watch_checkpoints(timeout=10)
+        try:
+            next(stream)
+            append(gw, 1)
+            for checkpoint in stream:
+                if checkpoint.size >= 1 and witnesses.policy(2).verify(checkpoint.text).satisfied:
+                    break
+            else:
+                raise AssertionError("the stream ended without the cosigned checkpoint")
+        finally:
+            stream.close()
