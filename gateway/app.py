@@ -44,6 +44,7 @@ from attestgate.gateway.usecases.attestations.redeem import Redeemer
 from attestgate.gateway.usecases.attestations.refusals import RefusalAudit
 from attestgate.gateway.usecases.attestations.vc_types import VcTypes
 from attestgate.gateway.usecases.consents import ConsentManager
+from attestgate.gateway.usecases.provenance import AssetHistory, index_events
 from attestgate.gateway.usecases.providers import ProviderRegistry
 from attestgate.gateway.usecases.records import RecordManager
 from attestgate.gateway.usecases.refusal_budget import RefusalBudget
@@ -92,6 +93,7 @@ class UseCases:
     records: RecordManager
     attestations: AttestationManager
     activity: OwnerActivity
+    history: AssetHistory
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,7 @@ def start_writes(
         ),
         now=parts.clock.now,
         on_commit=committed,
-        indexer=trail.index_subjects,
+        indexer=index_events,
         begin=parts.storage.begin_batch,
         on_batch=on_batch,
     )
@@ -274,6 +276,13 @@ def build_use_cases(parts: GatewayParts) -> UseCases:
             status=parts.status,
         ),
         activity=OwnerActivity(storage=parts.storage, log=parts.log, trail=parts.trail),
+        history=AssetHistory(
+            storage=parts.storage,
+            log=parts.log,
+            catalog=parts.catalog,
+            vault=parts.vault,
+            clock=parts.clock,
+        ),
     )
 
 
@@ -292,7 +301,7 @@ def build_servicers(parts: GatewayParts, use_cases: UseCases) -> GatewayServicer
             issuer=parts.vc_types.issuer,
             former_issuers=_former_issuers(parts),
         ),
-        record=RecordServicer(records=use_cases.records),
+        record=RecordServicer(records=use_cases.records, history=use_cases.history),
         audit=AuditServicer(storage=parts.storage, log=parts.log, commits=parts.commits),
     )
 

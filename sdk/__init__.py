@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from attestgate.sdk.tls import TlsConfig
     from attestgate.sdk.types import (
         ActivityEntry,
+        AssetEvent,
         Attestation,
         AttestationState,
         Checkpoint,
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
 
 _TYPES = (
     "ActivityEntry",
+    "AssetEvent",
     "Attestation",
     "AttestationState",
     "Checkpoint",
@@ -112,6 +114,7 @@ _HOMES: dict[str, str] = {
 
 __all__ = [
     "ActivityEntry",
+    "AssetEvent",
     "AsyncBankClient",
     "AsyncOwnerClient",
     "AsyncProviderClient",

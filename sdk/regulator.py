@@ -18,18 +18,24 @@ from typing import Any, Protocol
 
 import grpc
 
-from attestgate.protocol import note
 from attestgate.protocol.merkle import ProofError, leaf_hash
 from attestgate.protocol.merkle import verify_consistency as _check_consistency
 from attestgate.protocol.merkle import verify_inclusion as _check_inclusion
-from attestgate.sdk._internal import convert, receipt
+from attestgate.sdk._internal import convert, history, receipt
 from attestgate.sdk._internal.base import DEFAULT_TIMEOUT, PAGE_SIZE, ClientBase, follow_pages
 from attestgate.sdk._internal.channel import TokenSource
 from attestgate.sdk.log_errors import LogVerificationError, SplitViewError
 from attestgate.sdk.retry import RetryPolicy
 from attestgate.sdk.tls import TlsConfig
-from attestgate.sdk.types import Checkpoint, ConsistencyProof, InclusionProof, LogEntry, Release
-from attestgate.v1 import attestation_pb2_grpc, audit_pb2, audit_pb2_grpc
+from attestgate.sdk.types import (
+    AssetEvent,
+    Checkpoint,
+    ConsistencyProof,
+    InclusionProof,
+    LogEntry,
+    Release,
+)
+from attestgate.v1 import attestation_pb2_grpc, audit_pb2, audit_pb2_grpc, record_pb2_grpc
 
 __all__ = [
     "LogMonitor",
@@ -38,22 +44,6 @@ __all__ = [
     "export_receipt",
     "verify_receipt",
 ]
-
-
-def _verifier(vkey: str) -> note.Verifier:
-    try:
-        return note.Verifier.from_vkey(vkey)
-    except (note.NoteError, ValueError) as exc:
-        raise LogVerificationError(f"the verifier key is not a valid C2SP vkey: {exc}") from None
-
-
-def _open_checkpoint(text: str, verifier: note.Verifier, origin: str) -> Checkpoint:
-    """Verify a signed checkpoint note against ``verifier`` and ``origin``."""
-    try:
-        opened = note.open_checkpoint(text, [verifier], origin=origin)
-    except note.NoteError as exc:
-        raise LogVerificationError(f"checkpoint does not verify: {exc}") from None
-    return Checkpoint(opened.origin, opened.size, opened.root_hash, opened.text)
 
 
 class RegulatorClient(ClientBase):
@@ -78,7 +68,7 @@ class RegulatorClient(ClientBase):
         retry: RetryPolicy | None = None,
         channel: grpc.Channel | None = None,
     ) -> None:
-        self._verifier = _verifier(vkey)  # refuse a bad key before opening a channel
+        self._verifier = history.verifier(vkey)  # refuse a bad key before opening a channel
         self._origin = origin or self._verifier.name
         super().__init__(
             target,
@@ -92,6 +82,8 @@ class RegulatorClient(ClientBase):
         )
         self._stub = audit_pb2_grpc.AuditServiceStub(self._channel)
         self._attestations = attestation_pb2_grpc.AttestationServiceStub(self._channel)
+        self._records = record_pb2_grpc.RecordServiceStub(self._channel)
+        self._opener = history.wire_checkpoint_opener(self._verifier, self._origin)
 
     def force_release(
         self, attestation: Any, *, reason: str, request_id: str | None = None
@@ -103,6 +95,17 @@ class RegulatorClient(ClientBase):
         request = convert.release_request(attestation, reason=reason, request_id=request_id)
         return convert.release(self._unary(self._attestations.ReleaseRedemption, request))
 
+    def asset_history(self, domain: str, asset_id: str, *, verify: bool = True) -> list[AssetEvent]:
+        """Every event of an asset (a receipt or patent number of ``domain``) in log order:
+        registered, versions, transfers, pledges, releases, erasure; each leaf as the log holds
+        it. With ``verify`` (the default) every page's checkpoint is checked against the pinned
+        key and every event's inclusion proof against it (``LogVerificationError``)."""
+        return history.asset_history(
+            lambda request: self._unary(self._records.GetAssetHistory, request),
+            history.history_request(domain, asset_id),
+            self._opener if verify else None,
+        )
+
     @property
     def origin(self) -> str:
         """The log origin every checkpoint must carry."""
@@ -110,7 +113,7 @@ class RegulatorClient(ClientBase):
 
     def open_checkpoint(self, text: str) -> Checkpoint:
         """Verify a signed checkpoint note (from a file, a receipt, another party)."""
-        return _open_checkpoint(text, self._verifier, self._origin)
+        return history.open_checkpoint(text, self._verifier, self._origin)
 
     def checkpoint(self) -> Checkpoint:
         """The latest checkpoint, its signature verified against the pinned key."""
@@ -173,16 +176,7 @@ class RegulatorClient(ClientBase):
         if not 0 <= index < checkpoint.size:
             raise LogVerificationError(f"index {index} is outside tree size {checkpoint.size}")
         proof = self.inclusion_proof(index, checkpoint.size)
-        try:
-            _check_inclusion(
-                index=index,
-                size=checkpoint.size,
-                leaf_hash=leaf_hash(data),
-                proof=proof.hashes,
-                root=checkpoint.root_hash,
-            )
-        except ProofError as exc:
-            raise LogVerificationError(f"inclusion proof failed: {exc}") from None
+        history.check_inclusion(data, proof, checkpoint)
         return proof
 
     def verify_consistency(self, old: Checkpoint, new: Checkpoint) -> ConsistencyProof:
@@ -206,11 +200,7 @@ class RegulatorClient(ClientBase):
         return proof
 
     def _checked(self, message: audit_pb2.Checkpoint) -> Checkpoint:
-        checkpoint = self.open_checkpoint(message.note)
-        # The unsigned wire fields must agree with the signed note they accompany.
-        if (message.size, bytes(message.root_hash)) != (checkpoint.size, checkpoint.root_hash):
-            raise LogVerificationError("checkpoint fields disagree with the signed note")
-        return checkpoint
+        return self._opener(message)
 
 
 class VerifiedLog(Protocol):
@@ -328,8 +318,8 @@ def verify_receipt(
         raise LogVerificationError(f"malformed receipt: {exc}") from None
     if parsed.extra is None:
         raise LogVerificationError("the receipt carries no leaf data (extra line)")
-    verifier = _verifier(vkey)
-    checkpoint = _open_checkpoint(parsed.checkpoint_note, verifier, origin or verifier.name)
+    verifier = history.verifier(vkey)
+    checkpoint = history.open_checkpoint(parsed.checkpoint_note, verifier, origin or verifier.name)
     try:
         _check_inclusion(
             index=parsed.index,
