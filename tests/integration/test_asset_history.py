@@ -42,13 +42,6 @@ __all__ = ["pg_server", "pg_url"]  # fixtures: skip (or fail in CI) without a se
 RECEIPT = live.WAREHOUSE_FIELDS["receipt_id"]
 DOMAIN = "warehouse_receipt"
 HOLDER, NEW_HOLDER = "acme-trading", "beta-metals"
-ASSET_TYPES = {
-    "record.put",
-    "record.transferred",
-    "attestation.redeemed",
-    "pledge.released",
-    "record.erased",
-}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -82,30 +75,6 @@ def pledge_and_release(gw: LiveGateway, bank: BankClient) -> None:
     bank.release_pledge(redemption, reason="REPAID")
 
 
-def leaves(gw: LiveGateway) -> list[bytes]:
-    rows = gw.parts.storage.read().execute("SELECT data FROM audit_leaves ORDER BY idx").fetchall()
-    return [bytes(r[0]) for r in rows]
-
-
-def log_history(all_leaves: list[bytes], size: int) -> list[int]:
-    """The indices of the receipt's events, straight from the raw leaves: the expectation."""
-    found = []
-    erased_holder = None
-    for index, leaf in enumerate(all_leaves[:size]):
-        event: dict[str, Any] = json_object(leaf, max_depth=8)
-        objects = event["objects"]
-        if event["decision"] != "allow" or event["type"] not in ASSET_TYPES:
-            continue
-        if objects.get("record_id") == RECEIPT and objects.get("domain") == DOMAIN:
-            found.append(index)
-            if event["type"] in {"record.put", "record.transferred"}:
-                erased_holder = event["subject"]
-        elif event["type"] == "record.erased" and event["subject"] == erased_holder:
-            assert DOMAIN in objects["domains"].split(",")
-            found.append(index)
-    return found
-
-
 def lifecycle(gw: LiveGateway) -> None:
     """Pledged by A, released; pledged by B, released; transferred; a new version."""
     pledge_and_release(gw, gw.bank("bank-a"))
@@ -123,13 +92,13 @@ def raw_history(gw: LiveGateway, role: str, sub: str, **fields: Any) -> Any:
 
 
 def settled(gw: LiveGateway) -> None:
-    live.wait_for_checkpoint(gw.regulator(), len(leaves(gw)))
+    live.wait_for_checkpoint(gw.regulator(), len(live.leaves(gw)))
 
 
 def check_against_log(gw: LiveGateway, history: list[AssetEvent]) -> None:
-    all_leaves = leaves(gw)
+    all_leaves = live.leaves(gw)
     size = history[0].proof.tree_size
-    assert [e.entry.index for e in history] == log_history(all_leaves, size)
+    assert [e.entry.index for e in history] == live.log_history(all_leaves, size, DOMAIN, RECEIPT)
     for event in history:
         assert event.entry.data == all_leaves[event.entry.index]
         assert list(event.proof.hashes) == merkle_reference.path(
@@ -238,7 +207,7 @@ def test_refusals_say_why_and_change_nothing(gw: LiveGateway) -> None:
     )
     counterparty = gw.owner(NEW_HOLDER).approve(check.id)
     settled(gw)
-    before = leaves(gw)
+    before = live.leaves(gw)
 
     def refused(error: type[errors.AttestgateError], bank: BankClient, **kwargs: Any) -> str:
         call = {"domain": DOMAIN, "asset_id": RECEIPT, "verify": False} | kwargs
@@ -270,7 +239,7 @@ def test_refusals_say_why_and_change_nothing(gw: LiveGateway) -> None:
     with pytest.raises(grpc.RpcError) as owner_call:  # owners read their activity instead
         raw_history(gw, "owner", NEW_HOLDER)
     assert owner_call.value.code() is grpc.StatusCode.PERMISSION_DENIED
-    after = leaves(gw)
+    after = live.leaves(gw)
     assert after[: len(before)] == before
     issued = [json_object(leaf, max_depth=8)["type"] for leaf in after[len(before) :]]
     assert set(issued) <= {"attestation.issued", "consent.exhausted"}  # only the issue wrote
