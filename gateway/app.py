@@ -282,6 +282,7 @@ def build_use_cases(parts: GatewayParts) -> UseCases:
             catalog=parts.catalog,
             vault=parts.vault,
             clock=parts.clock,
+            trail=parts.trail,
         ),
     )
 
@@ -402,6 +403,7 @@ def _portal(gateway: Gateway, parts: GatewayParts, use_cases: UseCases) -> Porta
         catalog=parts.catalog,
         consents=use_cases.consents,
         activity=use_cases.activity,
+        history=use_cases.history,
         audit_log=LogView(parts.storage, parts.log, parts.keyring, parts.config.log_origin),
     )
 

@@ -10,8 +10,8 @@ RFC 9162 proof in that checkpoint's tree: whoever reads it checks it without tru
 
 Who may read it (docs/catalog.md, "Provenance"): a regulator; a bank under an ACTIVE consent that
 the asset's current holder gave it, in the asset's domain, for that asset (or the holder's latest
-record), for a purpose that pledges the asset (``consumption = "pledge"``). Reads change nothing:
-neither they nor their refusals are audited.
+record), for a purpose that pledges the asset (``consumption = "pledge"``); an owner the assets
+they hold (the portal). Reads change nothing: neither they nor their refusals are audited.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from attestgate.gateway.usecases import trail
 from attestgate.gateway.usecases.attestations.transfer import refuse_transferred_since
 from attestgate.gateway.usecases.caller import Caller
 from attestgate.gateway.usecases.consents import check_id
+from attestgate.gateway.usecases.trail import Trail
 from attestgate.protocol.reasons import DomainError, FieldViolation, Reason, invalid_argument
 
 VERSION_EVENTS = frozenset({EventType.RECORD_PUT, EventType.RECORD_TRANSFERRED})
@@ -100,12 +101,29 @@ class AssetHistory:
         catalog: Catalog,
         vault: RecordVault,
         clock: Clock,
+        trail: Trail,
     ) -> None:
         self._storage = storage
         self._log = log
         self._catalog = catalog
         self._vault = vault
         self._clock = clock
+        self._trail = trail
+
+    def pseudonym(self, caller: Caller) -> str:
+        """The caller's pseudonym in the log (how an owner recognises themselves)."""
+        return self._trail.pseudonym(caller.subject)
+
+    def held(self, caller: Caller) -> list[tuple[str, str]]:
+        """``(domain, asset id)`` of the assets the calling owner holds now: records of domains
+        whose ids are public and that a purpose pledges (receipts, patents)."""
+        domains = [
+            d.name
+            for d in self._catalog.domains.values()
+            if d.record_id_public
+            and any(p.consumption is ConsumptionKind.PLEDGE for p in d.purposes.values())
+        ]
+        return held_assets(self._storage.read(), self.pseudonym(caller), domains)
 
     @property
     def origin(self) -> str:
@@ -125,6 +143,8 @@ class AssetHistory:
         conn = self._storage.read()
         if caller.role == "bank":
             self._check_bank(conn, caller, domain, asset_id, consent_id)
+        elif caller.role == "owner" and (domain, asset_id) not in self.held(caller):
+            raise DomainError(Reason.RECORD_NOT_FOUND, f"you hold no {domain} asset {asset_id!r}")
         checkpoint = self._log.latest_checkpoint(conn)
         if checkpoint is None:
             raise DomainError(Reason.CHECKPOINT_NOT_FOUND, "the log has no checkpoint yet")
