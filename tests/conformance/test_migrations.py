@@ -36,7 +36,9 @@ DDL = re.compile(
 DDL_ALLOWED = {
     "gateway/persistence/migrate.py": "the migrator's own schema_migrations table",
     "bench/audit_append.py": "bare_events, the benchmark's raw-insert baseline outside the schema",
-    "gateway/witness/core.py": "the witness's own state file (a separate program, not the gateway's schema)",
+    "gateway/witness/core.py": (
+        "the witness's own state file (a separate program, not the gateway's schema)"
+    ),
 }
 
 
