@@ -56,9 +56,10 @@ def index_events(conn: Connection, first_index: int, events: Sequence[AuditEvent
 def _asset_rows(
     conn: Connection, index: int, event: AuditEvent
 ) -> list[tuple[str, str, int, str | None]]:
-    if event.type in ASSET_EVENTS and "record_id" in event.objects:
+    domain, record_id = event.objects.get("domain"), event.objects.get("record_id")
+    if event.type in ASSET_EVENTS and domain and record_id:  # named in clear: a public asset
         holder = event.subject if event.type in VERSION_EVENTS else None
-        return [(event.objects["domain"], event.objects["record_id"], index, holder)]
+        return [(domain, record_id, index, holder)]
     if event.type is EventType.RECORD_ERASED and event.subject is not None:
         domains = event.objects.get("domains", "").split(",")
         return [(d, r, index, None) for d, r in held_assets(conn, event.subject, domains)]
