@@ -45,6 +45,7 @@ from attestgate.gateway.usecases.attestations.redeem import Redeemer
 from attestgate.gateway.usecases.attestations.refusals import RefusalAudit
 from attestgate.gateway.usecases.attestations.vc_types import VcTypes
 from attestgate.gateway.usecases.consents import ConsentManager
+from attestgate.gateway.usecases.provenance import AssetHistory, index_events
 from attestgate.gateway.usecases.providers import ProviderRegistry
 from attestgate.gateway.usecases.records import RecordManager
 from attestgate.gateway.usecases.refusal_budget import RefusalBudget
@@ -96,6 +97,7 @@ class UseCases:
     records: RecordManager
     attestations: AttestationManager
     activity: OwnerActivity
+    history: AssetHistory
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,7 @@ def start_writes(
         ),
         now=parts.clock.now,
         on_commit=committed,
-        indexer=trail.index_subjects,
+        indexer=index_events,
         begin=parts.storage.begin_batch,
         on_batch=on_batch,
     )
@@ -279,6 +281,14 @@ def build_use_cases(parts: GatewayParts) -> UseCases:
             status=parts.status,
         ),
         activity=OwnerActivity(storage=parts.storage, log=parts.log, trail=parts.trail),
+        history=AssetHistory(
+            storage=parts.storage,
+            log=parts.log,
+            catalog=parts.catalog,
+            vault=parts.vault,
+            clock=parts.clock,
+            trail=parts.trail,
+        ),
     )
 
 
@@ -297,7 +307,7 @@ def build_servicers(parts: GatewayParts, use_cases: UseCases) -> GatewayServicer
             issuer=parts.vc_types.issuer,
             former_issuers=_former_issuers(parts),
         ),
-        record=RecordServicer(records=use_cases.records),
+        record=RecordServicer(records=use_cases.records, history=use_cases.history),
         audit=AuditServicer(
             storage=parts.storage,
             log=parts.log,
@@ -434,6 +444,7 @@ def _portal(gateway: Gateway, parts: GatewayParts, use_cases: UseCases) -> Porta
         catalog=parts.catalog,
         consents=use_cases.consents,
         activity=use_cases.activity,
+        history=use_cases.history,
         audit_log=LogView(parts.storage, parts.log, parts.keyring, parts.config.log_origin),
     )
 

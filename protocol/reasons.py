@@ -47,6 +47,8 @@ class Reason(StrEnum):
     PROVIDER_ROLE_MISSING = "PROVIDER_ROLE_MISSING"
     FX_RATES_NOT_ALLOWED = "FX_RATES_NOT_ALLOWED"
     NOT_PLEDGEE = "NOT_PLEDGEE"
+    CONSENT_NOT_FOR_ASSET = "CONSENT_NOT_FOR_ASSET"
+    HISTORY_NOT_ALLOWED_FOR_PURPOSE = "HISTORY_NOT_ALLOWED_FOR_PURPOSE"
     PARAMS_EXCEED_CONSENT = "PARAMS_EXCEED_CONSENT"
 
     # INVALID_ARGUMENT: the request itself is wrong; nothing was changed.
@@ -131,6 +133,8 @@ def _status_table() -> dict[Reason, str]:
             Reason.PROVIDER_ROLE_MISSING,
             Reason.FX_RATES_NOT_ALLOWED,
             Reason.NOT_PLEDGEE,
+            Reason.CONSENT_NOT_FOR_ASSET,
+            Reason.HISTORY_NOT_ALLOWED_FOR_PURPOSE,
             Reason.PARAMS_EXCEED_CONSENT,
         ],
         "INVALID_ARGUMENT": [

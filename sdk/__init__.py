@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from attestgate.sdk.tls import TlsConfig
     from attestgate.sdk.types import (
         ActivityEntry,
+        AssetEvent,
         Attestation,
         AttestationState,
         Checkpoint,
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
 
 _TYPES = (
     "ActivityEntry",
+    "AssetEvent",
     "Attestation",
     "AttestationState",
     "Checkpoint",
@@ -115,6 +117,7 @@ _HOMES: dict[str, str] = {
 
 __all__ = [
     "ActivityEntry",
+    "AssetEvent",
     "AsyncBankClient",
     "AsyncOwnerClient",
     "AsyncProviderClient",

@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attestgate.sdk._internal import convert, holder
+from attestgate.sdk._internal import convert, history, holder
 from attestgate.sdk._internal.base import DEFAULT_TIMEOUT, PAGE_SIZE, ClientBase, follow_pages
 from attestgate.sdk._internal.channel import TokenSource
 from attestgate.sdk._internal.holder import Holder, IssuerInfo
@@ -39,6 +39,7 @@ from attestgate.sdk.status import (
 )
 from attestgate.sdk.tls import TlsConfig
 from attestgate.sdk.types import (
+    AssetEvent,
     Attestation,
     ClaimValue,
     Consent,
@@ -48,7 +49,13 @@ from attestgate.sdk.types import (
     Redemption,
     Release,
 )
-from attestgate.v1 import attestation_pb2, attestation_pb2_grpc, consent_pb2, consent_pb2_grpc
+from attestgate.v1 import (
+    attestation_pb2,
+    attestation_pb2_grpc,
+    consent_pb2,
+    consent_pb2_grpc,
+    record_pb2_grpc,
+)
 
 __all__ = ["BankClient"]
 
@@ -101,6 +108,7 @@ class BankClient(ClientBase):
         self._issuer_lock = threading.Lock()
         self._consents = consent_pb2_grpc.ConsentServiceStub(self._channel)
         self._attestations = attestation_pb2_grpc.AttestationServiceStub(self._channel)
+        self._records = record_pb2_grpc.RecordServiceStub(self._channel)
 
     @property
     def holder_key(self) -> ec.EllipticCurvePrivateKey:
@@ -301,6 +309,23 @@ class BankClient(ClientBase):
         capacity. The same call as ``release_pledge`` (one RPC, ``ReleaseRedemption``): the
         gateway releases whatever the redemption consumed."""
         return self.release_pledge(redemption, reason=reason, request_id=request_id)
+
+    def asset_history(
+        self, domain: str, asset_id: str, *, consent: Consent | str, vkey: str | None = None,
+        origin: str | None = None, verify: bool = True,
+    ) -> list[AssetEvent]:  # fmt: skip
+        """An asset's events in log order (``RegulatorClient.asset_history``), read under
+        ``consent``: an ACTIVE consent the asset's current holder gave this bank for a purpose
+        that pledges it (``pledge_financing``, ``ip_pledge_loan``). Holders appear as the log's
+        pseudonyms. With ``verify`` (the default) every checkpoint is checked against ``vkey``
+        (the log's verifier key, obtained out of band; ``origin`` defaults to its name) and every
+        inclusion proof against it (``LogVerificationError``)."""
+        consent_id = consent.id if isinstance(consent, Consent) else consent
+        return history.asset_history(
+            lambda request: self._unary(self._records.GetAssetHistory, request),
+            history.history_request(domain, asset_id, consent_id),
+            history.bank_opener(vkey, origin, verify),
+        )
 
     # --- helpers ---------------------------------------------------------------------------------
 

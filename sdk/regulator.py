@@ -22,14 +22,21 @@ from attestgate.protocol.cosignature import WitnessPolicy
 from attestgate.protocol.merkle import ProofError, leaf_hash
 from attestgate.protocol.merkle import verify_consistency as _check_consistency
 from attestgate.protocol.merkle import verify_inclusion as _check_inclusion
-from attestgate.sdk._internal import convert, opening, receipt
+from attestgate.sdk._internal import convert, history, opening, receipt
 from attestgate.sdk._internal.base import DEFAULT_TIMEOUT, PAGE_SIZE, ClientBase, follow_pages
 from attestgate.sdk._internal.channel import TokenSource
 from attestgate.sdk.log_errors import LogVerificationError, SplitViewError
 from attestgate.sdk.retry import RetryPolicy
 from attestgate.sdk.tls import TlsConfig
-from attestgate.sdk.types import Checkpoint, ConsistencyProof, InclusionProof, LogEntry, Release
-from attestgate.v1 import attestation_pb2_grpc, audit_pb2, audit_pb2_grpc
+from attestgate.sdk.types import (
+    AssetEvent,
+    Checkpoint,
+    ConsistencyProof,
+    InclusionProof,
+    LogEntry,
+    Release,
+)
+from attestgate.v1 import attestation_pb2_grpc, audit_pb2, audit_pb2_grpc, record_pb2_grpc
 
 __all__ = [
     "LogMonitor",
@@ -69,7 +76,7 @@ class RegulatorClient(ClientBase):
         channel: grpc.Channel | None = None,
         witnesses: WitnessPolicy | None = None,
     ) -> None:
-        self._verifier = _verifier(vkey)  # refuse a bad key before opening a channel
+        self._verifier = history.verifier(vkey)  # refuse a bad key before opening a channel
         self._origin = origin or self._verifier.name
         self.witnesses = witnesses
         super().__init__(
@@ -84,6 +91,8 @@ class RegulatorClient(ClientBase):
         )
         self._stub = audit_pb2_grpc.AuditServiceStub(self._channel)
         self._attestations = attestation_pb2_grpc.AttestationServiceStub(self._channel)
+        self._records = record_pb2_grpc.RecordServiceStub(self._channel)
+        self._opener = history.wire_checkpoint_opener(self._verifier, self._origin)
 
     def force_release(
         self, attestation: Any, *, reason: str, request_id: str | None = None
@@ -94,6 +103,17 @@ class RegulatorClient(ClientBase):
         with ``.jti``). Releasing again answers the first release."""
         request = convert.release_request(attestation, reason=reason, request_id=request_id)
         return convert.release(self._unary(self._attestations.ReleaseRedemption, request))
+
+    def asset_history(self, domain: str, asset_id: str, *, verify: bool = True) -> list[AssetEvent]:
+        """Every event of an asset (a receipt or patent number of ``domain``) in log order:
+        registered, versions, transfers, pledges, releases, erasure; each leaf as the log holds
+        it. With ``verify`` (the default) every page's checkpoint is checked against the pinned
+        key and every event's inclusion proof against it (``LogVerificationError``)."""
+        return history.asset_history(
+            lambda request: self._unary(self._records.GetAssetHistory, request),
+            history.history_request(domain, asset_id),
+            self._opener if verify else None,
+        )
 
     @property
     def origin(self) -> str:
@@ -166,16 +186,7 @@ class RegulatorClient(ClientBase):
         if not 0 <= index < checkpoint.size:
             raise LogVerificationError(f"index {index} is outside tree size {checkpoint.size}")
         proof = self.inclusion_proof(index, checkpoint.size)
-        try:
-            _check_inclusion(
-                index=index,
-                size=checkpoint.size,
-                leaf_hash=leaf_hash(data),
-                proof=proof.hashes,
-                root=checkpoint.root_hash,
-            )
-        except ProofError as exc:
-            raise LogVerificationError(f"inclusion proof failed: {exc}") from None
+        history.check_inclusion(data, proof, checkpoint)
         return proof
 
     def verify_consistency(self, old: Checkpoint, new: Checkpoint) -> ConsistencyProof:
@@ -199,11 +210,7 @@ class RegulatorClient(ClientBase):
         return proof
 
     def _checked(self, message: audit_pb2.Checkpoint) -> Checkpoint:
-        checkpoint = self.open_checkpoint(message.note)
-        # The unsigned wire fields must agree with the signed note they accompany.
-        if (message.size, bytes(message.root_hash)) != (checkpoint.size, checkpoint.root_hash):
-            raise LogVerificationError("checkpoint fields disagree with the signed note")
-        return checkpoint
+        return self._opener(message)
 
 
 class VerifiedLog(Protocol):

@@ -23,6 +23,7 @@ from attestgate.sdk.sdjwt import Jti
 
 __all__ = [
     "ActivityEntry",
+    "AssetEvent",
     "Attestation",
     "AttestationState",
     "Checkpoint",
@@ -364,3 +365,21 @@ class ConsistencyProof(_Result):
     old_size: int
     new_size: int
     hashes: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class AssetEvent(_Result):
+    """One event of an asset's history (``asset_history``): the leaf of the audit log, exactly
+    as the log holds it (holders as pseudonyms), and its inclusion proof."""
+
+    entry: LogEntry
+    proof: InclusionProof
+    """The RFC 9162 proof of ``entry`` in the tree of ``proof.tree_size`` leaves."""
+    checkpoint: Checkpoint | None
+    """The signed checkpoint the proof was checked against; ``None`` when not verified."""
+
+    @property
+    def type(self) -> str:
+        """The event type (``record.put``, ``record.transferred``, ``attestation.redeemed``,
+        ``pledge.released``, ``record.erased``)."""
+        return str(self.entry.event.get("type", ""))

@@ -57,6 +57,8 @@ METHOD_ROLES: Mapping[str, frozenset[Role]] = {
     _RECORD + "PutRecord": _PROVIDER,
     _RECORD + "PutFxRates": _PROVIDER,
     _RECORD + "EraseSubject": _PROVIDER,
+    # An asset's history: regulators; banks under the current holder's consent (use case).
+    _RECORD + "GetAssetHistory": frozenset({Role.BANK, Role.REGULATOR}),
     # AuditService: supervisors read and verify the log.
     _AUDIT + "GetCheckpoint": _REGULATOR,
     _AUDIT + "ListEntries": _REGULATOR,

@@ -2,6 +2,7 @@
 
 Steps: the providers upload; income -> FX purchase; a warehouse receipt pledged (a second bank's
 pledge refused); a patent pledge loan; a counterparty check of a company in closure; the
+assets' lifecycle (releases, a second pledge, a transfer, the receipt's verified history); the
 regulator verifies the log. With ``json_out`` the step-by-step text goes to ``out`` (stderr) and
 the evidence bundle to ``json_out``. Exit code 0 only if every expectation held.
 """
@@ -11,14 +12,14 @@ from __future__ import annotations
 import json
 from typing import TextIO
 
-from attestgate.gateway.demo import assets, scenes, witnesses
+from attestgate.gateway.demo import assets, lifecycle, scenes, witnesses
 from attestgate.gateway.demo.cast import CaseRecord, Cast
 from attestgate.gateway.demo.evidence import bundle, checkpoint_covering, verify_log
 from attestgate.gateway.demo.report import Report
 from attestgate.gateway.demo.stage import Stage
 from attestgate.sdk.errors import AttestgateError
 
-STEPS = 7
+STEPS = 8
 
 
 def play(stage: Stage, *, out: TextIO, json_out: TextIO | None = None) -> int:
@@ -59,6 +60,8 @@ def _scenes(report: Report, cast: Cast) -> dict[str, object] | None:
     cases.append(assets.patent(report, cast))
     report.step("Counterparty check of a company in closure (bank-a)")
     cases.append(assets.company(report, cast))
+    report.step("Asset lifecycle: loans repaid and released, a second pledge, a sale, provenance")
+    lifecycle.lifecycle(report, cast, cases[1], cases[2])
     report.step("The regulator verifies the log")
     evidence = verify_log(report, cast, cases, start, middle)
     witnesses.scene(report, cast)

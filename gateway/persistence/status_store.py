@@ -152,6 +152,20 @@ def entries_of_consents(
     return _entries(rows)
 
 
+def entries_of_record(
+    conn: Connection, domain: str, record_id: str, statuses: Sequence[Status]
+) -> list[Entry]:
+    """Entries of attestations about one record whose status is one of ``statuses``."""
+    wanted = ", ".join("?" * len(statuses))
+    rows = conn.execute(
+        "SELECT e.jti, e.consent_id, e.list_id, e.idx, e.status FROM status_entries e"  # noqa: S608
+        " JOIN attestations a ON a.jti = e.jti WHERE a.domain = ? AND a.record_id = ?"
+        f" AND e.status IN ({wanted}) ORDER BY e.list_id, e.idx",
+        [domain, record_id, *(int(s) for s in statuses)],
+    ).fetchall()
+    return _entries(rows)
+
+
 def consents_of(conn: Connection, owner: str, domains: Sequence[str]) -> list[str]:
     """Ids of ``owner``'s consents over records of ``domains`` (an erasure's scope)."""
     if not domains:

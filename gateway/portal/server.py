@@ -32,7 +32,7 @@ from attestgate.gateway.common.clock import Clock
 from attestgate.gateway.common.tls import TlsFiles
 from attestgate.gateway.common.webserver import ThreadedUvicorn
 from attestgate.gateway.ops.config import ConfigError, GatewayConfig
-from attestgate.gateway.portal import owner, regulator
+from attestgate.gateway.portal import owner, owner_assets, regulator
 from attestgate.gateway.portal.auditview import LogView
 from attestgate.gateway.portal.oidc import OidcError, OidcSettings, RelyingParty
 from attestgate.gateway.portal.security import SecurityHeaders
@@ -53,6 +53,7 @@ from attestgate.gateway.portal.web import (
 )
 from attestgate.gateway.usecases.activity import OwnerActivity
 from attestgate.gateway.usecases.consents import ConsentManager
+from attestgate.gateway.usecases.provenance import AssetHistory
 from attestgate.protocol.reasons import DomainError
 
 _log = logging.getLogger("attestgate.portal")
@@ -162,6 +163,7 @@ def build_app(portal: Portal) -> Starlette:
         Route("/logout", logout, methods=["POST"]),
         Route("/lang", switch_lang, methods=["POST"]),
         *owner.ROUTES,
+        *owner_assets.ROUTES,
         *regulator.ROUTES,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
@@ -237,6 +239,7 @@ def attach_portal(
     catalog: Catalog,
     consents: ConsentManager,
     activity: OwnerActivity,
+    history: AssetHistory,
     audit_log: LogView,
 ) -> PortalServer:
     """Serve the portal over these use cases alongside ``gateway``: started by its start,
@@ -250,6 +253,7 @@ def attach_portal(
         catalog=catalog,
         consents=consents,
         activity=activity,
+        history=history,
         audit_log=audit_log,
         verifier=verifier,
         https=address.https,

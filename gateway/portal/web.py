@@ -49,6 +49,7 @@ from attestgate.gateway.portal.tlspeer import peer_certificate_der
 from attestgate.gateway.usecases.activity import OwnerActivity
 from attestgate.gateway.usecases.caller import Caller
 from attestgate.gateway.usecases.consents import ConsentManager
+from attestgate.gateway.usecases.provenance import AssetHistory
 from attestgate.protocol.reasons import REASON_STATUS, DomainError
 
 _HTTP_STATUS = {
@@ -78,6 +79,7 @@ class Portal:
     catalog: Catalog
     consents: ConsentManager
     activity: OwnerActivity
+    history: AssetHistory
     audit_log: LogView
     verifier: TokenVerifier
     sessions: Sessions
@@ -96,6 +98,7 @@ class Portal:
         catalog: Catalog,
         consents: ConsentManager,
         activity: OwnerActivity,
+        history: AssetHistory,
         audit_log: LogView,
         verifier: TokenVerifier,
         https: bool,
@@ -115,6 +118,7 @@ class Portal:
             catalog=catalog,
             consents=consents,
             activity=activity,
+            history=history,
             audit_log=audit_log,
             verifier=verifier,
             sessions=sessions if sessions is not None else SessionStore(),

@@ -164,6 +164,8 @@ class RecordManager:
             }
             kind = EventType.RECORD_TRANSFERRED if transfer else EventType.RECORD_PUT
             tx.emit(self._event(kind, caller, subject, objects, now))
+            if transfer and self._status is not None:  # the previous tenure's attestations
+                self._status.on_transferred(tx, domain, record_id, now=now)
             idempotency.remember(tx.conn, key, str(version).encode(), now.isoformat())
             return version
 

@@ -6,7 +6,8 @@
   issue took the same index first (then the issue draws again). An index is never reused.
 * Transitions, each in the unit of work of its cause, each an ``attestation.status_changed``
   event with ``objects.status`` and ``objects.cause``: VALID -> INVALID on redemption, consent
-  revocation, erasure or the consent's expiry (``expire_due``, run before each publication);
+  revocation, erasure, the asset's transfer to a new holder or the consent's expiry
+  (``expire_due``, run before each publication);
   VALID <-> SUSPENDED on consent pause and resume.
 
 The signed lists are built by ``gateway.usecases.status_publication``; the SQL is in
@@ -181,6 +182,14 @@ class AttestationStatus:
         entries = status_store.entries_of_consents(tx.conn, consent_ids, live)
         self._change(tx, entries, Status.INVALID, cause="record.erased", owner=owner, now=now)
 
+    def on_transferred(self, tx: Tx, domain: str, record_id: str, *, now: datetime) -> None:
+        """The asset changed holder: attestations issued about it before can no longer be
+        redeemed (``RECORD_TRANSFERRED``), so their entries become INVALID; each event names the
+        previous holder whose consent it was issued under."""
+        live = (Status.VALID, Status.SUSPENDED)
+        entries = status_store.entries_of_record(tx.conn, domain, record_id, live)
+        self._invalidate_by_consent(tx, entries, cause="record.transferred", now=now)
+
     def expire_due(self) -> int:
         """Move every entry whose consent's validity ended to INVALID (events at the unit's
         time); returns how many changed."""
@@ -188,13 +197,7 @@ class AttestationStatus:
         def unit(tx: Tx) -> int:
             now = self._clock.now()
             entries = status_store.expired_entries(tx.conn, now, _EXPIRE_BATCH)
-            consents = self._storage.consents(tx.conn)
-            for consent_id in sorted({e.consent_id for e in entries}):
-                owner = consents.get_consent(ConsentId(consent_id)).owner
-                mine = [e for e in entries if e.consent_id == consent_id]
-                self._change(
-                    tx, mine, Status.INVALID, cause="consent.expired", owner=owner, now=now
-                )
+            self._invalidate_by_consent(tx, entries, cause="consent.expired", now=now)
             return len(entries)
 
         total = 0
@@ -203,6 +206,16 @@ class AttestationStatus:
             total += changed
             if changed < _EXPIRE_BATCH:
                 return total
+
+    def _invalidate_by_consent(
+        self, tx: Tx, entries: Sequence[Entry], *, cause: str, now: datetime
+    ) -> None:
+        """``entries`` become INVALID, their events naming each consent's owner."""
+        consents = self._storage.consents(tx.conn)
+        for consent_id in sorted({e.consent_id for e in entries}):
+            owner = consents.get_consent(ConsentId(consent_id)).owner
+            mine = [e for e in entries if e.consent_id == consent_id]
+            self._change(tx, mine, Status.INVALID, cause=cause, owner=owner, now=now)
 
     def _change(
         self,

@@ -21,6 +21,7 @@ from typing import Any, Self, TypeVar
 import grpc
 import grpc.aio
 
+from attestgate.sdk._internal import history
 from attestgate.sdk._internal.base import (
     DEFAULT_TIMEOUT,
     MAX_PAGES,
@@ -32,6 +33,8 @@ from attestgate.sdk._internal.channel import TokenSource, authorization
 from attestgate.sdk.errors import AttestgateError, from_rpc_error
 from attestgate.sdk.retry import DEFAULT_RETRY, RetryPolicy, call_with_retry_async, classify
 from attestgate.sdk.tls import TlsConfig
+from attestgate.sdk.types import AssetEvent
+from attestgate.v1 import record_pb2
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -185,3 +188,19 @@ async def follow_pages_async(
         if not token:
             return items
     raise RuntimeError("the server kept returning page tokens")
+
+
+async def asset_history_async(
+    call: Callable[
+        [record_pb2.GetAssetHistoryRequest], Awaitable[record_pb2.GetAssetHistoryResponse]
+    ],
+    request: Callable[[str], record_pb2.GetAssetHistoryRequest],
+    opener: history.CheckpointOpener | None,
+) -> list[AssetEvent]:
+    """``attestgate.sdk._internal.history.asset_history`` over an async call."""
+
+    async def fetch(token: str) -> tuple[list[AssetEvent], str]:
+        response = await call(request(token))
+        return history.history_page(response, opener), response.next_page_token
+
+    return history.check_order(await follow_pages_async(fetch))

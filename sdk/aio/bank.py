@@ -17,13 +17,14 @@ import grpc.aio
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from attestgate.protocol.status_list import StatusReference
-from attestgate.sdk._internal import convert, holder
+from attestgate.sdk._internal import convert, history, holder
 from attestgate.sdk._internal.base import PAGE_SIZE
 from attestgate.sdk._internal.holder import Holder, IssuerInfo
 from attestgate.sdk.aio._base import (
     DEFAULT_TIMEOUT,
     AsyncClientBase,
     TokenSource,
+    asset_history_async,
     follow_pages_async,
 )
 from attestgate.sdk.errors import InvalidAttestation
@@ -43,6 +44,7 @@ from attestgate.sdk.status import (
 )
 from attestgate.sdk.tls import TlsConfig
 from attestgate.sdk.types import (
+    AssetEvent,
     Attestation,
     ClaimValue,
     Consent,
@@ -52,7 +54,13 @@ from attestgate.sdk.types import (
     Redemption,
     Release,
 )
-from attestgate.v1 import attestation_pb2, attestation_pb2_grpc, consent_pb2, consent_pb2_grpc
+from attestgate.v1 import (
+    attestation_pb2,
+    attestation_pb2_grpc,
+    consent_pb2,
+    consent_pb2_grpc,
+    record_pb2_grpc,
+)
 
 __all__ = ["AsyncBankClient"]
 
@@ -96,6 +104,7 @@ class AsyncBankClient(AsyncClientBase):
         self._issuer: IssuerInfo | None = None
         self._consents = consent_pb2_grpc.ConsentServiceStub(self._channel)
         self._attestations = attestation_pb2_grpc.AttestationServiceStub(self._channel)
+        self._records = record_pb2_grpc.RecordServiceStub(self._channel)
 
     @property
     def holder_key(self) -> ec.EllipticCurvePrivateKey:
@@ -265,6 +274,18 @@ class AsyncBankClient(AsyncClientBase):
     ) -> Release:  # fmt: skip
         """``BankClient.release_amount``: give back the income a cancelled purchase consumed."""
         return await self.release_pledge(redemption, reason=reason, request_id=request_id)
+
+    async def asset_history(
+        self, domain: str, asset_id: str, *, consent: Consent | str, vkey: str | None = None,
+        origin: str | None = None, verify: bool = True,
+    ) -> list[AssetEvent]:  # fmt: skip
+        """``BankClient.asset_history``: an asset's events under the holder's consent."""
+        consent_id = consent.id if isinstance(consent, Consent) else consent
+        return await asset_history_async(
+            lambda request: self._unary(self._records.GetAssetHistory, request),
+            history.history_request(domain, asset_id, consent_id),
+            history.bank_opener(vkey, origin, verify),
+        )
 
     # --- helpers ---------------------------------------------------------------------------------
 

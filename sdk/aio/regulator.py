@@ -17,20 +17,27 @@ from attestgate.protocol.cosignature import WitnessPolicy
 from attestgate.protocol.merkle import ProofError, leaf_hash
 from attestgate.protocol.merkle import verify_consistency as _check_consistency
 from attestgate.protocol.merkle import verify_inclusion as _check_inclusion
-from attestgate.sdk._internal import convert
+from attestgate.sdk._internal import convert, history, opening
 from attestgate.sdk._internal.base import PAGE_SIZE
 from attestgate.sdk.aio._base import (
     DEFAULT_TIMEOUT,
     AsyncClientBase,
     TokenSource,
+    asset_history_async,
     follow_pages_async,
 )
 from attestgate.sdk.log_errors import LogVerificationError, SplitViewError
-from attestgate.sdk.regulator import _open_checkpoint, _verifier
 from attestgate.sdk.retry import RetryPolicy
 from attestgate.sdk.tls import TlsConfig
-from attestgate.sdk.types import Checkpoint, ConsistencyProof, InclusionProof, LogEntry, Release
-from attestgate.v1 import attestation_pb2_grpc, audit_pb2, audit_pb2_grpc
+from attestgate.sdk.types import (
+    AssetEvent,
+    Checkpoint,
+    ConsistencyProof,
+    InclusionProof,
+    LogEntry,
+    Release,
+)
+from attestgate.v1 import attestation_pb2_grpc, audit_pb2, audit_pb2_grpc, record_pb2_grpc
 
 __all__ = ["AsyncRegulatorClient"]
 
@@ -56,7 +63,7 @@ class AsyncRegulatorClient(AsyncClientBase):
         channel: grpc.aio.Channel | None = None,
         witnesses: WitnessPolicy | None = None,
     ) -> None:
-        self._verifier = _verifier(vkey)  # refuse a bad key before opening a channel
+        self._verifier = history.verifier(vkey)  # refuse a bad key before opening a channel
         self._origin = origin or self._verifier.name
         self.witnesses = witnesses
         super().__init__(
@@ -71,6 +78,7 @@ class AsyncRegulatorClient(AsyncClientBase):
         )
         self._stub = audit_pb2_grpc.AuditServiceStub(self._channel)
         self._attestations = attestation_pb2_grpc.AttestationServiceStub(self._channel)
+        self._records = record_pb2_grpc.RecordServiceStub(self._channel)
 
     async def force_release(
         self, attestation: Any, *, reason: str, request_id: str | None = None
@@ -79,6 +87,17 @@ class AsyncRegulatorClient(AsyncClientBase):
         request = convert.release_request(attestation, reason=reason, request_id=request_id)
         return convert.release(await self._unary(self._attestations.ReleaseRedemption, request))
 
+    async def asset_history(
+        self, domain: str, asset_id: str, *, verify: bool = True
+    ) -> list[AssetEvent]:
+        """``RegulatorClient.asset_history``: an asset's events in log order, verified."""
+        opener = history.wire_checkpoint_opener(self._verifier, self._origin) if verify else None
+        return await asset_history_async(
+            lambda request: self._unary(self._records.GetAssetHistory, request),
+            history.history_request(domain, asset_id),
+            opener,
+        )
+
     @property
     def origin(self) -> str:
         """The log origin every checkpoint must carry."""
@@ -86,7 +105,7 @@ class AsyncRegulatorClient(AsyncClientBase):
 
     def open_checkpoint(self, text: str) -> Checkpoint:
         """Verify a signed checkpoint note (from a file, a receipt, another party)."""
-        return _open_checkpoint(text, self._verifier, self._origin, self.witnesses)
+        return opening.open_checkpoint(text, self._verifier, self._origin, self.witnesses)
 
     async def checkpoint(self) -> Checkpoint:
         """The latest checkpoint, its signature verified against the pinned key."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
+from attestgate.audit.events import ActorRole, AuditEvent, Decision, EventType, Pseudonym
 from attestgate.audit.sql import Dialect
 from attestgate.gateway.ops.cli import main
 from attestgate.gateway.ops.config import GatewayConfig
@@ -130,3 +132,54 @@ def test_cli_migrates_sqlite(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     conn.close()
     assert main(["db", "migrate", "--db", f"sqlite://{db}", "--data-dir", str(tmp_path)]) == 0
     assert "up to date" in capsys.readouterr().out
+
+
+def _leaf(
+    kind: str, objects: dict[str, str], *, subject: str = "ps_holder", allow: bool = True
+) -> bytes:
+    event = AuditEvent(
+        type=EventType(kind),
+        time=NOW,
+        actor_role=ActorRole.PROVIDER,
+        actor_id="warehouse-1",
+        subject=Pseudonym(subject),
+        objects=objects,
+        decision=Decision.ALLOW if allow else Decision.DENY,
+    )
+    return event.leaf
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_the_asset_history_migration_indexes_the_log_before_it(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if backend == "sqlite":
+        conn: Any = connect(tmp_path / "old.db")
+    else:
+        conn = PgConnection(psycopg.connect(request.getfixturevalue("pg_url"), autocommit=True))
+    dialect = Dialect.SQLITE if backend == "sqlite" else Dialect.POSTGRESQL
+    (version,) = [m.version for m in available(dialect) if m.name == "asset_history"]
+    migrate(conn, now=NOW, target=version - 1)  # a gateway from before it, with a log
+    receipt = {"domain": "warehouse_receipt", "record_id": "WR-1"}
+    leaves = [
+        _leaf("record.put", {**receipt, "version": "1"}),
+        _leaf("record.put", {"domain": "income", "record_pseudonym": "pr_x", "version": "1"}),
+        _leaf("attestation.redeemed", {**receipt, "attestation_jti": "j1"}, subject="ps_h"),
+        _leaf("attestation.refused", {**receipt}, allow=False),
+        _leaf("pledge.released", {**receipt, "attestation_jti": "j1"}),
+        _leaf("record.transferred", {**receipt, "version": "2"}, subject="ps_buyer"),
+        _leaf("pledge.released", {**receipt, "attestation_jti": "j2"}, allow=False),
+    ]
+    for index, leaf in enumerate(leaves):
+        conn.execute("INSERT INTO audit_leaves VALUES (?, ?, ?)", (index, leaf, b"\x11" * 32))
+    migrate(conn, now=NOW)
+    rows = conn.execute("SELECT domain, record_id, idx, holder FROM asset_index ORDER BY idx")
+    assert [tuple(r) for r in rows.fetchall()] == [
+        ("warehouse_receipt", "WR-1", 0, "ps_holder"),
+        ("warehouse_receipt", "WR-1", 2, None),
+        ("warehouse_receipt", "WR-1", 4, None),
+        ("warehouse_receipt", "WR-1", 5, "ps_buyer"),
+    ]
+    conn.close()

@@ -332,6 +332,9 @@ def _seeds(
         "PutRecord": lambda: record_pb2.PutRecordRequest(signed_record=signed_record),
         "PutFxRates": lambda: record_pb2.PutFxRatesRequest(signed_rates=signed_rates),
         "EraseSubject": lambda: record_pb2.EraseSubjectRequest(subject="nobody"),
+        "GetAssetHistory": lambda: record_pb2.GetAssetHistoryRequest(
+            domain="warehouse_receipt", asset_id="WR-1"
+        ),
         "GetCheckpoint": audit_pb2.GetCheckpointRequest,
         "ListEntries": lambda: audit_pb2.ListEntriesRequest(start=0, end=3),
         "GetInclusionProof": lambda: audit_pb2.GetInclusionProofRequest(leaf_index=0, tree_size=2),

@@ -17,6 +17,7 @@ from typing import Any
 
 from attestgate.gateway.common.clock import FixedClock
 from attestgate.gateway.testing import LocalGateway, start_local_gateway
+from attestgate.protocol.jose import json_object
 from attestgate.sdk import (
     BankClient,
     Checkpoint,
@@ -97,6 +98,43 @@ def read_events(
     finally:
         stream.close()
     raise AssertionError("the stream ended before the expected event")
+
+
+# --- the audit log, read raw ----------------------------------------------------------------------
+
+ASSET_TYPES = {
+    "record.put",
+    "record.transferred",
+    "attestation.redeemed",
+    "pledge.released",
+    "record.erased",
+}
+"""The events of an asset's history (GetAssetHistory)."""
+
+
+def leaves(gw: LiveGateway) -> list[bytes]:
+    """Every leaf of the log, straight from the database (not through the gateway)."""
+    rows = gw.parts.storage.read().execute("SELECT data FROM audit_leaves ORDER BY idx").fetchall()
+    return [bytes(r[0]) for r in rows]
+
+
+def log_history(all_leaves: list[bytes], size: int, domain: str, asset_id: str) -> list[int]:
+    """The indices of an asset's events among the first ``size`` raw leaves: the expectation."""
+    found = []
+    erased_holder = None
+    for index, leaf in enumerate(all_leaves[:size]):
+        event: dict[str, Any] = json_object(leaf, max_depth=8)
+        objects = event["objects"]
+        if event["decision"] != "allow" or event["type"] not in ASSET_TYPES:
+            continue
+        if objects.get("record_id") == asset_id and objects.get("domain") == domain:
+            found.append(index)
+            if event["type"] in {"record.put", "record.transferred"}:
+                erased_holder = event["subject"]
+        elif event["type"] == "record.erased" and event["subject"] == erased_holder:
+            assert domain in objects["domains"].split(",")
+            found.append(index)
+    return found
 
 
 # --- records of the four domains -----------------------------------------------------------------

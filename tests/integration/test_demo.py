@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from jwcrypto.jwk import JWK
 from sd_jwt.verifier import SDJWTVerifier
 
+from attestgate.gateway.demo.run import STEPS
 from attestgate.gateway.ops.cli import main
 from attestgate.protocol.sdjwt_format import REGISTERED_CLAIM_NAMES
 
@@ -280,8 +281,8 @@ def test_text_mode_prints_every_step_and_exits_zero() -> None:
         code = main(["demo"])
     text = out.getvalue()
     assert code == 0, text
-    for step in range(1, 8):
-        assert f"[{step}/7]" in text
+    for step in range(1, STEPS + 1):
+        assert f"[{step}/{STEPS}]" in text
     for expected in (
         "covers_amount=true",
         "after_tax_income withheld (NOT_ALLOWED_FOR_PURPOSE)",
@@ -290,6 +291,11 @@ def test_text_mode_prints_every_step_and_exits_zero() -> None:
         "beyond the remaining income is refused: FAILED_PRECONDITION CAPACITY_EXHAUSTED",
         "pledge of the same receipt is refused",
         "in closure and within its window",
+        "releases its pledge of",
+        "the released receipt is free again",
+        "the warehouse records the sale",
+        "history, 6 events each checked against a signed checkpoint",
+        "the patent's verified history ends with its release",
         "is in the final tree (inclusion proof)",
         "cosigned by both witnesses",
         "without the witnesses' cosignatures is refused: DATA_LOSS LOG_WITNESS_POLICY",

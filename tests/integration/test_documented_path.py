@@ -125,7 +125,7 @@ def run_quickstart(home: Home) -> list[str]:
     page = REPO / "docs" / "quickstart.md"
     (setup,) = blocks(page, "sh")
     programs = blocks(page, "python")
-    assert len(programs) == 6  # provider, bank 1, owner, bank 2, async bank, regulator
+    assert len(programs) == 7  # provider, bank 1, owner, bank 2, async bank, regulator, assets
     lines = [". .venv/bin/activate", setup]  # "attestgate on the PATH"
     for number, program in enumerate(programs, 1):
         (home.path / f"quickstart_{number}.py").write_text(program, encoding="utf-8")
@@ -140,7 +140,7 @@ def test_tour_and_quickstart_twice_on_one_gateway(home: Home) -> None:
         run_tour(home)
         if round_ == 1:
             key = key_file.read_bytes()
-        provider, bank1, owner, bank2, async_bank, regulator = run_quickstart(home)
+        provider, bank1, owner, bank2, async_bank, regulator, assets = run_quickstart(home)
         assert re.search(r"stored inc-2025-[0-9a-f]{8} version 1", provider), provider
         assert "PENDING" in bank1
         assert "approved: cs_" in owner
@@ -150,6 +150,14 @@ def test_tour_and_quickstart_twice_on_one_gateway(home: Home) -> None:
         assert "1/1 uses" in async_bank
         assert "receipt for" in regulator
         assert re.search(r"size \d+ root [A-Za-z0-9+/]{43}=", regulator), regulator
+        assert "loan-2 unencumbered: False" in assets, assets
+        assert "second pledge refused: CAPACITY_EXHAUSTED" in assets
+        assert "loan-3 unencumbered: True" in assets
+        history = [line.split()[1] for line in assets.splitlines() if line[:1].isdigit()]
+        assert history == [
+            "record.put", "attestation.redeemed", "pledge.released", "attestation.redeemed",
+            "pledge.released", "record.transferred",
+        ]  # fmt: skip
     assert key_file.read_bytes() == key  # made once, never overwritten
     assert key_file.stat().st_mode & 0o077 == 0
     assert sorted(p.name for p in home.path.glob("tax.*")) == []  # nothing in the folder's root

@@ -1,7 +1,9 @@
 """Issue 19, property: any random sequence of attestations, pledges (redemptions), releases (by
 the pledgee, by another bank, forced by a regulator), provider uploads and transfers of
 one warehouse receipt, run over gRPC against a real gateway, keeps at most one active pledge per
-asset, and every answer matches a model whose only state is the pledge ledger.
+asset, and every answer matches a model whose only state is the pledge ledger. The receipt's
+history (``GetAssetHistory``, verified by the SDK) is the model's list of events and exactly the
+log's, read from the raw leaves.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = ["pg_server"]  # fixtures: skip (or fail in CI) without a server
 HOLDER = "acme-trading"
 NEW_HOLDER = "beta-logistics"
 BANKS = ("bank-a", "bank-b", "bank-c")
+PROVIDER, REGULATOR = "warehouse-1", "csrc"
 STATUSES = ("ACTIVE", "PLEDGED", "RELEASED", "CANCELLED")
 BUDGET = 10  # pledge_financing: 10 evaluations of unencumbered per bank and receipt in 30 days
 _receipts = itertools.count()
@@ -65,6 +68,8 @@ class Model:
     holder: str = HOLDER
     tenure: int = 0  # how many transfers so far
     tenures: dict[str, int] = field(default_factory=dict)  # jti -> tenure it was issued in
+    history: list[tuple[str, str]] = field(default_factory=lambda: [("record.put", PROVIDER)])
+    """The receipt's events, oldest first: (type, actor)."""
 
 
 step = st.one_of(
@@ -97,6 +102,7 @@ def _upload(gw: LiveGateway, model: Model, status: str) -> None:
         return
     assert expect_ok, f"{status} accepted while pledged_by={model.pledged_by}"
     model.status = status
+    model.history.append(("record.put", PROVIDER))
 
 
 def _transfer(gw: LiveGateway, model: Model) -> None:
@@ -118,6 +124,7 @@ def _transfer(gw: LiveGateway, model: Model) -> None:
         return
     assert model.pledged_by is None, "a pledged receipt changed holder"
     model.holder, model.tenure, model.status = to, model.tenure + 1, "ACTIVE"
+    model.history.append(("record.transferred", PROVIDER))
     gw.clock.advance(timedelta(seconds=1))
 
 
@@ -171,6 +178,7 @@ def _redeem(model: Model, banks: dict[str, BankClient], index: int) -> None:
     assert model.pledged_by is None, "a second pledge of one receipt"
     model.pledged_by = attestation.jti
     model.redeemed[attestation.jti] = (name, redemption)
+    model.history.append(("attestation.redeemed", name))
 
 
 def _release(model: Model, client: object, who: str | None, index: int, reason: str) -> None:
@@ -198,6 +206,18 @@ def _release(model: Model, client: object, who: str | None, index: int, reason: 
         assert model.pledged_by == jti
         model.pledged_by = None
         model.released.add(jti)
+        model.history.append(("pledge.released", who or REGULATOR))
+
+
+def _check_history(gw: LiveGateway, model: Model) -> None:
+    """The verified history is the model's, and exactly the log's events naming the receipt."""
+    regulator = gw.regulator()
+    size = len(live.leaves(gw))
+    live.wait_for_checkpoint(regulator, size)
+    history = regulator.asset_history("warehouse_receipt", model.receipt, verify=True)
+    assert [(e.type, e.entry.event["actor_id"]) for e in history] == model.history
+    expected = live.log_history(live.leaves(gw), size, "warehouse_receipt", model.receipt)
+    assert [e.entry.index for e in history] == expected
 
 
 def _pledged_in_db(gw: LiveGateway, receipt: str) -> str | None:
@@ -255,3 +275,4 @@ def test_at_most_one_active_pledge_per_asset(
         active = [j for j in model.redeemed if j not in model.released]
         assert len(active) <= 1
         assert _pledged_in_db(gw, model.receipt) == model.pledged_by
+    _check_history(gw, model)

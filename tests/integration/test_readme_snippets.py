@@ -72,15 +72,8 @@ class Site:
 
     def environment(self) -> dict[str, str]:
         """What docs/quickstart.md's set-up exports."""
-        key = self.local.register_provider("tax-bureau", ("tax_bureau", "fx_authority"))
-        key_file = self.home / ".attestgate" / "tax.key"  # where the docs' set-up keeps it
-        key_file.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
+        key_file = self._provider_key("tax-bureau", ("tax_bureau", "fx_authority"), "tax.key")
+        warehouse_key = self._provider_key("warehouse-1", ("warehouse",), "warehouse.key")
         return {
             "ATTESTGATE_TARGET": self.target,
             "ATTESTGATE_CA": str(TlsFiles.in_dir(self.config.tls_dir).ca_cert),
@@ -90,8 +83,23 @@ class Site:
             "REGULATOR_TOKEN": self.token("regulator", "csrc"),
             "ATTESTGATE_VKEY": self.local.vkey,
             "PROVIDER_KEY_FILE": str(key_file),
+            "PROVIDER_WAREHOUSE_TOKEN": self.token("provider", "warehouse-1"),
+            "PROVIDER_WAREHOUSE_KEY_FILE": str(warehouse_key),
             "BANK_HOLDER_KEY": str(self.home / ".attestgate" / "bank-a-holder.pem"),
         }
+
+    def _provider_key(self, provider: str, roles: tuple[str, ...], name: str) -> Path:
+        """Register ``provider`` and keep its key where the docs' set-up does."""
+        key = self.local.register_provider(provider, roles)
+        key_file = self.home / ".attestgate" / name
+        key_file.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        return key_file
 
 
 @pytest.fixture
@@ -129,10 +137,10 @@ def run_quickstart(site: Site, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     blocks = python_blocks(DOCS / "quickstart.md")
-    assert len(blocks) == 6  # provider, bank 1, owner, bank 2, async bank, regulator
+    assert len(blocks) == 7  # provider, bank 1, owner, bank 2, async bank, regulator, assets
     outputs = []
     for number, block in enumerate(blocks, 1):
-        if number == len(blocks):
+        if "export_receipt" in block:  # the regulator's: what the others wrote, checkpointed
             wait_for_checkpoint_growth(site, env)
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
@@ -143,7 +151,7 @@ def run_quickstart(site: Site, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_quickstart_snippets_run_in_order(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     outputs = run_quickstart(site, monkeypatch)
-    provider, bank1, owner, bank2, async_bank, regulator = outputs
+    provider, bank1, owner, bank2, async_bank, regulator, assets = outputs
     assert re.search(r"stored inc-2025-[0-9a-f]{8} version 1", provider)
     assert "PENDING" in bank1
     assert "approved: cs_" in owner
@@ -156,6 +164,8 @@ def test_quickstart_snippets_run_in_order(site: Site, monkeypatch: pytest.Monkey
     assert "attestation.redeemed allow" in regulator
     assert "receipt for" in regulator
     assert "61234500" not in "".join(outputs[1:])  # the income never reaches bank or regulator
+    assert "second pledge refused: CAPACITY_EXHAUSTED" in assets
+    assert assets.rstrip().splitlines()[-1].split()[1] == "record.transferred"
 
 
 # --- README.md's tour -----------------------------------------------------------------------------

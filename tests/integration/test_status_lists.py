@@ -172,6 +172,34 @@ def test_erasure_invalidates_the_owners_attestations(world: World) -> None:
     assert events.index("record.erased") < events.index(STATUS_CHANGED)
 
 
+def test_a_transfer_invalidates_the_previous_holders_attestations(world: World) -> None:
+    receipt, other = live.WAREHOUSE_FIELDS["receipt_id"], "WR-2026-0002"
+    warehouse = world.gw.provider("warehouse-1")
+    for record_id in (receipt, other):
+        fields = {**live.WAREHOUSE_FIELDS, "receipt_id": record_id}
+        warehouse.put_record(
+            domain="warehouse_receipt", subject="acme", record_id=record_id, fields=fields
+        )
+    held = {}
+    for record_id in (receipt, other):
+        request = world.bank.request_consent(
+            owner="acme", domain="warehouse_receipt", purpose="pledge_financing",
+            claims=["unencumbered"], record_id=record_id,
+        )  # fmt: skip
+        held[record_id] = world.bank.issue(world.gw.owner("acme").approve(request.id).id)
+    size = world.log_size()
+    sold = {**live.WAREHOUSE_FIELDS, "holder": "beta"}
+    warehouse.put_record(domain="warehouse_receipt", subject="beta", record_id=receipt, fields=sold)
+    assert status_of(world, held[receipt]) is Status.INVALID  # it can no longer be redeemed
+    assert status_of(world, held[other]) is Status.VALID  # acme still holds that one
+    assert changes(world, size) == [(held[receipt].jti, "INVALID", "record.transferred")]
+    events = world.events_since(size)
+    assert [e["type"] for e in events] == ["record.transferred", STATUS_CHANGED]
+    assert events[1]["subject"] != events[0]["subject"]  # acme's entry, beta's transfer
+    with pytest.raises(errors.FailedPrecondition):
+        world.bank.redeem(held[receipt], transaction_ref="loan-after-sale")
+
+
 def test_the_consents_expiry_invalidates_at_the_next_publication(world: World) -> None:
     consent_id = consent_for(world, max_uses=2, valid_for=timedelta(days=1))
     attestation = world.bank.issue(consent_id)

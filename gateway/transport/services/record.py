@@ -5,17 +5,20 @@ from __future__ import annotations
 import grpc
 
 from attestgate.gateway.transport.services import wire
+from attestgate.gateway.transport.services.audit import checkpoint_message
+from attestgate.gateway.usecases.provenance import AssetHistory
 from attestgate.gateway.usecases.records import RecordManager
-from attestgate.v1 import record_pb2, record_pb2_grpc
+from attestgate.v1 import audit_pb2, record_pb2, record_pb2_grpc
 
 _SERVICE = "/attestgate.v1.RecordService/"
 
 
 class RecordServicer(record_pb2_grpc.RecordServiceServicer):
-    """Provider uploads and erasure."""
+    """Provider uploads and erasure; assets' histories."""
 
-    def __init__(self, *, records: RecordManager) -> None:
+    def __init__(self, *, records: RecordManager, history: AssetHistory) -> None:
         self._records = records
+        self._history = history
 
     def PutRecord(
         self, request: record_pb2.PutRecordRequest, context: grpc.ServicerContext
@@ -53,4 +56,29 @@ class RecordServicer(record_pb2_grpc.RecordServiceServicer):
             records_erased=receipt.records_erased,
             erase_time=wire.timestamp(receipt.erased_at),
             log_index=receipt.log_index,
+        )
+
+    def GetAssetHistory(
+        self, request: record_pb2.GetAssetHistoryRequest, context: grpc.ServicerContext
+    ) -> record_pb2.GetAssetHistoryResponse:
+        position = wire.decode_page_position(request.page_token)
+        page = self._history.page(
+            wire.caller(),
+            request.domain,
+            request.asset_id,
+            consent_id=request.consent_id,
+            after=-1 if position is None else position,
+            limit=wire.page_size(request.page_size),
+        )
+        return record_pb2.GetAssetHistoryResponse(
+            events=[
+                record_pb2.AssetEvent(
+                    entry=audit_pb2.LogEntry(index=index, data=leaf), inclusion_proof=proof
+                )
+                for index, leaf, proof in page.events
+            ],
+            checkpoint=checkpoint_message(self._history.origin, page.checkpoint),
+            next_page_token=wire.encode_page_token(
+                None if page.next_after is None else str(page.next_after)
+            ),
         )

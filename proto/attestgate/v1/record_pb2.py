@@ -22,28 +22,35 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from attestgate.v1 import audit_pb2 as attestgate_dot_v1_dot_audit__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x61ttestgate/v1/record.proto\x12\rattestgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"=\n\x10PutRecordRequest\x12\x15\n\rsigned_record\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"\x95\x01\n\rRecordReceipt\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64omain\x18\x02 \x01(\t\x12\x11\n\trecord_id\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tlog_index\x18\x06 \x01(\x03\"=\n\x11PutFxRatesRequest\x12\x14\n\x0csigned_rates\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"z\n\x0e\x46xRatesReceipt\x12\x10\n\x08table_id\x18\x01 \x01(\t\x12\x12\n\nrate_count\x18\x02 \x01(\x05\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tlog_index\x18\x04 \x01(\x03\":\n\x13\x45raseSubjectRequest\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"\x86\x01\n\x0e\x45rasureReceipt\x12\x19\n\x11subject_pseudonym\x18\x01 \x01(\t\x12\x16\n\x0erecords_erased\x18\x02 \x01(\x05\x12.\n\nerase_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tlog_index\x18\x04 \x01(\x03\x32\xfd\x01\n\rRecordService\x12J\n\tPutRecord\x12\x1f.attestgate.v1.PutRecordRequest\x1a\x1c.attestgate.v1.RecordReceipt\x12M\n\nPutFxRates\x12 .attestgate.v1.PutFxRatesRequest\x1a\x1d.attestgate.v1.FxRatesReceipt\x12Q\n\x0c\x45raseSubject\x12\".attestgate.v1.EraseSubjectRequest\x1a\x1d.attestgate.v1.ErasureReceiptb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x61ttestgate/v1/record.proto\x12\rattestgate.v1\x1a\x19\x61ttestgate/v1/audit.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"=\n\x10PutRecordRequest\x12\x15\n\rsigned_record\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"\x95\x01\n\rRecordReceipt\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64omain\x18\x02 \x01(\t\x12\x11\n\trecord_id\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tlog_index\x18\x06 \x01(\x03\"=\n\x11PutFxRatesRequest\x12\x14\n\x0csigned_rates\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"z\n\x0e\x46xRatesReceipt\x12\x10\n\x08table_id\x18\x01 \x01(\t\x12\x12\n\nrate_count\x18\x02 \x01(\x05\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tlog_index\x18\x04 \x01(\x03\":\n\x13\x45raseSubjectRequest\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"\x86\x01\n\x0e\x45rasureReceipt\x12\x19\n\x11subject_pseudonym\x18\x01 \x01(\t\x12\x16\n\x0erecords_erased\x18\x02 \x01(\x05\x12.\n\nerase_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tlog_index\x18\x04 \x01(\x03\"u\n\x16GetAssetHistoryRequest\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12\x10\n\x08\x61sset_id\x18\x02 \x01(\t\x12\x12\n\nconsent_id\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"M\n\nAssetEvent\x12&\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x17.attestgate.v1.LogEntry\x12\x17\n\x0finclusion_proof\x18\x02 \x03(\x0c\"\x8c\x01\n\x17GetAssetHistoryResponse\x12)\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x19.attestgate.v1.AssetEvent\x12-\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x19.attestgate.v1.Checkpoint\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t2\xdf\x02\n\rRecordService\x12J\n\tPutRecord\x12\x1f.attestgate.v1.PutRecordRequest\x1a\x1c.attestgate.v1.RecordReceipt\x12M\n\nPutFxRates\x12 .attestgate.v1.PutFxRatesRequest\x1a\x1d.attestgate.v1.FxRatesReceipt\x12Q\n\x0c\x45raseSubject\x12\".attestgate.v1.EraseSubjectRequest\x1a\x1d.attestgate.v1.ErasureReceipt\x12`\n\x0fGetAssetHistory\x12%.attestgate.v1.GetAssetHistoryRequest\x1a&.attestgate.v1.GetAssetHistoryResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'attestgate.v1.record_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PUTRECORDREQUEST']._serialized_start=78
-  _globals['_PUTRECORDREQUEST']._serialized_end=139
-  _globals['_RECORDRECEIPT']._serialized_start=142
-  _globals['_RECORDRECEIPT']._serialized_end=291
-  _globals['_PUTFXRATESREQUEST']._serialized_start=293
-  _globals['_PUTFXRATESREQUEST']._serialized_end=354
-  _globals['_FXRATESRECEIPT']._serialized_start=356
-  _globals['_FXRATESRECEIPT']._serialized_end=478
-  _globals['_ERASESUBJECTREQUEST']._serialized_start=480
-  _globals['_ERASESUBJECTREQUEST']._serialized_end=538
-  _globals['_ERASURERECEIPT']._serialized_start=541
-  _globals['_ERASURERECEIPT']._serialized_end=675
-  _globals['_RECORDSERVICE']._serialized_start=678
-  _globals['_RECORDSERVICE']._serialized_end=931
+  _globals['_PUTRECORDREQUEST']._serialized_start=105
+  _globals['_PUTRECORDREQUEST']._serialized_end=166
+  _globals['_RECORDRECEIPT']._serialized_start=169
+  _globals['_RECORDRECEIPT']._serialized_end=318
+  _globals['_PUTFXRATESREQUEST']._serialized_start=320
+  _globals['_PUTFXRATESREQUEST']._serialized_end=381
+  _globals['_FXRATESRECEIPT']._serialized_start=383
+  _globals['_FXRATESRECEIPT']._serialized_end=505
+  _globals['_ERASESUBJECTREQUEST']._serialized_start=507
+  _globals['_ERASESUBJECTREQUEST']._serialized_end=565
+  _globals['_ERASURERECEIPT']._serialized_start=568
+  _globals['_ERASURERECEIPT']._serialized_end=702
+  _globals['_GETASSETHISTORYREQUEST']._serialized_start=704
+  _globals['_GETASSETHISTORYREQUEST']._serialized_end=821
+  _globals['_ASSETEVENT']._serialized_start=823
+  _globals['_ASSETEVENT']._serialized_end=900
+  _globals['_GETASSETHISTORYRESPONSE']._serialized_start=903
+  _globals['_GETASSETHISTORYRESPONSE']._serialized_end=1043
+  _globals['_RECORDSERVICE']._serialized_start=1046
+  _globals['_RECORDSERVICE']._serialized_end=1397
 # @@protoc_insertion_point(module_scope)

@@ -3,9 +3,12 @@
 isort:skip_file
 Provider uploads: signed records and FX rate tables; erasure."""
 
+from attestgate.v1 import audit_pb2 as _audit_pb2
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -183,3 +186,99 @@ class ErasureReceipt(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ErasureReceipt: _TypeAlias = ErasureReceipt  # noqa: Y015
+
+@_typing.final
+class GetAssetHistoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOMAIN_FIELD_NUMBER: _builtins.int
+    ASSET_ID_FIELD_NUMBER: _builtins.int
+    CONSENT_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    domain: _builtins.str
+    """A domain whose record ids are public asset ids (warehouse_receipt, patent)."""
+    asset_id: _builtins.str
+    """The asset's record id (receipt or patent number)."""
+    consent_id: _builtins.str
+    """Banks: the id of the current holder's ACTIVE consent they ask under (its purpose must pledge
+    the asset, docs/catalog.md "Provenance"). Regulators leave it empty.
+    """
+    page_size: _builtins.int
+    """At most this many events (default 100, at most 1000)."""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        domain: _builtins.str = ...,
+        asset_id: _builtins.str = ...,
+        consent_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_id", b"asset_id", "consent_id", b"consent_id", "domain", b"domain", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAssetHistoryRequest: _TypeAlias = GetAssetHistoryRequest  # noqa: Y015
+
+@_typing.final
+class AssetEvent(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRY_FIELD_NUMBER: _builtins.int
+    INCLUSION_PROOF_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def entry(self) -> _audit_pb2.LogEntry:
+        """The leaf: its log index and its bytes (canonical JSON of the audit event)."""
+
+    @_builtins.property
+    def inclusion_proof(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """RFC 9162 §2.1.3 inclusion proof of the leaf in the tree of `checkpoint.size` leaves."""
+
+    def __init__(
+        self,
+        *,
+        entry: _audit_pb2.LogEntry | None = ...,
+        inclusion_proof: _abc.Iterable[_builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry", "inclusion_proof", b"inclusion_proof"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AssetEvent: _TypeAlias = AssetEvent  # noqa: Y015
+
+@_typing.final
+class GetAssetHistoryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___AssetEvent]:
+        """Oldest first; only events the checkpoint covers."""
+
+    @_builtins.property
+    def checkpoint(self) -> _audit_pb2.Checkpoint:
+        """The signed checkpoint every proof of this page leads to."""
+
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[Global___AssetEvent] | None = ...,
+        checkpoint: _audit_pb2.Checkpoint | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "events", b"events", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAssetHistoryResponse: _TypeAlias = GetAssetHistoryResponse  # noqa: Y015

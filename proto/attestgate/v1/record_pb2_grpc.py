@@ -51,6 +51,11 @@ class RecordServiceStub:
                 request_serializer=attestgate_dot_v1_dot_record__pb2.EraseSubjectRequest.SerializeToString,
                 response_deserializer=attestgate_dot_v1_dot_record__pb2.ErasureReceipt.FromString,
                 _registered_method=True)
+        self.GetAssetHistory = channel.unary_unary(
+                '/attestgate.v1.RecordService/GetAssetHistory',
+                request_serializer=attestgate_dot_v1_dot_record__pb2.GetAssetHistoryRequest.SerializeToString,
+                response_deserializer=attestgate_dot_v1_dot_record__pb2.GetAssetHistoryResponse.FromString,
+                _registered_method=True)
 
 
 class RecordServiceServicer:
@@ -79,6 +84,15 @@ class RecordServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetAssetHistory(self, request, context):
+        """regulator, or a bank under an ACTIVE consent of the asset's current holder whose purpose
+        pledges it: an asset's events (registered, versions, transfers, pledges, releases, erasure)
+        in log order, each with its inclusion proof in the page's signed checkpoint. Paged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RecordServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -96,6 +110,11 @@ def add_RecordServiceServicer_to_server(servicer, server):
                     servicer.EraseSubject,
                     request_deserializer=attestgate_dot_v1_dot_record__pb2.EraseSubjectRequest.FromString,
                     response_serializer=attestgate_dot_v1_dot_record__pb2.ErasureReceipt.SerializeToString,
+            ),
+            'GetAssetHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAssetHistory,
+                    request_deserializer=attestgate_dot_v1_dot_record__pb2.GetAssetHistoryRequest.FromString,
+                    response_serializer=attestgate_dot_v1_dot_record__pb2.GetAssetHistoryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -181,6 +200,33 @@ class RecordService:
             '/attestgate.v1.RecordService/EraseSubject',
             attestgate_dot_v1_dot_record__pb2.EraseSubjectRequest.SerializeToString,
             attestgate_dot_v1_dot_record__pb2.ErasureReceipt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAssetHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/attestgate.v1.RecordService/GetAssetHistory',
+            attestgate_dot_v1_dot_record__pb2.GetAssetHistoryRequest.SerializeToString,
+            attestgate_dot_v1_dot_record__pb2.GetAssetHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

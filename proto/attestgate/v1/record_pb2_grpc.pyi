@@ -41,6 +41,11 @@ class RecordServiceStub:
     """provider: upload an FX rate table (used by covers_amount)."""
     EraseSubject: _grpc.UnaryUnaryMultiCallable[_record_pb2.EraseSubjectRequest, _record_pb2.ErasureReceipt]
     """provider: crypto-shred every record of a subject; a deletion receipt lands in the audit log."""
+    GetAssetHistory: _grpc.UnaryUnaryMultiCallable[_record_pb2.GetAssetHistoryRequest, _record_pb2.GetAssetHistoryResponse]
+    """regulator, or a bank under an ACTIVE consent of the asset's current holder whose purpose
+    pledges it: an asset's events (registered, versions, transfers, pledges, releases, erasure)
+    in log order, each with its inclusion proof in the page's signed checkpoint. Paged.
+    """
 
 @_typing.type_check_only
 class RecordServiceAsyncStub(RecordServiceStub):
@@ -55,6 +60,11 @@ class RecordServiceAsyncStub(RecordServiceStub):
     """provider: upload an FX rate table (used by covers_amount)."""
     EraseSubject: _aio.UnaryUnaryMultiCallable[_record_pb2.EraseSubjectRequest, _record_pb2.ErasureReceipt]  # type: ignore[assignment]
     """provider: crypto-shred every record of a subject; a deletion receipt lands in the audit log."""
+    GetAssetHistory: _aio.UnaryUnaryMultiCallable[_record_pb2.GetAssetHistoryRequest, _record_pb2.GetAssetHistoryResponse]  # type: ignore[assignment]
+    """regulator, or a bank under an ACTIVE consent of the asset's current holder whose purpose
+    pledges it: an asset's events (registered, versions, transfers, pledges, releases, erasure)
+    in log order, each with its inclusion proof in the page's signed checkpoint. Paged.
+    """
 
 class RecordServiceServicer(metaclass=_abc_1.ABCMeta):
     """Providers (tax bureau, warehouses, the IP center, the registry) upload records signed with their
@@ -84,5 +94,16 @@ class RecordServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_record_pb2.ErasureReceipt, _abc.Awaitable[_record_pb2.ErasureReceipt]]:
         """provider: crypto-shred every record of a subject; a deletion receipt lands in the audit log."""
+
+    @_abc_1.abstractmethod
+    def GetAssetHistory(
+        self,
+        request: _record_pb2.GetAssetHistoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_record_pb2.GetAssetHistoryResponse, _abc.Awaitable[_record_pb2.GetAssetHistoryResponse]]:
+        """regulator, or a bank under an ACTIVE consent of the asset's current holder whose purpose
+        pledges it: an asset's events (registered, versions, transfers, pledges, releases, erasure)
+        in log order, each with its inclusion proof in the page's signed checkpoint. Paged.
+        """
 
 def add_RecordServiceServicer_to_server(servicer: RecordServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

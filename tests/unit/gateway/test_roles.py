@@ -39,6 +39,7 @@ def test_role_table_matches_the_design() -> None:
         "RedeemAttestation",
         "GetAttestation",
         "ReleaseRedemption",
+        "GetAssetHistory",
     }
     assert methods_of(Role.OWNER) == {
         "ListConsentRequests",
@@ -53,7 +54,10 @@ def test_role_table_matches_the_design() -> None:
     }
     assert methods_of(Role.PROVIDER) == {"PutRecord", "PutFxRates", "EraseSubject"}
     audit = audit_pb2.DESCRIPTOR.services_by_name["AuditService"]
-    assert methods_of(Role.REGULATOR) == {m.name for m in audit.methods} | {"ReleaseRedemption"}
+    assert methods_of(Role.REGULATOR) == {m.name for m in audit.methods} | {
+        "ReleaseRedemption",
+        "GetAssetHistory",
+    }
     assert methods_of(Role.OPERATOR) == set()
 
 

@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 PUBLIC_API = [
     "ActivityEntry",
+    "AssetEvent",
     "AsyncBankClient",
     "AsyncOwnerClient",
     "AsyncProviderClient",
