@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 import uvicorn
 from cryptography.hazmat.primitives import serialization
@@ -258,6 +259,7 @@ def attach_portal(
         redirect_url=config.portal_oidc_redirect_url,
         session_ttl=config.portal_session_ttl,
         sessions=DbSessionStore(audit_log.storage),
+        time_zone=ZoneInfo(config.portal_time_zone),
     )
     server = PortalServer(
         build_app(portal),
