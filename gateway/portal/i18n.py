@@ -127,6 +127,24 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Consent {consent} is now {state}.",
         "授权 {consent} 现在的状态：{state}。",
     ),
+    "receipt.approved": ("Download the receipt of your approval", "下载同意授权的收据"),
+    "receipt.revoked": ("Download the receipt of your revocation", "下载撤销授权的收据"),
+    "receipt.help": (
+        "Signed by the gateway and proved in the audit log: anyone can check it offline "
+        '(docs/consent.md, "Consent receipts").',
+        "由网关签名并在审计日志中证明：任何人都可以离线核验"
+        "（见 docs/consent.md“Consent receipts”）。",
+    ),
+    "receipt.pending": (
+        "The receipt is not ready yet: the audit log has not signed a checkpoint that covers this "
+        "step. Try again in a few seconds.",
+        "收据尚未就绪：审计日志还没有签署覆盖此操作的检查点。请几秒钟后重试。",
+    ),
+    "receipt.none": (
+        "There is no receipt for this step: it did not happen, or it happened before receipts "
+        "existed.",
+        "此操作没有收据：该操作未发生，或发生在收据功能上线之前。",
+    ),
     "activity.title": ("Everything that happened about you", "与您有关的全部记录"),
     "activity.none": ("Nothing yet.", "暂无记录。"),
     "col.index": ("#", "序号"),

@@ -33,7 +33,7 @@ from attestgate.gateway.common.clock import Clock
 from attestgate.gateway.common.tls import TlsFiles
 from attestgate.gateway.common.webserver import ThreadedUvicorn
 from attestgate.gateway.ops.config import ConfigError, GatewayConfig
-from attestgate.gateway.portal import owner, regulator
+from attestgate.gateway.portal import owner, receipts, regulator
 from attestgate.gateway.portal.auditview import LogView
 from attestgate.gateway.portal.oidc import OidcError, OidcSettings, RelyingParty
 from attestgate.gateway.portal.security import SecurityHeaders
@@ -163,6 +163,7 @@ def build_app(portal: Portal) -> Starlette:
         Route("/logout", logout, methods=["POST"]),
         Route("/lang", switch_lang, methods=["POST"]),
         *owner.ROUTES,
+        *receipts.ROUTES,
         *regulator.ROUTES,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]

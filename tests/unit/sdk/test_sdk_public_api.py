@@ -36,6 +36,7 @@ PUBLIC_API = [
     "Consent",
     "ConsentEvent",
     "ConsentId",
+    "ConsentReceipt",
     "ConsentRequest",
     "ConsentRequestId",
     "ConsentRequestState",
@@ -60,6 +61,7 @@ PUBLIC_API = [
     "TlsConfig",
     "Withheld",
     "export_receipt",
+    "verify_consent_receipt",
     "verify_receipt",
 ]
 
