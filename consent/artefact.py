@@ -13,7 +13,6 @@ JWS: RFC 7515; ES256: RFC 7518 §3.4; typ: RFC 7515 §4.1.9.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from attestgate.consent.model import Consent
+from attestgate.protocol.encoding import sha256_b64url
 from attestgate.protocol.jose import (
     ES256,
     JoseError,
@@ -107,7 +107,7 @@ def sign_artefact(
 
 def artefact_hash(jws: str) -> str:
     """Base64url (no padding) SHA-256 of the ASCII bytes of the JWS compact."""
-    return b64url_encode(hashlib.sha256(jws.encode("ascii")).digest())
+    return sha256_b64url(jws.encode("ascii"))
 
 
 def seal_consent(consent: Consent, *, private_key: ec.EllipticCurvePrivateKey, kid: str) -> Consent:

@@ -56,13 +56,18 @@ def minor_unit_exponent(code: str) -> int:
     return MINOR_UNITS[code]
 
 
+def format_major(minor: int, currency: str) -> str:
+    """``5000000``, ``"USD"`` -> ``"50,000.00"``: the amount in major units with thousands grouped
+    and exactly the ISO 4217 exponent's decimals (an unknown code: the bare integer)."""
+    exponent = MINOR_UNITS.get(currency)
+    if exponent is None:
+        return str(minor)
+    sign, whole = ("-" if minor < 0 else ""), abs(minor)
+    major, fraction = divmod(whole, 10**exponent)
+    return sign + f"{major:,}" + (f".{fraction:0{exponent}d}" if exponent else "")
+
+
 def format_amount(minor: int, currency: str) -> str:
     """``5000000``, ``"USD"`` -> ``"50,000.00 USD"`` (minor units shown with the ISO 4217
     exponent; an unknown code as the bare integer)."""
-    exponent = MINOR_UNITS.get(currency)
-    if exponent is None:
-        return f"{minor} {currency}"
-    sign, whole = ("-" if minor < 0 else ""), abs(minor)
-    major, fraction = divmod(whole, 10**exponent)
-    text = f"{major:,}" + (f".{fraction:0{exponent}d}" if exponent else "")
-    return f"{sign}{text} {currency}"
+    return f"{format_major(minor, currency)} {currency}"

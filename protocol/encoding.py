@@ -13,6 +13,7 @@ as is, or ``\\u`` escapes (``ascii_only``) where the stored bytes always had the
 from __future__ import annotations
 
 import binascii
+import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -61,6 +62,12 @@ class EncodingError(ValueError):
 def b64url_encode(data: bytes) -> str:
     """Base64url without padding (RFC 7515 §2)."""
     return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode()
+
+
+def sha256_b64url(data: bytes) -> str:
+    """base64url (no padding) of SHA-256(``data``): the digest of SD-JWT disclosures and of consent
+    artefacts (``artefact_hash``)."""
+    return b64url_encode(hashlib.sha256(data).digest())
 
 
 def b64url_decode(text: str) -> bytes:

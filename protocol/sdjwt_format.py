@@ -6,12 +6,12 @@ read one format; ``attestgate.sdk.sdjwt`` re-exports the public names.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NewType
 
+from attestgate.protocol.encoding import sha256_b64url
 from attestgate.protocol.jose import (
     JoseError,
     JsonInput,
@@ -124,7 +124,7 @@ def encode_disclosure(salt: str, name: str, value: JsonInput) -> str:
 
 def sd_digest(data: bytes) -> str:
     """base64url(SHA-256(data)): the one digest of the format (``_sd`` entries, ``sd_hash``)."""
-    return b64url_encode(hashlib.sha256(data).digest())
+    return sha256_b64url(data)
 
 
 def disclosure_digest(encoded: str) -> str:

@@ -9,7 +9,8 @@
                                        claims=["tax_year", "covers_amount"])
 
 Clients: ``OwnerClient``, ``ProviderClient``, ``BankClient``, ``RegulatorClient`` (plus
-``LogMonitor``, ``export_receipt``, ``verify_receipt``), and their ``asyncio`` twins
+``LogMonitor``, ``export_receipt``, ``verify_receipt``, ``verify_consent_receipt`` for an
+owner's consent receipt), and their ``asyncio`` twins
 ``AsyncOwnerClient``, ``AsyncProviderClient``, ``AsyncBankClient``, ``AsyncRegulatorClient``
 (``attestgate.sdk.aio``); ``HolderKey`` keeps a bank's holder key across processes
 (``HolderKeySigner``: one in an HSM). Retries of idempotent calls follow
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
         AsyncRegulatorClient,
     )
     from attestgate.sdk.bank import BankClient
+    from attestgate.sdk.consent_receipt import ConsentReceipt, verify_consent_receipt
     from attestgate.sdk.errors import AttestgateError
     from attestgate.sdk.holder_key import HolderKey, HolderKeySigner
     from attestgate.sdk.log_errors import LogVerificationError, SplitViewError, WitnessPolicyError
@@ -99,6 +101,7 @@ _HOMES: dict[str, str] = {
     "AsyncRegulatorClient": "attestgate.sdk.aio",
     "AttestgateError": "attestgate.sdk.errors",
     "BankClient": "attestgate.sdk.bank",
+    "ConsentReceipt": "attestgate.sdk.consent_receipt",
     "HolderKey": "attestgate.sdk.holder_key",
     "HolderKeySigner": "attestgate.sdk.holder_key",
     "LogMonitor": "attestgate.sdk.regulator",
@@ -111,6 +114,7 @@ _HOMES: dict[str, str] = {
     "WitnessPolicyError": "attestgate.sdk.log_errors",
     "TlsConfig": "attestgate.sdk.tls",
     "export_receipt": "attestgate.sdk.regulator",
+    "verify_consent_receipt": "attestgate.sdk.consent_receipt",
     "verify_receipt": "attestgate.sdk.regulator",
     **dict.fromkeys(_TYPES, "attestgate.sdk.types"),
 }
@@ -130,6 +134,7 @@ __all__ = [
     "Consent",
     "ConsentEvent",
     "ConsentId",
+    "ConsentReceipt",
     "ConsentRequest",
     "ConsentRequestId",
     "ConsentRequestState",
@@ -156,6 +161,7 @@ __all__ = [
     "WitnessPolicy",
     "WitnessPolicyError",
     "export_receipt",
+    "verify_consent_receipt",
     "verify_receipt",
 ]
 

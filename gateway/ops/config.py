@@ -33,6 +33,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from attestgate.gateway.common.keyfiles import KeyFileError, refuse_writable_by_others
 from attestgate.protocol.cosignature import WitnessKey
@@ -123,6 +124,8 @@ class GatewayConfig:
     # else pasting a bearer token, the dev mode), "oidc" or "token"; and the signed-in lifetime.
     portal_login: str = "auto"
     portal_session_ttl: timedelta = timedelta(hours=8)
+    # The IANA zone the owner pages show times in (UTC on hover); gateway.portal.localfmt.
+    portal_time_zone: str = "Asia/Shanghai"
     portal_oidc_issuer: str = ""  # the identity provider's issuer URL (discovery under it)
     portal_oidc_client_id: str = ""
     portal_oidc_client_secret_file: Path | None = None  # the client secret (a 0600 file)
@@ -273,6 +276,18 @@ def _as_portal_login(value: object) -> str:
     return str(value)
 
 
+def _as_time_zone(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("expected an IANA time zone name such as Asia/Shanghai")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{value!r} is not an IANA time zone name (e.g. Asia/Shanghai, Europe/Berlin, UTC)"
+        ) from None
+    return value
+
+
 def _as_log_format(value: object) -> str:
     if value not in ("text", "json"):
         raise ValueError("expected 'text' or 'json'")
@@ -315,6 +330,7 @@ _CONVERTERS: dict[str, Callable[[object], object]] = {
     "portal": _as_str,
     "portal_login": _as_portal_login,
     "portal_session_ttl": parse_duration,
+    "portal_time_zone": _as_time_zone,
     "portal_oidc_issuer": _as_str,
     "portal_oidc_client_id": _as_str,
     "portal_oidc_client_secret_file": _as_str,
@@ -547,6 +563,7 @@ gateway_id = "{gateway_id}"       # the gateway's name; the default audience of 
 # portal_login = "auto"          # "oidc", "token" (dev: paste a bearer token) or "auto" (oidc
 #                                # when portal_oidc_issuer is set, else token)
 # portal_session_ttl = "8h"      # a signed-in portal session ends this long after sign-in
+# portal_time_zone = "Asia/Shanghai"  # owner pages show times in this IANA zone (UTC on hover)
 # portal_oidc_issuer = "https://id.example"  # OpenID provider (discovery under it); off by default
 # portal_oidc_client_id = "attestgate-portal"  # the portal's client registration there
 # portal_oidc_client_secret_file = "portal-oidc.secret"  # its client secret (file mode 0600)

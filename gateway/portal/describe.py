@@ -15,9 +15,10 @@ from decimal import Decimal, InvalidOperation
 
 from attestgate.consent.bounds import is_maximum, purpose_params
 from attestgate.consent.catalog import Catalog, DomainSpec
-from attestgate.consent.currencies import MINOR_UNITS, format_amount
+from attestgate.consent.currencies import MINOR_UNITS
 from attestgate.consent.predicates import ParamType
 from attestgate.gateway.portal.i18n import Lang
+from attestgate.gateway.portal.localfmt import format_money
 
 # (domain, claim) -> (English, Chinese)
 _CLAIMS: dict[tuple[str, str], tuple[str, str]] = {
@@ -161,7 +162,8 @@ def describe_bounds(
     lang: Lang,
 ) -> tuple[str, ...]:
     """Each bound in plain language: ``amount at most 50,000.00 USD`` / ``金额不超过 50,000.00
-    USD`` (an amount's currency is shown with it, not on a line of its own)."""
+    美元`` (an amount's currency is shown with it, in the page's language, not on a line of its
+    own)."""
     specs = purpose_params(catalog, domain, purpose)
     currency = bounds.get("currency")
     lines: list[str] = []
@@ -170,7 +172,7 @@ def describe_bounds(
         shown = str(value)
         amount = spec is not None and spec.type is ParamType.AMOUNT
         if amount and isinstance(value, int) and isinstance(currency, str):
-            shown = format_amount(value, currency)
+            shown = format_money(value, currency, lang)
         if spec is not None and is_maximum(spec):
             label = _PARAM_NAMES.get(name, (name, name))
             lines.append(
@@ -220,17 +222,27 @@ def parse_major_units(text: str, currency: str) -> int | None:
     return int(scaled)
 
 
-def amount_inputs(
+def bounded_amounts(
     catalog: Catalog, domain: str, purpose: str, bounds: Mapping[str, object]
-) -> tuple[tuple[str, str, str], ...]:
-    """``(param, currency, maximum in major units)`` for each bounded amount with a currency: the
-    approve form lets the owner lower it."""
+) -> tuple[tuple[str, str, int], ...]:
+    """``(param, currency, maximum in minor units)`` for each bounded amount with a currency."""
     specs = purpose_params(catalog, domain, purpose)
     currency = bounds.get("currency")
     if not isinstance(currency, str):
         return ()
     return tuple(
-        (name, currency, major_units(value, currency))
+        (name, currency, value)
         for name, value in bounds.items()
         if isinstance(value, int) and name in specs and specs[name].type is ParamType.AMOUNT
+    )
+
+
+def amount_inputs(
+    catalog: Catalog, domain: str, purpose: str, bounds: Mapping[str, object]
+) -> tuple[tuple[str, str, str], ...]:
+    """``(param, currency, maximum in major units)`` for each bounded amount with a currency: the
+    approve form lets the owner lower it."""
+    return tuple(
+        (name, currency, major_units(value, currency))
+        for name, currency, value in bounded_amounts(catalog, domain, purpose, bounds)
     )

@@ -83,6 +83,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "requests.none": ("No pending requests.", "没有待处理的请求。"),
     "requests.from": ("{bank} asks for your consent", "{bank} 请求您的授权"),
     "requests.purpose": ("Purpose", "用途"),
+    "requests.bank": ("Bank", "银行"),
+    "requests.amount": ("Amount", "金额"),
+    "requests.record": ("Record", "记录"),
+    "requests.latest": ("your latest", "您的最新记录"),
+    "requests.asked": ("Asked", "提出时间"),
     "requests.disclosed": (
         "Would be disclosed (untick what you do not want to share)",
         "将会披露的信息（可取消勾选您不愿分享的项目）",
@@ -123,6 +128,24 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Consent {consent} is now {state}.",
         "授权 {consent} 现在的状态：{state}。",
     ),
+    "receipt.approved": ("Download the receipt of your approval", "下载同意授权的收据"),
+    "receipt.revoked": ("Download the receipt of your revocation", "下载撤销授权的收据"),
+    "receipt.help": (
+        "Signed by the gateway and proved in the audit log: anyone can check it offline "
+        '(docs/consent.md, "Consent receipts").',
+        "由网关签名并在审计日志中证明：任何人都可以离线核验"
+        "（见 docs/consent.md“Consent receipts”）。",
+    ),
+    "receipt.pending": (
+        "The receipt is not ready yet: the audit log has not signed a checkpoint that covers this "
+        "step. Try again in a few seconds.",
+        "收据尚未就绪：审计日志还没有签署覆盖此操作的检查点。请几秒钟后重试。",
+    ),
+    "receipt.none": (
+        "There is no receipt for this step: it did not happen, or it happened before receipts "
+        "existed.",
+        "此操作没有收据：该操作未发生，或发生在收据功能上线之前。",
+    ),
     "activity.title": ("Everything that happened about you", "与您有关的全部记录"),
     "activity.none": ("Nothing yet.", "暂无记录。"),
     "assets.title": ("The assets you hold", "您持有的资产"),
@@ -150,11 +173,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "col.index": ("#", "序号"),
     "col.time": ("Time (UTC)", "时间（UTC）"),
     "col.type": ("Event", "事件"),
+    "col.local_time": ("Time", "时间"),
+    "col.what": ("What happened", "发生了什么"),
+    "col.by": ("By", "操作方"),
     "col.actor": ("Actor", "操作方"),
     "col.subject": ("Subject (pseudonym)", "主体（假名）"),
     "col.decision": ("Decision", "结果"),
     "col.reason": ("Reason", "原因"),
     "col.claims": ("Claims", "声明"),
+    "col.disclosed": ("Disclosed", "披露内容"),
     "col.objects": ("Objects", "对象"),
     "col.budget": ("Evaluations used / allowed", "已用 / 允许的评估次数"),
     "budget.renews": ("renews {at}", "{at} 重置"),

@@ -31,7 +31,10 @@ from attestgate.gateway.portal.describe import (
     describe_purpose,
     parse_major_units,
 )
+from attestgate.gateway.portal.eventtext import activity_row
 from attestgate.gateway.portal.i18n import Lang, translate
+from attestgate.gateway.portal.localfmt import LocalTimes
+from attestgate.gateway.portal.plain import Summary, Terms, summarize
 from attestgate.gateway.portal.web import Portal
 from attestgate.protocol.reasons import DomainError, FieldViolation, invalid_argument
 
@@ -59,6 +62,8 @@ class PendingView:
     amounts: tuple[tuple[str, str, str], ...] = ()
     """Bounded amounts the owner may lower: ``(param, currency, maximum in major units)``."""
     narrow_label: str = ""
+    summary: Summary | None = None
+    """The request in one plain sentence (``gateway.portal.plain``)."""
 
 
 def duration_text(span: timedelta, lang: Lang) -> str:
@@ -70,6 +75,16 @@ def duration_text(span: timedelta, lang: Lang) -> str:
 
 def _pending_view(portal: Portal, request: ConsentRequest, lang: Lang) -> PendingView:
     catalog = portal.catalog
+    terms = Terms(
+        grantee=request.grantee,
+        domain=request.domain,
+        purpose=request.purpose,
+        claims=request.claims,
+        record_id=request.record_id,
+        max_uses=request.max_uses,
+        until=portal.clock.now() + request.valid_for,  # approved now, it would end then
+        bounds=request.bounds,
+    )
     return PendingView(
         request=request,
         purpose=describe_purpose(catalog, request.domain, request.purpose, lang),
@@ -80,6 +95,7 @@ def _pending_view(portal: Portal, request: ConsentRequest, lang: Lang) -> Pendin
         bounds_label=BOUNDS_LABEL[lang],
         amounts=amount_inputs(catalog, request.domain, request.purpose, request.bounds),
         narrow_label=NARROW_LABEL[lang],
+        summary=summarize(catalog, terms, lang, LocalTimes(lang, portal.time_zone)),
     )
 
 
@@ -214,7 +230,9 @@ async def activity_page(request: Request) -> Response:
     after_text = request.query_params.get("after", "")
     after = parse_cursor(after_text, field="after") if after_text else -1
     events, cursor = await run_in_threadpool(portal.activity.page, caller, after, ACTIVITY_PAGE)
-    return portal.render(request, "owner_activity.html", {"events": events, "cursor": cursor})
+    lang, times = portal.lang(request), portal.times(request)
+    rows = [activity_row(portal.catalog, i, e, lang, times) for i, e in events]
+    return portal.render(request, "owner_activity.html", {"rows": rows, "cursor": cursor})
 
 
 ROUTES = [

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 import uvicorn
 from cryptography.hazmat.primitives import serialization
@@ -32,7 +33,7 @@ from attestgate.gateway.common.clock import Clock
 from attestgate.gateway.common.tls import TlsFiles
 from attestgate.gateway.common.webserver import ThreadedUvicorn
 from attestgate.gateway.ops.config import ConfigError, GatewayConfig
-from attestgate.gateway.portal import owner, owner_assets, regulator
+from attestgate.gateway.portal import owner, owner_assets, receipts, regulator
 from attestgate.gateway.portal.auditview import LogView
 from attestgate.gateway.portal.oidc import OidcError, OidcSettings, RelyingParty
 from attestgate.gateway.portal.security import SecurityHeaders
@@ -164,6 +165,7 @@ def build_app(portal: Portal) -> Starlette:
         Route("/lang", switch_lang, methods=["POST"]),
         *owner.ROUTES,
         *owner_assets.ROUTES,
+        *receipts.ROUTES,
         *regulator.ROUTES,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
@@ -262,6 +264,7 @@ def attach_portal(
         redirect_url=config.portal_oidc_redirect_url,
         session_ttl=config.portal_session_ttl,
         sessions=DbSessionStore(audit_log.storage),
+        time_zone=ZoneInfo(config.portal_time_zone),
     )
     server = PortalServer(
         build_app(portal),

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
@@ -32,6 +33,7 @@ from attestgate.gateway.common.clock import Clock
 from attestgate.gateway.common.roles import Role
 from attestgate.gateway.portal.auditview import LogView
 from attestgate.gateway.portal.i18n import LANG_COOKIE, Lang, choose_lang, translate
+from attestgate.gateway.portal.localfmt import DEFAULT_TIME_ZONE, LocalTimes
 from attestgate.gateway.portal.oidc import OidcError, RelyingParty, role_values
 from attestgate.gateway.portal.security import (
     CSRF_FIELD,
@@ -67,6 +69,7 @@ _log = logging.getLogger("attestgate.portal")
 HOME = {Role.OWNER: "/owner/requests", Role.REGULATOR: "/regulator"}
 LOGIN_COOKIE = "ag_login"  # SameSite=Lax: it must come back on the provider's redirect
 LOGIN_TTL = timedelta(minutes=10)
+_DEFAULT_ZONE = ZoneInfo(DEFAULT_TIME_ZONE)
 
 
 @dataclass
@@ -89,6 +92,7 @@ class Portal:
     oidc: RelyingParty | None = None  # None: token sign-in (the dev mode)
     redirect_url: str = ""  # the OIDC callback URL; empty: this request's origin + /login/callback
     session_ttl: timedelta = timedelta(hours=8)
+    time_zone: ZoneInfo = _DEFAULT_ZONE  # owners' pages show times in it
 
     @classmethod
     def build(
@@ -107,6 +111,7 @@ class Portal:
         redirect_url: str = "",
         session_ttl: timedelta = timedelta(hours=8),
         sessions: Sessions | None = None,
+        time_zone: ZoneInfo | None = None,
     ) -> Portal:
         """A portal over these use cases with the packaged templates."""
         env = Environment(
@@ -128,6 +133,7 @@ class Portal:
             oidc=oidc,
             redirect_url=redirect_url,
             session_ttl=session_ttl,
+            time_zone=time_zone or _DEFAULT_ZONE,
         )
 
     @property
@@ -216,6 +222,10 @@ class Portal:
         """The language of this request's page."""
         return choose_lang(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
 
+    def times(self, request: Request) -> LocalTimes:
+        """This page's times: its language, the owners' zone."""
+        return LocalTimes(self.lang(request), self.time_zone)
+
     def render(
         self, request: Request, template: str, context: Mapping[str, Any], status: int = 200
     ) -> Response:
@@ -232,6 +242,7 @@ class Portal:
             csrf=session.csrf,
             principal=session.principal,
             path=request.url.path,
+            when=LocalTimes(lang, self.time_zone).element,
             **context,
         )
         headers = {"content-language": "zh-CN" if lang == "zh" else "en"}

@@ -411,6 +411,9 @@ class ConsentManager:
                 "grantee": request.grantee,
                 "domain": request.domain,
                 "purpose": request.purpose,
+                # The signed terms this step is about: an owner's consent receipt ties the
+                # artefact to this leaf (attestgate.sdk.consent_receipt).
+                **({"artefact_hash": consent.artefact_hash} if consent else {}),
             },
             claims=consent.claims if consent else request.claims,
         )

@@ -84,3 +84,28 @@ def parse_receipt(text: str) -> ParsedReceipt:
     if len(hashes) > MAX_PROOF_LENGTH or any(len(h) != HASH_SIZE for h in hashes):
         raise ReceiptFormatError("proof hashes must be at most 64 SHA-256 hashes")
     return ParsedReceipt(extra, int(match.group(1)), hashes, note)
+
+
+CONSENT_HEADER = "attestgate/consent-receipt@v1"
+_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_MAX_ARTEFACT = 16_384
+
+
+def format_consent_receipt(*, artefact_jws: str, proof: str) -> str:
+    """An owner's consent receipt: the header, ``artefact <JWS compact>``, an empty line, then the
+    tlog-proof of the audit event that approved or revoked it, verbatim (docs/consent.md)."""
+    if _JWS.fullmatch(artefact_jws) is None:
+        raise ValueError("the artefact is not a JWS compact")
+    return f"{CONSENT_HEADER}\nartefact {artefact_jws}\n\n{proof}"
+
+
+def parse_consent_receipt(text: str) -> tuple[str, str]:
+    """``(artefact JWS, tlog-proof text)`` of a consent receipt; raises ``ReceiptFormatError``."""
+    header, sep, rest = text.partition("\n")
+    if header != CONSENT_HEADER or not sep:
+        raise ReceiptFormatError(f"first line must be {CONSENT_HEADER}")
+    line, sep, proof = rest.partition("\n\n")
+    jws = line.removeprefix("artefact ")
+    if not sep or jws == line or len(jws) > _MAX_ARTEFACT or _JWS.fullmatch(jws) is None:
+        raise ReceiptFormatError("second line must be 'artefact <JWS compact>', then an empty line")
+    return jws, proof

@@ -102,11 +102,25 @@ class Deployment:
             time.sleep(0.02)
         raise AssertionError("no checkpoint covered the log within 10 s")
 
-    def request_consent(self, owner: str, claims: list[str], bank: str = "bank-a") -> str:
-        """The bank asks ``owner`` for consent (income / fx_purchase); returns the request id."""
+    def request_consent(
+        self,
+        owner: str,
+        claims: list[str],
+        bank: str = "bank-a",
+        *,
+        bounds: dict[str, common_pb2.Value] | None = None,
+        record_id: str = "",
+    ) -> str:
+        """The bank asks ``owner`` for consent (income / fx_purchase, optionally with parameter
+        ``bounds`` and for one record); returns the request id."""
         stub = consent_pb2_grpc.ConsentServiceStub(self.channel)
         body = consent_pb2.ConsentRequest(
-            owner=owner, domain="income", purpose="fx_purchase", claims=claims
+            owner=owner,
+            domain="income",
+            purpose="fx_purchase",
+            claims=claims,
+            bounds=bounds or {},
+            record_id=record_id,
         )
         created = stub.CreateConsentRequest(
             consent_pb2.CreateConsentRequestRequest(consent_request=body),

@@ -89,8 +89,8 @@ def test_owner_approves_with_one_claim_unticked(deployment: Deployment, browser:
 
     click(browser, element=browser.find_element(By.LINK_TEXT, "Activity"))
     activity = text_of(browser, "activity")
-    assert "consent.approved" in activity
-    assert "attestation.issued" in activity
+    assert "Consent approved" in activity
+    assert "Proof issued to the bank" in activity
     screenshot(browser, "04-owner-activity")
 
 
@@ -115,8 +115,8 @@ def test_owner_revokes_and_the_next_issue_is_refused(deployment: Deployment, bro
 
     browser.get(deployment.portal_url + "/owner/activity")
     rows = text_of(browser, "activity")
-    assert "consent.revoked" in rows
-    assert "CONSENT_REVOKED" in rows
+    assert "Consent revoked" in rows
+    assert "the consent was revoked" in rows
 
 
 def test_regulator_opens_an_event_and_sees_it_verified(

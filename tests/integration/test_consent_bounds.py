@@ -215,7 +215,7 @@ def test_the_portal_shows_the_bound_in_chinese_and_english(
         assert f'id="bounds-{pending}"' in english
         assert "amount at most 50,000.00 USD" in english
         chinese = browser.request("GET", "/owner/requests", accept_language="zh-CN").body
-        assert "金额不超过 50,000.00 USD" in chinese
+        assert "金额不超过 50,000.00 美元" in chinese
         assert "您批准的限额" in chinese
 
         assert f'value="50000.00" id="bound-{pending}-amount"' in english
@@ -238,7 +238,7 @@ def test_the_portal_shows_the_bound_in_chinese_and_english(
         assert f'id="bounds-{consent.id}"' in listed
         assert "amount at most 20,000.00 USD" in listed
         assert (
-            "金额不超过 20,000.00 USD"
+            "金额不超过 20,000.00 美元"
             in browser.request("GET", "/owner/consents", accept_language="zh-CN").body
         )
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -141,17 +142,22 @@ def test_owner_activity_shows_the_evaluation_budget() -> None:
         decision=Decision.ALLOW,
         claims=("covers_amount",),
     )
+    from attestgate.gateway.portal.eventtext import activity_row  # noqa: PLC0415
+    from attestgate.gateway.portal.localfmt import LocalTimes  # noqa: PLC0415
+
     env = Environment(
         loader=PackageLoader("attestgate.gateway.portal", "templates"),
         autoescape=select_autoescape(),
     )
+    times = LocalTimes("en", ZoneInfo("Asia/Shanghai"))
     page = env.get_template("owner_activity.html").render(
         t=lambda key, **values: translate(key, "en", **values),
         lang="en",
         csrf="",
         principal=None,
         path="/owner/activity",
-        events=[(7, issued)],
+        rows=[activity_row(Catalog.load_default(), 7, issued, "en", times)],
         cursor=None,
     )
-    assert "3 / 4, renews 2026-02-06T00:00:00Z" in page
+    assert "3 / 4, renews 6 February 2026, 08:00 (UTC+8)" in page
+    assert "attestation.issued" not in page

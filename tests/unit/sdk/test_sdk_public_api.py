@@ -37,6 +37,7 @@ PUBLIC_API = [
     "Consent",
     "ConsentEvent",
     "ConsentId",
+    "ConsentReceipt",
     "ConsentRequest",
     "ConsentRequestId",
     "ConsentRequestState",
@@ -63,6 +64,7 @@ PUBLIC_API = [
     "WitnessPolicy",
     "WitnessPolicyError",
     "export_receipt",
+    "verify_consent_receipt",
     "verify_receipt",
 ]
 
