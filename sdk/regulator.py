@@ -92,7 +92,7 @@ class RegulatorClient(ClientBase):
         self._stub = audit_pb2_grpc.AuditServiceStub(self._channel)
         self._attestations = attestation_pb2_grpc.AttestationServiceStub(self._channel)
         self._records = record_pb2_grpc.RecordServiceStub(self._channel)
-        self._opener = history.wire_checkpoint_opener(self._verifier, self._origin)
+        self._opener = history.wire_checkpoint_opener(self._verifier, self._origin, witnesses)
 
     def force_release(
         self, attestation: Any, *, reason: str, request_id: str | None = None

@@ -13,6 +13,7 @@ import itertools
 from collections.abc import Callable
 
 from attestgate.protocol import note
+from attestgate.protocol.cosignature import WitnessPolicy
 from attestgate.protocol.merkle import ProofError, leaf_hash, verify_inclusion
 from attestgate.sdk._internal import convert
 from attestgate.sdk._internal.base import PAGE_SIZE, follow_pages
@@ -27,11 +28,14 @@ CheckpointOpener = Callable[[audit_pb2.Checkpoint], Checkpoint]
 """Verifies a checkpoint on the wire (its signed note), or raises ``LogVerificationError``."""
 
 
-def wire_checkpoint_opener(key: note.Verifier, origin: str) -> CheckpointOpener:
-    """Opens a wire checkpoint: the signed note, and its unsigned fields must agree with it."""
+def wire_checkpoint_opener(
+    key: note.Verifier, origin: str, policy: WitnessPolicy | None = None
+) -> CheckpointOpener:
+    """Opens a wire checkpoint: the signed note (and ``policy``, when given), and its unsigned
+    fields must agree with it."""
 
     def opened(message: audit_pb2.Checkpoint) -> Checkpoint:
-        checkpoint = open_checkpoint(message.note, key, origin)
+        checkpoint = open_checkpoint(message.note, key, origin, policy)
         if (message.size, bytes(message.root_hash)) != (checkpoint.size, checkpoint.root_hash):
             raise LogVerificationError("checkpoint fields disagree with the signed note")
         return checkpoint

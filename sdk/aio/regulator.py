@@ -91,7 +91,11 @@ class AsyncRegulatorClient(AsyncClientBase):
         self, domain: str, asset_id: str, *, verify: bool = True
     ) -> list[AssetEvent]:
         """``RegulatorClient.asset_history``: an asset's events in log order, verified."""
-        opener = history.wire_checkpoint_opener(self._verifier, self._origin) if verify else None
+        opener = (
+            history.wire_checkpoint_opener(self._verifier, self._origin, self.witnesses)
+            if verify
+            else None
+        )
         return await asset_history_async(
             lambda request: self._unary(self._records.GetAssetHistory, request),
             history.history_request(domain, asset_id),
