@@ -124,6 +124,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "consents.pause": ("Pause", "暂停"),
     "consents.resume": ("Resume", "恢复"),
     "consents.revoke": ("Revoke", "撤销"),
+    "state.ACTIVE": ("ACTIVE", "有效"),
+    "state.PAUSED": ("PAUSED", "已暂停"),
+    "state.REVOKED": ("REVOKED", "已撤销"),
+    "state.EXPIRED": ("EXPIRED", "已过期"),
+    "state.EXHAUSTED": ("EXHAUSTED", "已用完"),
     "consents.changed": (
         "Consent {consent} is now {state}.",
         "授权 {consent} 现在的状态：{state}。",

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from attestgate.consent.machine import ConsentAction
-from attestgate.consent.model import ConsentRequest, RequestState
+from attestgate.consent.model import ConsentRequest, ConsentState, RequestState
 from attestgate.gateway.common.cursors import parse_cursor
 from attestgate.gateway.common.roles import Role
 from attestgate.gateway.portal.describe import (
@@ -99,12 +99,17 @@ def _pending_view(portal: Portal, request: ConsentRequest, lang: Lang) -> Pendin
     )
 
 
-def _done(request: Request) -> dict[str, Any]:
+def state_text(state: str, lang: Lang) -> str:
+    """A consent state in the page language (``REVOKED`` / ``已撤销``); "" for anything else."""
+    return translate(f"state.{state}", lang) if state in ConsentState.__members__ else ""
+
+
+def _done(request: Request, lang: Lang) -> dict[str, Any]:
     """The outcome of the last POST, carried in the redirect's query (ids and states only)."""
     return {
         "done": request.query_params.get("done", ""),
         "done_id": request.query_params.get("id", ""),
-        "done_state": request.query_params.get("state", ""),
+        "done_state": state_text(request.query_params.get("state", ""), lang),
     }
 
 
@@ -128,7 +133,7 @@ async def requests_page(request: Request) -> Response:
     )
     lang = portal.lang(request)
     views = [_pending_view(portal, r, lang) for r in page.items]
-    context = {"pending": views, "next_after": page.next_after, **_done(request)}
+    context = {"pending": views, "next_after": page.next_after, **_done(request, lang)}
     return portal.render(request, "owner_requests.html", context)
 
 
@@ -201,7 +206,7 @@ async def consents_page(request: Request) -> Response:
                 "bounds_label": BOUNDS_LABEL[lang],
             }
         )
-    context = {"rows": rows, "next_after": page.next_after, **_done(request)}
+    context = {"rows": rows, "next_after": page.next_after, **_done(request, lang)}
     return portal.render(request, "owner_consents.html", context)
 
 

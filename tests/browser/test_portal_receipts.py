@@ -100,6 +100,9 @@ def test_owner_downloads_and_verifies_consent_receipts(
     assert ("没有收据" if lang == "zh" else "no receipt") in text_of(browser, "error-message")
     browser.get(deployment.portal_url + "/owner/consents")
     click(browser, f"revoke-{consent_id}")
+    revoked_text = "已撤销" if lang == "zh" else "REVOKED"  # the state in the page's language
+    assert text_of(browser, f"state-{consent_id}") == revoked_text
+    assert revoked_text in text_of(browser, "done")
     deployment.wait_for_checkpoint()
     revoked = _download(browser, f"receipt-revoked-{consent_id}", downloads)
     _check(deployment, revoked, consent_id, "consent.revoked")

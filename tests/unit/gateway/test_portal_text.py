@@ -161,3 +161,15 @@ def test_owner_activity_shows_the_evaluation_budget() -> None:
     )
     assert "3 / 4, renews 6 February 2026, 08:00 (UTC+8)" in page
     assert "attestation.issued" not in page
+
+
+def test_consent_states_read_in_the_page_language() -> None:
+    from attestgate.consent.model import ConsentState  # noqa: PLC0415
+    from attestgate.gateway.portal.owner import state_text  # noqa: PLC0415
+
+    chinese = {state_text(state.value, "zh") for state in ConsentState}
+    assert len(chinese) == len(ConsentState)
+    assert not chinese & set(ConsentState)
+    assert state_text("REVOKED", "en") == "REVOKED"
+    assert state_text("REVOKED", "zh") == "已撤销"
+    assert state_text("<script>", "zh") == ""  # the redirect's query is not trusted
