@@ -47,10 +47,6 @@ __all__ = [
 ]
 
 
-_verifier = opening.verifier
-_open_checkpoint = opening.open_checkpoint
-
-
 class RegulatorClient(ClientBase):
     """Checkpoints, entries and proofs of the audit log, verified against a pinned key.
 
@@ -76,7 +72,7 @@ class RegulatorClient(ClientBase):
         channel: grpc.Channel | None = None,
         witnesses: WitnessPolicy | None = None,
     ) -> None:
-        self._verifier = history.verifier(vkey)  # refuse a bad key before opening a channel
+        self._verifier = opening.verifier(vkey)  # refuse a bad key before opening a channel
         self._origin = origin or self._verifier.name
         self.witnesses = witnesses
         super().__init__(
@@ -123,7 +119,7 @@ class RegulatorClient(ClientBase):
     def open_checkpoint(self, text: str) -> Checkpoint:
         """Verify a signed checkpoint note (from a file, a receipt, another party), and the
         witness policy when the client has one."""
-        return _open_checkpoint(text, self._verifier, self._origin, self.witnesses)
+        return opening.open_checkpoint(text, self._verifier, self._origin, self.witnesses)
 
     def checkpoint(self) -> Checkpoint:
         """The latest checkpoint, its signature verified against the pinned key."""
@@ -336,8 +332,8 @@ def verify_receipt(
         raise LogVerificationError(f"malformed receipt: {exc}") from None
     if parsed.extra is None:
         raise LogVerificationError("the receipt carries no leaf data (extra line)")
-    verifier = _verifier(vkey)
-    checkpoint = _open_checkpoint(
+    verifier = opening.verifier(vkey)
+    checkpoint = opening.open_checkpoint(
         parsed.checkpoint_note, verifier, origin or verifier.name, witnesses
     )
     try:

@@ -22,8 +22,6 @@ from attestgate.sdk.log_errors import LogVerificationError
 from attestgate.sdk.types import AssetEvent, Checkpoint, InclusionProof
 from attestgate.v1 import audit_pb2, record_pb2
 
-__all__ = ["open_checkpoint", "verifier"]  # re-exported: one opening of checkpoints (opening.py)
-
 CheckpointOpener = Callable[[audit_pb2.Checkpoint], Checkpoint]
 """Verifies a checkpoint on the wire (its signed note), or raises ``LogVerificationError``."""
 

@@ -63,7 +63,7 @@ class AsyncRegulatorClient(AsyncClientBase):
         channel: grpc.aio.Channel | None = None,
         witnesses: WitnessPolicy | None = None,
     ) -> None:
-        self._verifier = history.verifier(vkey)  # refuse a bad key before opening a channel
+        self._verifier = opening.verifier(vkey)  # refuse a bad key before opening a channel
         self._origin = origin or self._verifier.name
         self.witnesses = witnesses
         super().__init__(
@@ -79,6 +79,7 @@ class AsyncRegulatorClient(AsyncClientBase):
         self._stub = audit_pb2_grpc.AuditServiceStub(self._channel)
         self._attestations = attestation_pb2_grpc.AttestationServiceStub(self._channel)
         self._records = record_pb2_grpc.RecordServiceStub(self._channel)
+        self._opener = history.wire_checkpoint_opener(self._verifier, self._origin, witnesses)
 
     async def force_release(
         self, attestation: Any, *, reason: str, request_id: str | None = None
@@ -91,11 +92,7 @@ class AsyncRegulatorClient(AsyncClientBase):
         self, domain: str, asset_id: str, *, verify: bool = True
     ) -> list[AssetEvent]:
         """``RegulatorClient.asset_history``: an asset's events in log order, verified."""
-        opener = (
-            history.wire_checkpoint_opener(self._verifier, self._origin, self.witnesses)
-            if verify
-            else None
-        )
+        opener = self._opener if verify else None
         return await asset_history_async(
             lambda request: self._unary(self._records.GetAssetHistory, request),
             history.history_request(domain, asset_id),
@@ -202,8 +199,4 @@ class AsyncRegulatorClient(AsyncClientBase):
         return proof
 
     def _checked(self, message: audit_pb2.Checkpoint) -> Checkpoint:
-        checkpoint = self.open_checkpoint(message.note)
-        # The unsigned wire fields must agree with the signed note they accompany.
-        if (message.size, bytes(message.root_hash)) != (checkpoint.size, checkpoint.root_hash):
-            raise LogVerificationError("checkpoint fields disagree with the signed note")
-        return checkpoint
+        return self._opener(message)

@@ -30,7 +30,7 @@ from attestgate.sdk import (
     LogVerificationError,
     errors,
 )
-from attestgate.sdk._internal import history
+from attestgate.sdk._internal import history, opening
 from attestgate.v1 import record_pb2, record_pb2_grpc
 from tests.conformance.conftest import pg_server, pg_url
 from tests.integration import live
@@ -249,7 +249,7 @@ def test_a_forged_checkpoint_or_proof_fails_verification(gw: LiveGateway) -> Non
     lifecycle(gw)
     settled(gw)
     response = raw_history(gw, "regulator", "csrc")
-    key = history.verifier(gw.vkey)
+    key = opening.verifier(gw.vkey)
     opener = history.wire_checkpoint_opener(key, key.name)
     assert len(history.history_page(response, opener)) == 7  # as sent: every proof checks
     tampered = record_pb2.GetAssetHistoryResponse()
