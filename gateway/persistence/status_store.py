@@ -101,6 +101,24 @@ def is_taken(conn: Connection, list_id: int, idx: int) -> bool:
     return row is not None
 
 
+def first_free(conn: Connection, list_id: int, start: int, size: int) -> int | None:
+    """The first index of ``list_id`` at or after ``start`` that no attestation holds (below
+    ``size``), or None: ``start`` itself, or the index just after a taken one whose successor is
+    free (one statement, an index range scan from ``start``)."""
+    row = conn.execute(
+        "SELECT MIN(candidate) FROM ("
+        " SELECT CAST(? AS BIGINT) AS candidate WHERE NOT EXISTS"
+        "  (SELECT 1 FROM status_entries WHERE list_id = ? AND idx = ?)"
+        " UNION ALL"
+        " SELECT e.idx + 1 FROM status_entries e WHERE e.list_id = ? AND e.idx >= ?"
+        "  AND e.idx + 1 < ? AND NOT EXISTS (SELECT 1 FROM status_entries n"
+        "  WHERE n.list_id = e.list_id AND n.idx = e.idx + 1)"
+        ") AS free",
+        (start, list_id, start, list_id, start, size),
+    ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
 def allocate(
     conn: Connection, *, list_id: int, idx: int, jti: str, consent_id: str, now: datetime
 ) -> bool:

@@ -4,6 +4,10 @@
   (lists of ``list_size`` entries, 2^17 by default: herd privacy, the draft's §12.3 guidance);
   ``claim`` (in the issue's unit of work) takes it, or raises ``SlotTakenError`` if a concurrent
   issue took the same index first (then the issue draws again). An index is never reused.
+  The list drawn from is remembered between issues (a hint, not the authority: ``claim``'s
+  conditional update is), so an issue's read phase costs one lookup of the drawn index; the
+  newest list with room is looked up again only when the remembered one fills up or a claim
+  on it fails.
 * Transitions, each in the unit of work of its cause, each an ``attestation.status_changed``
   event with ``objects.status`` and ``objects.cause``: VALID -> INVALID on redemption, consent
   revocation, erasure, the asset's transfer to a new holder or the consent's expiry
@@ -23,6 +27,7 @@ from datetime import datetime
 
 from attestgate.audit.events import EventType
 from attestgate.audit.sequencer import Tx
+from attestgate.audit.sql import Connection
 from attestgate.consent.model import ConsentId, ConsentState
 from attestgate.gateway.common.clock import Clock
 from attestgate.gateway.persistence import status_store
@@ -95,6 +100,7 @@ class AttestationStatus:
         self._trail = trail
         self._issuer = issuer.rstrip("/")
         self.list_size = list_size
+        self._open: status_store.ListInfo | None = None  # the list drawn from last (a hint)
 
     def uri(self, list_id: int) -> str:
         """The URI of list ``list_id``: where its token is served, its ``sub``."""
@@ -106,16 +112,41 @@ class AttestationStatus:
     # -- allocation ----------------------------------------------------------------------------
 
     def draw(self) -> Slot:
-        """A random free entry of the newest list with room (a new list when all are full)."""
+        """A random free entry of the list drawn from last, or else of the newest list with
+        room (a new list when all are full)."""
         conn = self._storage.read()
+        remembered = self._open
+        if remembered is not None:
+            slot = self._free_entry(conn, remembered)
+            if slot is not None:
+                return slot
         info = status_store.open_list(conn, size=self.list_size, bits=STATUS_BITS)
         if info is None:
             info = self._new_list()
+        self._open = info
+        slot = self._free_entry(conn, info)
+        if slot is None:  # filled by another replica since it was looked up: draw again
+            self._open = None
+            raise SlotTakenError(f"list {info.list_id} filled up")
+        return slot
+
+    def _free_entry(self, conn: Connection, info: status_store.ListInfo) -> Slot | None:
+        """A random index of ``info`` that no attestation holds: up to ``_DRAWS`` random tries,
+        then (a list nearly full) the first free index after a random start, wrapping round;
+        None when the list has no free index left."""
         for _ in range(_DRAWS):
             idx = secrets.randbelow(info.size)
             if not status_store.is_taken(conn, info.list_id, idx):
-                return Slot(info.list_id, idx, self.uri(info.list_id))
-        raise SlotTakenError("no free entry found")  # pragma: no cover - lists close when full
+                return self._slot(info, idx)
+        start = secrets.randbelow(info.size)
+        for begin in (start, 0):
+            found = status_store.first_free(conn, info.list_id, begin, info.size)
+            if found is not None:
+                return self._slot(info, found)
+        return None
+
+    def _slot(self, info: status_store.ListInfo, idx: int) -> Slot:
+        return Slot(info.list_id, idx, self.uri(info.list_id))
 
     def _new_list(self) -> status_store.ListInfo:
         def unit(tx: Tx) -> None:
@@ -142,6 +173,7 @@ class AttestationStatus:
             now=self._clock.now(),
         )
         if not taken:
+            self._open = None  # it may be full: look for the newest list with room again
             raise SlotTakenError(f"entry {slot.idx} of list {slot.list_id} is no longer free")
 
     # -- transitions ---------------------------------------------------------------------------
