@@ -133,19 +133,24 @@ class RecordVault:
         ).fetchone()
         return None if row is None else str(row[0])
 
-    def holder_since(
+    def tenure(
         self, conn: Connection, domain: str, record_id: str, subject: str
-    ) -> datetime | None:
-        """When ``subject`` became the record's holder by a transfer (the first version of its
-        current tenure), or None if no other subject ever held it before."""
+    ) -> tuple[bool, datetime | None]:
+        """In one statement: whether ``subject`` holds the record now (its latest version), and
+        when they became its holder by a transfer (the first version of their current tenure;
+        None if no other subject ever held it before)."""
         ref = self.subject_ref(subject)
         row = conn.execute(
-            "SELECT MIN(created_at) FROM records WHERE domain = ? AND record_id = ? AND "
+            "SELECT (SELECT subject_ref FROM records WHERE domain = ? AND record_id = ? "
+            "ORDER BY version DESC LIMIT 1), "
+            "(SELECT MIN(created_at) FROM records WHERE domain = ? AND record_id = ? AND "
             "version > (SELECT MAX(version) FROM records WHERE domain = ? AND record_id = ? "
-            "AND subject_ref <> ?)",
-            (domain, record_id, domain, record_id, ref),
+            "AND subject_ref <> ?))",
+            (domain, record_id, domain, record_id, domain, record_id, ref),
         ).fetchone()
-        return None if row is None or row[0] is None else datetime.fromisoformat(str(row[0]))
+        holds = row is not None and row[0] is not None and str(row[0]) == ref
+        since = None if row is None or row[1] is None else datetime.fromisoformat(str(row[1]))
+        return holds, since
 
     def get(
         self, conn: Connection, *, domain: str, subject: str, record_id: str | None

@@ -11,6 +11,9 @@ served from here, so a stale entry can cost wasted work but never a wrong answer
   owner, claims, record, domain, purpose, artefact hash): approval fixes them;
 - a consent revoked, paused, spent or expired since it was cached passes the read phase and is
   refused by the unit of work with the precise reason (and audited); the caller then evicts it.
+
+Beside a cached consent the claims its request asked for are kept too (an issue without claims
+asks for them, so an unticked one comes back as withheld): a request never changes once made.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class ActiveConsents:
         self._store = store
         self._capacity = capacity
         self._entries: dict[ConsentId, Consent] = {}
+        self._requested: dict[ConsentId, tuple[str, ...]] = {}  # only for ids in _entries
         self._lock = threading.Lock()
 
     def get(self, conn: Connection, consent_id: ConsentId, now: datetime) -> Consent:
@@ -57,10 +61,22 @@ class ActiveConsents:
             self.evict(consent_id)
         return consent
 
+    def requested_claims(self, conn: Connection, consent: Consent) -> tuple[str, ...]:
+        """The claims the bank asked for in ``consent``'s request (fixed when it was made)."""
+        known = self._requested.get(consent.id)
+        if known is not None:
+            return known
+        claims = tuple(self._store(conn).get_request(consent.request_id).claims)
+        with self._lock:
+            if consent.id in self._entries:  # kept only beside the cached consent
+                self._requested[consent.id] = claims
+        return claims
+
     def evict(self, consent_id: str) -> None:
         """Forget a consent (its unit of work refused it: it changed since it was cached)."""
         with self._lock:
             self._entries.pop(ConsentId(consent_id), None)
+            self._requested.pop(ConsentId(consent_id), None)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -68,7 +84,9 @@ class ActiveConsents:
     def _remember(self, consent: Consent) -> None:
         with self._lock:
             if consent.id not in self._entries and len(self._entries) >= self._capacity:
-                del self._entries[next(iter(self._entries))]  # the oldest entry
+                oldest = next(iter(self._entries))
+                del self._entries[oldest]
+                self._requested.pop(oldest, None)
             self._entries[consent.id] = consent
 
 

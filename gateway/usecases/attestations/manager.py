@@ -209,7 +209,7 @@ class AttestationManager:
     def _requested(self, conn: Any, consent: Consent) -> list[str]:
         """The claims the bank asked for in the consent request: those the owner unticked on
         approval come back in ``withheld`` (NOT_CONSENTED), as README promises."""
-        return list(self._storage.consents(conn).get_request(consent.request_id).claims)
+        return list(self._active.requested_claims(conn, consent))
 
     def _prepare(
         self,

@@ -21,11 +21,8 @@ def refuse_transferred_since(
 ) -> None:
     """``RECORD_TRANSFERRED`` when the asset is not held by the consent's owner, or came (back)
     to them by a transfer after the consent was given: a holder's consent covers their tenure."""
-    holder = vault.holder_ref(conn, consent.domain, record_id)
-    since = vault.holder_since(conn, consent.domain, record_id, consent.owner)
-    if holder != vault.subject_ref(consent.owner) or (
-        since is not None and consent.created_at < since
-    ):
+    holds, since = vault.tenure(conn, consent.domain, record_id, consent.owner)
+    if not holds or (since is not None and consent.created_at < since):
         raise DomainError(
             Reason.RECORD_TRANSFERRED,
             f"the {consent.domain} record changed holder after this consent was given: it no "
