@@ -18,6 +18,7 @@ import pytest
 from attestgate.audit.tree import AuditLog
 from attestgate.protocol.merkle import leaf_hash, verify_inclusion
 from bench import __main__ as bench_main
+from bench import ab
 from bench.audit_append import (
     GATEWAY_SUBMITTERS,
     connect,
@@ -146,6 +147,15 @@ def test_proof_benchmark_runs_one_child_per_size(tmp_path: Path) -> None:
     assert [s["entries"] for s in data["sizes"]] == [50, 120]
     assert all(s["peak_rss_mb"] > 0 for s in data["sizes"])
     assert not list(tmp_path.glob("log-*"))
+
+
+def test_the_commit_comparison_prints_both_ratios() -> None:
+    line = ab.measure("smoke", dataclasses.replace(TINY, throughput_rounds=1))
+    assert line["label"] == "smoke"
+    assert line["issue_vs_noop"] > 0
+    assert line["redeem_vs_noop"] > 0
+    assert len(line["rounds"]) == len(line["issue_per_round"]) == 1
+    assert ab.main(["smoke", "two"]) == 2  # rounds must be a number
 
 
 def test_rpc_benchmarks_drive_the_real_gateway_without_errors(tmp_path: Path) -> None:
