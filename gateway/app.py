@@ -45,6 +45,7 @@ from attestgate.gateway.usecases.attestations.redeem import Redeemer
 from attestgate.gateway.usecases.attestations.refusals import RefusalAudit
 from attestgate.gateway.usecases.attestations.vc_types import VcTypes
 from attestgate.gateway.usecases.consents import ConsentManager
+from attestgate.gateway.usecases.owner_records import OwnerRecords
 from attestgate.gateway.usecases.provenance import AssetHistory, index_events
 from attestgate.gateway.usecases.providers import ProviderRegistry
 from attestgate.gateway.usecases.records import RecordManager
@@ -98,6 +99,7 @@ class UseCases:
     attestations: AttestationManager
     activity: OwnerActivity
     history: AssetHistory
+    owner_records: OwnerRecords
 
 
 @dataclass(frozen=True)
@@ -289,6 +291,7 @@ def build_use_cases(parts: GatewayParts) -> UseCases:
             clock=parts.clock,
             trail=parts.trail,
         ),
+        owner_records=OwnerRecords(storage=parts.storage, catalog=parts.catalog, vault=parts.vault),
     )
 
 
@@ -445,6 +448,7 @@ def _portal(gateway: Gateway, parts: GatewayParts, use_cases: UseCases) -> Porta
         consents=use_cases.consents,
         activity=use_cases.activity,
         history=use_cases.history,
+        records=use_cases.owner_records,
         audit_log=LogView(parts.storage, parts.log, parts.keyring, parts.config.log_origin),
     )
 

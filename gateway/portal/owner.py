@@ -7,6 +7,7 @@ Handlers translate HTTP <-> the same use cases the gRPC servicers call
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -36,6 +37,7 @@ from attestgate.gateway.portal.i18n import Lang, translate
 from attestgate.gateway.portal.localfmt import LocalTimes
 from attestgate.gateway.portal.plain import Summary, Terms, summarize
 from attestgate.gateway.portal.web import Portal
+from attestgate.gateway.usecases.caller import Caller
 from attestgate.protocol.reasons import DomainError, FieldViolation, invalid_argument
 
 PAGE_SIZE = 20  # pending requests and consents per page (cursor paging: ?after=<last id>)
@@ -73,7 +75,9 @@ def duration_text(span: timedelta, lang: Lang) -> str:
     return translate("hours", lang, n=max(1, round(span.total_seconds() / 3600)))
 
 
-def _pending_view(portal: Portal, request: ConsentRequest, lang: Lang) -> PendingView:
+def _pending_view(
+    portal: Portal, request: ConsentRequest, lang: Lang, values: Mapping[str, object]
+) -> PendingView:
     catalog = portal.catalog
     terms = Terms(
         grantee=request.grantee,
@@ -84,6 +88,7 @@ def _pending_view(portal: Portal, request: ConsentRequest, lang: Lang) -> Pendin
         max_uses=request.max_uses,
         until=portal.clock.now() + request.valid_for,  # approved now, it would end then
         bounds=request.bounds,
+        values=values,
     )
     return PendingView(
         request=request,
@@ -132,9 +137,26 @@ async def requests_page(request: Request) -> Response:
         manager.list_requests, caller, RequestState.PENDING, PAGE_SIZE, _after(request)
     )
     lang = portal.lang(request)
-    views = [_pending_view(portal, r, lang) for r in page.items]
+    values = await run_in_threadpool(_record_values, portal, caller, page.items)
+    views = [_pending_view(portal, r, lang, v) for r, v in zip(page.items, values, strict=True)]
     context = {"pending": views, "next_after": page.next_after, **_done(request, lang)}
     return portal.render(request, "owner_requests.html", context)
+
+
+def _record_values(
+    portal: Portal, caller: Caller, pending: Sequence[ConsentRequest]
+) -> list[Mapping[str, object]]:
+    """For each request, the values it would disclose from the owner's own record."""
+    return [
+        portal.records.disclosed_values(
+            caller,
+            domain=r.domain,
+            purpose=r.purpose,
+            record_id=r.record_id,
+            claims=r.claims,
+        )
+        for r in pending
+    ]
 
 
 async def decide(request: Request) -> Response:

@@ -1,16 +1,18 @@
 """A consent request in one plain sentence, with what the bank learns and never learns.
 
-"bank-a asks to verify once, before 5 January 2027, that your latest certified after-tax
-income covers a purchase of up to 50,000.00 USD. It will learn: tax year; yes/no. It will never
-learn: your taxpayer id, your gross income, ..." Each catalog purpose has its sentence in English
-and Chinese (``_SENTENCES``); a purpose without one, or a request that asks none of its
+"bank-a asks to verify once, before 5 January 2027, that your 2025 after-tax income (record
+inc-2025) covers a purchase of up to 50,000.00 USD. It will learn: tax year (2025); yes/no. It
+will never learn: your taxpayer id, your gross income, ..." Each catalog purpose has its sentence
+in English and Chinese (``_SENTENCES``); a purpose without one, or a request that asks none of its
 predicates, gets a generic sentence built from the catalog, so a new domain still reads truthfully.
+The values come from the owner's own record (``OwnerRecords.disclosed_values``): only the plain
+claims the bank would learn; without a record the sentence names none.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from markupsafe import Markup
@@ -65,6 +67,21 @@ _SUBJECTS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
         ("your warehouse receipt", "您的仓单"),
     ),
 }
+# domain -> (claim, named record, latest record): the subject when the owner's record gives that
+# claim's value ("your 2025 after-tax income"); {value} is the value, {record} the record id.
+_SUBJECTS_WITH_VALUE: dict[str, tuple[str, tuple[str, str], tuple[str, str]]] = {
+    "income": (
+        "tax_year",
+        (
+            "your {value} after-tax income (record {record})",
+            "您 {value} 年度的税后收入（记录 {record}）",
+        ),
+        (
+            "your latest certified after-tax income (now tax year {value})",
+            "您最新核定的税后收入（目前为 {value} 纳税年度）",
+        ),
+    ),
+}
 # (domain, claim) -> (English, Chinese): the short names of "It will learn / never learn".
 _SHORT: dict[tuple[str, str], tuple[str, str]] = {
     ("income", "tax_year"): ("tax year", "纳税年度"),
@@ -117,6 +134,8 @@ class Terms:
     max_uses: int
     until: datetime
     bounds: Mapping[str, object]
+    values: Mapping[str, object] = field(default_factory=dict)
+    """Values of the plain claims it would disclose, from the owner's record (empty: unknown)."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +172,12 @@ def _subject(catalog: Catalog, terms: Terms, lang: Lang, *, specific: bool) -> s
         return describe_domain(catalog, terms.domain, lang)
     named, latest = pair
     index = 0 if lang == "en" else 1
+    with_value = _SUBJECTS_WITH_VALUE.get(terms.domain)
+    if with_value is not None and with_value[0] in terms.values:
+        value = terms.values[with_value[0]]
+        if terms.record_id:
+            return with_value[1][index].format(value=value, record=terms.record_id)
+        return with_value[2][index].format(value=value)
     if terms.record_id:
         return named[index].format(record=terms.record_id)
     return latest[index]
@@ -193,12 +218,21 @@ def summarize(catalog: Catalog, terms: Terms, lang: Lang, times: LocalTimes) -> 
         purpose=describe_purpose(catalog, terms.domain, terms.purpose, lang),
     )
     disclosure = describe_disclosure(catalog, terms.domain, terms.claims, lang)
-    learns = _unique([short_name(spec, c.name, lang) for c in disclosure.disclosed])
+    learns = _unique([_learned(spec, c.name, terms.values, lang) for c in disclosure.disclosed])
     hidden = [*disclosure.never, *disclosure.not_requested]
     never = _unique([short_name(spec, c.name, lang) for c in hidden])
     return Summary(
         sentence, _line(LEARNS, learns, lang, "; "), _line(NEVER, never, lang, ", "), amount
     )
+
+
+def _learned(spec: DomainSpec, claim: str, values: Mapping[str, object], lang: Lang) -> str:
+    """``tax year (2025)`` when the owner's record gives the value, else ``tax year``."""
+    name = short_name(spec, claim, lang)
+    value = values.get(spec.current_claim(claim))
+    if value is None:
+        return name
+    return f"{name}（{value}）" if lang == "zh" else f"{name} ({value})"
 
 
 def _line(label: Mapping[str, str], names: tuple[str, ...], lang: Lang, sep: str) -> str:

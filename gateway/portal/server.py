@@ -54,6 +54,7 @@ from attestgate.gateway.portal.web import (
 )
 from attestgate.gateway.usecases.activity import OwnerActivity
 from attestgate.gateway.usecases.consents import ConsentManager
+from attestgate.gateway.usecases.owner_records import OwnerRecords
 from attestgate.gateway.usecases.provenance import AssetHistory
 from attestgate.protocol.reasons import DomainError
 
@@ -242,6 +243,7 @@ def attach_portal(
     consents: ConsentManager,
     activity: OwnerActivity,
     history: AssetHistory,
+    records: OwnerRecords,
     audit_log: LogView,
 ) -> PortalServer:
     """Serve the portal over these use cases alongside ``gateway``: started by its start,
@@ -256,6 +258,7 @@ def attach_portal(
         consents=consents,
         activity=activity,
         history=history,
+        records=records,
         audit_log=audit_log,
         verifier=verifier,
         https=address.https,

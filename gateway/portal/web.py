@@ -51,6 +51,7 @@ from attestgate.gateway.portal.tlspeer import peer_certificate_der
 from attestgate.gateway.usecases.activity import OwnerActivity
 from attestgate.gateway.usecases.caller import Caller
 from attestgate.gateway.usecases.consents import ConsentManager
+from attestgate.gateway.usecases.owner_records import OwnerRecords
 from attestgate.gateway.usecases.provenance import AssetHistory
 from attestgate.protocol.reasons import REASON_STATUS, DomainError
 
@@ -83,6 +84,7 @@ class Portal:
     consents: ConsentManager
     activity: OwnerActivity
     history: AssetHistory
+    records: OwnerRecords
     audit_log: LogView
     verifier: TokenVerifier
     sessions: Sessions
@@ -103,6 +105,7 @@ class Portal:
         consents: ConsentManager,
         activity: OwnerActivity,
         history: AssetHistory,
+        records: OwnerRecords,
         audit_log: LogView,
         verifier: TokenVerifier,
         https: bool,
@@ -124,6 +127,7 @@ class Portal:
             consents=consents,
             activity=activity,
             history=history,
+            records=records,
             audit_log=audit_log,
             verifier=verifier,
             sessions=sessions if sessions is not None else SessionStore(),

@@ -14,6 +14,7 @@ import pytest
 from attestgate.v1 import common_pb2
 from tests.browser.conftest import Deployment, screenshot
 from tests.browser.test_portal import click, sign_in, text_of
+from tests.integration import live
 
 pytestmark = pytest.mark.slow
 
@@ -38,6 +39,13 @@ def ask(
     return deployment.request_consent(owner, claims, bank, bounds=bounds, record_id=record_id)
 
 
+def upload_income(deployment: Deployment, owner: str) -> None:
+    """``owner``'s 2025 income record ``inc-2025-<owner>``: the sentence names its tax year."""
+    deployment.local.provider("income-office").put_record(
+        domain="income", subject=owner, record_id=f"inc-2025-{owner}", fields=live.INCOME_FIELDS
+    )
+
+
 def _asked_times(browser: Any, request_id: str) -> tuple[str, str, str]:
     """(shown text, datetime attribute, title) of the card's "asked" time."""
     from selenium.webdriver.common.by import By  # noqa: PLC0415
@@ -57,6 +65,7 @@ def _check_local_time(shown: str, iso: str, title: str, lang: str) -> None:
 
 
 def test_plain_consent_screen_in_english(deployment: Deployment, browser: Any) -> None:
+    upload_income(deployment, "erin")
     first = ask(deployment, "erin", 5_000_000, "USD")
     second = ask(deployment, "erin", 2_000_000, "USD", record_id="inc-2025-erin")
     third = ask(deployment, "erin", 1_234_567, "JPY", bank="bank-b")
@@ -65,11 +74,13 @@ def test_plain_consent_screen_in_english(deployment: Deployment, browser: Any) -
     until = (datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(days=30)).strftime("%B")
     assert summary.startswith("bank-a asks to verify once, before ")
     assert until in summary  # 30 days from now, in the owner's zone
-    assert "that your latest certified after-tax income covers a purchase of up to " in summary
-    assert "50,000.00 USD." in summary
-    assert "It will learn: tax year; yes/no." in summary
+    assert (
+        "that your latest certified after-tax income (now tax year 2025) covers a purchase of "
+        "up to 50,000.00 USD." in summary
+    )
+    assert "It will learn: tax year (2025); yes/no." in summary
     assert "It will never learn: your taxpayer id, your gross income" in summary
-    assert "the after-tax income in your record inc-2025-erin" in text_of(
+    assert "that your 2025 after-tax income (record inc-2025-erin) covers" in text_of(
         browser, f"summary-{second}"
     )
     assert "1,234,567 JPY" in text_of(browser, f"summary-{third}")  # JPY has no minor unit
@@ -101,14 +112,18 @@ def test_plain_consent_screen_in_english(deployment: Deployment, browser: Any) -
 
 
 def test_plain_consent_screen_in_chinese(deployment: Deployment, browser: Any) -> None:
+    upload_income(deployment, "fang")
     first = ask(deployment, "fang", 5_000_000, "USD")
     second = ask(deployment, "fang", 30_000_000, "CNY", bank="bank-b")
     sign_in(browser, deployment, "owner", "fang")
     click(browser, "lang-switch")
     summary = text_of(browser, f"summary-{first}")
     assert summary.startswith("bank-a 请求在 ")
-    assert "之前核验一次：您最新核定的税后收入是否足以支付不超过 50,000.00 美元的购汇。" in summary
-    assert "对方将得知：纳税年度；是或否。" in summary
+    assert (
+        "之前核验一次：您最新核定的税后收入（目前为 2025 纳税年度）是否足以支付不超过 "
+        "50,000.00 美元的购汇。" in summary
+    )
+    assert "对方将得知：纳税年度（2025）；是或否。" in summary
     assert "对方绝不会得知：您的纳税人识别号、您的税前收入" in summary
     assert "300,000.00 元" in text_of(browser, f"summary-{second}")
     meta = text_of(browser, f"meta-{first}")

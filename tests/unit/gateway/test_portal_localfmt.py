@@ -3,6 +3,7 @@ for every catalog purpose, and activity without raw codes."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -101,6 +102,26 @@ def test_the_income_sentence_reads_as_the_issue_asks() -> None:
     assert "不超过 50,000.00 美元的购汇" in str(zh.sentence)
     assert zh.learns == "对方将得知：纳税年度；是或否。"
     assert "您的纳税人识别号" in zh.never
+
+
+def test_the_sentence_names_the_tax_year_from_the_owners_record() -> None:
+    catalog = Catalog.load_default()
+    asked = _terms("income", "fx_purchase", record_id="inc-2025")
+    named = replace(asked, values={"tax_year": 2025})
+    en = summarize(catalog, named, "en", LocalTimes("en", SHANGHAI))
+    assert ", that your 2025 after-tax income (record inc-2025) covers a purchase of up to " in (
+        str(en.sentence)
+    )
+    assert en.learns == "It will learn: tax year (2025); yes/no."
+    zh = summarize(catalog, named, "zh", LocalTimes("zh", SHANGHAI))
+    assert "您 2025 年度的税后收入（记录 inc-2025）是否足以支付" in str(zh.sentence)
+    assert zh.learns == "对方将得知：纳税年度（2025）；是或否。"
+    # No record named: the latest one, and the year it has now (a newer upload may change it).
+    latest = replace(_terms("income", "fx_purchase"), values={"tax_year": 2025})
+    text = str(summarize(catalog, latest, "en", LocalTimes("en", SHANGHAI)).sentence)
+    assert "that your latest certified after-tax income (now tax year 2025) covers" in text
+    zh_latest = str(summarize(catalog, latest, "zh", LocalTimes("zh", SHANGHAI)).sentence)
+    assert "您最新核定的税后收入（目前为 2025 纳税年度）" in zh_latest
 
 
 @pytest.mark.parametrize("key", sorted(_ASKED))
