@@ -11,7 +11,7 @@ request must bound; consents from before keep issuing without (docs/consent.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from attestgate.consent.catalog import Catalog
 from attestgate.consent.currencies import format_amount
@@ -38,6 +38,19 @@ def purpose_params(catalog: Catalog, domain: str, purpose: str) -> dict[str, Par
     return found
 
 
+def _required(
+    catalog: Catalog, domain: str, purpose: str, asked: Collection[str]
+) -> tuple[str, ...]:
+    """The purpose's ``required_bounds`` taken by a predicate among the ``asked`` claims (a
+    request that evaluates no such predicate has no parameter to bound)."""
+    spec = catalog.domain(domain)
+    chosen = {spec.current_claim(c) for c in asked} & set(
+        catalog.purpose(domain, purpose).predicates
+    )
+    taken = {key for name in chosen for key in catalog.predicates.get(name).params}
+    return tuple(k for k in catalog.purpose(domain, purpose).required_bounds if k in taken)
+
+
 def describe(name: str, bounds: Bounds, specs: Mapping[str, ParamSpec]) -> str:
     """``at most 5000000 (50,000.00 USD)`` or ``exactly 'USD'``: one bound, for messages."""
     value = bounds[name]
@@ -57,12 +70,12 @@ def validate_bounds(
     purpose: str,
     bounds: Bounds,
     *,
-    require: bool = True,
+    asked: Collection[str] | None = None,
 ) -> dict[str, BoundValue]:
     """``bounds`` checked against the purpose's predicates (``INVALID_ARGUMENT`` listing every
-    problem); with ``require``, the purpose's ``required_bounds`` must all be present."""
+    problem); with the claims ``asked`` for (a new request), the purpose's ``required_bounds``
+    that a predicate among them takes must all be present."""
     specs = purpose_params(catalog, domain, purpose)
-    spec = catalog.purpose(domain, purpose)
     violations: list[FieldViolation] = []
     for key, value in bounds.items():
         if key not in specs:
@@ -82,7 +95,8 @@ def validate_bounds(
             violations.append(
                 FieldViolation("bounds.currency", f"required with bounds.{key}: the amount's")
             )
-    missing = [key for key in spec.required_bounds if key not in bounds] if require else []
+    required = _required(catalog, domain, purpose, asked) if asked is not None else ()
+    missing = [key for key in required if key not in bounds]
     for key in missing:
         violations.append(
             FieldViolation(
@@ -92,7 +106,7 @@ def validate_bounds(
     if violations:
         if missing:
             message = (
-                f"purpose {domain}/{purpose} requires bounds on {', '.join(spec.required_bounds)}"
+                f"purpose {domain}/{purpose} requires bounds on {', '.join(required)}"
                 " (the owner sees them before approving): add bounds to the consent request"
             )
         else:
@@ -148,7 +162,7 @@ def narrow_bounds(
         raise invalid_argument(
             *violations, message="approved bounds must narrow the request, never widen it"
         )
-    return validate_bounds(catalog, domain, purpose, merged, require=False)
+    return validate_bounds(catalog, domain, purpose, merged)
 
 
 def check_params(
@@ -176,14 +190,16 @@ def check_params(
         shown = describe(key, bounds, specs)
         value = params.get(key)
         spec = specs.get(key)
+        if value is not None and spec is not None and param_problem(spec, value):
+            continue  # malformed ("usd"): the predicate's own check refuses it (INVALID_ARGUMENT)
         if value is None:
             violations.append(
                 FieldViolation(f"params.{key}", f"required: the consent allows {shown}")
             )
         elif spec is not None and is_maximum(spec):
             limit = bounds[key]
-            if isinstance(value, bool) or not isinstance(value, int) or not isinstance(limit, int):
-                continue  # the predicate's own validation names a wrong type
+            if not isinstance(value, int) or not isinstance(limit, int):
+                continue  # not comparable: the bound is malformed (never stored)
             if value > limit:
                 violations.append(
                     FieldViolation(f"params.{key}", f"above the consent's bound: {shown}")

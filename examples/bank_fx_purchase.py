@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             purpose="fx_purchase",
             claims=["tax_year", "covers_amount"],
             record_id=args.record_id,
+            # The owner approves this maximum; the attestation may test no more (fx_purchase).
+            bounds={"amount": args.minor_units, "currency": args.currency},
         )
         print(f"asked {args.owner} for consent: request {request.id}, waiting for the decision")
         consent_id = wait_for_decision(bank, request.id, args.wait)

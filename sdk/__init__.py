@@ -6,7 +6,8 @@
 
     with BankClient("gateway.example:8443", token=token, tls=TlsConfig(ca_file=ca)) as bank:
         request = bank.request_consent(owner="alice", domain="income", purpose="fx_purchase",
-                                       claims=["tax_year", "covers_amount"])
+                                       claims=["tax_year", "covers_amount"],
+                                       bounds={"amount": 5_000_000, "currency": "USD"})
 
 Clients: ``OwnerClient``, ``ProviderClient``, ``BankClient``, ``RegulatorClient`` (plus
 ``LogMonitor``, ``export_receipt``, ``verify_receipt``, ``verify_consent_receipt`` for an

@@ -16,7 +16,8 @@ File format (one domain per file)::
                                  evaluation_budget = { count = 4, period = "30d" } (period: Nd
                                  or Nh; required when a predicate takes the bank's parameters),
                                  required_bounds = ["amount", "currency"] (parameters of its
-                                 predicates every consent request must bound)
+                                 predicates every consent request asking for such a predicate
+                                 must bound)
     [[rules]]                    kind = "date_span" (start, end, max_years)
                                  | kind = "required_when" (field, equals, require)
 

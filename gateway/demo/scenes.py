@@ -80,6 +80,8 @@ class Ask:
     purpose: str
     claims: tuple[str, ...]
     record_id: str
+    max_amount: tuple[int, str] | None = None
+    """``(minor units, currency)``: the amount bound the owner approves (fx_purchase needs it)."""
 
 
 def consent(report: Report, cast: Cast, ask: Ask) -> Consent:
@@ -91,10 +93,15 @@ def consent(report: Report, cast: Cast, ask: Ask) -> Consent:
         purpose=ask.purpose,
         claims=ask.claims,
         record_id=ask.record_id,
+        bounds={"amount": ask.max_amount[0], "currency": ask.max_amount[1]}
+        if ask.max_amount
+        else None,
     )
+    bounded = f" (at most {money(*ask.max_amount)})" if ask.max_amount else ""
     report.say(
         f"{cast.bank_id(ask.bank)} asks {owner_id} for {ask.domain}/{ask.purpose}: "
         + ", ".join(ask.claims)
+        + bounded
     )
     pending = [r.id for r in cast.owners[ask.owner].pending_requests()]
     report.expect(request.id in pending, f"{owner_id} sees the request pending")
@@ -181,7 +188,7 @@ def income(report: Report, cast: Cast) -> CaseRecord:
     bank, alice = cast.banks["bank-a"], cast.owner_id("person")
     ask = Ask(
         "bank-a", "person", "income", "fx_purchase", ("tax_year", "covers_amount"),
-        cast.stage.name("inc-2025"),
+        cast.stage.name("inc-2025"), (FIRST_PURCHASE, "USD"),
     )  # fmt: skip
     granted = consent(report, cast, ask)
     report.say(

@@ -143,7 +143,9 @@ class ConsentManager:
             valid_for=draft.valid_for,
             max_uses=draft.max_uses,
         )
-        bounds = validate_bounds(self._catalog, draft.domain, draft.purpose, draft.bounds)
+        bounds = validate_bounds(
+            self._catalog, draft.domain, draft.purpose, draft.bounds, asked=draft.claims
+        )
         now = self._clock.now()
         request = ConsentRequest.new(
             id=RequestId(new_id("cr")),

@@ -111,8 +111,14 @@ class Deployment:
         bounds: dict[str, common_pb2.Value] | None = None,
         record_id: str = "",
     ) -> str:
-        """The bank asks ``owner`` for consent (income / fx_purchase, optionally with parameter
-        ``bounds`` and for one record); returns the request id."""
+        """The bank asks ``owner`` for consent (income / fx_purchase, for one record or the
+        latest); returns the request id. A request for ``covers_amount`` is bounded (the catalog
+        requires it) by ``bounds``, else by at most 50,000.00 USD, the amount ``issue`` tests."""
+        if bounds is None and "covers_amount" in claims:
+            bounds = {
+                "amount": common_pb2.Value(int_value=5_000_000),
+                "currency": common_pb2.Value(string_value="USD"),
+            }
         stub = consent_pb2_grpc.ConsentServiceStub(self.channel)
         body = consent_pb2.ConsentRequest(
             owner=owner,

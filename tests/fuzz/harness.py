@@ -263,6 +263,7 @@ def _income_request(bank: BankClient) -> Any:
         owner="alice",
         domain="income",
         purpose="fx_purchase",
+        bounds=live.FX_BOUNDS,
         claims=["tax_year", "covers_amount"],
         record_id="inc-2025",
     )
@@ -298,6 +299,7 @@ def _seeds(
                 owner="alice",
                 domain="income",
                 purpose="fx_purchase",
+                bounds=live.fx_bounds_pb(),
                 claims=["tax_year", "covers_amount"],
                 record_id="inc-2025",
             ),

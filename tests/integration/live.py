@@ -23,12 +23,26 @@ from attestgate.sdk import (
     Checkpoint,
     RegulatorClient,
 )
-from attestgate.sdk.types import ConsentEvent
+from attestgate.sdk.types import ClaimValue, ConsentEvent
+from attestgate.v1 import common_pb2
 from tests.integration.conftest import TEST_CONFIG
 
 CHECKPOINT_EVERY = timedelta(milliseconds=20)
 
 USD_RATE = "7.1234"
+FX_BOUNDS: dict[str, ClaimValue] = {"amount": 10**14, "currency": "USD"}
+"""Bounds of an income / fx_purchase request (the shipped catalog requires them): USD 1 trillion,
+above every amount the tests issue with, so a test about something else is not bounded by it."""
+
+
+def fx_bounds_pb() -> dict[str, common_pb2.Value]:
+    """``FX_BOUNDS`` as the wire's ``map<string, Value>`` (raw gRPC requests)."""
+    return {
+        "amount": common_pb2.Value(int_value=10**14),
+        "currency": common_pb2.Value(string_value="USD"),
+    }
+
+
 """CNY per USD in the FX table every test uploads."""
 
 

@@ -241,6 +241,7 @@ def income_attestation(gw: LiveGateway, bank: BankClient) -> Attestation:
         owner="alice",
         domain="income",
         purpose="fx_purchase",
+        bounds=live.FX_BOUNDS,
         claims=["tax_year", "covers_amount"],
         record_id="inc-2025",
     )

@@ -78,6 +78,7 @@ async def income_flow(gw: LiveGateway) -> dict[str, Any]:
             owner="alice",
             domain="income",
             purpose="fx_purchase",
+            bounds=live.FX_BOUNDS,
             claims=["tax_year", "covers_amount"],
             record_id="inc-2025",
         )

@@ -47,6 +47,7 @@ def test_issue_then_exhaustion_in_order_at_the_units_time(tmp_path: Path) -> Non
             owner="alice",
             domain="income",
             purpose="fx_purchase",
+            bounds=live.FX_BOUNDS,
             claims=["tax_year", "covers_amount"],
             record_id="inc-2025",
             max_uses=1,

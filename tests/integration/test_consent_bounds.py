@@ -146,20 +146,20 @@ def test_the_artefact_hash_covers_the_bounds(gw: LiveGateway) -> None:
     assert payload["bounds"] == BOUNDS
 
 
-def _requiring_catalog(folder: Path) -> Catalog:
-    """The shipped catalog with fx_purchase requiring bounds on amount and currency."""
+SHIPPED_RULE = 'required_bounds = ["amount", "currency"]\n'
+
+
+def _catalog_before_the_rule(folder: Path) -> Catalog:
+    """The shipped catalog without fx_purchase's rule (as it was before bounds were required)."""
     shipped = Path(artefact.__file__).parent / "catalog"
     for source in shipped.glob("*.toml"):
         shutil.copy(source, folder / source.name)
     income = folder / "income.toml"
     text = income.read_text(encoding="utf-8")
-    marker = "[purposes.fx_purchase]\n"
-    income.write_text(
-        text.replace(marker, marker + 'required_bounds = ["amount", "currency"]\n'),
-        encoding="utf-8",
-    )
+    assert SHIPPED_RULE in text
+    income.write_text(text.replace(SHIPPED_RULE, ""), encoding="utf-8")
     catalog = Catalog.from_dir(folder)
-    assert catalog.purpose("income", "fx_purchase").required_bounds == ("amount", "currency")
+    assert catalog.purpose("income", "fx_purchase").required_bounds == ()
     return catalog
 
 
@@ -167,21 +167,26 @@ def _requiring_catalog(folder: Path) -> Catalog:
 def test_consents_without_bounds_keep_issuing_when_the_catalog_requires_them(
     tmp_path: Path, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data_dir = tmp_path / "gw"
-    before = live.start_live(data_dir, clock)
-    try:
-        _upload(before)
-        bank, owner = before.bank("bank-a"), before.owner(OWNER)
-        old = owner.approve(_request(bank))
-        assert old.bounds == {}
-        assert "bounds" not in json_object(parse_compact_jws(old.artefact_jws).payload, max_depth=8)
-    finally:
-        before.close()
-
     (tmp_path / "catalog").mkdir()
-    requiring = _requiring_catalog(tmp_path / "catalog")
-    monkeypatch.setattr(Catalog, "load_default", classmethod(lambda cls: requiring))
-    after = live.start_live(data_dir, clock)
+    earlier = _catalog_before_the_rule(tmp_path / "catalog")
+    shipped = Catalog.load_default()
+    assert shipped.purpose("income", "fx_purchase").required_bounds == ("amount", "currency")
+    data_dir = tmp_path / "gw"
+    with monkeypatch.context() as patch:
+        patch.setattr(Catalog, "load_default", classmethod(lambda cls: earlier))
+        before = live.start_live(data_dir, clock)
+        try:
+            _upload(before)
+            bank, owner = before.bank("bank-a"), before.owner(OWNER)
+            old = owner.approve(_request(bank))
+            pending = _request(bank)  # still pending when the rule arrives
+            assert old.bounds == {}
+            payload = json_object(parse_compact_jws(old.artefact_jws).payload, max_depth=8)
+            assert "bounds" not in payload
+        finally:
+            before.close()
+
+    after = live.start_live(data_dir, clock)  # the shipped catalog: bounds required
     try:
         bank, owner = after.bank("bank-a"), after.owner(OWNER)
         issued = bank.issue(old.id, params={"amount": 9_000_000, "currency": "USD"})
@@ -194,6 +199,7 @@ def test_consents_without_bounds_keep_issuing_when_the_catalog_requires_them(
             _request(bank, {"amount": 100})
         assert "bounds.currency" in {v.field for v in amount_only.value.violations}
         assert owner.approve(_request(bank, BOUNDS)).bounds == BOUNDS
+        assert owner.approve(pending).bounds == {}  # asked before the rule: approvable as asked
     finally:
         after.close()
 

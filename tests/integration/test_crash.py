@@ -178,6 +178,7 @@ def _cycle(rig: Rig, journal: Journal, n: int, serial: int, rng: random.Random) 
             consent_request=consent_pb2.ConsentRequest(
                 owner=f"owner-{n}", domain="income", purpose="fx_purchase",
                 claims=["tax_year", "covers_amount"], record_id=f"inc-{n}",
+                bounds=live.fx_bounds_pb(),
             )
         ),
         metadata=bank, timeout=5,

@@ -47,6 +47,7 @@ from attestgate.v1 import (
     record_pb2_grpc,
 )
 from tests.conformance.conftest import pg_server
+from tests.integration.live import fx_bounds_pb
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 __all__ = ["pg_server"]  # the session fixture that skips (or fails in CI) without a server
@@ -205,7 +206,7 @@ def _consent(c: Cluster, owner: str, bank: str, *, via: tuple[int, int] = (0, 1)
         consent_pb2.CreateConsentRequestRequest(
             consent_request=consent_pb2.ConsentRequest(
                 owner=owner, domain="income", purpose="fx_purchase",
-                claims=["tax_year", "covers_amount"],
+                claims=["tax_year", "covers_amount"], bounds=fx_bounds_pb(),
             )
         ),
         metadata=c.md("bank", bank),

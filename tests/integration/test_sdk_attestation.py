@@ -39,6 +39,7 @@ def income_consent(gw: LiveGateway, bank: BankClient, owner: str = "alice") -> C
         owner=owner,
         domain="income",
         purpose="fx_purchase",
+        bounds=live.FX_BOUNDS,
         claims=["tax_year", "covers_amount"],
         record_id="inc-2025",
     )

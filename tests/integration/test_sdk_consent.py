@@ -99,6 +99,7 @@ def request(bank: BankClient, case: DomainCase) -> Any:
         purpose=case.purpose,
         claims=case.claims,
         record_id=case.record_id,
+        bounds=live.FX_BOUNDS if case.purpose == "fx_purchase" else None,
     )
 
 

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from attestgate.gateway.common.clock import FixedClock
 from attestgate.gateway.testing import TOKEN_TTL
+from attestgate.protocol.reasons import Reason
 from attestgate.sdk import BankClient, HolderKey, HolderKeySigner, TlsConfig, errors
 from attestgate.sdk.retry import NO_RETRY
 from attestgate.sdk.types import ClaimValue, Consent, Withheld
@@ -45,7 +46,11 @@ def income(gw: LiveGateway) -> LiveGateway:
 
 def consent(gw: LiveGateway, bank: BankClient, approve: list[str] | None = None) -> Consent:
     request = bank.request_consent(
-        owner="alice", domain="income", purpose="fx_purchase", claims=["tax_year", "covers_amount"]
+        owner="alice",
+        domain="income",
+        purpose="fx_purchase",
+        claims=["tax_year", "covers_amount"],
+        bounds=live.FX_BOUNDS,
     )
     return gw.owner("alice").approve(request.id, claims=approve)
 
@@ -208,9 +213,15 @@ def test_a_bearer_prefix_on_the_token_is_accepted(income: LiveGateway) -> None:
 
 def test_field_violations_are_in_the_message(income: LiveGateway) -> None:
     bank = income.bank("bank-a")
-    with pytest.raises(errors.InvalidArgument) as refused:
-        bank.issue(consent(income, bank).id, params={"amount": 5_000_000})
-    assert "params.currency: required" in str(refused.value)
+    granted = consent(income, bank).id
+    with pytest.raises(errors.InvalidArgument) as malformed:
+        bank.issue(granted, params={"amount": 5_000_000, "currency": "usd"})
+    assert "params.currency:" in str(malformed.value)
+    # A bounded parameter left out escapes its bound: refused as outside the consent.
+    with pytest.raises(errors.PermissionDenied) as refused:
+        bank.issue(granted, params={"amount": 5_000_000})
+    assert refused.value.reason is Reason.PARAMS_EXCEED_CONSENT
+    assert "params.currency: required: the consent allows exactly 'USD'" in str(refused.value)
 
 
 def test_an_unknown_claim_names_the_allowed_ones(gw: LiveGateway) -> None:

@@ -156,7 +156,7 @@ def test_a_revocation_on_one_replica_shows_on_another_within_the_interval(
     owner = OwnerClient(r1.target, token=c.token("owner", "alice"), tls=tls)
     request = bank.request_consent(
         owner="alice", domain="income", purpose="fx_purchase",
-        claims=["tax_year", "covers_amount"], record_id="inc-1",
+        claims=["tax_year", "covers_amount"], record_id="inc-1", bounds=live.FX_BOUNDS,
     )  # fmt: skip
     consent = owner.approve(request.id)
     issuing = BankClient(r2.target, token=c.token("bank", "bank-a"), tls=tls)

@@ -42,6 +42,7 @@ def approved(world: World, bank: BankClient) -> str:
         owner="alice",
         domain="income",
         purpose="fx_purchase",
+        bounds={"amount": SPAN, "currency": "CNY"},  # its own backend approves any bound
         claims=["covers_amount"],
         record_id="inc-2025",
     )

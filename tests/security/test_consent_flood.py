@@ -20,6 +20,7 @@ from attestgate.protocol.reasons import Reason
 from attestgate.sdk import BankClient, ConsentRequest
 from attestgate.sdk.errors import AttestgateError, TooManyPendingRequests
 from attestgate.v1 import consent_pb2
+from tests.integration.live import FX_BOUNDS, fx_bounds_pb
 from tests.security.world import World, reason_of
 
 LIMIT = GatewayConfig().max_pending_requests
@@ -31,6 +32,7 @@ def ask(bank: BankClient, owner: str = "alice", request_id: str | None = None) -
         owner=owner,
         domain="income",
         purpose="fx_purchase",
+        bounds=FX_BOUNDS,
         claims=["covers_amount"],
         request_id=request_id,
     )
@@ -50,7 +52,11 @@ def test_a_bank_may_not_flood_an_owner(world: World) -> None:
     try:
         consents, _, _ = world.stubs(channel)
         draft = consent_pb2.ConsentRequest(
-            owner="alice", domain="income", purpose="fx_purchase", claims=["covers_amount"]
+            owner="alice",
+            domain="income",
+            purpose="fx_purchase",
+            claims=["covers_amount"],
+            bounds=fx_bounds_pb(),
         )
         with pytest.raises(grpc.RpcError) as raw:
             consents.CreateConsentRequest(

@@ -153,7 +153,7 @@ def test_an_income_erasure_leaves_no_record_id_and_keeps_the_owner_s_pseudonym(
 def _income_consent(gw: LiveGateway, bank: Any) -> Any:
     request = bank.request_consent(
         owner=SUBJECT, domain="income", purpose="fx_purchase",
-        claims=["tax_year", "covers_amount"], record_id=INCOME_RECORD,
+        claims=["tax_year", "covers_amount"], record_id=INCOME_RECORD, bounds=live.FX_BOUNDS,
     )  # fmt: skip
     return gw.owner(SUBJECT).approve(request.id)
 

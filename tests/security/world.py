@@ -39,6 +39,7 @@ class World:
             owner="alice",
             domain="income",
             purpose="fx_purchase",
+            bounds=live.FX_BOUNDS,
             claims=["tax_year", "covers_amount"],
             record_id="inc-2025",
         )
@@ -100,6 +101,7 @@ def build(gw: LiveGateway) -> World:
         owner="alice",
         domain="income",
         purpose="fx_purchase",
+        bounds=live.FX_BOUNDS,
         claims=["tax_year", "covers_amount"],
         record_id="inc-2025",
     )

@@ -18,20 +18,42 @@ SHIPPED = Path(bounds.__file__).parent / "catalog"
 MARKER = "[purposes.fx_purchase]\n"
 
 
+SHIPPED_RULE = 'required_bounds = ["amount", "currency"]\n'
+
+
 def _catalog(tmp_path: Path, line: str) -> Catalog:
+    """The shipped catalog with fx_purchase's ``required_bounds`` line replaced by ``line``."""
     for source in SHIPPED.glob("*.toml"):
         shutil.copy(source, tmp_path / source.name)
     income = tmp_path / "income.toml"
-    income.write_text(
-        income.read_text(encoding="utf-8").replace(MARKER, MARKER + line + "\n"), encoding="utf-8"
-    )
+    text = income.read_text(encoding="utf-8")
+    assert SHIPPED_RULE in text
+    text = text.replace(SHIPPED_RULE, "").replace(MARKER, MARKER + line + "\n")
+    income.write_text(text, encoding="utf-8")
     return Catalog.from_dir(tmp_path)
 
 
 def test_required_bounds_load(tmp_path: Path) -> None:
-    catalog = _catalog(tmp_path, 'required_bounds = ["amount", "currency"]')
-    assert catalog.purpose("income", "fx_purchase").required_bounds == ("amount", "currency")
-    assert Catalog.load_default().purpose("income", "fx_purchase").required_bounds == ()
+    catalog = _catalog(tmp_path, 'required_bounds = ["currency"]')
+    assert catalog.purpose("income", "fx_purchase").required_bounds == ("currency",)
+    assert _catalog(tmp_path, "").purpose("income", "fx_purchase").required_bounds == ()
+    shipped = Catalog.load_default().purpose("income", "fx_purchase").required_bounds
+    assert shipped == ("amount", "currency")  # the owner always sees the amount
+
+
+def test_required_bounds_apply_to_requests_that_evaluate_the_predicate() -> None:
+    catalog = Catalog.load_default()
+    usd: dict[str, int | str | bool] = {"amount": 5_000_000, "currency": "USD"}
+    fx = ("income", "fx_purchase")
+    assert bounds.validate_bounds(catalog, *fx, usd, asked=["tax_year", "covers_amount"]) == usd
+    # Only the tax year: no predicate takes an amount, so there is nothing to bound.
+    assert bounds.validate_bounds(catalog, *fx, {}, asked=["tax_year"]) == {}
+    with pytest.raises(DomainError) as caught:
+        bounds.validate_bounds(catalog, *fx, {}, asked=["tax_year", "covers_amount"])
+    assert [v.field for v in caught.value.violations] == ["bounds.amount", "bounds.currency"]
+    assert "requires bounds on amount, currency" in str(caught.value)
+    # Approving (no claims asked) never requires: requests from before the rule stay approvable.
+    assert bounds.validate_bounds(catalog, *fx, {}) == {}
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ DRAFT = RequestDraft(
     domain="income",
     purpose="fx_purchase",
     claims=("tax_year", "covers_amount"),
+    bounds={"amount": 5_000_000, "currency": "USD"},  # fx_purchase shows the owner the amount
     record_id=None,
     valid_for=None,
     max_uses=1,
@@ -124,6 +125,7 @@ def test_a_request_stored_before_a_rename_is_narrowed_by_the_new_name(
         domain="business_registration",
         purpose="counterparty_check",
         claims=("name", "registration_status", "in_good_standing"),
+        bounds={},
     )
     request = consents.create_request(BANK, draft, None)
     parts.storage.write(
