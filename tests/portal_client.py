@@ -7,7 +7,10 @@ import http.client
 import re
 import ssl
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode, urlsplit
+
+from attestgate.gateway.testing import LocalGateway
 
 
 @dataclass
@@ -28,6 +31,12 @@ class PortalSession:
         self.url = url
         self.context = context
         self.cookies: dict[str, str] = dict(cookies or {})
+
+    @classmethod
+    def of(cls, gateway: LocalGateway[Any]) -> PortalSession:
+        """A browser of ``gateway``'s portal, trusting the gateway's CA."""
+        context = ssl.create_default_context(cadata=gateway.ca_file.read_text())
+        return cls(gateway.portal_url, context)
 
     def request(
         self, method: str, path: str, form: dict[str, str] | None = None, **headers: str

@@ -8,7 +8,6 @@ while new requests without bounds are refused."""
 from __future__ import annotations
 
 import shutil
-import ssl
 import time
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
@@ -213,9 +212,7 @@ def test_the_portal_shows_the_bound_in_chinese_and_english(
         _upload(gw)
         bank = gw.bank("bank-a")
         pending = _request(bank, BOUNDS)
-        browser = PortalSession(
-            gw.portal_url, ssl.create_default_context(cadata=gw.ca_file.read_text())
-        )
+        browser = PortalSession.of(gw)
         assert browser.sign_in_with(gw.token("owner", OWNER)).status == 303
         english = browser.request("GET", "/owner/requests", accept_language="en").body
         assert f'id="bounds-{pending}"' in english

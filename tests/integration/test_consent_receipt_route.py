@@ -7,7 +7,6 @@ test_portal_receipts.py) covers the download links in both languages."""
 
 from __future__ import annotations
 
-import ssl
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -41,9 +40,7 @@ def _approved_consent(gw: LiveGateway) -> str:
 
 
 def _signed_in(gw: LiveGateway, sub: str) -> PortalSession:
-    session = PortalSession(
-        gw.portal_url, ssl.create_default_context(cadata=gw.ca_file.read_text())
-    )
+    session = PortalSession.of(gw)
     assert session.sign_in_with(gw.token("owner", sub)).status == 303
     return session
 

@@ -5,7 +5,6 @@ consents the SDK shows in it; the portal offers no pause or resume on an exhaust
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -90,9 +89,7 @@ def test_the_portal_offers_no_pause_or_resume_on_an_exhausted_consent(
     try:
         world = build(gw)
         spent = exhausted(world)
-        browser = PortalSession(
-            gw.portal_url, ssl.create_default_context(cadata=gw.ca_file.read_text())
-        )
+        browser = PortalSession.of(gw)
         assert browser.sign_in_with(gw.token("owner", "alice")).status == 303
         page = browser.request("GET", "/owner/consents").body
         assert f'id="pause-{world.consent.id}"' in page  # an ACTIVE consent can be paused
