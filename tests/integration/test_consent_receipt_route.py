@@ -8,6 +8,7 @@ test_portal_receipts.py) covers the download links in both languages."""
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from tests.integration.live import LiveGateway
 from tests.portal_client import PortalSession, Reply
 
 OWNER = "alice"
+PORTAL = "127.0.0.1:0"
 BOUNDS: dict[str, ClaimValue] = {"amount": 5_000_000, "currency": "USD"}
 
 
@@ -54,10 +56,8 @@ def _receipt(session: PortalSession, consent_id: str, step: str, lang: str = "en
 @pytest.mark.timeout(30)
 def test_receipt_waits_for_a_checkpoint(tmp_path: Path, clock: FixedClock) -> None:
     # One checkpoint an hour: the approval is logged but no checkpoint covers it yet.
-    gw = live.start_live(
-        tmp_path / "gw", clock, portal="127.0.0.1:0", checkpoint_interval=timedelta(hours=1)
-    )
-    try:
+    hourly = {"checkpoint_interval": timedelta(hours=1)}
+    with contextmanager(live.live_gateway)(tmp_path, clock, portal=PORTAL, **hourly) as gw:
         consent_id = _approved_consent(gw)
         session = _signed_in(gw, OWNER)
         pending = _receipt(session, consent_id, "approved")
@@ -68,16 +68,13 @@ def test_receipt_waits_for_a_checkpoint(tmp_path: Path, clock: FixedClock) -> No
         chinese = _receipt(session, consent_id, "approved", lang="zh-CN")
         assert chinese.status == 409
         assert "收据尚未就绪" in chinese.body
-    finally:
-        gw.close()
 
 
 @pytest.mark.timeout(30)
 def test_receipt_route_serves_only_the_owners_logged_steps(
     tmp_path: Path, clock: FixedClock
 ) -> None:
-    gw = live.start_live(tmp_path / "gw", clock, portal="127.0.0.1:0")
-    try:
+    with contextmanager(live.live_gateway)(tmp_path, clock, portal=PORTAL) as gw:
         consent_id = _approved_consent(gw)
         session = _signed_in(gw, OWNER)
         not_revoked = _receipt(session, consent_id, "revoked")
@@ -101,5 +98,3 @@ def test_receipt_route_serves_only_the_owners_logged_steps(
         assert verified.event == "consent.approved"
         assert verified.terms["consent_id"] == consent_id
         assert verified.terms["bounds"] == BOUNDS
-    finally:
-        gw.close()
