@@ -14,7 +14,7 @@ from __future__ import annotations
 from attestgate.gateway.common.keys import dev_issuer
 from attestgate.gateway.ops.config import GatewayConfig, with_overrides
 
-OWNER_PAGES = ("/owner/requests", "/owner/consents", "/owner/activity")
+OWNER_PAGES = ("/owner/requests", "/owner/consents", "/owner/activity", "/owner/assets")
 REGULATOR_PAGES = ("/regulator", "/regulator/events")
 
 

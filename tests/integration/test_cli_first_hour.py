@@ -256,6 +256,11 @@ def test_docs_portal_lists_every_page_of_the_portal() -> None:
     assert pages <= set(table), "every page the portal serves is in the table"
     assert len(table) == len(set(table))
     assert {"/login", "/owner/activity", "/regulator/events/{index}/receipt"} <= pages
+    # serve's start-up line names the top pages: each is served, and every top owner page named
+    from attestgate.gateway.ops.startup import OWNER_PAGES, REGULATOR_PAGES  # noqa: PLC0415
+
+    assert set(OWNER_PAGES) | set(REGULATOR_PAGES) <= pages
+    assert {p for p in pages if p.count("/") == 2 and p.startswith("/owner/")} == set(OWNER_PAGES)
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
