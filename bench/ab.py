@@ -41,6 +41,11 @@ def measure(label: str, settings: Settings) -> dict[str, Any]:
             out = run_throughput(RpcRunner(bench, settings))
         finally:
             bench.close()
+    return line(label, out)
+
+
+def line(label: str, out: dict[str, Any]) -> dict[str, Any]:
+    """``run_throughput``'s result as the comparison's line."""
     targets = out["targets"]
     return {
         "label": label,
