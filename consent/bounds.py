@@ -38,17 +38,20 @@ def purpose_params(catalog: Catalog, domain: str, purpose: str) -> dict[str, Par
     return found
 
 
+def _taken(catalog: Catalog, predicates: Collection[str]) -> set[str]:
+    """The names of the parameters these predicates take."""
+    return {key for name in predicates for key in catalog.predicates.get(name).params}
+
+
 def _required(
     catalog: Catalog, domain: str, purpose: str, asked: Collection[str]
 ) -> tuple[str, ...]:
     """The purpose's ``required_bounds`` taken by a predicate among the ``asked`` claims (a
     request that evaluates no such predicate has no parameter to bound)."""
-    spec = catalog.domain(domain)
-    chosen = {spec.current_claim(c) for c in asked} & set(
-        catalog.purpose(domain, purpose).predicates
-    )
-    taken = {key for name in chosen for key in catalog.predicates.get(name).params}
-    return tuple(k for k in catalog.purpose(domain, purpose).required_bounds if k in taken)
+    spec = catalog.purpose(domain, purpose)
+    current = {catalog.domain(domain).current_claim(c) for c in asked}
+    taken = _taken(catalog, current & set(spec.predicates))
+    return tuple(key for key in spec.required_bounds if key in taken)
 
 
 def describe(name: str, bounds: Bounds, specs: Mapping[str, ParamSpec]) -> str:
@@ -182,7 +185,7 @@ def check_params(
     if not bounds:
         return
     specs = purpose_params(catalog, domain, purpose)
-    taken = {key for name in evaluated for key in catalog.predicates.get(name).params}
+    taken = _taken(catalog, evaluated)
     violations: list[FieldViolation] = []
     for key in bounds:
         if key not in params and key not in taken:
